@@ -1,0 +1,145 @@
+// A Program: the in-memory form of a .mmr file (DESIGN §9).
+//
+// The parser (program/mmr_parse.cpp) builds it, the printer (program/mmr_print.cpp)
+// writes it back in canonical form, and the executor (program/executor.cpp) runs it.
+// Every field that the printer writes is one the parser reads, so
+// parse(print(p)) == p for every valid Program.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mmrace {
+
+// Where an element came from in the source text (1-based); {0,0} when built in code.
+struct SrcLoc {
+    int line = 0;
+    int col = 0;
+    bool operator==(const SrcLoc&) const = default;
+};
+
+enum class OpKind : uint8_t {
+    mmap, munmap, mprotect, madvise, mremap,
+    read, write, peek, poke,
+    fork, exit,
+    pin, gup, unpin, dma_read, dma_write,
+    uffd_register, uffd_wp, uffd_serve,
+    file_write, truncate, sysfs_write,
+    // kthread ops
+    collapse, reclaim, smaps, cpu_hotplug,
+};
+const char* op_name(OpKind k);
+
+// mmap prot bits, as PROT_* in the kernel.
+enum Prot : uint8_t { PROT_NONE_ = 0, PROT_READ_ = 1, PROT_WRITE_ = 2, PROT_EXEC_ = 4 };
+
+// mmap flags as written in .mmr.  `anon` and a file mapping are mutually exclusive;
+// exactly one of private/shared is set.
+enum MapFlag : uint32_t {
+    MAPF_PRIVATE = 1u << 0,
+    MAPF_SHARED = 1u << 1,
+    MAPF_ANON = 1u << 2,
+    MAPF_FIXED = 1u << 3,
+    MAPF_FIXED_NOREPLACE = 1u << 4,
+    MAPF_GROWSDOWN = 1u << 5,
+    MAPF_POPULATE = 1u << 6,
+};
+
+enum class Advice : uint8_t { dontneed, pageout, hugepage, nohugepage, collapse };
+
+enum MremapFlag : uint32_t { MREMAPF_MAYMOVE = 1u << 0, MREMAPF_FIXED = 1u << 1 };
+
+// pin / gup flags, named after FOLL_*.
+enum GupFlag : uint32_t {
+    GUPF_WRITE = 1u << 0,     // FOLL_WRITE
+    GUPF_LONGTERM = 1u << 1,  // FOLL_LONGTERM
+    GUPF_FAST = 1u << 2,      // pin_user_pages_fast
+    GUPF_FORCE = 1u << 3,     // FOLL_FORCE
+    GUPF_UNLOCKED = 1u << 4,  // get_user_pages_unlocked
+};
+
+enum class UffdMode : uint8_t { missing, wp };
+
+// One op. Which fields are meaningful depends on `kind` (see the table in DESIGN §9);
+// unused fields keep their defaults so that == compares programs structurally.
+struct Op {
+    OpKind kind = OpKind::read;
+    SrcLoc loc;
+    uint64_t addr = 0;        // ADDR
+    uint64_t pages = 0;       // pages=N (also truncate's pages=N, reclaim's COUNT, uffd_serve's COUNT)
+    uint64_t new_pages = 0;   // mremap new_pages=M
+    uint64_t value = 0;       // VALUE (write, poke, dma_write, file_write, uffd_serve value=V)
+    uint64_t offset = 0;      // dma OFF, file_write PGOFF
+    uint8_t prot = 0;         // prot=P
+    uint32_t flags = 0;       // MapFlag / MremapFlag / GupFlag
+    int file = -1;            // mmap file:FNAME:PGOFF, file_write, truncate: index into Program::files
+    uint64_t pgoff = 0;       // mmap file:FNAME:PGOFF
+    Advice advice = Advice::dontneed;
+    UffdMode uffd_mode = UffdMode::missing;
+    bool on = false;          // uffd_wp on|off
+    std::optional<uint64_t> to;  // mremap to=ADDR
+    int process = -1;         // fork PNAME, collapse PNAME, smaps PNAME: index into Program::processes
+    int handle = -1;          // unpin/dma_read/dma_write H: the handle number (H3 -> 3)
+
+    bool operator==(const Op& o) const;  // ignores loc
+};
+
+struct Thread {
+    std::string name;  // "P0.T0", or a kthread's NAME
+    SrcLoc loc;
+    std::vector<Op> ops;
+};
+
+struct Process {
+    std::string name;  // "P0"
+    SrcLoc loc;
+    bool forked = false;  // starts when the fork naming it returns
+    std::vector<Thread> threads;
+};
+
+struct File {
+    std::string name;
+    SrcLoc loc;
+    uint64_t pages = 0;
+};
+
+enum class Strategy : uint8_t { classic, spf, pervma };
+enum class Geometry : uint8_t { small, x86 };
+const char* strategy_name(Strategy s);
+const char* geometry_name(Geometry g);
+
+struct Config {
+    Strategy strategy = Strategy::classic;
+    Geometry geometry = Geometry::small;
+    std::vector<std::string> mutants;  // in the order written
+    bool operator==(const Config&) const = default;
+};
+
+// `schedule replay 0 1 2`, `schedule random seed=S`, `schedule pct seed=S depth=D [steps=K]`.
+struct Schedule {
+    enum class Kind : uint8_t { replay, random, pct } kind = Kind::replay;
+    std::vector<uint64_t> replay;
+    uint64_t seed = 0;
+    uint32_t depth = 3;
+    uint64_t steps = 0;  // pct's estimate of the run length k; 0 = the policy's default
+    bool operator==(const Schedule&) const = default;
+};
+
+struct Program {
+    Config config;
+    std::vector<File> files;
+    std::vector<Process> processes;
+    std::vector<Thread> kthreads;
+    std::optional<Schedule> schedule;
+
+    bool operator==(const Program& o) const;  // structural; ignores SrcLoc
+
+    // Handles are numbered statically: the k-th `pin` op in file order returns "Hk".
+    // Thread ids are assigned in file order: process threads first, in the order
+    // declared, then kthreads.
+    size_t thread_count() const;
+};
+
+}  // namespace mmrace

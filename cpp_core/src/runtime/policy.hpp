@@ -1,0 +1,74 @@
+// The one interface every schedule policy implements (DESIGN §2).
+//
+// At every scheduling point with more than one choice the runtime hands the policy the
+// runnable entities, threads first in declaration order, then enabled events in the
+// order they were posted, and the policy returns an index into that list.  Points with
+// a single choice are not decisions: no policy is asked and no replay entry is used.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mmrace::rt {
+
+using Entity = uint32_t;                // a thread id, or kEventBase + event serial
+constexpr Entity kEventBase = 1u << 16;
+inline bool is_event(Entity e) { return e >= kEventBase; }
+
+struct Decision {
+    const Entity* options;
+    size_t count;        // >= 2
+    int current;         // index of the thread that was running, or -1 if it cannot run
+    uint64_t step;       // the runtime's step counter
+    uint64_t index;      // how many decisions came before this one in the run
+};
+
+class Policy {
+public:
+    virtual ~Policy() = default;
+    // Called once before each run; a policy may be reused for many runs.
+    virtual void begin_run() {}
+    virtual size_t pick(const Decision& d) = 0;
+    // The `schedule ...` line that reproduces this policy's choices for one run.
+    virtual std::string describe() const = 0;
+};
+
+// replay: decision i picks options[list[i] % count]; past the end of the list, the
+// current thread if it can run, else options[0] (the lowest id).
+std::unique_ptr<Policy> make_replay_policy(std::vector<uint64_t> list);
+// random: a uniform choice at each decision from a seeded splitmix64 stream.
+std::unique_ptr<Policy> make_random_policy(uint64_t seed);
+// pct: probabilistic concurrency testing, Burckhardt et al., ASPLOS 2010: random
+// distinct thread priorities, depth-1 priority change points among the first `steps`
+// decisions; always run the highest-priority runnable entity.
+std::unique_ptr<Policy> make_pct_policy(uint64_t seed, uint32_t depth, uint64_t steps);
+
+// splitmix64: the one PRNG of the project, identical on every platform.
+struct SplitMix64 {
+    uint64_t state;
+    explicit SplitMix64(uint64_t seed) : state(seed) {}
+    uint64_t next() {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    // Uniform in [0, n) without modulo bias (Lemire's method, fixed-width math).
+    uint64_t below(uint64_t n) {
+        __uint128_t m = static_cast<__uint128_t>(next()) * n;
+        auto lo = static_cast<uint64_t>(m);
+        if (lo < n) {
+            uint64_t t = -n % n;
+            while (lo < t) {
+                m = static_cast<__uint128_t>(next()) * n;
+                lo = static_cast<uint64_t>(m);
+            }
+        }
+        return static_cast<uint64_t>(m >> 64);
+    }
+};
+
+}  // namespace mmrace::rt
