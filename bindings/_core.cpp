@@ -1,0 +1,119 @@
+// mmrace._core: the thin binding over the C++ core.  Conversion, GIL release and
+// Ctrl-C only; the logic lives in cpp_core/ and in the pure-Python package.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "mmrace/mmr.hpp"
+#include "mmrace/run.hpp"
+
+namespace py = pybind11;
+using namespace mmrace;
+
+namespace {
+
+Schedule schedule_from(const py::dict& d) {
+    Schedule s;
+    auto kind = d["kind"].cast<std::string>();
+    if (kind == "replay") {
+        s.kind = Schedule::Kind::replay;
+        s.replay = d["list"].cast<std::vector<uint64_t>>();
+    } else if (kind == "random") {
+        s.kind = Schedule::Kind::random;
+        s.seed = d["seed"].cast<uint64_t>();
+    } else if (kind == "pct") {
+        s.kind = Schedule::Kind::pct;
+        s.seed = d["seed"].cast<uint64_t>();
+        s.depth = d["depth"].cast<uint32_t>();
+        s.steps = d["steps"].cast<uint64_t>();
+    } else {
+        throw py::value_error("unknown schedule kind '" + kind + "'");
+    }
+    return s;
+}
+
+py::dict result_to_dict(const RunResult& r, bool with_trace) {
+    py::dict d;
+    d["verdict"] = r.verdict;
+    d["check"] = r.check.empty() ? py::object(py::none()) : py::object(py::str(r.check));
+    d["message"] = r.message;
+    d["step"] = r.step;
+    py::list ops;
+    for (const auto& o : r.ops) {
+        py::dict od;
+        od["thread"] = o.thread;
+        od["index"] = o.index;
+        od["op"] = o.op;
+        od["result"] = o.result ? py::object(py::str(*o.result)) : py::object(py::none());
+        ops.append(od);
+    }
+    d["ops"] = ops;
+    py::dict counters;
+    for (const auto& [k, v] : r.counters) counters[py::str(k)] = v;
+    d["counters"] = counters;
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(r.trace_hash));
+    d["trace_hash"] = std::string(hash);
+    py::list trace;
+    if (with_trace)
+        for (const auto& t : r.trace) trace.append(py::make_tuple(t.step, t.who, t.site, t.event, t.arg));
+    d["trace"] = trace;
+    d["schedule"] = r.schedule;
+    return d;
+}
+
+// Runs with the GIL released; every few thousand steps the run takes the GIL back
+// briefly to let Python handle signals, so Ctrl-C stops it with KeyboardInterrupt.
+py::dict run(const Program& p, std::optional<py::dict> schedule, uint64_t budget, bool trace) {
+    RunOptions opt;
+    if (schedule) opt.schedule = schedule_from(*schedule);
+    opt.budget = budget;
+    opt.trace = trace;
+    bool interrupted = false;
+    opt.interrupted = [&interrupted] {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) interrupted = true;
+        return interrupted;
+    };
+    RunResult r;
+    {
+        py::gil_scoped_release nogil;
+        r = run_program(p, opt);
+    }
+    if (interrupted) throw py::error_already_set();
+    return result_to_dict(r, trace);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "mmrace core: the deterministic model of Linux page-fault paths";
+
+    py::register_exception<NotBuilt>(m, "NotBuilt", PyExc_NotImplementedError);
+    py::register_exception<ModelError>(m, "ModelError", PyExc_RuntimeError);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const ParseError& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        }
+    });
+
+    py::class_<Program>(m, "Program")
+        .def("to_mmr", &print_mmr, "The canonical .mmr text of this program.")
+        .def("__eq__", [](const Program& a, const Program& b) { return a == b; })
+        .def_property_readonly("thread_count", &Program::thread_count)
+        .def_property_readonly("thread_names", [](const Program& p) {
+            std::vector<std::string> names;
+            for (const auto& proc : p.processes)
+                for (const auto& t : proc.threads) names.push_back(t.name);
+            for (const auto& t : p.kthreads) names.push_back(t.name);
+            return names;
+        });
+
+    m.def("parse", &parse_mmr, py::arg("text"), py::arg("filename") = "<string>",
+          "Parse .mmr text into a Program; raises ValueError('FILE:LINE:COL: message').");
+    m.def("run", &run, py::arg("program"), py::arg("schedule") = py::none(),
+          py::arg("budget") = 1'000'000, py::arg("trace") = true);
+    m.def("check_built", &check_built, py::arg("program"));
+}

@@ -1,0 +1,73 @@
+// Running a Program: the one entry point the bindings, the CLI, the fuzzers and the
+// C++ tests share.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mmrace/program.hpp"
+
+namespace mmrace {
+
+// The program asks for something whose model is not built yet (an op, a strategy, a
+// mutant).  Raised before the run starts; never turned into a made-up result.
+class NotBuilt : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+// An internal error of the model during a run (a bug of mmrace, not a verdict).
+class ModelError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct RunOptions {
+    std::optional<Schedule> schedule;  // overrides the program's `schedule` line
+    uint64_t budget = 1'000'000;       // steps
+    bool trace = true;                 // keep trace records (the hash is always computed)
+    size_t trace_limit = 1u << 20;
+    // Polled now and then during the run; true stops it with verdict `interrupted`.
+    std::function<bool()> interrupted;
+};
+
+struct OpResult {
+    std::string thread;
+    size_t index = 0;                  // position in its thread
+    std::string op;                    // the op's canonical text
+    std::optional<std::string> result; // null when the op never ran
+};
+
+struct TraceEntry {
+    uint64_t step;
+    std::string who;
+    std::string site;
+    std::string event;
+    uint64_t arg;
+};
+
+struct RunResult {
+    std::string verdict;  // ok | violation | deadlock | lock_order | budget | interrupted
+    std::string check;    // empty for ok
+    std::string message;
+    uint64_t step = 0;
+    std::vector<OpResult> ops;
+    std::vector<std::pair<std::string, uint64_t>> counters;  // in a fixed order
+    uint64_t trace_hash = 0;
+    std::vector<TraceEntry> trace;
+    std::string schedule;  // a `schedule replay ...` line that reproduces this run
+};
+
+// Runs the program once.  Throws NotBuilt before running anything the model lacks,
+// ModelError for an internal error.
+RunResult run_program(const Program& program, const RunOptions& options = {});
+
+// Throws NotBuilt naming the first op/strategy/mutant of `program` that is not built.
+void check_built(const Program& program);
+
+}  // namespace mmrace

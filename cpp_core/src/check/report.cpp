@@ -1,0 +1,14 @@
+#include "check/report.hpp"
+
+#include "mmrace/run.hpp"
+#include "runtime/runtime.hpp"
+
+namespace mmrace::check {
+
+void violation(const std::string& check, const std::string& message) {
+    if (auto* rt = rt::current_runtime(); rt && rt->running() && rt->self() != rt::kNoThread)
+        rt->fail(rt::Verdict::violation, check, message);
+    throw ModelError(check + ": " + message);
+}
+
+}  // namespace mmrace::check

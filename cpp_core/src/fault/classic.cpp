@@ -1,0 +1,58 @@
+// The classic fault path (DESIGN §5 `classic`): mmap_lock held for read around
+// handle_mm_fault, with VM_FAULT_RETRY dropping it to wait and a retry that must look
+// the VMA up again (seeds 001 and 003).
+#include "fault/fault.hpp"
+#include "mm/mmap_lock.hpp"
+
+namespace mmrace::fault {
+
+namespace {
+
+// lock_mm_and_find_vma (mm/memory.c, 6.5+): mmap_read_lock, then find_vma.  Returns
+// the VMA with mmap_lock held for read, or null with it released.  Stack expansion
+// (VM_GROWSDOWN) is not modelled yet: check_built() rejects growsdown mappings.
+vm_area_struct* lock_mm_and_find_vma(Kernel& k, mm::mm_struct& mm, uint64_t addr) {
+    mm::mmap_read_lock(mm, MMR_SITE("lock_mm_and_find_vma"));
+    vm_area_struct* vma = mm.find_vma(addr);
+    if (vma && vma->vm_start <= addr) return vma;
+    mm::mmap_read_unlock(mm, MMR_SITE("lock_mm_and_find_vma"));
+    return nullptr;
+}
+
+UserFault bad_area(Kernel& k) {
+    k.counters.inc(mm::Counter::sigsegv);
+    return UserFault::sigsegv;
+}
+
+}  // namespace
+
+UserFault classic_fault(Kernel& k, uint64_t address, uint32_t error_code, uint32_t flags) {
+    mm::mm_struct& mm = k.current_mm();
+    for (;;) {  // retry:
+        vm_area_struct* vma = lock_mm_and_find_vma(k, mm, address);
+        if (!vma) return bad_area(k);  // bad_area_nosemaphore
+        if (access_error(error_code, *vma)) {
+            mm::mmap_read_unlock(mm, MMR_SITE("bad_area_access_error"));
+            return bad_area(k);
+        }
+        vm_fault_t fault = handle_mm_fault(k, vma, address, flags);
+        if (fault & VM_FAULT_COMPLETED) return UserFault::handled;
+        if (fault & VM_FAULT_RETRY) {
+            // mmap_lock was dropped: vma may be gone.  Look it up again (seed 001).
+            k.counters.inc(mm::Counter::fault_retry);
+            flags |= FAULT_FLAG_TRIED;
+            continue;
+        }
+        mm::mmap_read_unlock(mm, MMR_SITE("do_user_addr_fault"));
+        if (!(fault & VM_FAULT_ERROR)) return UserFault::handled;
+        if (fault & VM_FAULT_SIGBUS) {
+            k.counters.inc(mm::Counter::sigbus);
+            return UserFault::sigbus;
+        }
+        // VM_FAULT_OOM ends in pagefault_out_of_memory; the model has no OOM killer and
+        // reports it as SIGSEGV-like failure of the access, counted separately.
+        return bad_area(k);
+    }
+}
+
+}  // namespace mmrace::fault

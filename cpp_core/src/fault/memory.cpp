@@ -1,0 +1,173 @@
+// The generic fault handler of mm/memory.c: handle_mm_fault down to the PTE.
+// Built so far: anonymous private memory (do_anonymous_page with the zero page for
+// reads, do_wp_page with reuse or copy).  File, shmem, swap and THP faults come with
+// the model of issue 3; check_built() rejects programs that would reach them.
+#include "check/report.hpp"
+#include "fault/fault.hpp"
+#include "mm/mmap_lock.hpp"
+#include "mmrace/run.hpp"
+
+namespace mmrace::fault {
+
+using namespace mm;
+
+namespace {
+
+// alloc_anon_folio / folio_prealloc: a zeroed order-0 folio; may sleep.
+Pfn alloc_anon_folio(Kernel& k) {
+    k.rt.yield(MMR_SITE("alloc_anon_folio"), rt::Ev::yield);
+    Pfn p = k.folios.alloc();
+    if (p != FolioPool::kNoPfn) k.counters.inc(Counter::pgalloc_anon);
+    return p;
+}
+
+// folio_add_new_anon_rmap(..., RMAP_EXCLUSIVE): first mapping of a new anon folio.
+void folio_add_new_anon_rmap(Kernel& k, Pfn p) {
+    Folio& f = k.folios[p];
+    f.flags |= PG_anon | PG_anon_exclusive;
+    f.mapcount = 1;
+}
+
+// folio_remove_rmap_pte
+void folio_remove_rmap_pte(Kernel& k, Pfn p) {
+    if (p == kZeroPfn) return;
+    Folio& f = k.folios[p];
+    if (--f.mapcount < 0) check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(p));
+}
+
+// vmf_pte_changed: under the PTE lock, has the PTE moved on since orig_pte was read?
+bool vmf_pte_changed(Kernel& k, const vm_fault& vmf) {
+    return ptep_get(k, vmf.pte) != vmf.orig_pte;
+}
+
+// do_anonymous_page: a missing PTE in an anonymous VMA.  mmap_lock held for read.
+vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
+    vm_area_struct* vma = vmf.vma;
+    if (vma->vm_flags & VM_SHARED) return VM_FAULT_SIGBUS;
+    if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
+    if (!vmf.pte) return VM_FAULT_OOM;
+    if (!(vmf.flags & FAULT_FLAG_WRITE)) {
+        // Use the zero page for reads.
+        pte_t entry = pte_mkspecial(mk_pte(kZeroPfn, false));
+        pte_lock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+        if (!vmf_pte_changed(k, vmf)) {
+            set_pte_at(k, vmf.pte, entry);
+            k.counters.inc(Counter::zero_page_map);
+        }
+        pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+        return 0;
+    }
+    Pfn p = alloc_anon_folio(k);
+    if (p == FolioPool::kNoPfn) return VM_FAULT_OOM;
+    pte_t entry = pte_mkyoung(mk_pte(p, false));
+    if (vma->vm_flags & VM_WRITE) entry = pte_mkdirty(pte_mkwrite(entry));
+    pte_lock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+    if (vmf_pte_changed(k, vmf)) {
+        pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+        k.folios.put(p);  // release: someone else populated it
+        return 0;
+    }
+    folio_add_new_anon_rmap(k, p);
+    set_pte_at(k, vmf.pte, entry);
+    pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+    return 0;
+}
+
+// wp_page_reuse: make the PTE writable in place.  PTE lock held; released here.
+vm_fault_t wp_page_reuse(Kernel& k, vm_fault& vmf) {
+    pte_t entry = pte_mkdirty(pte_mkyoung(vmf.orig_pte));
+    if (vmf.vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
+    set_pte_at(k, vmf.pte, entry);
+    pte_unlock(k, vmf.pte, MMR_SITE("wp_page_reuse"));
+    k.counters.inc(Counter::cow_reuse);
+    return 0;
+}
+
+// wp_page_copy: break COW by copying into a new exclusive folio.  Entered without the
+// PTE lock, holding a reference on the old folio (none for the zero page).
+vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
+    Pfn fresh = alloc_anon_folio(k);
+    if (fresh == FolioPool::kNoPfn) {
+        k.folios.put(old);
+        return VM_FAULT_OOM;
+    }
+    if (old != kZeroPfn) k.folios[fresh].words = k.folios[old].words;  // __wp_page_copy_user
+    pte_lock(k, vmf.pte, MMR_SITE("wp_page_copy"));
+    Pfn to_put = fresh;  // if the PTE changed under us, the new folio is dropped
+    if (!vmf_pte_changed(k, vmf)) {
+        pte_t entry = pte_mkdirty(pte_mkyoung(mk_pte(fresh, false)));
+        if (vmf.vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
+        set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush (no TLB in the model yet)
+        folio_add_new_anon_rmap(k, fresh);
+        set_pte_at(k, vmf.pte, entry);
+        folio_remove_rmap_pte(k, old);
+        to_put = old;  // drop the old mapping's reference
+        k.counters.inc(Counter::cow_copy);
+    }
+    pte_unlock(k, vmf.pte, MMR_SITE("wp_page_copy"));
+    k.folios.put(to_put);
+    k.folios.put(old);  // the reference do_wp_page took
+    return 0;
+}
+
+// wp_can_reuse_anon_folio: no other reference can see the folio.
+bool wp_can_reuse_anon_folio(Kernel& k, Pfn p) { return k.folios[p].refcount == 1; }
+
+// do_wp_page: a write to a present, write-protected PTE.  PTE lock held on entry.
+vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
+    Pfn p = pte_pfn(vmf.orig_pte);
+    bool normal = !pte_special(vmf.orig_pte);  // vm_normal_page
+    if (normal) {
+        Folio& f = k.folios[p];
+        if ((f.flags & PG_anon) &&
+            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p))) {
+            f.flags |= PG_anon_exclusive;
+            return wp_page_reuse(k, vmf);
+        }
+        k.folios.get(p);
+    }
+    pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
+    return wp_page_copy(k, vmf, normal ? p : kZeroPfn);
+}
+
+// handle_pte_fault.  mmap_lock held for read.
+vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
+    TableId t = pte_table_lookup(k, *vmf.vma->vm_mm, vmf.address);
+    if (t != kNoTable) {
+        vmf.pte = PteRef{t, k.geo.index(vmf.address, PTE_LEVEL)};
+        vmf.orig_pte = ptep_get_lockless(k, vmf.pte, MMR_SITE("handle_pte_fault"));
+        vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID;
+    }
+    if (!vmf.pte || pte_none(vmf.orig_pte)) {  // do_pte_missing
+        vmf.orig_pte = 0;
+        return do_anonymous_page(k, vmf);
+    }
+    pte_lock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
+    pte_t entry = vmf.orig_pte;
+    if (ptep_get(k, vmf.pte) != entry) {
+        pte_unlock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
+        return 0;  // raced: the access will retry
+    }
+    if (vmf.flags & FAULT_FLAG_WRITE) {
+        if (!pte_write(entry)) return do_wp_page(k, vmf);
+        entry = pte_mkdirty(entry);
+    }
+    set_pte_at(k, vmf.pte, pte_mkyoung(entry));
+    pte_unlock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
+    return 0;
+}
+
+}  // namespace
+
+vm_fault_t handle_mm_fault(Kernel& k, vm_area_struct* vma, uint64_t address, uint32_t flags) {
+    mmap_assert_locked(*vma->vm_mm);
+    k.counters.inc(Counter::pgfault);
+    if (!vma->vma_is_anonymous())
+        throw NotBuilt("file-backed faults (do_read_fault/do_cow_fault/do_shared_fault)");
+    vm_fault vmf{vma, flags, address & ~(PAGE_SIZE - 1), address, {}, 0};
+    vm_fault_t ret = handle_pte_fault(k, vmf);
+    if (ret & VM_FAULT_MAJOR) k.counters.inc(Counter::pgmajfault);  // mm_account_fault
+    return ret;
+}
+
+}  // namespace mmrace::fault

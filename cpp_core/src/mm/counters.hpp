@@ -1,0 +1,43 @@
+// Event counters of a run, named after the kernel's vmstat items (mm/vmstat.c
+// vmstat_text), perf software events and trace events, lower-cased.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace mmrace::mm {
+
+#define MMRACE_COUNTERS(X)                                                              \
+    X(pgfault)            /* PGFAULT: handle_mm_fault calls */                          \
+    X(pgmajfault)         /* PGMAJFAULT: faults that waited for I/O */                  \
+    X(fault_retry)        /* VM_FAULT_RETRY returned to do_user_addr_fault */           \
+    X(pgalloc_anon)       /* anonymous folios allocated by faults */                    \
+    X(zero_page_map)      /* read faults that mapped the shared zero page */            \
+    X(cow_copy)           /* wp_page_copy: a write fault copied the page */             \
+    X(cow_reuse)          /* wp_page_reuse: a write fault reused the page */            \
+    X(pte_alloc)          /* page-table pages allocated */                              \
+    X(mmap_lock_wait)     /* mmap_lock acquisitions that had to wait */                 \
+    X(sigsegv)                                                                          \
+    X(sigbus)
+
+enum class Counter : uint8_t {
+#define X(name) name,
+    MMRACE_COUNTERS(X)
+#undef X
+    count_
+};
+
+inline constexpr const char* counter_names[] = {
+#define X(name) #name,
+    MMRACE_COUNTERS(X)
+#undef X
+};
+
+struct Counters {
+    std::array<uint64_t, static_cast<size_t>(Counter::count_)> v{};
+    void inc(Counter c, uint64_t n = 1) { v[static_cast<size_t>(c)] += n; }
+    uint64_t get(Counter c) const { return v[static_cast<size_t>(c)]; }
+    void reset() { v.fill(0); }
+};
+
+}  // namespace mmrace::mm

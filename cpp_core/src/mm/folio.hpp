@@ -1,0 +1,61 @@
+// Folios (include/linux/mm_types.h struct folio): the unit of memory that page tables
+// map.  Content is word-granular and sparse: a word never written reads as zero.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace mmrace::mm {
+
+using Pfn = uint32_t;
+constexpr Pfn kZeroPfn = 0;  // the shared zero page (ZERO_PAGE(0)); never freed
+
+enum FolioFlag : uint32_t {
+    PG_anon = 1u << 0,
+    PG_anon_exclusive = 1u << 1,  // PageAnonExclusive: only one mm may map it writable
+    PG_dirty = 1u << 2,
+    PG_uptodate = 1u << 3,
+};
+
+struct Folio {
+    int64_t refcount = 0;   // folio_ref_count
+    int64_t mapcount = 0;   // folio_mapcount: page-table mappings
+    uint32_t flags = 0;
+    bool in_use = false;
+    std::map<uint32_t, uint64_t> words;  // word index in the page -> value (zero if absent)
+
+    uint64_t read_word(uint32_t w) const {
+        auto it = words.find(w);
+        return it == words.end() ? 0 : it->second;
+    }
+    void write_word(uint32_t w, uint64_t v) {
+        if (v == 0) words.erase(w);
+        else words[w] = v;
+    }
+};
+
+// A bounded pool of folios.  Pfns are handed out lowest-first so that runs are
+// deterministic; reset() returns every folio without freeing the storage.
+class FolioPool {
+public:
+    explicit FolioPool(size_t capacity = 1u << 16);
+    void reset();
+    // alloc_anon_folio: a zeroed order-0 folio with refcount 1, or kNoPfn when full.
+    Pfn alloc();
+    Folio& operator[](Pfn p) { return folios_[p]; }
+    const Folio& operator[](Pfn p) const { return folios_[p]; }
+    // folio_get / folio_put: the last put frees the folio.
+    void get(Pfn p);
+    void put(Pfn p);
+    size_t in_use() const { return used_; }
+    static constexpr Pfn kNoPfn = UINT32_MAX;
+
+private:
+    std::vector<Folio> folios_;
+    std::vector<Pfn> free_;  // a stack, highest pfn at the bottom
+    size_t used_ = 0;
+};
+
+}  // namespace mmrace::mm

@@ -1,0 +1,46 @@
+#include "mm/kernel.hpp"
+
+#include "mmrace/run.hpp"
+
+namespace mmrace::mm {
+
+namespace {
+thread_local Kernel* tl_kernel = nullptr;
+}
+
+Kernel::Kernel(const Config& cfg, rt::RuntimeConfig rcfg)
+    : config(cfg), rt(std::move(rcfg)), sync(rt), geo(cfg.geometry), tables(geo) {}
+
+Kernel::~Kernel() = default;
+
+void Kernel::reset(size_t nprocesses) {
+    folios.reset();
+    tables.reset();
+    counters.reset();
+    mms_used_ = 0;
+    process_mm.assign(nprocesses, nullptr);
+    sync.reset();
+}
+
+mm_struct* Kernel::mm_alloc() {
+    // mm_structs are rebuilt per run (their locks carry per-run state); there are few.
+    if (mms_used_ == mms_.size()) mms_.push_back(nullptr);
+    mms_[mms_used_] = std::make_unique<mm_struct>(static_cast<int>(mms_used_));
+    return mms_[mms_used_++].get();
+}
+
+mm_struct& Kernel::current_mm() {
+    int p = thread_process.at(rt.self());
+    if (p < 0 || !process_mm[p]) throw ModelError("current->mm on a thread without an mm");
+    return *process_mm[p];
+}
+
+Kernel& Kernel::current() {
+    if (!tl_kernel) throw ModelError("no simulated kernel on this thread");
+    return *tl_kernel;
+}
+
+Kernel::Scope::Scope(Kernel& k) : saved_(tl_kernel), sync_scope_(k.sync) { tl_kernel = &k; }
+Kernel::Scope::~Scope() { tl_kernel = saved_; }
+
+}  // namespace mmrace::mm

@@ -1,0 +1,59 @@
+// The simulated kernel of one run: the runtime, the sync domain, the memory pools, the
+// address spaces and the counters.  Everything a run mutates lives here, so a run
+// starts from reset() and nothing leaks between runs.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "mm/counters.hpp"
+#include "mm/folio.hpp"
+#include "mm/mm_struct.hpp"
+#include "mm/pgtable.hpp"
+#include "mmrace/program.hpp"
+#include "runtime/runtime.hpp"
+#include "sync/domain.hpp"
+
+namespace mmrace::mm {
+
+class Kernel {
+public:
+    Kernel(const Config& cfg, rt::RuntimeConfig rcfg);
+    ~Kernel();
+
+    Config config;
+    rt::Runtime rt;
+    sync::SyncDomain sync;
+    PtGeometry geo;
+    FolioPool folios;
+    PageTablePool tables;
+    Counters counters;
+
+    // Address spaces by process index; a forked process gets its mm at fork time.
+    std::vector<mm_struct*> process_mm;
+    // The process of each simulated thread (-1 for kernel threads).
+    std::vector<int> thread_process;
+
+    mm_struct* mm_alloc();
+    // The mm of the thread that is running (current->mm).
+    mm_struct& current_mm();
+    void reset(size_t nprocesses);
+
+    // The kernel whose run executes on this OS thread.
+    static Kernel& current();
+    class Scope {
+    public:
+        explicit Scope(Kernel& k);
+        ~Scope();
+
+    private:
+        Kernel* saved_;
+        sync::SyncDomain::Scope sync_scope_;
+    };
+
+private:
+    std::vector<std::unique_ptr<mm_struct>> mms_;
+    size_t mms_used_ = 0;
+};
+
+}  // namespace mmrace::mm

@@ -1,0 +1,50 @@
+// struct mm_struct (include/linux/mm_types.h): one address space.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "mm/pgtable.hpp"
+#include "mm/vma.hpp"
+#include "sync/rwsem.hpp"
+#include "sync/spinlock.hpp"
+
+namespace mmrace::mm {
+
+// mmap_base for top-down placement: as x86-64 without randomisation, TASK_SIZE less
+// the stack gap, rounded down.
+constexpr uint64_t kMmapBase = 0x7ff000000000ull;
+constexpr uint64_t kMmapMinAddr = 0x10000;  // vm.mmap_min_addr
+
+struct mm_struct {
+    explicit mm_struct(int id_) : id(id_) {}
+
+    int id;
+    sync::RwSem mmap_lock{"&mm->mmap_lock"};
+    sync::SpinLock page_table_lock{"&mm->page_table_lock"};  // upper page-table levels
+    // The VMA tree, keyed by vm_end, as find_vma searches it (mm_mt in the kernel).
+    std::map<uint64_t, vm_area_struct*> mm_mt;
+    std::map<uint64_t, TableId> pgd;  // PGD index -> PUD table
+    uint64_t mmap_base = kMmapBase;
+    int mm_users = 0;
+
+    // find_vma (mm/mmap.c): the first VMA with vm_end > addr, or null.
+    vm_area_struct* find_vma(uint64_t addr) const;
+    // vma_lookup: the VMA containing addr, or null.
+    vm_area_struct* vma_lookup(uint64_t addr) const;
+    // The VMA that ends at or before addr with the highest end (find_vma_prev's prev).
+    vm_area_struct* find_vma_prev(uint64_t addr) const;
+
+    vm_area_struct* vm_area_alloc();
+    void vm_area_free(vm_area_struct* vma);
+    void vma_link(vm_area_struct* vma);    // insert into the tree; mmap_lock held for write
+    void vma_unlink(vm_area_struct* vma);  // remove from the tree; mmap_lock held for write
+
+private:
+    std::vector<std::unique_ptr<vm_area_struct>> vmas_;  // storage; freed ones reused
+    std::vector<vm_area_struct*> free_vmas_;
+};
+
+}  // namespace mmrace::mm

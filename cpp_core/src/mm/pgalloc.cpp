@@ -1,0 +1,87 @@
+#include "mm/pgalloc.hpp"
+
+#include "sync/lockdep.hpp"
+
+namespace mmrace::mm {
+
+namespace {
+
+// One level down from a PUD or PMD table entry; kNoTable if none.
+TableId next_table(Kernel& k, TableId t, uint64_t addr, int level) {
+    return entry_table(k.tables[t].entries[k.geo.index(addr, level)]);
+}
+
+}  // namespace
+
+TableId pte_table_lookup(Kernel& k, mm_struct& mm, uint64_t addr) {
+    auto it = mm.pgd.find(k.geo.index(addr, PGD_LEVEL));
+    if (it == mm.pgd.end()) return kNoTable;
+    TableId pmd = next_table(k, it->second, addr, PUD_LEVEL);
+    if (pmd == kNoTable) return kNoTable;
+    return next_table(k, pmd, addr, PMD_LEVEL);
+}
+
+PteRef pte_alloc(Kernel& k, mm_struct& mm, uint64_t addr) {
+    // The allocations may sleep; the install is a short page_table_lock section that
+    // re-checks the slot, as __pud_alloc/__pmd_alloc/__pte_alloc do.
+    auto alloc_level = [&](uint64_t& slot, int level) -> TableId {
+        if (slot) return entry_table(slot);
+        k.rt.yield(MMR_SITE("pte_alloc_one"), rt::Ev::yield, static_cast<uint64_t>(level));
+        TableId fresh = k.tables.alloc(level);
+        mm.page_table_lock.spin_lock(MMR_SITE("pmd_install"));
+        if (!slot) {
+            slot = mk_table_entry(fresh);
+            k.counters.inc(Counter::pte_alloc);
+            fresh = kNoTable;
+        }
+        mm.page_table_lock.spin_unlock(MMR_SITE("pmd_install"));
+        if (fresh != kNoTable) k.tables.free(fresh);
+        return entry_table(slot);
+    };
+    // The PGD is sparse: its slot is created on demand under page_table_lock too.
+    uint64_t pgd_index = k.geo.index(addr, PGD_LEVEL);
+    auto it = mm.pgd.find(pgd_index);
+    TableId pud;
+    if (it != mm.pgd.end()) {
+        pud = it->second;
+    } else {
+        uint64_t slot = 0;
+        pud = alloc_level(slot, PUD_LEVEL);
+        // Another thread may have installed one while we slept in the allocation.
+        auto [pos, inserted] = mm.pgd.emplace(pgd_index, pud);
+        if (!inserted) {
+            k.tables.free(pud);
+            pud = pos->second;
+        }
+    }
+    uint64_t& pud_e = k.tables[pud].entries[k.geo.index(addr, PUD_LEVEL)];
+    TableId pmd = alloc_level(pud_e, PMD_LEVEL);
+    uint64_t& pmd_e = k.tables[pmd].entries[k.geo.index(addr, PMD_LEVEL)];
+    TableId pte = alloc_level(pmd_e, PTE_LEVEL);
+    return PteRef{pte, k.geo.index(addr, PTE_LEVEL)};
+}
+
+pte_t ptep_get_lockless(Kernel& k, PteRef p, const rt::Site* site) {
+    k.rt.yield(site, rt::Ev::access, p.table << 12 | p.index);
+    return k.tables[p.table].entries[p.index];
+}
+
+pte_t ptep_get(Kernel& k, PteRef p) {
+    sync::lockdep_assert_held(k.tables[p.table].ptl, sync::LockMode::any);
+    return k.tables[p.table].entries[p.index];
+}
+
+void set_pte_at(Kernel& k, PteRef p, pte_t pte) {
+    sync::lockdep_assert_held(k.tables[p.table].ptl, sync::LockMode::any);
+    k.tables[p.table].entries[p.index] = pte;
+}
+
+void pte_lock(Kernel& k, PteRef p, const rt::Site* site) {
+    k.tables[p.table].ptl.spin_lock(site);
+}
+
+void pte_unlock(Kernel& k, PteRef p, const rt::Site* site) {
+    k.tables[p.table].ptl.spin_unlock(site);
+}
+
+}  // namespace mmrace::mm

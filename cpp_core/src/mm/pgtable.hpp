@@ -1,0 +1,90 @@
+// Page tables: four levels (PGD, PUD, PMD, PTE) as on x86-64 with 4-level paging.
+//
+// Each PUD/PMD/PTE table is a page-table page with its own lifetime and, for PTE
+// tables, its own split PTE lock (ptlock_ptr in include/linux/mm.h).  The PGD is kept
+// sparse per mm, because the `small` geometry (8 entries a table, so that a PMD maps
+// 8 pages and small programs reach THP) leaves many address bits to the top level.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "mm/folio.hpp"
+#include "mmrace/program.hpp"
+#include "sync/spinlock.hpp"
+
+namespace mmrace::mm {
+
+constexpr uint64_t PAGE_SHIFT = 12;
+constexpr uint64_t PAGE_SIZE = 1ull << PAGE_SHIFT;
+constexpr uint64_t TASK_SIZE = 1ull << 47;
+
+enum Level : int { PTE_LEVEL = 0, PMD_LEVEL = 1, PUD_LEVEL = 2, PGD_LEVEL = 3 };
+
+struct PtGeometry {
+    unsigned bits;  // index bits per table level: 3 (small) or 9 (x86)
+    explicit PtGeometry(Geometry g) : bits(g == Geometry::small ? 3 : 9) {}
+    uint64_t entries() const { return 1ull << bits; }
+    unsigned shift(int level) const { return PAGE_SHIFT + bits * static_cast<unsigned>(level); }
+    // The index of addr in a table of `level` (the PGD index is not masked).
+    uint64_t index(uint64_t addr, int level) const {
+        uint64_t i = addr >> shift(level);
+        return level == PGD_LEVEL ? i : (i & (entries() - 1));
+    }
+    uint64_t span(int level) const { return 1ull << shift(level + 1); }  // bytes one table maps
+};
+
+// A PTE: bit 0 present, 1 write, 2 dirty, 3 young, 4 special (no struct page: the zero
+// page), pfn from bit 12.  A PMD/PUD entry: bit 0 present, the table id from bit 12.
+using pte_t = uint64_t;
+constexpr pte_t _PAGE_PRESENT = 1u << 0;
+constexpr pte_t _PAGE_RW = 1u << 1;
+constexpr pte_t _PAGE_DIRTY = 1u << 2;
+constexpr pte_t _PAGE_ACCESSED = 1u << 3;
+constexpr pte_t _PAGE_SPECIAL = 1u << 4;
+inline bool pte_none(pte_t p) { return p == 0; }
+inline bool pte_present(pte_t p) { return p & _PAGE_PRESENT; }
+inline bool pte_write(pte_t p) { return p & _PAGE_RW; }
+inline bool pte_special(pte_t p) { return p & _PAGE_SPECIAL; }
+inline Pfn pte_pfn(pte_t p) { return static_cast<Pfn>(p >> PAGE_SHIFT); }
+inline pte_t mk_pte(Pfn pfn, bool write) {
+    return (static_cast<pte_t>(pfn) << PAGE_SHIFT) | _PAGE_PRESENT | (write ? _PAGE_RW : 0);
+}
+inline pte_t pte_wrprotect(pte_t p) { return p & ~_PAGE_RW; }
+inline pte_t pte_mkwrite(pte_t p) { return p | _PAGE_RW; }
+inline pte_t pte_mkdirty(pte_t p) { return p | _PAGE_DIRTY; }
+inline pte_t pte_mkyoung(pte_t p) { return p | _PAGE_ACCESSED; }
+inline pte_t pte_mkspecial(pte_t p) { return p | _PAGE_SPECIAL; }
+
+using TableId = uint32_t;
+constexpr TableId kNoTable = UINT32_MAX;
+inline uint64_t mk_table_entry(TableId id) { return (static_cast<uint64_t>(id) << PAGE_SHIFT) | 1; }
+inline TableId entry_table(uint64_t e) { return e ? static_cast<TableId>(e >> PAGE_SHIFT) : kNoTable; }
+
+struct PageTable {
+    int level = PTE_LEVEL;
+    bool in_use = false;
+    std::vector<uint64_t> entries;
+    sync::SpinLock ptl{"ptlock"};  // the split PTE lock (PTE tables only)
+};
+
+// Page-table pages, allocated lowest id first; reset() frees all without releasing
+// storage (pools are reset between runs, not rebuilt).
+class PageTablePool {
+public:
+    explicit PageTablePool(PtGeometry geo) : geo_(geo) {}
+    TableId alloc(int level);
+    void free(TableId id);
+    PageTable& operator[](TableId id) { return *tables_[id]; }
+    void reset();
+    size_t in_use() const { return used_; }
+
+private:
+    PtGeometry geo_;
+    std::vector<std::unique_ptr<PageTable>> tables_;
+    std::vector<TableId> free_;
+    size_t used_ = 0;
+};
+
+}  // namespace mmrace::mm

@@ -1,0 +1,44 @@
+// struct vm_area_struct (include/linux/mm_types.h): one mapping of an address space.
+#pragma once
+
+#include <cstdint>
+
+namespace mmrace::mm {
+
+struct mm_struct;
+
+// vm_flags bits, as in include/linux/mm.h.
+enum VmFlag : uint64_t {
+    VM_READ = 0x1,
+    VM_WRITE = 0x2,
+    VM_EXEC = 0x4,
+    VM_SHARED = 0x8,
+    VM_MAYREAD = 0x10,
+    VM_MAYWRITE = 0x20,
+    VM_MAYEXEC = 0x40,
+    VM_MAYSHARE = 0x80,
+    VM_GROWSDOWN = 0x100,
+    VM_UFFD_MISSING = 0x200,
+    VM_UFFD_WP = 0x1000,
+    VM_LOCKED = 0x2000,
+    VM_HUGEPAGE = 0x20000000,
+    VM_NOHUGEPAGE = 0x40000000,
+};
+constexpr uint64_t VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
+
+struct vm_area_struct {
+    uint64_t vm_start = 0;
+    uint64_t vm_end = 0;  // exclusive
+    uint64_t vm_flags = 0;
+    uint64_t vm_pgoff = 0;
+    int vm_file = -1;     // index of the file, -1 for anonymous memory
+    mm_struct* vm_mm = nullptr;
+    bool detached = false;
+
+    bool vma_is_anonymous() const { return vm_file < 0; }
+    // is_cow_mapping (include/linux/mm.h): private and may be written.
+    bool is_cow_mapping() const { return (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE; }
+    uint64_t pages() const { return (vm_end - vm_start) >> 12; }
+};
+
+}  // namespace mmrace::mm

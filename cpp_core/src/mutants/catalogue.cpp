@@ -1,0 +1,69 @@
+// The rows of DESIGN §8.  `check` is the check expected to catch each bug, read from
+// how the bug shows: a freed object used later is `uaf`, a lock cycle `lock_order`,
+// wrong data seen by a process or device `semantic`, a broken structural rule of
+// DESIGN §7.1 (a PTE outside its VMA, an anon folio without anon_vma) `invariant`.
+#include "mutants/catalogue.hpp"
+
+namespace mmrace {
+
+const std::vector<MutantInfo>& mutant_catalogue() {
+    static const std::vector<MutantInfo> rows = {
+        {"khugepaged_no_revalidate", "seed 002 review", "002", "all", "uaf",
+         "after up_read/down_write the VMA (and PMD) are used without a fresh lookup", false},
+        {"khugepaged_hotplug_lock_order", "seed 002 patch 2", "002", "all", "lock_order",
+         "cpu_hotplug_lock taken under mmap_lock: a lockdep cycle with kernfs s_active", false},
+        {"khugepaged_retract_no_ipi", "2ba99c5e0881", "-", "all", "uaf",
+         "a page table freed while gup_fast (IRQs off) still walks it", false},
+        {"gup_pin_no_early_cow", "70e806e4e645", "004", "all", "semantic",
+         "after fork, a write fault COWs a page away from its FOLL_PIN pin: DMA data lost",
+         false},
+        {"fork_shares_pinned_page", "70e806e4e645", "-", "all", "semantic",
+         "fork shares a maybe-DMA-pinned anonymous page instead of copying it for the child",
+         false},
+        {"gup_vmas_after_retry", "seed 001", "001", "all", "uaf",
+         "GUP keeps using its vmas array after the lock was dropped for VM_FAULT_RETRY", false},
+        {"fault_retry_stale_vma", "seeds 001, 003", "001,003", "classic,pervma", "uaf",
+         "a retried fault reuses the VMA found before the lock was dropped", false},
+        {"spf_no_seqcount_check", "seed 000", "000", "spf", "invariant",
+         "spf installs a PTE without re-checking the VMA sequence count", false},
+        {"spf_no_pmd_recheck", "seed 000", "000", "spf", "uaf",
+         "spf installs a PTE without re-checking the PMD against a collapse", false},
+        {"spf_no_vma_refcount", "seed 000", "000", "spf", "uaf",
+         "spf uses a VMA that munmap freed meanwhile", false},
+        {"pervma_fork_no_vma_write_lock", "fb49c455323f", "-", "pervma", "semantic",
+         "a per-VMA fault during fork COWs a page while siblings write through stale TLB "
+         "entries",
+         false},
+        {"pervma_anon_vma_check_unlocked", "657b5146955e", "-", "pervma", "invariant",
+         "lock_vma_under_rcu checks vma->anon_vma before taking the VMA lock", false},
+        {"pervma_dup_anon_vma_unlocked", "d8ab9f7b644a", "-", "pervma", "invariant",
+         "a merge sets anon_vma without the VMA write lock", false},
+        {"pervma_new_vma_unlocked", "33313a747e81", "-", "pervma", "invariant",
+         "a new VMA is visible in the tree before it is write-locked", false},
+        {"pervma_expand_stack_unlocked", "c137381f71ae", "-", "pervma", "invariant",
+         "stack expansion without the VMA write lock", false},
+        {"stackrot", "CVE-2023-3269", "-", "all", "uaf",
+         "stack expansion under mmap read lock replaces a tree node that a reader still uses",
+         false},
+        {"munmap_downgrade_expand_stack", "CVE-2020-29369", "-", "all", "uaf",
+         "munmap downgrades to read; a stack expands over the detached range", false},
+        {"dirty_cow", "CVE-2016-5195", "-", "all", "semantic",
+         "a FOLL_FORCE write retried after madvise(DONTNEED) lands in the page cache", false},
+        {"cow_reuse_after_ro_gup", "CVE-2020-29374", "-", "all", "semantic",
+         "a write reuses a page that a read-only GUP in the child still references", false},
+        {"mremap_flush_after_ptl_drop", "CVE-2018-18281", "-", "all", "uaf",
+         "mremap drops the PTE lock before the TLB flush; a stale entry outlives the page",
+         false},
+        {"uffd_copy_ignores_mmap_changing", "df2cc96e7701", "-", "all", "semantic",
+         "UFFDIO_COPY races fork/mremap without the mmap_changing check", false},
+    };
+    return rows;
+}
+
+const MutantInfo* find_mutant(std::string_view name) {
+    for (const auto& m : mutant_catalogue())
+        if (name == m.name) return &m;
+    return nullptr;
+}
+
+}  // namespace mmrace

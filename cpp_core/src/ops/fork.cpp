@@ -1,0 +1,84 @@
+// fork(2): dup_mmap (kernel/fork.c) and copy_page_range (mm/memory.c).
+#include "mm/mmap_lock.hpp"
+#include "mm/pgalloc.hpp"
+#include "ops/ops.hpp"
+
+namespace mmrace::ops {
+
+using namespace mm;
+
+namespace {
+
+constexpr int SINGLE_DEPTH_NESTING = 1;
+
+// copy_present_pte: share the folio with the child; a COW mapping is write-protected
+// in both.  Both PTE locks held.
+void copy_present_pte(Kernel& k, vm_area_struct* src_vma, PteRef src, PteRef dst) {
+    pte_t pte = ptep_get(k, src);
+    if (!pte_special(pte)) {  // vm_normal_page
+        Pfn p = pte_pfn(pte);
+        Folio& f = k.folios[p];
+        k.folios.get(p);
+        ++f.mapcount;                     // folio_try_dup_anon_rmap_pte
+        f.flags &= ~PG_anon_exclusive;    // the page is now shared
+    }
+    if (src_vma->is_cow_mapping() && pte_write(pte)) {
+        set_pte_at(k, src, pte_wrprotect(pte));  // ptep_set_wrprotect
+        pte = pte_wrprotect(pte);
+    }
+    pte &= ~_PAGE_ACCESSED;  // pte_mkold
+    set_pte_at(k, dst, pte);
+}
+
+// copy_pte_range for the part of [addr, end) that one PTE table covers.
+void copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr,
+                    uint64_t end) {
+    TableId st = pte_table_lookup(k, *src_vma->vm_mm, addr);
+    if (st == kNoTable) return;
+    PteRef dst_table = pte_alloc(k, *dst_vma->vm_mm, addr);
+    pte_lock(k, dst_table, MMR_SITE("copy_pte_range"));
+    k.tables[st].ptl.spin_lock_nested(SINGLE_DEPTH_NESTING, MMR_SITE("copy_pte_range"));
+    for (; addr < end; addr += PAGE_SIZE) {
+        uint64_t i = k.geo.index(addr, PTE_LEVEL);
+        if (pte_none(k.tables[st].entries[i])) continue;
+        copy_present_pte(k, src_vma, PteRef{st, i}, PteRef{dst_table.table, i});
+    }
+    k.tables[st].ptl.spin_unlock(MMR_SITE("copy_pte_range"));
+    pte_unlock(k, dst_table, MMR_SITE("copy_pte_range"));
+}
+
+// copy_page_range: both mms' mmap_lock held for write.
+void copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma) {
+    mmap_assert_write_locked(*src_vma->vm_mm);
+    uint64_t span = k.geo.span(PTE_LEVEL);
+    for (uint64_t a = src_vma->vm_start; a < src_vma->vm_end;) {
+        uint64_t next = std::min((a / span + 1) * span, src_vma->vm_end);
+        copy_pte_range(k, dst_vma, src_vma, a, next);
+        a = next;
+    }
+}
+
+}  // namespace
+
+std::string sys_fork(Kernel& k, int child_process, const std::string& child_name) {
+    mm_struct& oldmm = k.current_mm();
+    mm_struct* mm = k.mm_alloc();
+    mmap_write_lock(oldmm, MMR_SITE("dup_mmap"));
+    mmap_write_lock_nested(*mm, SINGLE_DEPTH_NESTING, MMR_SITE("dup_mmap"));
+    for (auto& [end, vma] : oldmm.mm_mt) {
+        vm_area_struct* tmp = mm->vm_area_alloc();
+        *tmp = *vma;
+        tmp->vm_mm = mm;
+        mm->vma_link(tmp);
+        copy_page_range(k, tmp, vma);
+    }
+    mmap_write_unlock(*mm, MMR_SITE("dup_mmap"));
+    // flush_tlb_mm(oldmm): no TLBs in the model yet (issue 3).
+    mmap_write_unlock(oldmm, MMR_SITE("dup_mmap"));
+    k.process_mm[child_process] = mm;
+    for (rt::Tid t = 0; t < k.thread_process.size(); ++t)
+        if (k.thread_process[t] == child_process) k.rt.start(t);
+    return child_name;
+}
+
+}  // namespace mmrace::ops

@@ -1,0 +1,31 @@
+// The syscalls and user accesses of a simulated thread (DESIGN §9 ops).  Each runs on
+// the calling simulated thread and returns the op's result as .mmr prints it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mm/kernel.hpp"
+#include "mmrace/program.hpp"
+
+namespace mmrace::ops {
+
+using mm::Kernel;
+
+// ksys_mmap_pgoff -> vm_mmap_pgoff -> do_mmap (mm/mmap.c).  An address or an errno.
+std::string sys_mmap(Kernel& k, const Op& op);
+// A user load or store of one 8-byte word: the MMU (DESIGN §4).  The value / "ok", or
+// SIGSEGV / SIGBUS.
+std::string user_read(Kernel& k, uint64_t addr);
+std::string user_write(Kernel& k, uint64_t addr, uint64_t value);
+// kernel_clone -> copy_process -> copy_mm -> dup_mmap (kernel/fork.c).  Starts the
+// child's threads; returns the child's name.
+std::string sys_fork(Kernel& k, int child_process, const std::string& child_name);
+
+// Errno names as .mmr prints them.
+enum Errno : int { EPERM_ = 1, EAGAIN_ = 11, ENOMEM_ = 12, EACCES_ = 13, EFAULT_ = 14,
+                   EBUSY_ = 16, EEXIST_ = 17, EINVAL_ = 22 };
+std::string errno_name(int e);
+std::string hex(uint64_t v);
+
+}  // namespace mmrace::ops

@@ -1,0 +1,155 @@
+// The canonical .mmr text of a Program (DESIGN §9).
+//
+// Canonical means: one spelling per program.  Every optional field is printed only when
+// it differs from its default, keys and flags come in a fixed order (the order of the
+// vocabulary in mmr_lexer.hpp), numbers have no leading zeros, and the config line is
+// always present.  The parser accepts more spellings (any key order, any flag order), so
+// print(parse(text)) == text only for canonical text, but parse(print(p)) == p always.
+#include <string>
+
+#include "mmrace/mmr.hpp"
+#include "program/mmr_lexer.hpp"
+
+namespace mmrace {
+
+namespace {
+
+using namespace mmr;
+
+std::string num(uint64_t v) { return std::to_string(v); }
+
+// The name at `index`, or a visible placeholder for a Program built in code with a bad
+// index: printing must not crash on what the parser would reject.
+template <class T>
+std::string name_at(const std::vector<T>& items, int index) {
+    if (index < 0 || static_cast<size_t>(index) >= items.size()) return "?" + std::to_string(index);
+    return items[static_cast<size_t>(index)].name;
+}
+
+std::string prot_text(uint8_t prot) {
+    if (prot == PROT_NONE_) return "none";
+    std::string s;
+    if (prot & PROT_READ_) s += 'r';
+    if (prot & PROT_WRITE_) s += 'w';
+    if (prot & PROT_EXEC_) s += 'x';
+    return s;
+}
+
+template <size_t N>
+std::string flag_text(uint32_t flags, const std::array<Word<uint32_t>, N>& words) {
+    std::string s;
+    for (const auto& w : words)
+        if (flags & w.value) s += (s.empty() ? "" : ",") + std::string(w.name);
+    return s;
+}
+
+std::string mmap_flags_text(const Program& p, const Op& op) {
+    std::string s = op.flags & MAPF_SHARED ? "shared" : "private";
+    if (op.flags & MAPF_ANON)
+        s += ",anon";
+    else
+        s += ",file:" + name_at(p.files, op.file) + ":" + num(op.pgoff);
+    std::string options = flag_text(op.flags, kMmapOptions);
+    return options.empty() ? s : s + "," + options;
+}
+
+// " ADDR pages=N", the start of every range op.
+std::string range_text(const Op& op) { return " " + hex_address(op.addr) + " pages=" + num(op.pages); }
+
+std::string mremap_text(const Op& op) {
+    std::string s = range_text(op) + " new_pages=" + num(op.new_pages);
+    if (op.flags) s += " flags=" + flag_text(op.flags, kMremapFlags);
+    if (op.to) s += " to=" + hex_address(*op.to);
+    return s;
+}
+
+template <size_t N>
+std::string pin_text(const Op& op, const std::array<Word<uint32_t>, N>& words) {
+    std::string s = range_text(op);
+    if (op.flags) s += " flags=" + flag_text(op.flags, words);
+    return s;
+}
+
+// Everything after the op's name.
+std::string op_args(const Program& p, const Op& op) {
+    const std::string handle = " H" + std::to_string(op.handle);
+    switch (op.kind) {
+        case OpKind::mmap:
+            return range_text(op) + " prot=" + prot_text(op.prot) + " flags=" + mmap_flags_text(p, op);
+        case OpKind::munmap: return range_text(op);
+        case OpKind::mprotect: return range_text(op) + " prot=" + prot_text(op.prot);
+        case OpKind::madvise:
+            return range_text(op) + " advice=" + std::string(word_for(kAdvice, op.advice));
+        case OpKind::mremap: return mremap_text(op);
+        case OpKind::read:
+        case OpKind::peek:
+        case OpKind::sysfs_write: return " " + hex_address(op.addr);
+        case OpKind::write:
+        case OpKind::poke: return " " + hex_address(op.addr) + " " + num(op.value);
+        case OpKind::fork:
+        case OpKind::smaps: return " " + name_at(p.processes, op.process);
+        case OpKind::exit:
+        case OpKind::cpu_hotplug: return "";
+        case OpKind::pin: return pin_text(op, kPinFlags);
+        case OpKind::gup: return pin_text(op, kGupFlags);
+        case OpKind::unpin: return handle;
+        case OpKind::dma_read: return handle + " " + num(op.offset);
+        case OpKind::dma_write: return handle + " " + num(op.offset) + " " + num(op.value);
+        case OpKind::uffd_register:
+            return range_text(op) + " mode=" + std::string(word_for(kUffdModes, op.uffd_mode));
+        case OpKind::uffd_wp: return range_text(op) + (op.on ? " on" : " off");
+        case OpKind::uffd_serve: return " " + num(op.pages) + " value=" + num(op.value);
+        case OpKind::file_write:
+            return " " + name_at(p.files, op.file) + " " + num(op.offset) + " " + num(op.value);
+        case OpKind::truncate: return " " + name_at(p.files, op.file) + " pages=" + num(op.pages);
+        case OpKind::collapse: return " " + name_at(p.processes, op.process) + " " + hex_address(op.addr);
+        case OpKind::reclaim: return " " + num(op.pages);
+    }
+    return "";
+}
+
+void print_thread(std::string& out, const char* keyword, const Program& p, const Thread& t) {
+    out += std::string(keyword) + " " + t.name + "\n";
+    for (const auto& op : t.ops) out += "  " + print_op(p, op) + "\n";
+}
+
+std::string config_text(const Config& c) {
+    std::string s = "config strategy=" + std::string(strategy_name(c.strategy)) +
+                    " geometry=" + geometry_name(c.geometry);
+    for (size_t i = 0; i < c.mutants.size(); ++i) s += (i ? "," : " mutants=") + c.mutants[i];
+    return s;
+}
+
+std::string schedule_text(const Schedule& s) {
+    switch (s.kind) {
+        case Schedule::Kind::replay: {
+            std::string out = "schedule replay";
+            for (uint64_t d : s.replay) out += " " + num(d);
+            return out;
+        }
+        case Schedule::Kind::random: return "schedule random seed=" + num(s.seed);
+        case Schedule::Kind::pct: {
+            std::string out = "schedule pct seed=" + num(s.seed) + " depth=" + num(s.depth);
+            return s.steps ? out + " steps=" + num(s.steps) : out;
+        }
+    }
+    return "schedule ?";
+}
+
+}  // namespace
+
+std::string print_op(const Program& p, const Op& op) { return op_name(op.kind) + op_args(p, op); }
+
+std::string print_mmr(const Program& p) {
+    std::string out = "mmrace 1\n" + config_text(p.config) + "\n";
+    for (const auto& f : p.files) out += "file " + f.name + " pages=" + num(f.pages) + "\n";
+    for (const auto& proc : p.processes) {
+        out += "process " + proc.name + (proc.forked ? " forked\n" : "\n");
+        for (const auto& t : proc.threads) print_thread(out, "thread", p, t);
+    }
+    for (const auto& t : p.kthreads) print_thread(out, "kthread", p, t);
+    if (p.schedule) out += schedule_text(*p.schedule) + "\n";
+    return out;
+}
+
+}  // namespace mmrace
