@@ -231,7 +231,24 @@ Entity Runtime::choose() {
         events_.erase(it);
         ++step_;
         record(e, ev.site, Ev::event_fire, ev.serial);
+        fire(ev);
+    }
+}
+
+// Runs an event's callback on whatever stack chose it.  A model error escaping it ends
+// the run as an error, as in a thread body, instead of unwinding a foreign stack.
+void Runtime::fire(PendingEvent& ev) {
+    try {
         ev.fire();
+    } catch (Unwind&) {
+        throw;
+    } catch (std::exception& e) {
+        if (!over_) {
+            over_ = true;
+            out_.error = e.what();
+            out_.step = step_;
+        }
+        throw Unwind{};
     }
 }
 

@@ -131,6 +131,7 @@ private:
     static void thread_main(void* arg);
     void record(Entity who, const Site* site, Ev ev, uint64_t arg);
     Entity choose();  // fires events until a thread is chosen; kNoThread if none can run
+    void fire(PendingEvent& ev);
     void switch_from(Tid from, Entity to, bool final);
     void finish_current();
     void end_run_on_host();

@@ -108,7 +108,7 @@ public:
 
     // Runs fn as event context (an RCU callback, an IPI handler): a sync primitive used
     // from it throws instead of acting for whichever thread happened to yield.  An
-    // exception escaping fn ends the run with check "model_error" (see domain.cpp).
+    // exception escaping fn ends the run as a model error (RunOutcome::error).
     void run_in_event(const std::function<void()>& fn);
     bool in_event() const { return in_event_; }
 
