@@ -467,7 +467,7 @@ const BadCase kBadCases[] = {
     {"UnknownFile", in_thread("  mmap 0x1000 pages=1 prot=r flags=private,file:F9:0"), 4, 49,
      "unknown file 'F9'"},
     {"DuplicateFlag", in_thread("  pin 0x1000 pages=1 flags=write,write"), 4, 34, "duplicate 'write'"},
-    {"GupFlagOnPin", in_thread("  pin 0x1000 pages=1 flags=force"), 4, 28, "unknown pin flags 'force'"},
+    {"GupFlagOnPin", in_thread("  pin 0x1000 pages=1 flags=force"), 4, 28, "unknown pin flag 'force' (expected write, longterm or fast)"},
     {"BadProt", in_thread("  mprotect 0x1000 pages=1 prot=rwz"), 4, 32, "bad prot 'rwz'"},
     {"DuplicateProt", in_thread("  mprotect 0x1000 pages=1 prot=rr"), 4, 33, "duplicate 'r' in prot"},
     {"BadAdvice", in_thread("  madvise 0x1000 pages=1 advice=free"), 4, 33, "unknown advice 'free'"},

@@ -97,7 +97,8 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
     if (!vmf_pte_changed(k, vmf)) {
         pte_t entry = pte_mkdirty(pte_mkyoung(mk_pte(fresh, false)));
         if (vmf.vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
-        set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush (no TLB in the model yet)
+        set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
+        flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
         folio_add_new_anon_rmap(k, fresh);
         set_pte_at(k, vmf.pte, entry);
         folio_remove_rmap_pte(k, old);

@@ -18,6 +18,7 @@ void FolioPool::reset() {
     folios_[kZeroPfn].refcount = 1;
     folios_[kZeroPfn].flags = PG_uptodate;
     used_ = 0;
+    serial_ = 0;
 }
 
 Pfn FolioPool::alloc() {
@@ -29,6 +30,7 @@ Pfn FolioPool::alloc() {
     f.in_use = true;
     f.refcount = 1;
     f.flags = PG_uptodate;
+    f.serial = ++serial_;
     ++used_;
     return p;
 }

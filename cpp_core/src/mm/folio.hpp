@@ -24,6 +24,7 @@ struct Folio {
     int64_t mapcount = 0;   // folio_mapcount: page-table mappings
     uint32_t flags = 0;
     bool in_use = false;
+    uint64_t serial = 0;  // which allocation this is: tells a reused folio from the old one
     std::map<uint32_t, uint64_t> words;  // word index in the page -> value (zero if absent)
 
     uint64_t read_word(uint32_t w) const {
@@ -56,6 +57,7 @@ private:
     std::vector<Folio> folios_;
     std::vector<Pfn> free_;  // a stack, highest pfn at the bottom
     size_t used_ = 0;
+    uint64_t serial_ = 0;
 };
 
 }  // namespace mmrace::mm

@@ -19,6 +19,7 @@ void Kernel::reset(size_t nprocesses) {
     counters.reset();
     mms_used_ = 0;
     process_mm.assign(nprocesses, nullptr);
+    tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();
 }
 

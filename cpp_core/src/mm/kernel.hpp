@@ -10,6 +10,7 @@
 #include "mm/folio.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
+#include "mm/tlb.hpp"
 #include "mmrace/program.hpp"
 #include "runtime/runtime.hpp"
 #include "sync/domain.hpp"
@@ -33,6 +34,14 @@ public:
     std::vector<mm_struct*> process_mm;
     // The process of each simulated thread (-1 for kernel threads).
     std::vector<int> thread_process;
+    // One TLB per simulated CPU (= per thread).
+    std::vector<Tlb> tlbs;
+
+    // Whether CPU t runs mm (is in its mm_cpumask).
+    bool thread_runs_mm(rt::Tid t, const mm_struct& mm) const {
+        return t < thread_process.size() && thread_process[t] >= 0 &&
+               process_mm[thread_process[t]] == &mm;
+    }
 
     mm_struct* mm_alloc();
     // The mm of the thread that is running (current->mm).

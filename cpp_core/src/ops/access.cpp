@@ -1,6 +1,7 @@
 // User loads and stores: the MMU (DESIGN §4).  The walk is lockless and, like the
 // hardware walk, atomic with the access it permits; a missing or insufficient PTE
 // raises a fault through the configured strategy and the access is retried.
+#include "check/report.hpp"
 #include "fault/fault.hpp"
 #include "mm/pgalloc.hpp"
 #include "ops/ops.hpp"
@@ -11,19 +12,39 @@ using namespace mm;
 
 namespace {
 
-// One attempt: walk and, if the PTE allows it, access.  Returns false with the x86
-// error code to fault with.
+// The access itself, through a translation (from the TLB or a fresh walk).  A
+// translation whose folio was freed or reused since it was cached is a stale TLB
+// entry: the real CPU would touch memory that is no longer this mapping's.
+void touch_folio(Kernel& k, const TlbEntry& tr, uint64_t addr, bool write, uint64_t& value) {
+    Folio& f = k.folios[tr.pfn];
+    if (tr.pfn != kZeroPfn && (!f.in_use || f.serial != tr.folio_serial))
+        check::violation(f.in_use ? "stale_tlb" : "use_after_free",
+                         std::string(write ? "write" : "read") + " at " + hex(addr) +
+                             " through a stale TLB entry to pfn " + std::to_string(tr.pfn) +
+                             (f.in_use ? ", which was freed and reused" : ", which was freed"));
+    auto word = static_cast<uint32_t>((addr & (PAGE_SIZE - 1)) / 8);
+    if (write) f.write_word(word, value);
+    else value = f.read_word(word);
+}
+
+// One attempt: the TLB, else a walk that, if the PTE allows the access, fills the TLB.
+// Returns false with the x86 error code to fault with.
 bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, uint64_t& value,
                     uint32_t& error_code) {
+    Tlb& tlb = k.tlbs[k.rt.self()];
+    uint64_t vpn = addr >> PAGE_SHIFT;
+    if (const TlbEntry* e = tlb.lookup(mm.id, vpn); e && (!write || e->write)) {
+        touch_folio(k, *e, addr, write, value);
+        return true;
+    }
     TableId t = pte_table_lookup(k, mm, addr);
     pte_t* ptep = t == kNoTable ? nullptr : &k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
     pte_t pte = ptep ? *ptep : 0;
     if (pte_present(pte) && (!write || pte_write(pte))) {
-        Folio& f = k.folios[pte_pfn(pte)];
-        auto word = static_cast<uint32_t>((addr & (PAGE_SIZE - 1)) / 8);
-        if (write) f.write_word(word, value);
-        else value = f.read_word(word);
         *ptep = write ? pte_mkdirty(pte_mkyoung(pte)) : pte_mkyoung(pte);  // hardware A/D bits
+        TlbEntry e{true, mm.id, vpn, pte_pfn(pte), k.folios[pte_pfn(pte)].serial, pte_write(pte)};
+        tlb.insert(e);
+        touch_folio(k, e, addr, write, value);
         return true;
     }
     error_code = fault::X86_PF_USER | (write ? fault::X86_PF_WRITE : 0) |

@@ -73,7 +73,8 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
         copy_page_range(k, tmp, vma);
     }
     mmap_write_unlock(*mm, MMR_SITE("dup_mmap"));
-    // flush_tlb_mm(oldmm): no TLBs in the model yet (issue 3).
+    // The parent's writable translations of now write-protected pages must go.
+    flush_tlb_mm(k, oldmm);
     mmap_write_unlock(oldmm, MMR_SITE("dup_mmap"));
     k.process_mm[child_process] = mm;
     for (rt::Tid t = 0; t < k.thread_process.size(); ++t)

@@ -218,17 +218,19 @@ void for_each_item(const Token& t, const char* what, F f) {
 }
 
 // A comma list of flags from `words`, each at most once; "" is 0 when empty_ok.
+// `what` names one flag ("pin flag").
 template <size_t N>
 uint32_t flag_list(const Token& t, const std::array<Word<uint32_t>, N>& words, const char* what,
                    bool empty_ok) {
+    std::string list = std::string(what) + "s";
     if (t.text.empty()) {
         if (empty_ok) return 0;
-        fail(t, std::string("empty ") + what);
+        fail(t, "empty " + list);
     }
     uint32_t flags = 0;
-    for_each_item(t, what, [&](const Token& item) {
+    for_each_item(t, list.c_str(), [&](const Token& item) {
         uint32_t f = choose(item, words, what);
-        if (flags & f) fail(item, "duplicate " + quote(item.text) + " in " + what);
+        if (flags & f) fail(item, "duplicate " + quote(item.text) + " in " + list);
         flags |= f;
     });
     return flags;
@@ -713,8 +715,8 @@ private:
             case OpKind::fork: return pending(PendingRef::Kind::fork, process_word(a));
             case OpKind::exit:
             case OpKind::cpu_hotplug: return;
-            case OpKind::pin: return pin(a, op, kPinFlags, "pin flags");
-            case OpKind::gup: return pin(a, op, kGupFlags, "gup flags");
+            case OpKind::pin: return pin(a, op, kPinFlags, "pin flag");
+            case OpKind::gup: return pin(a, op, kGupFlags, "gup flag");
             case OpKind::unpin:
             case OpKind::dma_read:
             case OpKind::dma_write: return dma(a, op);
@@ -802,7 +804,7 @@ private:
         range(a, op);
         op.new_pages = page_count(a.need("new_pages"));
         auto flags = a.get("flags");
-        if (flags) op.flags = flag_list(*flags, kMremapFlags, "mremap flags", false);
+        if (flags) op.flags = flag_list(*flags, kMremapFlags, "mremap flag", false);
         bool fixed = op.flags & MREMAPF_FIXED;
         if (fixed && !(op.flags & MREMAPF_MAYMOVE)) fail(*flags, "mremap flag fixed requires maymove");
         auto to = a.get("to");

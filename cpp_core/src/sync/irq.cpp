@@ -114,10 +114,11 @@ struct IpiWait final : rt::Waitable {
     }
 };
 
-// csd_lock_wait(): every started, unfinished CPU but the sender's is a target.
-void collect_targets(SyncDomain& d, rt::Tid me, IpiWait& w) {
+// Every started, unfinished CPU in the mask but the sender's is a target.
+void collect_targets(SyncDomain& d, rt::Tid me, const CpuMask& mask, IpiWait& w) {
     for (rt::Tid t = 0; t < d.thread_count(); ++t)
-        if (t != me && d.rt().started(t) && !d.ctx(t).exited) w.targets.push_back(t);
+        if (t != me && d.rt().started(t) && !d.ctx(t).exited && (!mask || mask(t)))
+            w.targets.push_back(t);
     w.acked.assign(w.targets.size(), 0);
     w.remaining = w.targets.size();
 }
@@ -141,7 +142,8 @@ void post_ack(SyncDomain& d, rt::Tid me, IpiWait& w, size_t i, const IpiFunc& fu
         });
 }
 
-void call_function_many(const rt::Site* site, const IpiFunc& func, bool run_local) {
+void call_function_many(const rt::Site* site, const CpuMask& mask, const IpiFunc& func,
+                        bool run_local) {
     SyncDomain& d = SyncDomain::current();
     rt::Tid me = d.self();
     if (d.ctx(me).irq_depth)
@@ -152,7 +154,7 @@ void call_function_many(const rt::Site* site, const IpiFunc& func, bool run_loca
     d.rt().yield(site, rt::Ev::ipi_send);
     IpiWait w;
     w.d = &d;
-    collect_targets(d, me, w);
+    collect_targets(d, me, mask, w);
     for (size_t i = 0; i < w.targets.size(); ++i) post_ack(d, me, w, i, func, site);
     if (run_local && func) {
         d.irq_disable(me, site);
@@ -166,11 +168,15 @@ void call_function_many(const rt::Site* site, const IpiFunc& func, bool run_loca
 }  // namespace
 
 void smp_call_function_sync(const rt::Site* site, const IpiFunc& func) {
-    call_function_many(site ? site : MMR_SITE("smp_call_function"), func, false);
+    call_function_many(site ? site : MMR_SITE("smp_call_function"), {}, func, false);
+}
+
+void smp_call_function_many_sync(const CpuMask& mask, const rt::Site* site, const IpiFunc& func) {
+    call_function_many(site ? site : MMR_SITE("smp_call_function_many"), mask, func, false);
 }
 
 void on_each_cpu_sync(const rt::Site* site, const IpiFunc& func) {
-    call_function_many(site ? site : MMR_SITE("on_each_cpu"), func, true);
+    call_function_many(site ? site : MMR_SITE("on_each_cpu"), {}, func, true);
 }
 
 }  // namespace mmrace::sync

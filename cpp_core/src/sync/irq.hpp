@@ -43,6 +43,11 @@ using IpiFunc = std::function<void(rt::Tid cpu)>;
 // Violation "ipi_irqs_disabled" if the caller has IRQs off (the kernel's WARN_ON_ONCE:
 // it can deadlock).  Not a sleep: allowed under a spinlock.
 void smp_call_function_sync(const rt::Site* site = nullptr, const IpiFunc& func = {});
+// smp_call_function_many(mask, func, info, wait=1): only the CPUs for which mask(cpu)
+// is true (e.g. the CPUs in an mm's mm_cpumask for a TLB flush).
+using CpuMask = std::function<bool(rt::Tid cpu)>;
+void smp_call_function_many_sync(const CpuMask& mask, const rt::Site* site = nullptr,
+                                 const IpiFunc& func = {});
 // on_each_cpu(func, info, wait=1): the same, and runs func locally with IRQs off.
 void on_each_cpu_sync(const rt::Site* site = nullptr, const IpiFunc& func = {});
 
