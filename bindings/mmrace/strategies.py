@@ -180,7 +180,8 @@ _PROCESS_OPS: dict[str, Callable[[Draw, _World], Op]] = {
     "unpin": lambda d, w: _HandleOp("unpin"),
     "dma_read": lambda d, w: _HandleOp("dma_read"),
     "dma_write": lambda d, w: _HandleOp("dma_write", d(values)),
-    "uffd_register": lambda d, w: f"uffd_register {_range(d)} mode={d(st.sampled_from(['missing', 'wp']))}",
+    "uffd_register": lambda d, w: f"uffd_register {_range(d)} "
+                                  f"mode={d(st.sampled_from(['missing', 'wp']))}",
     "uffd_wp": lambda d, w: f"uffd_wp {_range(d)} {d(st.sampled_from(['on', 'off']))}",
     "uffd_serve": lambda d, w: f"uffd_serve {d(counts)} value={d(values)}",
     "sysfs_write": lambda d, w: f"sysfs_write {_hex(_word_addr(d))}",
@@ -233,7 +234,8 @@ def _schedule(draw: Draw) -> str | None:
     if kind == "pct":
         depth = draw(st.one_of(st.integers(1, 5), st.just(MAX_PCT_DEPTH)))
         steps = draw(st.one_of(st.just(0), values))
-        return f"schedule pct seed={draw(values)} depth={depth}" + (f" steps={steps}" if steps else "")
+        text = f"schedule pct seed={draw(values)} depth={depth}"
+        return text + (f" steps={steps}" if steps else "")
     return None
 
 
@@ -250,16 +252,15 @@ def _add_forks(draw: Draw, processes: list[_Process]) -> None:
 
 def _resolve_handles(draw: Draw, processes: list[_Process]) -> None:
     """Handles number the pins in file order; a handle op with no pin to name becomes one."""
-    all_ops = [ops for p in processes for _, ops in p.threads]
-    pins = [op for ops in all_ops for op in ops if isinstance(op, str) and op.startswith("pin ")]
-    for ops in all_ops:
+    thread_ops = [ops for p in processes for _, ops in p.threads]
+    pins = [op for ops in thread_ops for op in ops if isinstance(op, str) and op.startswith("pin ")]
+    for ops in thread_ops:
         for i, op in enumerate(ops):
             if not isinstance(op, _HandleOp):
                 continue
-            if not pins:
+            if not pins:  # then this is the first handle op: it becomes the only pin, H0
                 ops[i] = _pin(draw, _World([], []))
-                pins = [op for ops2 in all_ops for op in ops2
-                        if isinstance(op, str) and op.startswith("pin ")]
+                pins = [ops[i]]
                 continue
             h = draw(st.integers(0, len(pins) - 1))
             if op.kind == "unpin":
@@ -267,7 +268,8 @@ def _resolve_handles(draw: Draw, processes: list[_Process]) -> None:
                 continue
             pin_pages = int(pins[h].split("pages=")[1].split()[0])
             offset = 8 * draw(st.integers(0, pin_pages * PAGE // 8 - 1))
-            ops[i] = f"{op.kind} H{h} {offset}" + (f" {op.value}" if op.kind == "dma_write" else "")
+            value = f" {op.value}" if op.kind == "dma_write" else ""
+            ops[i] = f"{op.kind} H{h} {offset}{value}"
 
 
 @st.composite

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -100,7 +102,8 @@ void parse_or_fail_cleanly(const std::string& text) {
         ASSERT_GE(e.col(), 1);
         ASSERT_LT(e.message().size(), 400u) << e.message();
         for (char c : e.message()) ASSERT_TRUE(c >= 0x20 && c < 0x7f) << e.message();
-        std::string prefix = "<string>:" + std::to_string(e.line()) + ":" + std::to_string(e.col()) + ": ";
+        std::string prefix =
+            "<string>:" + std::to_string(e.line()) + ":" + std::to_string(e.col()) + ": ";
         ASSERT_EQ(std::string(e.what()), prefix + e.message());
     }
 }
@@ -240,6 +243,11 @@ TEST(MmrFormat, OtherSpellingsNormaliseToTheCanonicalText) {
     EXPECT_TRUE(parse_mmr(canonical) == p);
 }
 
+TEST(MmrFormat, AByteOrderMarkIsSkipped) {
+    Program p = parse_mmr("\xEF\xBB\xBFmmrace 1\nprocess P0\nthread P0.T0\n  exit\n");
+    EXPECT_EQ(p.processes[0].threads[0].ops.size(), 1u);
+}
+
 TEST(MmrFormat, HandlesCountPinsInFileOrderAcrossThreads) {
     Program p = parse_mmr(R"(mmrace 1
 process P0
@@ -290,7 +298,8 @@ TEST(MmrFormat, EqualityIgnoresSourcePositionsOnly) {
 }
 
 TEST(MmrFormat, MinimalProgramsAndEmptyReplay) {
-    EXPECT_EQ(print_mmr(parse_mmr("mmrace 1")), "mmrace 1\nconfig strategy=classic geometry=small\n");
+    EXPECT_EQ(print_mmr(parse_mmr("mmrace 1")),
+              "mmrace 1\nconfig strategy=classic geometry=small\n");
     const char* replay = "mmrace 1\nconfig strategy=classic geometry=small\nschedule replay\n";
     Program p = parse_mmr(replay);
     ASSERT_TRUE(p.schedule);
@@ -321,7 +330,8 @@ TEST(MmrFormat, LimitsAreAcceptedUpToTheBound) {
 
 TEST(MmrFormat, PrintOpIsTheExecutorsOpText) {
     Program p = parse_mmr(kDesignExample);
-    EXPECT_EQ(print_op(p, op_at(p, 0, 0, 0)), "mmap 0x100000 pages=4 prot=rw flags=private,anon,fixed");
+    EXPECT_EQ(print_op(p, op_at(p, 0, 0, 0)),
+              "mmap 0x100000 pages=4 prot=rw flags=private,anon,fixed");
     EXPECT_EQ(print_op(p, op_at(p, 0, 0, 2)), "fork P1");
     EXPECT_EQ(op_name(OpKind::dma_write), std::string("dma_write"));
     EXPECT_EQ(strategy_name(Strategy::pervma), std::string("pervma"));
@@ -372,7 +382,8 @@ TEST(MmrRoundTrip, RandomProgramsOver2000Seeds) {
         kthreads |= !p.kthreads.empty();
         mutants |= !p.config.mutants.empty();
     }
-    EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::cpu_hotplug) + 1) << "an op kind is never drawn";
+    EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::cpu_hotplug) + 1)
+        << "an op kind is never drawn";
     EXPECT_TRUE(forked && files && kthreads && handles && mutants);
 }
 
@@ -412,7 +423,9 @@ TEST_P(MmrErrors, PointsAtTheOffendingWord) {
 namespace {
 
 // Three lines of header, so an op is on line 4 and starts at column 3.
-std::string in_thread(const std::string& ops) { return "mmrace 1\nprocess P0\nthread P0.T0\n" + ops + "\n"; }
+std::string in_thread(const std::string& ops) {
+    return "mmrace 1\nprocess P0\nthread P0.T0\n" + ops + "\n";
+}
 
 const BadCase kBadCases[] = {
     // the version line
@@ -423,15 +436,19 @@ const BadCase kBadCases[] = {
     {"MissingVersion", "mmrace\n", 1, 7, "missing version"},
     {"TwoVersions", "mmrace 1\nmmrace 1\n", 2, 1, "duplicate 'mmrace'"},
     // ops
-    {"UnknownOp", in_thread("  mmapp 0x1000 pages=1"), 4, 3, "unknown op 'mmapp' (did you mean 'mmap'?)"},
-    {"UnknownKeyword", "mmrace 1\nproces P0\n", 2, 1, "unknown keyword 'proces' (did you mean 'process'?)"},
+    {"UnknownOp", in_thread("  mmapp 0x1000 pages=1"), 4, 3,
+     "unknown op 'mmapp' (did you mean 'mmap'?)"},
+    {"UnknownKeyword", "mmrace 1\nproces P0\n", 2, 1,
+     "unknown keyword 'proces' (did you mean 'process'?)"},
     {"OpNotIndented", in_thread("read 0x1000"), 4, 1, "must be indented"},
     {"KeywordIndented", in_thread("  process P1"), 4, 3, "must not be indented"},
     {"OpOutsideThread", "mmrace 1\nprocess P0\n  read 0x1000\n", 3, 3, "outside a thread"},
     {"OpBeforeAnyThread", "mmrace 1\n  read 0x1000\n", 2, 3, "outside a thread"},
-    {"KthreadOpInProcessThread", in_thread("  collapse P0 0x100000"), 4, 3, "'collapse' is a kthread op"},
+    {"KthreadOpInProcessThread", in_thread("  collapse P0 0x100000"), 4, 3,
+     "'collapse' is a kthread op"},
     {"ProcessOpInKthread", "mmrace 1\nkthread K\n  read 0x1000\n", 3, 3, "'read' is a process op"},
-    {"UnknownKey", in_thread("  munmap 0x100000 pagez=1"), 4, 19, "unknown argument 'pagez=' for munmap"},
+    {"UnknownKey", in_thread("  munmap 0x100000 pagez=1"), 4, 19,
+     "unknown argument 'pagez=' for munmap"},
     {"DuplicateKey", in_thread("  munmap 0x100000 pages=1 pages=2"), 4, 27, "duplicate 'pages='"},
     {"MissingKey", in_thread("  munmap 0x100000"), 4, 18, "missing pages= for munmap"},
     {"MissingAddress", in_thread("  read"), 4, 7, "missing an address for read"},
@@ -440,7 +457,8 @@ const BadCase kBadCases[] = {
     {"BadNumber", in_thread("  write 0x100000 x7"), 4, 18, "expected a number, got 'x7'"},
     {"NumberWithSuffix", in_thread("  write 0x100000 7x"), 4, 18, "expected a number, got '7x'"},
     {"NegativeNumber", in_thread("  write 0x100000 -1"), 4, 18, "expected a number"},
-    {"NumberOutOfRange", in_thread("  write 0x100000 18446744073709551616"), 4, 18, "number out of range"},
+    {"NumberOutOfRange", in_thread("  write 0x100000 18446744073709551616"), 4, 18,
+     "number out of range"},
     {"PagesZero", in_thread("  munmap 0x100000 pages=0"), 4, 25, "at least 1"},
     {"PagesAbsurd", in_thread("  munmap 0x100000 pages=1048577"), 4, 25, "too large"},
     {"CountAbsurd", "mmrace 1\nkthread K\n  reclaim 99999999\n", 3, 11, "too large"},
@@ -450,45 +468,62 @@ const BadCase kBadCases[] = {
     {"AddressNo0x", in_thread("  read 4096"), 4, 8, "expected an address like 0x1000, got '4096'"},
     {"AddressOnly0x", in_thread("  read 0x"), 4, 8, "expected an address"},
     {"AddressOverflow", in_thread("  read 0x10000000000000000"), 4, 8, "address out of range"},
-    {"AddressKernel", in_thread("  read 0xffff800000000000"), 4, 8, "outside the user address space"},
-    {"RangePastUserTop", in_thread("  munmap 0x7ffffffff000 pages=2"), 4, 10, "ends past the user address space"},
+    {"AddressKernel", in_thread("  read 0xffff800000000000"), 4, 8,
+     "outside the user address space"},
+    {"RangePastUserTop", in_thread("  munmap 0x7ffffffff000 pages=2"), 4, 10,
+     "ends past the user address space"},
     {"MmapUnaligned", in_thread("  mmap 0x1001 pages=1 prot=r flags=private,anon"), 4, 8,
      "address 0x1001 is not page aligned"},
     {"ReadUnaligned", in_thread("  read 0x100004"), 4, 8, "not 8-byte aligned"},
-    {"MremapToUnaligned", in_thread("  mremap 0x1000 pages=1 new_pages=1 flags=maymove,fixed to=0x2800"), 4,
-     60, "not page aligned"},
+    {"MremapToUnaligned",
+     in_thread("  mremap 0x1000 pages=1 new_pages=1 flags=maymove,fixed to=0x2800"), 4, 60,
+     "not page aligned"},
     // flags and words
     {"UnknownMmapFlag", in_thread("  mmap 0x1000 pages=1 prot=r flags=private,anom"), 4, 44,
      "unknown mmap flag 'anom'"},
     {"PrivateAndShared", in_thread("  mmap 0x1000 pages=1 prot=r flags=private,shared,anon"), 4, 44,
      "both private and shared"},
-    {"NoPrivateOrShared", in_thread("  mmap 0x1000 pages=1 prot=r flags=anon"), 4, 36, "private or shared"},
-    {"NoAnonOrFile", in_thread("  mmap 0x1000 pages=1 prot=r flags=private,fixed"), 4, 36, "anon or file"},
+    {"NoPrivateOrShared", in_thread("  mmap 0x1000 pages=1 prot=r flags=anon"), 4, 36,
+     "private or shared"},
+    {"NoAnonOrFile", in_thread("  mmap 0x1000 pages=1 prot=r flags=private,fixed"), 4, 36,
+     "anon or file"},
     {"UnknownFile", in_thread("  mmap 0x1000 pages=1 prot=r flags=private,file:F9:0"), 4, 49,
      "unknown file 'F9'"},
-    {"DuplicateFlag", in_thread("  pin 0x1000 pages=1 flags=write,write"), 4, 34, "duplicate 'write'"},
-    {"GupFlagOnPin", in_thread("  pin 0x1000 pages=1 flags=force"), 4, 28, "unknown pin flag 'force' (expected write, longterm or fast)"},
+    {"DuplicateFlag", in_thread("  pin 0x1000 pages=1 flags=write,write"), 4, 34,
+     "duplicate 'write'"},
+    {"GupFlagOnPin", in_thread("  pin 0x1000 pages=1 flags=force"), 4, 28,
+     "unknown pin flag 'force' (expected write, longterm or fast)"},
     {"BadProt", in_thread("  mprotect 0x1000 pages=1 prot=rwz"), 4, 32, "bad prot 'rwz'"},
-    {"DuplicateProt", in_thread("  mprotect 0x1000 pages=1 prot=rr"), 4, 33, "duplicate 'r' in prot"},
-    {"BadAdvice", in_thread("  madvise 0x1000 pages=1 advice=free"), 4, 33, "unknown advice 'free'"},
+    {"DuplicateProt", in_thread("  mprotect 0x1000 pages=1 prot=rr"), 4, 33,
+     "duplicate 'r' in prot"},
+    {"BadAdvice", in_thread("  madvise 0x1000 pages=1 advice=free"), 4, 33,
+     "unknown advice 'free'"},
     {"BadOnOff", in_thread("  uffd_wp 0x1000 pages=1 maybe"), 4, 26, "expected on or off"},
-    {"BadUffdMode", in_thread("  uffd_register 0x1000 pages=1 mode=minor"), 4, 37, "unknown uffd mode 'minor'"},
-    {"MremapFixedWithoutTo", in_thread("  mremap 0x1000 pages=1 new_pages=1 flags=maymove,fixed"), 4, 56,
-     "missing to="},
-    {"MremapFixedWithoutMaymove", in_thread("  mremap 0x1000 pages=1 new_pages=1 flags=fixed to=0x2000"), 4, 43,
+    {"BadUffdMode", in_thread("  uffd_register 0x1000 pages=1 mode=minor"), 4, 37,
+     "unknown uffd mode 'minor'"},
+    {"MremapFixedWithoutTo", in_thread("  mremap 0x1000 pages=1 new_pages=1 flags=maymove,fixed"),
+     4, 56, "missing to="},
+    {"MremapFixedWithoutMaymove",
+     in_thread("  mremap 0x1000 pages=1 new_pages=1 flags=fixed to=0x2000"), 4, 43,
      "requires maymove"},
     {"MremapToWithoutFixed", in_thread("  mremap 0x1000 pages=1 new_pages=1 to=0x2000"), 4, 37,
      "to= needs flags=maymove,fixed"},
     // handles
-    {"HandleWithoutPins", in_thread("  unpin H3"), 4, 9, "unknown handle 'H3' (the program has no pin ops)"},
-    {"HandlePastTheLastPin", in_thread("  pin 0x1000 pages=1\n  dma_read H1 0"), 5, 12, "the pins are H0..H0"},
+    {"HandleWithoutPins", in_thread("  unpin H3"), 4, 9,
+     "unknown handle 'H3' (the program has no pin ops)"},
+    {"HandlePastTheLastPin", in_thread("  pin 0x1000 pages=1\n  dma_read H1 0"), 5, 12,
+     "the pins are H0..H0"},
     {"HandleSyntax", in_thread("  unpin 3"), 4, 9, "expected a pin handle like H0"},
-    {"DmaOffsetUnaligned", in_thread("  pin 0x1000 pages=1\n  dma_read H0 4"), 5, 15, "not 8-byte aligned"},
-    {"DmaOffsetPastPin", in_thread("  pin 0x1000 pages=1\n  dma_write H0 4096 1"), 5, 16, "past the end of H0"},
+    {"DmaOffsetUnaligned", in_thread("  pin 0x1000 pages=1\n  dma_read H0 4"), 5, 15,
+     "not 8-byte aligned"},
+    {"DmaOffsetPastPin", in_thread("  pin 0x1000 pages=1\n  dma_write H0 4096 1"), 5, 16,
+     "past the end of H0"},
     // names and declarations
-    {"ThreadOfUnknownProcess", "mmrace 1\nprocess P0\nthread P9.T0\n", 3, 8, "unknown process 'P9'"},
+    {"ThreadOfUnknownProcess", "mmrace 1\nprocess P0\nthread P9.T0\n", 3, 8,
+     "unknown process 'P9'"},
     {"ThreadWithoutDot", "mmrace 1\nprocess P0\nthread T0\n", 3, 8, "expected PNAME.TNAME"},
-    {"ThreadOutOfPlace", "mmrace 1\nprocess P0\nthread P0.T0\nprocess P1\nthread P1.T0\nthread P0.T1\n", 6, 8,
+    {"ThreadOutOfPlace",
+     "mmrace 1\nprocess P0\nthread P0.T0\nprocess P1\nthread P1.T0\nthread P0.T1\n", 6, 8,
      "must follow the other threads of process 'P0'"},
     {"ProcessWithoutThreads", "mmrace 1\nprocess P0\nprocess P1\nthread P1.T0\n", 2, 9,
      "process 'P0' has no threads"},
@@ -497,26 +532,31 @@ const BadCase kBadCases[] = {
      "duplicate thread name 'P0.T0' (first declared at line 3)"},
     {"DuplicateProcess", "mmrace 1\nprocess P0\nthread P0.T0\nprocess P0\n", 4, 9,
      "duplicate process name 'P0' (first declared at line 2)"},
-    {"DuplicateFile", "mmrace 1\nfile F pages=1\nfile F pages=2\n", 3, 6, "duplicate file name 'F'"},
+    {"DuplicateFile", "mmrace 1\nfile F pages=1\nfile F pages=2\n", 3, 6,
+     "duplicate file name 'F'"},
     {"DuplicateKthread", "mmrace 1\nkthread K\nkthread K\n", 3, 9, "duplicate kthread name 'K'"},
     {"BadProcessName", "mmrace 1\nprocess 9P\n", 2, 9, "bad process name '9P'"},
     {"BadThreadName", "mmrace 1\nprocess P0\nthread P0.T-1\n", 3, 11, "bad thread name 'T-1'"},
     {"ProcessTrailingWord", "mmrace 1\nprocess P0 forkd\n", 2, 12, "expected 'forked'"},
-    {"FileAfterProcess", "mmrace 1\nprocess P0\nthread P0.T0\nfile F pages=1\n", 4, 1, "before the first process"},
+    {"FileAfterProcess", "mmrace 1\nprocess P0\nthread P0.T0\nfile F pages=1\n", 4, 1,
+     "before the first process"},
     {"FileWithoutPages", "mmrace 1\nfile F\n", 2, 7, "missing pages= for file"},
-    {"ScheduleNotLast", "mmrace 1\nschedule random seed=1\nprocess P0\n", 3, 1, "nothing may follow the schedule"},
+    {"ScheduleNotLast", "mmrace 1\nschedule random seed=1\nprocess P0\n", 3, 1,
+     "nothing may follow the schedule"},
     // forks
-    {"ForkOfUnforkedProcess", in_thread("  fork P1") + "process P1\nthread P1.T0\n", 4, 8, "not declared forked"},
+    {"ForkOfUnforkedProcess", in_thread("  fork P1") + "process P1\nthread P1.T0\n", 4, 8,
+     "not declared forked"},
     {"ForkOfUnknownProcess", in_thread("  fork P7"), 4, 8, "unknown process 'P7'"},
     {"ForkedTwice", in_thread("  fork P1\n  fork P1") + "process P1 forked\nthread P1.T0\n", 5, 8,
      "already forked at line 4"},
-    {"NeverForked", "mmrace 1\nprocess P0\nthread P0.T0\nprocess P1 forked\nthread P1.T0\n", 4, 9, "never forked"},
+    {"NeverForked", "mmrace 1\nprocess P0\nthread P0.T0\nprocess P1 forked\nthread P1.T0\n", 4, 9,
+     "never forked"},
     {"ForkCycle",
      "mmrace 1\nprocess P0\nthread P0.T0\nprocess P1 forked\nthread P1.T0\n  fork P2\n"
      "process P2 forked\nthread P2.T0\n  fork P1\n",
      4, 9, "cycle"},
-    {"ForkSelf", "mmrace 1\nprocess P0\nthread P0.T0\nprocess P1 forked\nthread P1.T0\n  fork P1\n", 4, 9,
-     "cycle"},
+    {"ForkSelf", "mmrace 1\nprocess P0\nthread P0.T0\nprocess P1 forked\nthread P1.T0\n  fork P1\n",
+     4, 9, "cycle"},
     // config and schedule
     {"UnknownMutant", "mmrace 1\nconfig mutants=stackrot,pervma_fork_no_vma_lock\n", 2, 25,
      "unknown mutant 'pervma_fork_no_vma_lock' (did you mean 'pervma_fork_no_vma_write_lock'?)"},
@@ -526,19 +566,25 @@ const BadCase kBadCases[] = {
     {"UnknownConfigKey", "mmrace 1\nconfig strategy=spf stratgy=x\n", 2, 21,
      "unknown config key 'stratgy'"},
     {"ConfigWithoutEquals", "mmrace 1\nconfig spf\n", 2, 8, "expected key=value"},
-    {"UnknownStrategy", "mmrace 1\nconfig strategy=lockless\n", 2, 17, "unknown strategy 'lockless'"},
+    {"UnknownStrategy", "mmrace 1\nconfig strategy=lockless\n", 2, 17,
+     "unknown strategy 'lockless'"},
     {"UnknownGeometry", "mmrace 1\nconfig geometry=arm\n", 2, 17, "unknown geometry 'arm'"},
-    {"DuplicateConfigKey", "mmrace 1\nconfig strategy=spf strategy=spf\n", 2, 21, "duplicate config key"},
-    {"DuplicateConfigLine", "mmrace 1\nconfig strategy=spf\nconfig geometry=x86\n", 3, 1, "duplicate config line"},
-    {"ConfigAfterFile", "mmrace 1\nfile F pages=1\nconfig strategy=spf\n", 3, 1, "must come before"},
+    {"DuplicateConfigKey", "mmrace 1\nconfig strategy=spf strategy=spf\n", 2, 21,
+     "duplicate config key"},
+    {"DuplicateConfigLine", "mmrace 1\nconfig strategy=spf\nconfig geometry=x86\n", 3, 1,
+     "duplicate config line"},
+    {"ConfigAfterFile", "mmrace 1\nfile F pages=1\nconfig strategy=spf\n", 3, 1,
+     "must come before"},
     {"UnknownSchedule", "mmrace 1\nschedule dfs\n", 2, 10, "unknown schedule policy 'dfs'"},
     {"ReplayNotANumber", "mmrace 1\nschedule replay 0 1 x\n", 2, 21, "expected a number, got 'x'"},
-    {"RandomWithoutSeed", "mmrace 1\nschedule random\n", 2, 16, "missing seed= for schedule random"},
+    {"RandomWithoutSeed", "mmrace 1\nschedule random\n", 2, 16,
+     "missing seed= for schedule random"},
     {"PctDepthZero", "mmrace 1\nschedule pct seed=1 depth=0\n", 2, 27, "at least 1"},
     {"PctDepthAbsurd", "mmrace 1\nschedule pct seed=1 depth=5000\n", 2, 27, "too large"},
     // bytes that are not text
     {"TabsAreSpaces", in_thread("\tread\t0x100004"), 4, 7, "not 8-byte aligned"},
-    {"CrlfKeepsColumns", "mmrace 1\r\nprocess P0\r\nthread P0.T0\r\n  read 0x100004\r\n", 4, 8, "not 8-byte aligned"},
+    {"CrlfKeepsColumns", "mmrace 1\r\nprocess P0\r\nthread P0.T0\r\n  read 0x100004\r\n", 4, 8,
+     "not 8-byte aligned"},
     {"NulByte", in_thread(std::string("  re\0d 0x1000", 13)), 4, 3, "unknown op 're\\x00d'"},
     {"NonUtf8", in_thread("  \xff\xfe 0x1000"), 4, 3, "unknown op '\\xff\\xfe'"},
 };
@@ -619,19 +665,61 @@ TEST(MmrLimits, RandomBytesParseOrFailCleanly) {
 TEST(MmrLimits, WordSoupParsesOrFailsCleanly) {
     // Random lines of the format's own words reach far deeper than random bytes.
     static const char* const kWords[] = {
-        "mmrace", "1", "config", "strategy=spf", "mutants=stackrot", "file", "F0", "pages=1",
-        "process", "P0", "P1", "forked", "thread", "P0.T0", "P1.T0", "kthread", "K", "schedule",
-        "replay", "pct", "seed=1", "depth=2", "mmap", "0x1000", "0x0", "prot=rw",
-        "flags=private,anon", "flags=shared,file:F0:0", "fork", "pin", "unpin", "H0", "H1",
-        "dma_read", "8", "collapse", "smaps", "reclaim", "exit", "read", "write", "to=0x2000",
-        "#", "=", ",", "0x", "",
+        "mmrace",
+        "1",
+        "config",
+        "strategy=spf",
+        "mutants=stackrot",
+        "file",
+        "F0",
+        "pages=1",
+        "process",
+        "P0",
+        "P1",
+        "forked",
+        "thread",
+        "P0.T0",
+        "P1.T0",
+        "kthread",
+        "K",
+        "schedule",
+        "replay",
+        "pct",
+        "seed=1",
+        "depth=2",
+        "mmap",
+        "0x1000",
+        "0x0",
+        "prot=rw",
+        "flags=private,anon",
+        "flags=shared,file:F0:0",
+        "fork",
+        "pin",
+        "unpin",
+        "H0",
+        "H1",
+        "dma_read",
+        "8",
+        "collapse",
+        "smaps",
+        "reclaim",
+        "exit",
+        "read",
+        "write",
+        "to=0x2000",
+        "#",
+        "=",
+        ",",
+        "0x",
+        "",
     };
     static const char* const kSeparators[] = {" ", "  ", "\t", "\n", "\n  ", "\r\n", "\n\n"};
     TestRng rng{7};
     for (int i = 0; i < 2000; ++i) {
         std::string text = "mmrace 1\n";
         for (size_t n = rng.below(60); n; --n)
-            text += std::string(kWords[rng.below(std::size(kWords))]) + kSeparators[rng.below(std::size(kSeparators))];
+            text += std::string(kWords[rng.below(std::size(kWords))]) +
+                    kSeparators[rng.below(std::size(kSeparators))];
         parse_or_fail_cleanly(text);
     }
 }
@@ -658,16 +746,26 @@ TEST(MmrLimits, MutatedProgramsParseOrFailCleanly) {
 
 TEST(MutantCatalogue, HasTheRowsOfDesignSection8InOrder) {
     const std::vector<std::string> expected = {
-        "khugepaged_no_revalidate",      "khugepaged_hotplug_lock_order",
-        "khugepaged_retract_no_ipi",     "gup_pin_no_early_cow",
-        "fork_shares_pinned_page",       "gup_vmas_after_retry",
-        "fault_retry_stale_vma",         "spf_no_seqcount_check",
-        "spf_no_pmd_recheck",            "spf_no_vma_refcount",
-        "pervma_fork_no_vma_write_lock", "pervma_anon_vma_check_unlocked",
-        "pervma_dup_anon_vma_unlocked",  "pervma_new_vma_unlocked",
-        "pervma_expand_stack_unlocked",  "stackrot",
-        "munmap_downgrade_expand_stack", "dirty_cow",
-        "cow_reuse_after_ro_gup",        "mremap_flush_after_ptl_drop",
+        "khugepaged_no_revalidate",
+        "khugepaged_hotplug_lock_order",
+        "khugepaged_retract_no_ipi",
+        "gup_pin_no_early_cow",
+        "fork_shares_pinned_page",
+        "gup_vmas_after_retry",
+        "fault_retry_stale_vma",
+        "spf_no_seqcount_check",
+        "spf_no_pmd_recheck",
+        "spf_no_vma_refcount",
+        "pervma_fork_no_vma_write_lock",
+        "pervma_anon_vma_check_unlocked",
+        "pervma_dup_anon_vma_unlocked",
+        "pervma_new_vma_unlocked",
+        "pervma_expand_stack_unlocked",
+        "stackrot",
+        "munmap_downgrade_expand_stack",
+        "dirty_cow",
+        "cow_reuse_after_ro_gup",
+        "mremap_flush_after_ptl_drop",
         "uffd_copy_ignores_mmap_changing",
     };
     const auto& rows = mutant_catalogue();
@@ -707,15 +805,27 @@ TEST(MutantCatalogue, FindMutantIsExact) {
 
 TEST(MutantCatalogue, EveryNameIsAcceptedByTheConfigLine) {
     std::string list;
-    for (const auto& m : mutant_catalogue()) list += (list.empty() ? "" : ",") + std::string(m.name);
+    for (const auto& m : mutant_catalogue())
+        list += (list.empty() ? "" : ",") + std::string(m.name);
     Program p = parse_mmr("mmrace 1\nconfig mutants=" + list + "\n");
     EXPECT_EQ(p.config.mutants.size(), mutant_catalogue().size());
     EXPECT_TRUE(parse_mmr(print_mmr(p)) == p);
 }
 
+TEST(MutantCatalogue, ThePythonStrategiesListEveryMutant) {
+    // bindings/mmrace/strategies.py keeps its own copy of the names (the Python side
+    // has no catalogue binding yet); this keeps the copy honest.
+    std::ifstream in(std::string(MMRACE_SOURCE_DIR) + "/bindings/mmrace/strategies.py");
+    ASSERT_TRUE(in) << "bindings/mmrace/strategies.py not found";
+    std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto& m : mutant_catalogue())
+        EXPECT_NE(source.find("\"" + std::string(m.name) + "\","), std::string::npos) << m.name;
+}
+
 TEST(MutantCatalogue, TheDesignExampleTypoGetsASuggestion) {
     try {
-        parse_mmr("mmrace 1\nconfig strategy=pervma geometry=small mutants=pervma_fork_no_vma_lock\n");
+        parse_mmr(
+            "mmrace 1\nconfig strategy=pervma geometry=small mutants=pervma_fork_no_vma_lock\n");
         FAIL();
     } catch (const ParseError& e) {
         EXPECT_STREQ(e.what(),

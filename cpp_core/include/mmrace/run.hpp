@@ -14,11 +14,16 @@
 
 namespace mmrace {
 
+namespace mm {
+class Kernel;
+}
+
 // The program asks for something whose model is not built yet (an op, a strategy, a
 // mutant).  Raised before the run starts; never turned into a made-up result.
 class NotBuilt : public std::logic_error {
 public:
-    using std::logic_error::logic_error;
+    explicit NotBuilt(const std::string& what) : std::logic_error(prefix() + what) {}
+    static const char* prefix() { return "not built yet: "; }
 };
 
 // An internal error of the model during a run (a bug of mmrace, not a verdict).
@@ -34,6 +39,12 @@ struct RunOptions {
     size_t trace_limit = 1u << 20;
     // Polled now and then during the run; true stops it with verdict `interrupted`.
     std::function<bool()> interrupted;
+    // Run the structural and accounting invariants at every quiescent point (no op in
+    // flight on any thread), not only at the end.
+    bool check_quiescent = true;
+    // Test-only: called on the simulated thread after each op, before the quiescent
+    // checks, so a test can break the state by hand and see a check catch it.
+    std::function<void(mm::Kernel&, const std::string& thread, size_t index)> after_op;
 };
 
 struct OpResult {

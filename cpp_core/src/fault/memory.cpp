@@ -3,7 +3,9 @@
 // reads, do_wp_page with reuse or copy).  File, shmem, swap and THP faults come with
 // the model of issue 3; check_built() rejects programs that would reach them.
 #include "check/report.hpp"
+#include "mmrace/run.hpp"
 #include "fault/fault.hpp"
+#include "mm/anon_vma.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mmrace/run.hpp"
 
@@ -57,6 +59,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
         return 0;
     }
+    anon_vma_prepare(k, vma);  // vmf_anon_prepare
     Pfn p = alloc_anon_folio(k);
     if (p == FolioPool::kNoPfn) return VM_FAULT_OOM;
     pte_t entry = pte_mkyoung(mk_pte(p, false));
@@ -86,6 +89,7 @@ vm_fault_t wp_page_reuse(Kernel& k, vm_fault& vmf) {
 // wp_page_copy: break COW by copying into a new exclusive folio.  Entered without the
 // PTE lock, holding a reference on the old folio (none for the zero page).
 vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
+    anon_vma_prepare(k, vmf.vma);  // vmf_anon_prepare
     Pfn fresh = alloc_anon_folio(k);
     if (fresh == FolioPool::kNoPfn) {
         k.folios.put(old);
@@ -143,6 +147,8 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
         vmf.orig_pte = 0;
         return do_anonymous_page(k, vmf);
     }
+    if (pte_protnone(vmf.orig_pte))  // access_error let the fault in: VMA accessible
+        throw ModelError("PROT_NONE PTE in an accessible VMA (NUMA hinting is not modelled)");
     pte_lock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
     pte_t entry = vmf.orig_pte;
     if (ptep_get(k, vmf.pte) != entry) {

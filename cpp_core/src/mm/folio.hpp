@@ -51,6 +51,7 @@ public:
     void get(Pfn p);
     void put(Pfn p);
     size_t in_use() const { return used_; }
+    size_t capacity() const { return folios_.size(); }
     static constexpr Pfn kNoPfn = UINT32_MAX;
 
 private:

@@ -19,6 +19,8 @@ void Kernel::reset(size_t nprocesses) {
     counters.reset();
     mms_used_ = 0;
     process_mm.assign(nprocesses, nullptr);
+    process_nthreads.clear();
+    anon_vma_serial = 0;
     tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();
 }

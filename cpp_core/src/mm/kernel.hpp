@@ -34,6 +34,9 @@ public:
     std::vector<mm_struct*> process_mm;
     // The process of each simulated thread (-1 for kernel threads).
     std::vector<int> thread_process;
+    uint64_t anon_vma_serial = 0;  // the last anon_vma handed out
+    // How many threads each process has (its mm's mm_users at start or fork).
+    std::vector<int> process_nthreads;
     // One TLB per simulated CPU (= per thread).
     std::vector<Tlb> tlbs;
 

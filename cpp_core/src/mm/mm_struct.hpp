@@ -41,6 +41,7 @@ struct mm_struct {
     void vm_area_free(vm_area_struct* vma);
     void vma_link(vm_area_struct* vma);    // insert into the tree; mmap_lock held for write
     void vma_unlink(vm_area_struct* vma);  // remove from the tree; mmap_lock held for write
+    size_t live_vmas() const { return vmas_.size() - free_vmas_.size(); }
 
 private:
     std::vector<std::unique_ptr<vm_area_struct>> vmas_;  // storage; freed ones reused

@@ -43,8 +43,14 @@ constexpr pte_t _PAGE_RW = 1u << 1;
 constexpr pte_t _PAGE_DIRTY = 1u << 2;
 constexpr pte_t _PAGE_ACCESSED = 1u << 3;
 constexpr pte_t _PAGE_SPECIAL = 1u << 4;
+// A PROT_NONE mapping: present to the kernel (pte_present, pte_protnone), absent to the
+// MMU, as x86's _PAGE_PROTNONE.
+constexpr pte_t _PAGE_PROTNONE = 1u << 5;
 inline bool pte_none(pte_t p) { return p == 0; }
-inline bool pte_present(pte_t p) { return p & _PAGE_PRESENT; }
+inline bool pte_present(pte_t p) { return p & (_PAGE_PRESENT | _PAGE_PROTNONE); }
+inline bool pte_protnone(pte_t p) { return (p & (_PAGE_PRESENT | _PAGE_PROTNONE)) == _PAGE_PROTNONE; }
+// What the hardware walker sees.
+inline bool pte_hw_present(pte_t p) { return p & _PAGE_PRESENT; }
 inline bool pte_write(pte_t p) { return p & _PAGE_RW; }
 inline bool pte_special(pte_t p) { return p & _PAGE_SPECIAL; }
 inline Pfn pte_pfn(pte_t p) { return static_cast<Pfn>(p >> PAGE_SHIFT); }

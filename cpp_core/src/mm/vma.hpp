@@ -34,11 +34,20 @@ struct vm_area_struct {
     int vm_file = -1;     // index of the file, -1 for anonymous memory
     mm_struct* vm_mm = nullptr;
     bool detached = false;
+    // The anon_vma (an id; 0 = none yet) and how many anon_vmas its anon_vma_chain
+    // links: 1 for a VMA that only ever had its own, more after fork (anon_vma_fork).
+    // Merging and anon_vma reuse depend on both (list_is_singular(&anon_vma_chain)).
+    uint64_t anon_vma = 0;
+    int anon_vma_chain = 0;
 
     bool vma_is_anonymous() const { return vm_file < 0; }
     // is_cow_mapping (include/linux/mm.h): private and may be written.
     bool is_cow_mapping() const { return (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE; }
     uint64_t pages() const { return (vm_end - vm_start) >> 12; }
+    // The file (or, for anonymous memory, linear) page offset of addr.
+    uint64_t pgoff_at(uint64_t addr) const { return vm_pgoff + ((addr - vm_start) >> 12); }
+    // vma_had_uncowed_parents: a forked VMA whose anon_vma chain reaches its parent's.
+    bool had_uncowed_parents() const { return anon_vma && anon_vma_chain != 1; }
 };
 
 }  // namespace mmrace::mm

@@ -40,7 +40,7 @@ bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, uint64_
     TableId t = pte_table_lookup(k, mm, addr);
     pte_t* ptep = t == kNoTable ? nullptr : &k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
     pte_t pte = ptep ? *ptep : 0;
-    if (pte_present(pte) && (!write || pte_write(pte))) {
+    if (pte_hw_present(pte) && (!write || pte_write(pte))) {
         *ptep = write ? pte_mkdirty(pte_mkyoung(pte)) : pte_mkyoung(pte);  // hardware A/D bits
         TlbEntry e{true, mm.id, vpn, pte_pfn(pte), k.folios[pte_pfn(pte)].serial, pte_write(pte)};
         tlb.insert(e);
@@ -48,7 +48,7 @@ bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, uint64_
         return true;
     }
     error_code = fault::X86_PF_USER | (write ? fault::X86_PF_WRITE : 0) |
-                 (pte_present(pte) ? fault::X86_PF_PROT : 0);
+                 (pte_hw_present(pte) ? fault::X86_PF_PROT : 0);
     return false;
 }
 

@@ -1,4 +1,5 @@
 // fork(2): dup_mmap (kernel/fork.c) and copy_page_range (mm/memory.c).
+#include "mm/anon_vma.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "ops/ops.hpp"
@@ -69,6 +70,7 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
         vm_area_struct* tmp = mm->vm_area_alloc();
         *tmp = *vma;
         tmp->vm_mm = mm;
+        anon_vma_fork(k, tmp, vma);
         mm->vma_link(tmp);
         copy_page_range(k, tmp, vma);
     }
@@ -77,6 +79,7 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
     flush_tlb_mm(k, oldmm);
     mmap_write_unlock(oldmm, MMR_SITE("dup_mmap"));
     k.process_mm[child_process] = mm;
+    mm->mm_users = k.process_nthreads.at(child_process);
     for (rt::Tid t = 0; t < k.thread_process.size(); ++t)
         if (k.thread_process[t] == child_process) k.rt.start(t);
     return child_name;

@@ -4,6 +4,7 @@
 // (which needs munmap), file and shmem mappings come with issue 3.
 #include "fault/fault.hpp"
 #include "mm/mmap_lock.hpp"
+#include "mm/vma_merge.hpp"
 #include "mmrace/run.hpp"
 #include "ops/ops.hpp"
 
@@ -50,12 +51,11 @@ uint64_t calc_vm_flags(const Op& op) {
 
 // populate_vma_page_range via __mm_populate: fault every page in, writing for a
 // private writable mapping so that COW is broken now.  mmap_lock held for read.
-void populate(Kernel& k, mm_struct& mm, vm_area_struct* vma) {
+void populate(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end) {
     bool write = (vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE;
     uint32_t flags = fault::FAULT_FLAG_DEFAULT | (write ? uint32_t{fault::FAULT_FLAG_WRITE} : 0u);
     if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return;  // PROT_NONE: nothing to populate
-    for (uint64_t a = vma->vm_start; a < vma->vm_end; a += PAGE_SIZE)
-        fault::handle_mm_fault(k, vma, a, flags);
+    for (uint64_t a = start; a < end; a += PAGE_SIZE) fault::handle_mm_fault(k, vma, a, flags);
 }
 
 }  // namespace
@@ -73,9 +73,12 @@ std::string sys_mmap(Kernel& k, const Op& op) {
             return errno_name(addr < kMmapMinAddr ? EPERM_ : ENOMEM_);
         }
         if (!range_is_free(mm, addr, len)) {
-            mmap_write_unlock(mm, MMR_SITE("vm_mmap_pgoff"));
-            if (op.flags & MAPF_FIXED_NOREPLACE) return errno_name(EEXIST_);
-            throw NotBuilt("mmap MAP_FIXED over an existing mapping (needs munmap)");
+            if (op.flags & MAPF_FIXED_NOREPLACE) {
+                mmap_write_unlock(mm, MMR_SITE("vm_mmap_pgoff"));
+                return errno_name(EEXIST_);
+            }
+            // mmap_region: MAP_FIXED replaces whatever was there.
+            do_munmap(k, mm, addr, addr + len, /*downgrade=*/false);
         }
     } else {
         addr = get_unmapped_area(mm, op.addr, len);
@@ -84,19 +87,29 @@ std::string sys_mmap(Kernel& k, const Op& op) {
             return errno_name(ENOMEM_);
         }
     }
-    // mmap_region: a new VMA, linked into the tree.
-    vm_area_struct* vma = mm.vm_area_alloc();
-    vma->vm_start = addr;
-    vma->vm_end = addr + len;
-    vma->vm_flags = calc_vm_flags(op);
-    vma->vm_pgoff = addr >> PAGE_SHIFT;  // anonymous: pgoff is the virtual page number
+    // mmap_region: extend a neighbour if the new range can merge, else a new VMA.
+    uint64_t flags = calc_vm_flags(op);
     k.rt.yield(MMR_SITE("mmap_region"), rt::Ev::yield, addr);
-    mm.vma_link(vma);
+    if (!vma_merge_new_range(mm, addr, addr + len, flags, -1, addr >> PAGE_SHIFT)) {
+        vm_area_struct* vma = mm.vm_area_alloc();
+        vma->vm_start = addr;
+        vma->vm_end = addr + len;
+        vma->vm_flags = flags;
+        vma->vm_pgoff = addr >> PAGE_SHIFT;  // anonymous: set for anon_vma (do_mmap)
+        mm.vma_link(vma);
+    }
     mmap_write_unlock(mm, MMR_SITE("vm_mmap_pgoff"));
     if (op.flags & MAPF_POPULATE) {
-        // mm_populate runs after the write lock is dropped, under the read lock.
+        // __mm_populate runs after the write lock is dropped, under the read lock, and
+        // stops where the range is no longer mapped.
         mmap_read_lock(mm, MMR_SITE("__mm_populate"));
-        if (vm_area_struct* v = mm.vma_lookup(addr); v == vma) populate(k, mm, vma);
+        for (uint64_t a = addr; a < addr + len;) {
+            vm_area_struct* v = mm.vma_lookup(a);
+            if (!v) break;
+            uint64_t stop = std::min(v->vm_end, addr + len);
+            populate(k, v, a, stop);
+            a = stop;
+        }
         mmap_read_unlock(mm, MMR_SITE("__mm_populate"));
     }
     return hex(addr);

@@ -22,6 +22,15 @@ std::string user_write(Kernel& k, uint64_t addr, uint64_t value);
 // child's threads; returns the child's name.
 std::string sys_fork(Kernel& k, int child_process, const std::string& child_name);
 
+// munmap(2).  "0" or an errno.
+std::string sys_munmap(Kernel& k, uint64_t start, uint64_t pages);
+// mprotect(2).  "0" or an errno.
+std::string sys_mprotect(Kernel& k, uint64_t start, uint64_t pages, uint8_t prot);
+// do_vmi_munmap with mmap_lock held for write (see munmap.cpp).
+void do_munmap(Kernel& k, mm::mm_struct& mm, uint64_t start, uint64_t end, bool downgrade);
+// do_exit: the calling thread leaves its mm; the last one out runs exit_mmap.
+void do_exit(Kernel& k);
+
 // Errno names as .mmr prints them.
 enum Errno : int { EPERM_ = 1, EAGAIN_ = 11, ENOMEM_ = 12, EACCES_ = 13, EFAULT_ = 14,
                    EBUSY_ = 16, EEXIST_ = 17, EINVAL_ = 22 };

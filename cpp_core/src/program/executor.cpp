@@ -2,6 +2,7 @@
 // each executing its ops in order, under the schedule's policy.
 #include <sstream>
 
+#include "check/invariants.hpp"
 #include "mm/kernel.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
@@ -11,11 +12,9 @@ namespace mmrace {
 
 namespace {
 
-constexpr std::string_view kNotBuiltPrefix = "not built yet: ";
-
 [[noreturn]] void not_built(const std::string& what, SrcLoc loc = {}) {
     std::string where = loc.line ? "line " + std::to_string(loc.line) + ": " : "";
-    throw NotBuilt(std::string(kNotBuiltPrefix) + where + what);
+    throw NotBuilt(where + what);
 }
 
 void check_op_built(const Op& op) {
@@ -23,6 +22,9 @@ void check_op_built(const Op& op) {
         case OpKind::read:
         case OpKind::write:
         case OpKind::fork:
+        case OpKind::munmap:
+        case OpKind::mprotect:
+        case OpKind::exit:
             return;
         case OpKind::mmap:
             if (!(op.flags & MAPF_ANON)) not_built("mmap of a file (page cache model)", op.loc);
@@ -50,6 +52,9 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::write: return ops::user_write(k, op.addr, op.value);
         case OpKind::fork:
             return ops::sys_fork(k, op.process, p.processes.at(op.process).name);
+        case OpKind::munmap: return ops::sys_munmap(k, op.addr, op.pages);
+        case OpKind::mprotect: return ops::sys_mprotect(k, op.addr, op.pages, op.prot);
+        case OpKind::exit: return "0";  // the thread body stops after it
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
 }
@@ -60,20 +65,42 @@ struct Slot {
     std::optional<std::string> result;
 };
 
-// Adds one simulated thread that runs `t`'s ops, writing results into slots[base...].
-void add_thread(mm::Kernel& k, const Program& p, const Thread& t, int process, bool started,
-                std::vector<Slot>& slots, size_t base) {
-    k.rt.add_thread(
+// What every simulated thread shares during one run.
+struct RunState {
+    mm::Kernel& k;
+    const Program& p;
+    const RunOptions& opt;
+    std::vector<Slot> slots;
+    int in_flight = 0;  // ops (and exits) under way on any thread
+};
+
+// A quiescent point: no thread is inside the kernel, so every invariant must hold.
+void op_done(RunState& s, const Thread& t, size_t index) {
+    --s.in_flight;
+    if (s.opt.after_op) s.opt.after_op(s.k, t.name, index);
+    if (s.opt.check_quiescent && s.in_flight == 0) check::check_quiescent(s.k);
+}
+
+// Adds one simulated thread that runs `t`'s ops, writing results into slots[base...],
+// then exits (do_exit: the last thread of a process tears its mm down).
+void add_thread(RunState& s, const Thread& t, int process, bool started, size_t base) {
+    s.k.rt.add_thread(
         t.name,
-        [&k, &p, &t, &slots, base] {
+        [&s, &t, base] {
             for (size_t i = 0; i < t.ops.size(); ++i) {
-                k.rt.note(MMR_SITE("op"), rt::Ev::op_begin, i);
-                slots[base + i].result = exec_op(k, p, t.ops[i]);
-                k.rt.note(MMR_SITE("op"), rt::Ev::op_end, i);
+                s.k.rt.note(MMR_SITE("op"), rt::Ev::op_begin, i);
+                ++s.in_flight;
+                s.slots[base + i].result = exec_op(s.k, s.p, t.ops[i]);
+                s.k.rt.note(MMR_SITE("op"), rt::Ev::op_end, i);
+                op_done(s, t, i);
+                if (t.ops[i].kind == OpKind::exit) break;
             }
+            ++s.in_flight;
+            ops::do_exit(s.k);
+            op_done(s, t, t.ops.size());
         },
         started);
-    k.thread_process.push_back(process);
+    s.k.thread_process.push_back(process);
 }
 
 void fill_result(const mm::Kernel& k, const Program& p, const rt::RunOutcome& out,
@@ -119,27 +146,31 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     rc.interrupted = opt.interrupted;
     mm::Kernel k(p.config, rc);
 
-    std::vector<Slot> slots;
+    RunState s{k, p, opt, {}};
     for (const auto& proc : p.processes)
         for (const auto& t : proc.threads)
-            for (size_t i = 0; i < t.ops.size(); ++i) slots.push_back(Slot{&t, i, std::nullopt});
+            for (size_t i = 0; i < t.ops.size(); ++i) s.slots.push_back(Slot{&t, i, std::nullopt});
     for (const auto& t : p.kthreads)
-        for (size_t i = 0; i < t.ops.size(); ++i) slots.push_back(Slot{&t, i, std::nullopt});
+        for (size_t i = 0; i < t.ops.size(); ++i) s.slots.push_back(Slot{&t, i, std::nullopt});
 
     size_t base = 0;
     for (size_t pi = 0; pi < p.processes.size(); ++pi)
         for (const auto& t : p.processes[pi].threads) {
-            add_thread(k, p, t, static_cast<int>(pi), !p.processes[pi].forked, slots, base);
+            add_thread(s, t, static_cast<int>(pi), !p.processes[pi].forked, base);
             base += t.ops.size();
         }
     for (const auto& t : p.kthreads) {
-        add_thread(k, p, t, -1, true, slots, base);
+        add_thread(s, t, -1, true, base);
         base += t.ops.size();
     }
 
     k.reset(p.processes.size());
-    for (size_t pi = 0; pi < p.processes.size(); ++pi)
-        if (!p.processes[pi].forked) k.process_mm[pi] = k.mm_alloc();
+    for (size_t pi = 0; pi < p.processes.size(); ++pi) {
+        k.process_nthreads.push_back(static_cast<int>(p.processes[pi].threads.size()));
+        if (p.processes[pi].forked) continue;
+        k.process_mm[pi] = k.mm_alloc();
+        k.process_mm[pi]->mm_users = k.process_nthreads.back();
+    }
 
     auto policy = make_policy(opt.schedule.value_or(p.schedule.value_or(Schedule{})));
     rt::RunOutcome out;
@@ -148,11 +179,20 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
         out = k.rt.run(*policy);
     }
     if (!out.error.empty()) {
-        if (out.error.rfind(kNotBuiltPrefix, 0) == 0) throw NotBuilt(out.error);
+        std::string_view prefix = NotBuilt::prefix();
+        if (out.error.rfind(prefix, 0) == 0) throw NotBuilt(out.error.substr(prefix.size()));
         throw ModelError(out.error);
     }
+    if (out.verdict == rt::Verdict::ok) {
+        // Every process has exited: nothing may be left (DESIGN §7, check 5).
+        if (std::string leaks = check::find_leaks(k); !leaks.empty()) {
+            out.verdict = rt::Verdict::violation;
+            out.check = check::leak_check_name();
+            out.message = leaks;
+        }
+    }
     RunResult r;
-    fill_result(k, p, out, slots, r);
+    fill_result(k, p, out, s.slots, r);
     return r;
 }
 

@@ -130,9 +130,9 @@ std::string hex_address(uint64_t addr);
 // Limits of the format (DESIGN §9): generous for real programs, small enough that a
 // hostile file cannot make the model allocate without bound.
 inline constexpr uint64_t kPageSize = 4096;
-inline constexpr uint64_t kUserTop = 1ull << 47;      // the end of the user address space
-inline constexpr uint64_t kMaxPages = 1ull << 20;     // pages=, counts and file page offsets
-inline constexpr size_t kMaxThreads = 64;             // process threads and kthreads together
+inline constexpr uint64_t kUserTop = 1ull << 47;   // the end of the user address space
+inline constexpr uint64_t kMaxPages = 1ull << 20;  // pages=, counts and file page offsets
+inline constexpr size_t kMaxThreads = 64;          // process threads and kthreads together
 inline constexpr size_t kMaxOpsPerThread = 1u << 16;
 inline constexpr size_t kMaxInputBytes = 16u << 20;
 inline constexpr uint64_t kMaxPctDepth = 1024;

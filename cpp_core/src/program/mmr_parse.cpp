@@ -21,7 +21,10 @@ namespace mmrace {
 ParseError::ParseError(std::string file, int line, int col, std::string message)
     : std::runtime_error(file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " +
                          message),
-      file_(std::move(file)), line_(line), col_(col), message_(std::move(message)) {}
+      file_(std::move(file)),
+      line_(line),
+      col_(col),
+      message_(std::move(message)) {}
 
 namespace {
 
@@ -116,8 +119,8 @@ std::string alternatives(std::span<const std::string_view> names) {
 // Values
 
 uint64_t number(const Token& t) {
-    bool digits = !t.text.empty() &&
-                  std::all_of(t.text.begin(), t.text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool digits = !t.text.empty() && std::all_of(t.text.begin(), t.text.end(),
+                                                 [](char c) { return c >= '0' && c <= '9'; });
     if (!digits) fail(t, "expected a number, got " + quote(t.text));
     uint64_t v = 0;
     for (char c : t.text) {
@@ -281,7 +284,8 @@ public:
 
     // The next positional word, or a failure naming what is missing.
     Token next(const char* missing) {
-        if (next_ == positional_.size()) fail(end_, std::string("missing ") + missing + " for " + what_);
+        if (next_ == positional_.size())
+            fail(end_, std::string("missing ") + missing + " for " + what_);
         return positional_[next_++];
     }
 
@@ -320,7 +324,8 @@ private:
             std::string expected;
             for (auto k : keys_) expected += (expected.empty() ? "" : ", ") + std::string(k) + "=";
             fail(t, "unknown argument " + quote(std::string(key) + "=") + " for " + what_ +
-                        (keys_.empty() ? "" : " (expected " + expected + ")") + suggest(key, keys_));
+                        (keys_.empty() ? "" : " (expected " + expected + ")") +
+                        suggest(key, keys_));
         }
         if (word(key)) fail(t, "duplicate " + quote(std::string(key) + "=") + " for " + what_);
         keyed_.push_back({key, t});
@@ -389,7 +394,7 @@ const OpSpec* find_op(std::string_view name) {
     return nullptr;
 }
 
-constexpr std::string_view kKeywords[] = {"mmrace", "config", "file",    "process",
+constexpr std::string_view kKeywords[] = {"mmrace", "config",  "file",    "process",
                                           "thread", "kthread", "schedule"};
 
 // Everything a first word may be, for "did you mean".
@@ -452,8 +457,10 @@ private:
         std::string_view head = text_.substr(0, kMaxInputBytes);
         size_t lines = static_cast<size_t>(std::count(head.begin(), head.end(), '\n'));
         size_t line_start = head.rfind('\n') + 1;  // npos + 1 == 0
-        fail(Token{{}, static_cast<int>(lines) + 1, static_cast<int>(kMaxInputBytes - line_start) + 1},
-             "input too large: " + std::to_string(text_.size()) + " bytes (at most 16 MiB)");
+        fail(
+            Token{
+                {}, static_cast<int>(lines) + 1, static_cast<int>(kMaxInputBytes - line_start) + 1},
+            "input too large: " + std::to_string(text_.size()) + " bytes (at most 16 MiB)");
     }
 
     void version() {
@@ -474,10 +481,12 @@ private:
         Token head;
         line.next(head);
         if (schedule_line_)
-            fail(head, "nothing may follow the schedule line (line " + std::to_string(schedule_line_) + ")");
+            fail(head, "nothing may follow the schedule line (line " +
+                           std::to_string(schedule_line_) + ")");
         if (const OpSpec* spec = find_op(head.text)) {
             if (!line.indented())
-                fail(head, "op " + quote(head.text) + " must be indented under a thread or kthread line");
+                fail(head,
+                     "op " + quote(head.text) + " must be indented under a thread or kthread line");
             return op_line(line, head, *spec);
         }
         auto kw = std::find(std::begin(kKeywords), std::end(kKeywords), head.text);
@@ -485,7 +494,8 @@ private:
             fail(head, std::string(line.indented() ? "unknown op " : "unknown keyword ") +
                            quote(head.text) + suggest(head.text, first_words()));
         if (line.indented()) fail(head, quote(head.text) + " must not be indented (only ops are)");
-        if (head.text == "mmrace") fail(head, "duplicate 'mmrace' line (the version goes first, once)");
+        if (head.text == "mmrace")
+            fail(head, "duplicate 'mmrace' line (the version goes first, once)");
         if (head.text == "config") return config(line, head);
         if (head.text == "file") return file(line, head);
         if (head.text == "process") return process(line, head);
@@ -496,7 +506,8 @@ private:
 
     void config(LineScanner& line, const Token& head) {
         if (config_line_)
-            fail(head, "duplicate config line (the first is line " + std::to_string(config_line_) + ")");
+            fail(head,
+                 "duplicate config line (the first is line " + std::to_string(config_line_) + ")");
         if (declared_) fail(head, "the config line must come before files, processes and kthreads");
         config_line_ = head.line;
         static constexpr std::string_view kKeys[] = {"strategy", "geometry", "mutants"};
@@ -517,8 +528,8 @@ private:
             } else if (key == "mutants") {
                 mutants(value);
             } else {
-                fail(w, "unknown config key " + quote(key) + " (expected strategy, geometry or mutants)" +
-                            suggest(key, kKeys));
+                fail(w, "unknown config key " + quote(key) +
+                            " (expected strategy, geometry or mutants)" + suggest(key, kKeys));
             }
         }
     }
@@ -528,7 +539,8 @@ private:
         auto& list = prog_.config.mutants;
         for_each_item(value, "mutants list", [&](const Token& item) {
             if (!find_mutant(item.text))
-                fail(item, "unknown mutant " + quote(item.text) + suggest(item.text, mutant_names()));
+                fail(item,
+                     "unknown mutant " + quote(item.text) + suggest(item.text, mutant_names()));
             if (std::find(list.begin(), list.end(), item.text) != list.end())
                 fail(item, "mutant " + quote(item.text) + " is listed twice");
             list.emplace_back(item.text);
@@ -536,14 +548,16 @@ private:
     }
 
     void file(LineScanner& line, const Token& head) {
-        if (proc_or_kthread_) fail(head, "files must be declared before the first process or kthread");
+        if (proc_or_kthread_)
+            fail(head, "files must be declared before the first process or kthread");
         declared_ = true;
         Args args(line, "file", 1, kPagesKeys);
         Token name = args.next("a file name");
         check_name(name, "file");
         check_unique(file_lines_, name, "file");
         file_index_[name.text] = static_cast<int>(prog_.files.size());
-        prog_.files.push_back(File{std::string(name.text), loc(name), page_count(args.need("pages"))});
+        prog_.files.push_back(
+            File{std::string(name.text), loc(name), page_count(args.need("pages"))});
     }
 
     void process(LineScanner& line, const Token& head) {
@@ -555,7 +569,8 @@ private:
         check_unique(process_lines_, name, "process");
         bool forked = false;
         if (line.next(w)) {
-            if (w.text != "forked") fail(w, "expected 'forked' or the end of the line, got " + quote(w.text));
+            if (w.text != "forked")
+                fail(w, "expected 'forked' or the end of the line, got " + quote(w.text));
             forked = true;
             if (line.next(w)) fail(w, "unexpected " + quote(w.text) + " after 'forked'");
         }
@@ -569,13 +584,15 @@ private:
         Token full, extra;
         if (!line.next(full)) fail(line.end(), "missing thread name (PNAME.TNAME)");
         size_t dot = full.text.find('.');
-        if (dot == std::string_view::npos) fail(full, "expected PNAME.TNAME, got " + quote(full.text));
+        if (dot == std::string_view::npos)
+            fail(full, "expected PNAME.TNAME, got " + quote(full.text));
         Token pname = full.sub(0, dot);
         check_name(pname, "process");
         check_name(full.sub(dot + 1), "thread");
         auto it = process_index_.find(pname.text);
         if (it == process_index_.end())
-            fail(pname, "unknown process " + quote(pname.text) + " (declare it with a process line "
+            fail(pname, "unknown process " + quote(pname.text) +
+                            " (declare it with a process line "
                             "before its threads)");
         if (it->second != open_process_)
             fail(full, "thread " + quote(full.text) + " must follow the other threads of process " +
@@ -583,7 +600,8 @@ private:
                            std::to_string(process_lines_[pname.text]) + ")");
         check_unique(thread_lines_, full, "thread");
         check_thread_limit(full);
-        if (line.next(extra)) fail(extra, "unexpected " + quote(extra.text) + " after the thread name");
+        if (line.next(extra))
+            fail(extra, "unexpected " + quote(extra.text) + " after the thread name");
         auto& threads = prog_.processes[static_cast<size_t>(open_process_)].threads;
         threads.push_back(Thread{std::string(full.text), loc(full), {}});
         current_ = ThreadRef{open_process_, threads.size() - 1};
@@ -597,7 +615,8 @@ private:
         check_name(name, "kthread");
         check_unique(kthread_lines_, name, "kthread");
         check_thread_limit(name);
-        if (line.next(extra)) fail(extra, "unexpected " + quote(extra.text) + " after the kthread name");
+        if (line.next(extra))
+            fail(extra, "unexpected " + quote(extra.text) + " after the kthread name");
         prog_.kthreads.push_back(Thread{std::string(name.text), loc(name), {}});
         current_ = ThreadRef{-1, prog_.kthreads.size() - 1};
     }
@@ -621,8 +640,8 @@ private:
             pct(line, s);
         } else {
             static constexpr std::string_view kPolicies[] = {"replay", "random", "pct"};
-            fail(kind, "unknown schedule policy " + quote(kind.text) + " (expected replay, random or pct)" +
-                           suggest(kind.text, kPolicies));
+            fail(kind, "unknown schedule policy " + quote(kind.text) +
+                           " (expected replay, random or pct)" + suggest(kind.text, kPolicies));
         }
         prog_.schedule = std::move(s);
     }
@@ -671,14 +690,17 @@ private:
 
     void op_line(LineScanner& line, const Token& head, const OpSpec& spec) {
         if (!current_)
-            fail(head, "op " + quote(head.text) +
-                           " is outside a thread (put it under 'thread PNAME.TNAME' or 'kthread NAME')");
+            fail(head,
+                 "op " + quote(head.text) +
+                     " is outside a thread (put it under 'thread PNAME.TNAME' or 'kthread NAME')");
         Thread& t = thread_of(*current_);
         bool in_kthread = current_->process < 0;
         if (spec.kthread_op && !in_kthread)
-            fail(head, quote(head.text) + " is a kthread op; process thread " + quote(t.name) + " cannot run it");
+            fail(head, quote(head.text) + " is a kthread op; process thread " + quote(t.name) +
+                           " cannot run it");
         if (!spec.kthread_op && in_kthread)
-            fail(head, quote(head.text) + " is a process op; kthread " + quote(t.name) + " cannot run it");
+            fail(head, quote(head.text) + " is a process op; kthread " + quote(t.name) +
+                           " cannot run it");
         if (t.ops.size() >= kMaxOpsPerThread)
             fail(head, "too many ops in thread " + quote(t.name) + " (at most " +
                            std::to_string(kMaxOpsPerThread) + ")");
@@ -704,9 +726,7 @@ private:
                 return;
             case OpKind::mremap: return mremap(a, op);
             case OpKind::read:
-            case OpKind::peek:
-                op.addr = word_address(a.next("an address"));
-                return;
+            case OpKind::peek: op.addr = word_address(a.next("an address")); return;
             case OpKind::write:
             case OpKind::poke:
                 op.addr = word_address(a.next("an address"));
@@ -764,18 +784,22 @@ private:
 
     // private|shared, anon|file:FNAME:PGOFF, then any of kMmapOptions.
     void mmap_flags(const Token& t, Op& op) {
-        if (t.text.empty()) fail(t, "empty mmap flags (expected private or shared, and anon or file:FNAME:PGOFF)");
+        if (t.text.empty())
+            fail(t, "empty mmap flags (expected private or shared, and anon or file:FNAME:PGOFF)");
         for_each_item(t, "mmap flags", [&](const Token& item) {
             uint32_t bit = item.text.starts_with("file:") ? 0 : mmap_flag(item);
             if (!bit) return mmap_file(item, op);
             if (op.flags & bit) fail(item, "duplicate " + quote(item.text) + " in mmap flags");
             if ((bit & (MAPF_PRIVATE | MAPF_SHARED)) && (op.flags & (MAPF_PRIVATE | MAPF_SHARED)))
                 fail(item, "mmap flags cannot be both private and shared");
-            if (bit == MAPF_ANON && op.file >= 0) fail(item, "mmap flags cannot be both anon and file");
+            if (bit == MAPF_ANON && op.file >= 0)
+                fail(item, "mmap flags cannot be both anon and file");
             op.flags |= bit;
         });
-        if (!(op.flags & (MAPF_PRIVATE | MAPF_SHARED))) fail(t, "mmap flags need private or shared");
-        if (!(op.flags & MAPF_ANON) && op.file < 0) fail(t, "mmap flags need anon or file:FNAME:PGOFF");
+        if (!(op.flags & (MAPF_PRIVATE | MAPF_SHARED)))
+            fail(t, "mmap flags need private or shared");
+        if (!(op.flags & MAPF_ANON) && op.file < 0)
+            fail(t, "mmap flags need anon or file:FNAME:PGOFF");
     }
 
     static uint32_t mmap_flag(const Token& item) {
@@ -784,10 +808,11 @@ private:
         if (item.text == "anon") return MAPF_ANON;
         for (const auto& w : kMmapOptions)
             if (w.name == item.text) return w.value;
-        static constexpr std::string_view kAll[] = {"private", "shared", "anon", "file:FNAME:PGOFF",
-                                                    "fixed", "fixed_noreplace", "growsdown", "populate"};
-        fail(item, "unknown mmap flag " + quote(item.text) + " (expected " + alternatives(kAll) + ")" +
-                       suggest(item.text, kAll));
+        static constexpr std::string_view kAll[] = {
+            "private", "shared",          "anon",      "file:FNAME:PGOFF",
+            "fixed",   "fixed_noreplace", "growsdown", "populate"};
+        fail(item, "unknown mmap flag " + quote(item.text) + " (expected " + alternatives(kAll) +
+                       ")" + suggest(item.text, kAll));
     }
 
     // file:FNAME:PGOFF
@@ -795,7 +820,8 @@ private:
         if (op.file >= 0) fail(item, "duplicate file: in mmap flags");
         if (op.flags & MAPF_ANON) fail(item, "mmap flags cannot be both anon and file");
         size_t colon = item.text.find(':', 5);
-        if (colon == std::string_view::npos) fail(item, "expected file:FNAME:PGOFF, got " + quote(item.text));
+        if (colon == std::string_view::npos)
+            fail(item, "expected file:FNAME:PGOFF, got " + quote(item.text));
         op.file = file_named(item.sub(5, colon - 5));
         op.pgoff = bounded(item.sub(colon + 1), kMaxPages, "page offset");
     }
@@ -806,7 +832,8 @@ private:
         auto flags = a.get("flags");
         if (flags) op.flags = flag_list(*flags, kMremapFlags, "mremap flag", false);
         bool fixed = op.flags & MREMAPF_FIXED;
-        if (fixed && !(op.flags & MREMAPF_MAYMOVE)) fail(*flags, "mremap flag fixed requires maymove");
+        if (fixed && !(op.flags & MREMAPF_MAYMOVE))
+            fail(*flags, "mremap flag fixed requires maymove");
         auto to = a.get("to");
         if (fixed && !to) fail(a.end(), "missing to= for mremap with flags=maymove,fixed");
         if (!fixed && to) fail(*a.word("to"), "to= needs flags=maymove,fixed");
@@ -830,7 +857,8 @@ private:
         if (op.kind != OpKind::unpin) {
             off = a.next("an offset");
             op.offset = number(off);
-            if (op.offset % 8) fail(off, "dma offset " + std::to_string(op.offset) + " is not 8-byte aligned");
+            if (op.offset % 8)
+                fail(off, "dma offset " + std::to_string(op.offset) + " is not 8-byte aligned");
         }
         if (op.kind == OpKind::dma_write) op.value = number(a.next("a value"));
         pending(PendingRef::Kind::handle, h, off);
@@ -908,13 +936,14 @@ private:
         uint64_t h = handle(r.word);
         if (h >= pin_pages_.size())
             fail(r.word, "unknown handle " + quote(r.word.text) + " (" +
-                             (pin_pages_.empty() ? std::string("the program has no pin ops")
-                                                 : "the pins are H0..H" + std::to_string(pin_pages_.size() - 1)) +
+                             (pin_pages_.empty()
+                                  ? std::string("the program has no pin ops")
+                                  : "the pins are H0..H" + std::to_string(pin_pages_.size() - 1)) +
                              ")");
         uint64_t bytes = pin_pages_[h] * kPageSize;
         if (op.kind != OpKind::unpin && op.offset >= bytes)
-            fail(r.offset, "dma offset " + std::to_string(op.offset) + " is past the end of " +
-                               std::string(r.word.text) + " (" + std::to_string(bytes) + " bytes)");
+            fail(r.offset, "dma offset " + std::to_string(op.offset) + " is past the end of H" +
+                               std::to_string(h) + " (" + std::to_string(bytes) + " bytes)");
         return static_cast<int>(h);
     }
 
@@ -947,7 +976,9 @@ private:
     }
 
     static SrcLoc loc(const Token& t) { return SrcLoc{t.line, t.col}; }
-    static Token token_at(const SrcLoc& l, std::string_view text) { return Token{text, l.line, l.col}; }
+    static Token token_at(const SrcLoc& l, std::string_view text) {
+        return Token{text, l.line, l.col};
+    }
 
     std::string_view text_;
     Lexer lexer_;
@@ -957,7 +988,8 @@ private:
     int config_line_ = 0, schedule_line_ = 0;
     bool declared_ = false;         // a file, process or kthread was declared
     bool proc_or_kthread_ = false;  // a process or kthread was declared
-    std::unordered_map<std::string_view, int> process_lines_, thread_lines_, kthread_lines_, file_lines_;
+    std::unordered_map<std::string_view, int> process_lines_, thread_lines_, kthread_lines_,
+        file_lines_;
     std::unordered_map<std::string_view, int> process_index_, file_index_;
     std::vector<uint64_t> pin_pages_;  // pages of pin Hk
     std::vector<PendingRef> refs_;
@@ -968,6 +1000,8 @@ private:
 }  // namespace
 
 Program parse_mmr(std::string_view text, std::string_view filename) {
+    // Some editors start UTF-8 files with a byte-order mark; it is not part of line 1.
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
     try {
         return Parser(text).parse();
     } catch (Failure& f) {

@@ -54,7 +54,9 @@ std::string mmap_flags_text(const Program& p, const Op& op) {
 }
 
 // " ADDR pages=N", the start of every range op.
-std::string range_text(const Op& op) { return " " + hex_address(op.addr) + " pages=" + num(op.pages); }
+std::string range_text(const Op& op) {
+    return " " + hex_address(op.addr) + " pages=" + num(op.pages);
+}
 
 std::string mremap_text(const Op& op) {
     std::string s = range_text(op) + " new_pages=" + num(op.new_pages);
@@ -75,7 +77,8 @@ std::string op_args(const Program& p, const Op& op) {
     const std::string handle = " H" + std::to_string(op.handle);
     switch (op.kind) {
         case OpKind::mmap:
-            return range_text(op) + " prot=" + prot_text(op.prot) + " flags=" + mmap_flags_text(p, op);
+            return range_text(op) + " prot=" + prot_text(op.prot) +
+                   " flags=" + mmap_flags_text(p, op);
         case OpKind::munmap: return range_text(op);
         case OpKind::mprotect: return range_text(op) + " prot=" + prot_text(op.prot);
         case OpKind::madvise:
@@ -102,7 +105,8 @@ std::string op_args(const Program& p, const Op& op) {
         case OpKind::file_write:
             return " " + name_at(p.files, op.file) + " " + num(op.offset) + " " + num(op.value);
         case OpKind::truncate: return " " + name_at(p.files, op.file) + " pages=" + num(op.pages);
-        case OpKind::collapse: return " " + name_at(p.processes, op.process) + " " + hex_address(op.addr);
+        case OpKind::collapse:
+            return " " + name_at(p.processes, op.process) + " " + hex_address(op.addr);
         case OpKind::reclaim: return " " + num(op.pages);
     }
     return "";

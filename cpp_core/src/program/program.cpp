@@ -56,9 +56,8 @@ bool Op::operator==(const Op& o) const {
     // Every field but loc: two ops are the same op wherever they were written.
     return kind == o.kind && addr == o.addr && pages == o.pages && new_pages == o.new_pages &&
            value == o.value && offset == o.offset && prot == o.prot && flags == o.flags &&
-           file == o.file && pgoff == o.pgoff && advice == o.advice &&
-           uffd_mode == o.uffd_mode && on == o.on && to == o.to && process == o.process &&
-           handle == o.handle;
+           file == o.file && pgoff == o.pgoff && advice == o.advice && uffd_mode == o.uffd_mode &&
+           on == o.on && to == o.to && process == o.process && handle == o.handle;
 }
 
 namespace {
@@ -73,23 +72,18 @@ bool same_list(const std::vector<T>& a, const std::vector<T>& b, Eq eq) {
     return true;
 }
 
-bool same_thread(const Thread& a, const Thread& b) {
-    return a.name == b.name && a.ops == b.ops;
-}
+bool same_thread(const Thread& a, const Thread& b) { return a.name == b.name && a.ops == b.ops; }
 
 bool same_process(const Process& a, const Process& b) {
     return a.name == b.name && a.forked == b.forked && same_list(a.threads, b.threads, same_thread);
 }
 
-bool same_file(const File& a, const File& b) {
-    return a.name == b.name && a.pages == b.pages;
-}
+bool same_file(const File& a, const File& b) { return a.name == b.name && a.pages == b.pages; }
 
 }  // namespace
 
 bool Program::operator==(const Program& o) const {
-    return config == o.config && schedule == o.schedule &&
-           same_list(files, o.files, same_file) &&
+    return config == o.config && schedule == o.schedule && same_list(files, o.files, same_file) &&
            same_list(processes, o.processes, same_process) &&
            same_list(kthreads, o.kthreads, same_thread);
 }

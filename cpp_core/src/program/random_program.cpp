@@ -38,11 +38,11 @@ private:
 
 // The kinds a thread draws directly; fork is placed by add_forks.
 constexpr OpKind kProcessKinds[] = {
-    OpKind::mmap,       OpKind::munmap,        OpKind::mprotect,  OpKind::madvise,
-    OpKind::mremap,     OpKind::read,          OpKind::write,     OpKind::peek,
-    OpKind::poke,       OpKind::exit,          OpKind::pin,       OpKind::gup,
-    OpKind::unpin,      OpKind::dma_read,      OpKind::dma_write, OpKind::uffd_register,
-    OpKind::uffd_wp,    OpKind::uffd_serve,    OpKind::file_write, OpKind::truncate,
+    OpKind::mmap,        OpKind::munmap,     OpKind::mprotect,   OpKind::madvise,
+    OpKind::mremap,      OpKind::read,       OpKind::write,      OpKind::peek,
+    OpKind::poke,        OpKind::exit,       OpKind::pin,        OpKind::gup,
+    OpKind::unpin,       OpKind::dma_read,   OpKind::dma_write,  OpKind::uffd_register,
+    OpKind::uffd_wp,     OpKind::uffd_serve, OpKind::file_write, OpKind::truncate,
     OpKind::sysfs_write,
 };
 constexpr OpKind kKthreadKinds[] = {OpKind::collapse, OpKind::reclaim, OpKind::smaps,
@@ -126,7 +126,8 @@ private:
         const auto& rows = mutant_catalogue();
         for (uint64_t n = rng_.below(4); n; --n) {
             std::string m = rows[rng_.below(rows.size())].name;
-            if (std::find(p_.config.mutants.begin(), p_.config.mutants.end(), m) == p_.config.mutants.end())
+            if (std::find(p_.config.mutants.begin(), p_.config.mutants.end(), m) ==
+                p_.config.mutants.end())
                 p_.config.mutants.push_back(m);
         }
     }
@@ -141,7 +142,8 @@ private:
             // Process 0 starts with the run, so every fork chain has a root.
             Process proc{name("P", i), {}, i > 0 && rng_.percent(50), {}};
             for (size_t t = 0, nt = 1 + rng_.below(3); t < nt; ++t)
-                proc.threads.push_back(Thread{proc.name + "." + name("T", t), {}, ops(kProcessKinds)});
+                proc.threads.push_back(
+                    Thread{proc.name + "." + name("T", t), {}, ops(kProcessKinds)});
             p_.processes.push_back(std::move(proc));
         }
     }
@@ -163,7 +165,8 @@ private:
         Schedule s;
         s.kind = static_cast<Schedule::Kind>(rng_.below(3));
         if (s.kind == Schedule::Kind::replay)
-            for (uint64_t n = rng_.below(10); n; --n) s.replay.push_back(rng_.percent(80) ? rng_.below(4) : value());
+            for (uint64_t n = rng_.below(10); n; --n)
+                s.replay.push_back(rng_.percent(80) ? rng_.below(4) : value());
         else
             s.seed = value();
         if (s.kind == Schedule::Kind::pct) {
@@ -177,8 +180,10 @@ private:
 
     Op op(OpKind kind) {
         // Ops that name a file or a process need one; otherwise draw a substitute.
-        if ((kind == OpKind::file_write || kind == OpKind::truncate) && p_.files.empty()) kind = OpKind::read;
-        if ((kind == OpKind::collapse || kind == OpKind::smaps) && p_.processes.empty()) kind = OpKind::reclaim;
+        if ((kind == OpKind::file_write || kind == OpKind::truncate) && p_.files.empty())
+            kind = OpKind::read;
+        if ((kind == OpKind::collapse || kind == OpKind::smaps) && p_.processes.empty())
+            kind = OpKind::reclaim;
         Op op;
         op.kind = kind;
         fill(op);
@@ -276,9 +281,7 @@ private:
         switch (rng_.below(3)) {
             case 0: return;
             case 1: op.flags = MREMAPF_MAYMOVE; return;
-            default:
-                op.flags = MREMAPF_MAYMOVE | MREMAPF_FIXED;
-                op.to = page_addr(op.new_pages);
+            default: op.flags = MREMAPF_MAYMOVE | MREMAPF_FIXED; op.to = page_addr(op.new_pages);
         }
     }
 
@@ -303,7 +306,8 @@ private:
         for (auto& proc : p_.processes)
             for (auto& t : proc.threads)
                 for (auto& op : t.ops)
-                    if (std::find(kinds.begin(), kinds.end(), op.kind) != kinds.end()) found.push_back(&op);
+                    if (std::find(kinds.begin(), kinds.end(), op.kind) != kinds.end())
+                        found.push_back(&op);
         return found;
     }
 
@@ -321,7 +325,8 @@ private:
         for (Op* op : users) {
             op->handle = static_cast<int>(rng_.below(pins.size()));
             if (op->kind != OpKind::unpin)
-                op->offset = 8 * rng_.below(pins[static_cast<size_t>(op->handle)]->pages * kPageSize / 8);
+                op->offset =
+                    8 * rng_.below(pins[static_cast<size_t>(op->handle)]->pages * kPageSize / 8);
         }
     }
 

@@ -1,0 +1,125 @@
+#include "check/invariants.hpp"
+
+#include <unordered_map>
+
+#include "check/report.hpp"
+#include "mm/kernel.hpp"
+#include "ops/ops.hpp"
+
+namespace mmrace::check {
+
+using namespace mm;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& check, const mm_struct& mm, const std::string& what) {
+    violation(check, "mm " + std::to_string(mm.id) + ": " + what);
+}
+
+void check_vmas(const mm_struct& mm) {
+    uint64_t prev_end = 0;
+    for (const auto& [key, v] : mm.mm_mt) {
+        std::string r = ops::hex(v->vm_start) + "-" + ops::hex(v->vm_end);
+        if (key != v->vm_end) bad("invariant", mm, "VMA " + r + " filed under the wrong end");
+        if (v->vm_start >= v->vm_end || (v->vm_start | v->vm_end) % PAGE_SIZE)
+            bad("invariant", mm, "VMA " + r + " is empty or unaligned");
+        if (v->vm_start < prev_end) bad("invariant", mm, "VMA " + r + " overlaps its predecessor");
+        if (v->vm_mm != &mm || v->detached) bad("invariant", mm, "VMA " + r + " is not this mm's");
+        prev_end = v->vm_end;
+    }
+}
+
+// Visits every PTE of mm: fn(addr, pte).  Checks that every reachable table is live.
+template <class Fn>
+void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn) {
+    auto live = [&](TableId t, uint64_t base) {
+        if (!k.tables[t].in_use)
+            bad("use_after_free", mm, "page table " + std::to_string(t) + " at " + ops::hex(base) +
+                                          " is reachable but freed");
+    };
+    unsigned s3 = k.geo.shift(PGD_LEVEL), s2 = k.geo.shift(PUD_LEVEL), s1 = k.geo.shift(PMD_LEVEL);
+    for (const auto& [gi, pud] : mm.pgd) {
+        live(pud, gi << s3);
+        for (uint64_t i = 0; i < k.geo.entries(); ++i) {
+            TableId pmd = entry_table(k.tables[pud].entries[i]);
+            if (pmd == kNoTable) continue;
+            uint64_t b2 = (gi << s3) | (i << s2);
+            live(pmd, b2);
+            for (uint64_t j = 0; j < k.geo.entries(); ++j) {
+                TableId pte = entry_table(k.tables[pmd].entries[j]);
+                if (pte == kNoTable) continue;
+                uint64_t b1 = b2 | (j << s1);
+                live(pte, b1);
+                for (uint64_t e = 0; e < k.geo.entries(); ++e)
+                    if (pte_t p = k.tables[pte].entries[e]) fn(b1 | (e << PAGE_SHIFT), p);
+            }
+        }
+    }
+}
+
+void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
+    const vm_area_struct* v = mm.vma_lookup(addr);
+    std::string at = "PTE at " + ops::hex(addr);
+    if (!v) bad("invariant", mm, at + " lies outside every VMA");
+    if (!pte_present(p)) return;
+    if (pte_write(p) && !(v->vm_flags & VM_WRITE))
+        bad("invariant", mm, at + " is writable in a VMA without VM_WRITE");
+    if (pte_hw_present(p) && !(v->vm_flags & VM_ACCESS_FLAGS))
+        bad("invariant", mm, at + " is accessible in a PROT_NONE VMA");
+    if (pte_special(p)) return;
+    const Folio& f = k.folios[pte_pfn(p)];
+    if (!f.in_use) bad("use_after_free", mm, at + " maps freed pfn " + std::to_string(pte_pfn(p)));
+    if (pte_write(p) && (f.flags & PG_anon) && (!(f.flags & PG_anon_exclusive) || f.mapcount != 1))
+        bad("invariant", mm, at + " is writable but its anonymous folio is shared (mapcount " +
+                                 std::to_string(f.mapcount) + ")");
+}
+
+}  // namespace
+
+void check_mm(Kernel& k, mm_struct& mm) {
+    check_vmas(mm);
+    for_each_pte(k, mm, [&](uint64_t addr, pte_t p) { check_pte(k, mm, addr, p); });
+}
+
+void check_folio_accounting(Kernel& k) {
+    std::unordered_map<Pfn, int64_t> maps;
+    for (mm_struct* mm : k.process_mm)
+        if (mm)
+            for_each_pte(k, *mm, [&](uint64_t, pte_t p) {
+                if (pte_present(p) && !pte_special(p)) ++maps[pte_pfn(p)];
+            });
+    for (Pfn p = 1; p < k.folios.capacity(); ++p) {
+        const Folio& f = k.folios[p];
+        if (!f.in_use) continue;
+        int64_t m = maps.count(p) ? maps[p] : 0;
+        std::string who = "pfn " + std::to_string(p);
+        if (f.mapcount != m)
+            violation("folio_accounting", who + ": mapcount " + std::to_string(f.mapcount) +
+                                              " but " + std::to_string(m) + " PTEs map it");
+        if (f.refcount != f.mapcount)
+            violation("folio_accounting", who + ": refcount " + std::to_string(f.refcount) +
+                                              " but mapcount " + std::to_string(f.mapcount));
+    }
+}
+
+void check_quiescent(Kernel& k) {
+    for (mm_struct* mm : k.process_mm)
+        if (mm) check_mm(k, *mm);
+    check_folio_accounting(k);
+}
+
+const char* leak_check_name() { return "leak"; }
+
+std::string find_leaks(Kernel& k) {
+    std::string s;
+    if (k.folios.in_use()) s += std::to_string(k.folios.in_use()) + " folios, ";
+    if (k.tables.in_use()) s += std::to_string(k.tables.in_use()) + " page tables, ";
+    size_t vmas = 0;
+    for (mm_struct* mm : k.process_mm)
+        if (mm) vmas += mm->live_vmas();
+    if (vmas) s += std::to_string(vmas) + " VMAs, ";
+    if (s.empty()) return s;
+    return s.substr(0, s.size() - 2) + " left after every process exited";
+}
+
+}  // namespace mmrace::check

@@ -1,0 +1,108 @@
+#include "mm/vma_merge.hpp"
+
+#include "mm/anon_vma.hpp"
+#include "mm/mmap_lock.hpp"
+#include "mm/vma_split.hpp"
+
+namespace mmrace::mm {
+
+namespace {
+
+// The range being merged: either part of an existing VMA (src) or a new mapping.
+struct MergeRange {
+    uint64_t start, end, flags;
+    int file;
+    uint64_t pgoff;  // at start
+    const vm_area_struct* src;
+    uint64_t src_anon;
+};
+
+// is_mergeable_vma + pgoff continuity + anon_vma compatibility with prev
+// (can_vma_merge_after) or next (can_vma_merge_before).
+bool can_merge(const MergeRange& r, const vm_area_struct* tgt, bool tgt_is_prev) {
+    if (!tgt || tgt->vm_flags != r.flags || tgt->vm_file != r.file) return false;
+    if (tgt_is_prev ? (tgt->vm_end != r.start || tgt->pgoff_at(r.start) != r.pgoff)
+                    : (tgt->vm_start != r.end ||
+                       r.pgoff + ((r.end - r.start) >> 12) != tgt->vm_pgoff))
+        return false;
+    return is_mergeable_anon_vma(r.src, r.src_anon, tgt);
+}
+
+// dup_anon_vma: the surviving VMA takes src's anon_vma if it had none.
+void adopt_anon_vma(vm_area_struct* tgt, const MergeRange& r) {
+    if (!tgt->anon_vma && r.src_anon) {
+        tgt->anon_vma = r.src_anon;
+        tgt->anon_vma_chain = r.src ? r.src->anon_vma_chain : 1;
+    }
+}
+
+void set_bounds(mm_struct& mm, vm_area_struct* v, uint64_t start, uint64_t end) {
+    mm.vma_unlink(v);
+    v->vm_pgoff = v->pgoff_at(start);  // start >= vm_start here
+    v->vm_start = start;
+    v->vm_end = end;
+    mm.vma_link(v);
+}
+
+void remove(mm_struct& mm, vm_area_struct* v) {
+    mm.vma_unlink(v);
+    mm.vm_area_free(v);
+}
+
+// Merges r (which, for an existing VMA, is all or an edge of r.src) into prev and/or
+// next.  Returns the merged VMA or null.
+vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* prev,
+                          vm_area_struct* next, vm_area_struct* middle) {
+    bool left = can_merge(r, prev, true) && (!middle || middle->vm_start == r.start);
+    bool right = can_merge(r, next, false) && (!middle || middle->vm_end == r.end);
+    if (left && right && prev->anon_vma && next->anon_vma && prev->anon_vma != next->anon_vma)
+        right = false;  // prev and next cannot share one anon_vma
+    if (!left && !right) return nullptr;
+    vm_area_struct* tgt = left ? prev : next;
+    adopt_anon_vma(tgt, r);
+    if (left && right) adopt_anon_vma(prev, MergeRange{0, 0, 0, 0, 0, next, next->anon_vma});
+    uint64_t lo = left ? prev->vm_start : r.start;
+    uint64_t hi = right ? next->vm_end : r.end;
+    if (middle) {
+        if (middle->vm_start >= r.start && middle->vm_end <= r.end) remove(mm, middle);
+        else if (left) set_bounds(mm, middle, r.end, middle->vm_end);
+        else set_bounds(mm, middle, middle->vm_start, r.start);
+    }
+    if (left && right) remove(mm, next);
+    if (left) {
+        mm.vma_unlink(prev);
+        prev->vm_end = hi;
+        mm.vma_link(prev);
+    } else {
+        uint64_t pg = r.pgoff;
+        mm.vma_unlink(next);
+        next->vm_start = lo;
+        next->vm_pgoff = pg;
+        mm.vma_link(next);
+    }
+    return tgt;
+}
+
+}  // namespace
+
+vm_area_struct* vma_modify_flags(mm_struct& mm, vm_area_struct* vma, uint64_t start,
+                                 uint64_t end, uint64_t newflags) {
+    mmap_assert_write_locked(mm);
+    MergeRange r{start, end, newflags, vma->vm_file, vma->pgoff_at(start), vma, vma->anon_vma};
+    vm_area_struct* prev = mm.find_vma_prev(vma->vm_start);
+    vm_area_struct* next = mm.find_vma(vma->vm_end);
+    if (vm_area_struct* merged = try_merge(mm, r, prev, next, vma)) return merged;
+    if (start > vma->vm_start) split_vma(mm, vma, start, /*new_below=*/true);
+    if (end < vma->vm_end) split_vma(mm, vma, end, /*new_below=*/false);
+    vma->vm_flags = newflags;
+    return vma;
+}
+
+vm_area_struct* vma_merge_new_range(mm_struct& mm, uint64_t start, uint64_t end,
+                                    uint64_t flags, int file, uint64_t pgoff) {
+    mmap_assert_write_locked(mm);
+    MergeRange r{start, end, flags, file, pgoff, nullptr, 0};
+    return try_merge(mm, r, mm.find_vma_prev(start), mm.find_vma(end), nullptr);
+}
+
+}  // namespace mmrace::mm

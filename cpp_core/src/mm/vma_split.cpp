@@ -1,0 +1,26 @@
+#include "mm/vma_split.hpp"
+
+#include "mm/mmap_lock.hpp"
+
+namespace mmrace::mm {
+
+vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, bool new_below) {
+    mmap_assert_write_locked(mm);
+    vm_area_struct* n = mm.vm_area_alloc();
+    *n = *vma;  // vm_area_dup
+    mm.vma_unlink(vma);
+    if (new_below) {
+        n->vm_end = addr;
+        vma->vm_pgoff += (addr - vma->vm_start) >> PAGE_SHIFT;
+        vma->vm_start = addr;
+    } else {
+        n->vm_start = addr;
+        n->vm_pgoff += (addr - vma->vm_start) >> PAGE_SHIFT;
+        vma->vm_end = addr;
+    }
+    mm.vma_link(vma);
+    mm.vma_link(n);
+    return n;
+}
+
+}  // namespace mmrace::mm
