@@ -133,7 +133,7 @@ thread P1.T0
 }
 
 TEST(Mm, NotBuiltIsAnErrorNotAResult) {
-    EXPECT_THROW(run_text("mmrace 1\nprocess P0\nthread P0.T0\n  madvise 0x100000 pages=1 advice=dontneed\n"),
+    EXPECT_THROW(run_text("mmrace 1\nprocess P0\nthread P0.T0\n  madvise 0x100000 pages=1 advice=pageout\n"),
                  NotBuilt);
     EXPECT_THROW(run_text("mmrace 1\nconfig strategy=spf\nprocess P0\nthread P0.T0\n  read 0x1000\n"),
                  NotBuilt);
@@ -306,4 +306,29 @@ thread P0.T1
         ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
         EXPECT_FALSE(changed) << "seed " << seed << ": a write landed after mprotect(PROT_READ)";
     }
+}
+
+TEST(Mm, MadviseDontneedZeroFillsAndReportsHoles) {
+    auto r = run_text(R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=rw flags=private,anon,fixed
+  mmap 0x103000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x101000 2
+  write 0x103000 3
+  madvise 0x101000 pages=1 advice=dontneed
+  read 0x100000
+  read 0x101000
+  madvise 0x100000 pages=4 advice=dontneed
+  read 0x100000
+  read 0x103000
+  madvise 0x200000 pages=1 advice=dontneed
+  madvise 0x100000 pages=1 advice=hugepage
+  madvise 0x100000 pages=2 advice=hugepage
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0x103000", "ok", "ok", "ok", "0",
+                                                    "1", "0", "ENOMEM", "0", "0", "ENOMEM", "0",
+                                                    "0"}));
 }

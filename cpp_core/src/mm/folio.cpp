@@ -1,17 +1,16 @@
 #include "mm/folio.hpp"
 
+#include <algorithm>
+
 #include "check/report.hpp"
 
 namespace mmrace::mm {
 
-FolioPool::FolioPool(size_t capacity) : folios_(capacity) { reset(); }
+FolioPool::FolioPool(size_t capacity) : limit_(capacity) { reset(); }
 
 void FolioPool::reset() {
     free_.clear();
-    for (Pfn p = static_cast<Pfn>(folios_.size()); p-- > 1;) {
-        folios_[p] = Folio{};
-        free_.push_back(p);
-    }
+    folios_.resize(1);
     // The zero page: permanently referenced, so it is never freed or reused.
     folios_[kZeroPfn] = Folio{};
     folios_[kZeroPfn].in_use = true;
@@ -22,9 +21,19 @@ void FolioPool::reset() {
 }
 
 Pfn FolioPool::alloc() {
-    if (free_.empty()) return kNoPfn;
-    Pfn p = free_.back();
-    free_.pop_back();
+    Pfn p;
+    if (!free_.empty()) {
+        // The lowest freed pfn, whatever order they were freed in.
+        auto it = std::min_element(free_.begin(), free_.end());
+        p = *it;
+        *it = free_.back();
+        free_.pop_back();
+    } else if (folios_.size() < limit_) {
+        p = static_cast<Pfn>(folios_.size());
+        folios_.emplace_back();
+    } else {
+        return kNoPfn;
+    }
     Folio& f = folios_[p];
     f = Folio{};
     f.in_use = true;

@@ -38,7 +38,8 @@ struct Folio {
 };
 
 // A bounded pool of folios.  Pfns are handed out lowest-first so that runs are
-// deterministic; reset() returns every folio without freeing the storage.
+// deterministic.  Storage grows on demand up to the capacity and is kept: reset()
+// returns every folio without freeing it, touching only the folios ever used.
 class FolioPool {
 public:
     explicit FolioPool(size_t capacity = 1u << 16);
@@ -51,12 +52,14 @@ public:
     void get(Pfn p);
     void put(Pfn p);
     size_t in_use() const { return used_; }
+    // Pfns ever handed out are below this.
     size_t capacity() const { return folios_.size(); }
     static constexpr Pfn kNoPfn = UINT32_MAX;
 
 private:
-    std::vector<Folio> folios_;
-    std::vector<Pfn> free_;  // a stack, highest pfn at the bottom
+    std::vector<Folio> folios_;  // [0, high water)
+    std::vector<Pfn> free_;      // freed pfns below the high water mark
+    size_t limit_;
     size_t used_ = 0;
     uint64_t serial_ = 0;
 };

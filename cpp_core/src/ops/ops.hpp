@@ -26,6 +26,8 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
 std::string sys_munmap(Kernel& k, uint64_t start, uint64_t pages);
 // mprotect(2).  "0" or an errno.
 std::string sys_mprotect(Kernel& k, uint64_t start, uint64_t pages, uint8_t prot);
+// madvise(2).  "0" or an errno.
+std::string sys_madvise(Kernel& k, uint64_t start, uint64_t pages, Advice advice);
 // do_vmi_munmap with mmap_lock held for write (see munmap.cpp).
 void do_munmap(Kernel& k, mm::mm_struct& mm, uint64_t start, uint64_t end, bool downgrade);
 // do_exit: the calling thread leaves its mm; the last one out runs exit_mmap.

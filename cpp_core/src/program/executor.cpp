@@ -26,6 +26,12 @@ void check_op_built(const Op& op) {
         case OpKind::mprotect:
         case OpKind::exit:
             return;
+        case OpKind::madvise:
+            if (op.advice == Advice::pageout || op.advice == Advice::collapse)
+                not_built(op.advice == Advice::pageout ? "madvise pageout (reclaim, swap)"
+                                                       : "madvise collapse (THP)",
+                          op.loc);
+            return;
         case OpKind::mmap:
             if (!(op.flags & MAPF_ANON)) not_built("mmap of a file (page cache model)", op.loc);
             if (op.flags & MAPF_SHARED) not_built("mmap MAP_SHARED|MAP_ANONYMOUS (shmem)", op.loc);
@@ -54,6 +60,7 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
             return ops::sys_fork(k, op.process, p.processes.at(op.process).name);
         case OpKind::munmap: return ops::sys_munmap(k, op.addr, op.pages);
         case OpKind::mprotect: return ops::sys_mprotect(k, op.addr, op.pages, op.prot);
+        case OpKind::madvise: return ops::sys_madvise(k, op.addr, op.pages, op.advice);
         case OpKind::exit: return "0";  // the thread body stops after it
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
