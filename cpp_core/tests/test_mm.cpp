@@ -332,3 +332,59 @@ thread P0.T0
                                                     "1", "0", "ENOMEM", "0", "0", "ENOMEM", "0",
                                                     "0"}));
 }
+
+TEST(Mm, MremapShrinksGrowsAndMovesWithTheData) {
+    auto r = run_text(R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=4 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x103000 4
+  mremap 0x100000 pages=4 new_pages=2
+  read 0x103000
+  mremap 0x100000 pages=2 new_pages=6
+  read 0x100000
+  read 0x105000
+  mmap 0x106000 pages=1 prot=rw flags=private,anon,fixed
+  mremap 0x100000 pages=6 new_pages=8
+  mremap 0x100000 pages=6 new_pages=8 flags=maymove
+  read 0x100000
+  mremap 0x106000 pages=1 new_pages=1 flags=maymove,fixed to=0x200000
+  read 0x106000
+  mremap 0x300000 pages=1 new_pages=2 flags=maymove
+  mremap 0x106000 pages=2 new_pages=2
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    auto v = results(r);
+    std::vector<std::string> head(v.begin(), v.begin() + 10);
+    EXPECT_EQ(head, (std::vector<std::string>{"0x100000", "ok", "ok", "0x100000", "SIGSEGV",
+                                              "0x100000", "1", "0", "0x106000", "ENOMEM"}));
+    uint64_t moved = std::stoull(v[10], nullptr, 16);
+    EXPECT_NE(moved, 0x100000u);  // moved top-down
+    EXPECT_EQ(v[11], "SIGSEGV");  // the old place is gone
+    EXPECT_EQ(v[12], "0x200000");
+    EXPECT_EQ(v[13], "SIGSEGV");
+    EXPECT_EQ(v[14], "EFAULT");
+    EXPECT_EQ(v[15], "EFAULT");
+}
+
+TEST(Mm, MremapMovedPagesKeepTheirContent) {
+    auto r = run_text(R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=3 prot=rw flags=private,anon,fixed
+  write 0x100008 11
+  write 0x102010 33
+  mremap 0x100000 pages=3 new_pages=3 flags=maymove,fixed to=0x207000
+  read 0x207008
+  read 0x209010
+  read 0x208000
+  fork P1
+process P1 forked
+thread P1.T0
+  read 0x209010
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "0x207000", "11", "33",
+                                                    "0", "P1", "33"}));
+}

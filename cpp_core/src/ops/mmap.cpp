@@ -12,12 +12,12 @@ namespace mmrace::ops {
 
 using namespace mm;
 
-namespace {
-
 bool range_is_free(const mm_struct& mm, uint64_t addr, uint64_t len) {
     vm_area_struct* v = mm.find_vma(addr);
     return !v || v->vm_start >= addr + len;
 }
+
+namespace {
 
 // unmapped_area_topdown: the highest gap below mmap_base that fits len.  0 if none.
 uint64_t unmapped_area_topdown(const mm_struct& mm, uint64_t len) {
@@ -29,14 +29,6 @@ uint64_t unmapped_area_topdown(const mm_struct& mm, uint64_t len) {
         high = std::min(high, v->vm_start);
     }
     return high >= len && high - len >= kMmapMinAddr ? high - len : 0;
-}
-
-// arch_get_unmapped_area_topdown: a free hint is honoured, else search top-down.
-uint64_t get_unmapped_area(const mm_struct& mm, uint64_t hint, uint64_t len) {
-    if (len > TASK_SIZE - kMmapMinAddr) return 0;
-    if (hint && hint >= kMmapMinAddr && TASK_SIZE - len >= hint && range_is_free(mm, hint, len))
-        return hint;
-    return unmapped_area_topdown(mm, len);
 }
 
 uint64_t calc_vm_flags(const Op& op) {
@@ -59,6 +51,14 @@ void populate(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end) {
 }
 
 }  // namespace
+
+// arch_get_unmapped_area_topdown: a free hint is honoured, else search top-down.
+uint64_t get_unmapped_area(const mm_struct& mm, uint64_t hint, uint64_t len) {
+    if (len > TASK_SIZE - kMmapMinAddr) return 0;
+    if (hint && hint >= kMmapMinAddr && TASK_SIZE - len >= hint && range_is_free(mm, hint, len))
+        return hint;
+    return unmapped_area_topdown(mm, len);
+}
 
 std::string sys_mmap(Kernel& k, const Op& op) {
     mm_struct& mm = k.current_mm();

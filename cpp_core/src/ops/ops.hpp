@@ -33,6 +33,14 @@ void do_munmap(Kernel& k, mm::mm_struct& mm, uint64_t start, uint64_t end, bool 
 // do_exit: the calling thread leaves its mm; the last one out runs exit_mmap.
 void do_exit(Kernel& k);
 
+// mremap(2).  The new address or an errno.
+std::string sys_mremap(Kernel& k, const Op& op);
+// No VMA intersects [addr, addr + len).
+bool range_is_free(const mm::mm_struct& mm, uint64_t addr, uint64_t len);
+// get_unmapped_area for an anonymous mapping: the hint if free, else top-down; 0 if
+// nothing fits.
+uint64_t get_unmapped_area(const mm::mm_struct& mm, uint64_t hint, uint64_t len);
+
 // Errno names as .mmr prints them.
 enum Errno : int { EPERM_ = 1, EAGAIN_ = 11, ENOMEM_ = 12, EACCES_ = 13, EFAULT_ = 14,
                    EBUSY_ = 16, EEXIST_ = 17, EINVAL_ = 22 };

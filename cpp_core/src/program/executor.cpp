@@ -24,6 +24,7 @@ void check_op_built(const Op& op) {
         case OpKind::fork:
         case OpKind::munmap:
         case OpKind::mprotect:
+        case OpKind::mremap:
         case OpKind::exit:
             return;
         case OpKind::madvise:
@@ -61,6 +62,7 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::munmap: return ops::sys_munmap(k, op.addr, op.pages);
         case OpKind::mprotect: return ops::sys_mprotect(k, op.addr, op.pages, op.prot);
         case OpKind::madvise: return ops::sys_madvise(k, op.addr, op.pages, op.advice);
+        case OpKind::mremap: return ops::sys_mremap(k, op);
         case OpKind::exit: return "0";  // the thread body stops after it
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }

@@ -1,0 +1,110 @@
+#include "program/random_workload.hpp"
+
+#include <sstream>
+#include <vector>
+
+#include "runtime/policy.hpp"
+
+namespace mmrace {
+
+namespace {
+
+constexpr uint64_t kBase = 0x100000;
+
+class Gen {
+public:
+    Gen(uint64_t seed, const WorkloadShape& s) : rng_(seed), s_(s) {}
+
+    std::string program() {
+        std::ostringstream out;
+        out << "mmrace 1\nconfig strategy=classic geometry=small\n";
+        int nprocs = s_.fork ? 1 + static_cast<int>(rng_.below(3)) : 1;  // P0 + forked
+        for (int p = 0; p < nprocs; ++p) {
+            out << "process P" << p << (p ? " forked" : "") << "\n";
+            int nthreads = p ? 1 + static_cast<int>(rng_.below(2))
+                             : s_.min_threads + static_cast<int>(rng_.below(s_.max_threads - s_.min_threads + 1));
+            // Process p forks process p+1 from one of its threads.
+            int forker = p + 1 < nprocs ? static_cast<int>(rng_.below(nthreads)) : -1;
+            for (int t = 0; t < nthreads; ++t) {
+                out << "thread P" << p << ".T" << t << "\n";
+                thread_ops(out, p == 0 && t == 0, t == forker ? p + 1 : -1);
+            }
+        }
+        return out.str();
+    }
+
+private:
+    uint64_t page() { return kBase + rng_.below(s_.pages) * 4096; }
+    uint64_t pages_from(uint64_t addr) {
+        uint64_t left = (kBase + s_.pages * 4096ull - addr) / 4096;
+        return 1 + rng_.below(std::min<uint64_t>(left, 4));
+    }
+    const char* prot() {
+        static const char* const p[] = {"rw", "rw", "rw", "r", "none"};
+        return p[rng_.below(5)];
+    }
+
+    void op(std::ostringstream& out) {
+        uint64_t a = page();
+        switch (rng_.below(22)) {
+            case 20: case 21: {
+                uint64_t n = pages_from(a), m = 1 + rng_.below(4);
+                out << "  mremap 0x" << std::hex << a << std::dec << " pages=" << n << " new_pages=" << m;
+                uint64_t to = page();
+                if (rng_.below(2)) out << " flags=maymove";
+                else if (to + m * 4096 <= kBase + s_.pages * 4096ull)
+                    out << " flags=maymove,fixed to=0x" << std::hex << to << std::dec;
+                out << "\n";
+                break;
+            }
+            case 0: case 1: {
+                static const char* const how[] = {"fixed", "fixed_noreplace", "fixed,populate", ""};
+                const char* h = how[rng_.below(4)];
+                out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
+                    << " prot=" << prot() << " flags=private,anon" << (*h ? "," : "") << h << "\n";
+                break;
+            }
+            case 2: out << "  munmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a) << "\n"; break;
+            case 3: case 4:
+                out << "  mprotect 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
+                    << " prot=" << prot() << "\n";
+                break;
+            case 5: {
+                static const char* const adv[] = {"dontneed", "dontneed", "hugepage", "nohugepage"};
+                out << "  madvise 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
+                    << " advice=" << adv[rng_.below(4)] << "\n";
+                break;
+            }
+            case 6: case 7: case 8: case 9: case 10: case 11:
+                out << "  read 0x" << std::hex << a + 8 * rng_.below(3) << std::dec << "\n";
+                break;
+            default:
+                out << "  write 0x" << std::hex << a + 8 * rng_.below(3) << std::dec << " "
+                    << ++value_ << "\n";
+        }
+    }
+
+    void thread_ops(std::ostringstream& out, bool first, int fork_child) {
+        if (first) out << "  mmap 0x" << std::hex << kBase << std::dec << " pages=" << s_.pages
+                       << " prot=rw flags=private,anon,fixed\n";
+        int n = s_.min_ops + static_cast<int>(rng_.below(s_.max_ops - s_.min_ops + 1));
+        int fork_at = fork_child >= 0 ? static_cast<int>(rng_.below(n)) : -1;
+        for (int i = 0; i < n; ++i) {
+            if (i == fork_at) out << "  fork P" << fork_child << "\n";
+            op(out);
+        }
+        if (rng_.below(8) == 0) out << "  exit\n";
+    }
+
+    rt::SplitMix64 rng_;
+    WorkloadShape s_;
+    uint64_t value_ = 0;
+};
+
+}  // namespace
+
+std::string random_workload(uint64_t seed, const WorkloadShape& shape) {
+    return Gen(seed, shape).program();
+}
+
+}  // namespace mmrace

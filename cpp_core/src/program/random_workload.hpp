@@ -1,0 +1,22 @@
+// Random runnable workloads: multi-threaded programs over the ops the model has built,
+// crowded into a few pages so that they race.  The soak benchmark and the false-positive
+// tests run them under random and PCT schedules: on the correct model every run must
+// end with verdict ok.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace mmrace {
+
+struct WorkloadShape {
+    int min_threads = 2, max_threads = 4;  // threads of the first process
+    int min_ops = 3, max_ops = 10;         // per thread
+    int pages = 16;                        // the contested window at 0x100000
+    bool fork = true;
+};
+
+// The .mmr text of the workload drawn from `seed` (the same on every platform).
+std::string random_workload(uint64_t seed, const WorkloadShape& shape = {});
+
+}  // namespace mmrace
