@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from mmrace import api
+from mmrace import api, conform
 from mmrace._core import ModelError, NotBuilt
 
 EXIT_OK, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
@@ -62,6 +62,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if res.ok else EXIT_VERDICT
 
 
+def _conform_programs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(name, text) of every program to check: the files, then the generated ones."""
+    progs = []
+    for path in args.files:
+        prog = api.parse_file(path)  # a malformed file is a usage error: ValueError, OSError
+        procs = [name.split(".")[0] for name in prog.thread_names if "." in name]
+        multi = sorted({p for p in procs if procs.count(p) > 1})
+        if multi:
+            raise ValueError(f"{path}: process {multi[0]} has {procs.count(multi[0])} threads; "
+                             "conform runs programs with one thread per process")
+        progs.append((path, open(path, encoding="utf-8").read()))
+    for i in range(args.random or 0):
+        progs.append((f"random seed={args.seed + i}", conform.random_program(args.seed + i)))
+    return progs
+
+
+def _print_outcome(o: conform.Outcome) -> None:
+    if o.status == "identical":
+        return
+    if o.status != "differ":
+        if not o.name.startswith("random seed="):  # generated ones: counted at the end
+            print(f"{o.name}: skipped ({o.reason})")
+        return
+    print(f"{o.name}: {len(o.differences)} op(s) differ")
+    for d in o.differences:
+        print(f"  {d.thread:>6} #{d.index:<3} {d.op:<58} host {d.host}  model {d.model}")
+    if o.name.startswith("random seed="):  # the generated program is the reproducer
+        print(f"  reproduce: mmrace conform --random 1 --seed {o.name.split('=')[1]}")
+        print("  " + o.program.rstrip("\n").replace("\n", "\n  "))
+
+
+def cmd_conform(args: argparse.Namespace) -> int:
+    if not args.files and not args.random:
+        print("mmrace conform: give .mmr files or --random N", file=sys.stderr)
+        return EXIT_USAGE
+    if args.random is not None and args.random < 0:
+        print("mmrace conform: --random needs a count >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    runner = conform.find_host_runner()
+    try:
+        progs = _conform_programs(args)
+        if not runner:
+            raise conform.HostError("mmrace-host not found next to the mmrace package; "
+                                    "set MMRACE_HOST to build/conform/mmrace-host")
+        outcomes = []
+        for name, text in progs:
+            outcomes.append(conform.check(name, text, runner))
+            if not args.json:
+                _print_outcome(outcomes[-1])
+    except (ValueError, OSError, conform.HostError) as e:
+        print(f"mmrace conform: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps({"summary": conform.summary(outcomes),
+                          "outcomes": [o.to_json() for o in outcomes]}, indent=1))
+    else:
+        for n, reason in conform.skip_reasons(outcomes):
+            print(f"  skipped {n:>4}: {reason}")
+        print(conform.summary(outcomes))
+    return EXIT_VERDICT if any(o.status == "differ" for o in outcomes) else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mmrace", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -71,6 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--schedule", help="override the file's schedule, e.g. 'replay 0 1 1'")
     r.add_argument("--budget", type=int, default=1_000_000, help="step budget")
     r.set_defaults(func=cmd_run)
+    c = sub.add_parser("conform", help="compare the model with the host kernel, op by op",
+                       description="Run single-threaded programs (fork included) in the model "
+                       "and on the host Linux kernel (mmrace-host) and print every op whose "
+                       "result differs.  Exit 0 iff nothing differs.")
+    c.add_argument("files", nargs="*", metavar="FILE", help=".mmr programs, one thread a process")
+    c.add_argument("--random", type=int, metavar="N", help="also check N generated programs")
+    c.add_argument("--seed", type=int, default=0,
+                   help="the first generated program's seed (program i uses seed S+i)")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(func=cmd_conform)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

@@ -17,7 +17,7 @@ public:
 
     std::string program() {
         std::ostringstream out;
-        out << "mmrace 1\nconfig strategy=classic geometry=small\n";
+        out << "mmrace 1\nconfig strategy=classic geometry=" << s_.geometry << "\n";
         int nprocs = s_.fork ? 1 + static_cast<int>(rng_.below(3)) : 1;  // P0 + forked
         for (int p = 0; p < nprocs; ++p) {
             out << "process P" << p << (p ? " forked" : "") << "\n";

@@ -14,6 +14,7 @@ struct WorkloadShape {
     int min_ops = 3, max_ops = 10;         // per thread
     int pages = 16;                        // the contested window at 0x100000
     bool fork = true;
+    const char* geometry = "small";        // or "x86"
 };
 
 // The .mmr text of the workload drawn from `seed` (the same on every platform).
