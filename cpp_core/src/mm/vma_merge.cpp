@@ -99,9 +99,10 @@ vm_area_struct* vma_modify_flags(mm_struct& mm, vm_area_struct* vma, uint64_t st
 }
 
 vm_area_struct* vma_merge_new_range(mm_struct& mm, uint64_t start, uint64_t end,
-                                    uint64_t flags, int file, uint64_t pgoff) {
+                                    uint64_t flags, int file, uint64_t pgoff,
+                                    const vm_area_struct* src) {
     mmap_assert_write_locked(mm);
-    MergeRange r{start, end, flags, file, pgoff, nullptr, 0};
+    MergeRange r{start, end, flags, file, pgoff, src, src ? src->anon_vma : 0};
     return try_merge(mm, r, mm.find_vma_prev(start), mm.find_vma(end), nullptr);
 }
 

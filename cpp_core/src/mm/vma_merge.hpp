@@ -14,9 +14,10 @@ vm_area_struct* vma_modify_flags(mm_struct& mm, vm_area_struct* vma, uint64_t st
                                  uint64_t end, uint64_t newflags);
 
 // vma_merge_new_range: cover the new range [start, end) (flags, file, pgoff at start,
-// no anon_vma yet) by expanding a neighbour.  Returns it, or null if none can merge.
-// mmap_lock held for write.
+// and the anon_vma it brings, 0 for a fresh mapping) by expanding a neighbour.
+// Returns it, or null if none can merge.  mmap_lock held for write.
 vm_area_struct* vma_merge_new_range(mm_struct& mm, uint64_t start, uint64_t end,
-                                    uint64_t flags, int file, uint64_t pgoff);
+                                    uint64_t flags, int file, uint64_t pgoff,
+                                    const vm_area_struct* src = nullptr);
 
 }  // namespace mmrace::mm

@@ -1,5 +1,7 @@
-// mremap(2) for anonymous memory (mm/mremap.c as of 6.12): shrink, grow in place,
-// move (maymove), move to a fixed address.  Page tables move with move_ptes, which
+// mremap(2) for anonymous memory, following mm/mremap.c as of 6.17/6.18
+// (do_mremap, check_mremap_params, check_prep_vma, mremap_at, mremap_to, remap_move):
+// shrink, grow in place, move (maymove), move to a fixed address, and same-size fixed
+// moves across several VMAs.  Page tables move with move_ptes, which
 // flushes the old range's TLB entries before it drops the old PTE lock
 // (CVE-2018-18281).
 #include "mm/anon_vma.hpp"
@@ -15,14 +17,6 @@ using namespace mm;
 namespace {
 
 constexpr int SINGLE_DEPTH_NESTING = 1;
-
-// vma_to_resize: the VMA holding [addr, addr + old_len), or an errno.
-int vma_to_resize(mm_struct& mm, uint64_t addr, uint64_t old_len, vm_area_struct** out) {
-    vm_area_struct* vma = mm.vma_lookup(addr);
-    if (!vma || old_len > vma->vm_end - addr) return EFAULT_;  // no remap across VMAs
-    *out = vma;
-    return 0;
-}
 
 // move_ptes for the part of [old, old + len) that one old PTE table covers; the new
 // range gets the same PTEs.  Both PTE locks are held across the move and the flush.
@@ -63,16 +57,14 @@ void move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_
 }
 
 // copy_vma: the VMA at the new place, merged into a neighbour there if upstream would.
+// An anonymous VMA that never faulted gets the pgoff of its new address, so that it
+// can merge there.
 void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint64_t new_len,
               uint64_t new_pgoff) {
-    if (vm_area_struct* merged = vma_merge_new_range(mm, new_addr, new_addr + new_len,
-                                                     vma->vm_flags, vma->vm_file, new_pgoff)) {
-        if (!merged->anon_vma) {
-            merged->anon_vma = vma->anon_vma;
-            merged->anon_vma_chain = vma->anon_vma_chain;
-        }
+    if (vma->vma_is_anonymous() && !vma->anon_vma) new_pgoff = new_addr >> PAGE_SHIFT;
+    if (vma_merge_new_range(mm, new_addr, new_addr + new_len, vma->vm_flags, vma->vm_file,
+                            new_pgoff, vma))
         return;
-    }
     vm_area_struct* n = mm.vm_area_alloc();
     *n = *vma;  // vm_area_dup, sharing the anon_vma
     n->vm_start = new_addr;
@@ -84,70 +76,145 @@ void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint6
 // move_vma: a new VMA, the page tables moved into it, the old range unmapped.
 uint64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_addr,
                   uint64_t old_len, uint64_t new_len, uint64_t new_addr) {
-    uint64_t new_pgoff = vma->pgoff_at(old_addr);
-    copy_vma(mm, vma, new_addr, new_len, new_pgoff);
+    copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
     move_page_tables(k, vma, old_addr, new_addr, old_len);
     do_munmap(k, mm, old_addr, old_addr + old_len, /*downgrade=*/false);
     return new_addr;
 }
 
-// mremap_to: MREMAP_FIXED.
-int64_t mremap_to(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t old_len, uint64_t new_addr,
-                  uint64_t new_len) {
-    if (new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len) return -EINVAL_;
-    if (addr + old_len > new_addr && new_addr + new_len > addr) return -EINVAL_;  // overlap
-    do_munmap(k, mm, new_addr, new_addr + new_len, false);
-    if (old_len > new_len) {
-        do_munmap(k, mm, addr + new_len, addr + old_len, false);
-        old_len = new_len;
-    }
+enum class RemapType { no_resize, shrink, expand };
+
+// One remap request, as struct vma_remap_struct threads it through mm/mremap.c.
+struct Remap {
+    uint64_t addr, old_len, new_len, new_addr;
+    bool fixed, maymove;
     vm_area_struct* vma = nullptr;
-    if (int e = vma_to_resize(mm, addr, old_len, &vma)) return -e;
-    return static_cast<int64_t>(move_vma(k, mm, vma, addr, old_len, new_len, new_addr));
+    bool mmap_locked = true;
+    RemapType type() const {
+        return old_len == new_len ? RemapType::no_resize
+                                  : old_len > new_len ? RemapType::shrink : RemapType::expand;
+    }
+};
+
+// check_prep_vma: can vma be resized or moved as asked?  0 or an errno.
+int check_prep_vma(const Remap& r) {
+    if (!r.vma) return EFAULT_;
+    if (r.type() != RemapType::expand && !r.fixed) return 0;
+    // A shrink may unmap past the VMA's end; only what stays must lie inside it.
+    uint64_t old_len = r.type() == RemapType::shrink ? r.new_len : r.old_len;
+    if (old_len > r.vma->vm_end - r.addr) return EFAULT_;  // no remap across a VMA's end
+    return 0;
 }
 
-// vma_expandable: nothing lies in the delta pages after vma.
+// shrink_vma: unmap the tail; with drop_lock munmap downgrades and releases mmap_lock.
+int shrink_vma(Kernel& k, mm_struct& mm, Remap& r, bool drop_lock) {
+    do_munmap(k, mm, r.addr + r.new_len, r.addr + r.old_len, drop_lock);
+    if (drop_lock) {
+        r.mmap_locked = false;
+        return 0;
+    }
+    r.vma = mm.vma_lookup(r.addr);
+    return r.vma ? 0 : EFAULT_;
+}
+
+// mremap_to: move to r.new_addr (MREMAP_FIXED): unmap the destination first.
+int64_t mremap_to(Kernel& k, mm_struct& mm, Remap& r) {
+    do_munmap(k, mm, r.new_addr, r.new_addr + r.new_len, false);
+    r.vma = mm.vma_lookup(r.addr);  // a move inside the same VMA may have split it
+    if (!r.vma) return -EFAULT_;
+    if (r.type() == RemapType::shrink) {
+        if (int e = shrink_vma(k, mm, r, false)) return -e;
+        r.old_len = r.new_len;
+    }
+    return static_cast<int64_t>(move_vma(k, mm, r.vma, r.addr, r.old_len, r.new_len, r.new_addr));
+}
+
+// vma_expandable: nothing lies in the delta bytes after vma.
 bool vma_expandable(const mm_struct& mm, const vm_area_struct* vma, uint64_t delta) {
     uint64_t end = vma->vm_end + delta;
     return end > vma->vm_end && end <= TASK_SIZE && range_is_free(mm, vma->vm_end, delta);
 }
 
-// The body of the syscall with mmap_lock held for write.  Returns the address or
-// -errno.  *unlocked is set when the shrink path already released the lock.
-int64_t do_mremap(Kernel& k, mm_struct& mm, const Op& op, bool* unlocked) {
-    uint64_t addr = op.addr, old_len = op.pages * PAGE_SIZE, new_len = op.new_pages * PAGE_SIZE;
-    if (!mm.vma_lookup(addr)) return -EFAULT_;
-    if (op.flags & MREMAPF_FIXED) return mremap_to(k, mm, addr, old_len, *op.to, new_len);
-    if (old_len >= new_len) {  // always allow a shrinking remap
-        if (old_len > new_len) {
-            do_munmap(k, mm, addr + new_len, addr + old_len, /*downgrade=*/true);
-            *unlocked = true;
-        }
-        return static_cast<int64_t>(addr);
+// expand_vma: in place if [addr, addr + old_len) reaches the VMA's end and the space
+// after it is free (vma_merge_extend, which may also merge the successor), else move.
+int64_t expand_vma(Kernel& k, mm_struct& mm, Remap& r) {
+    uint64_t delta = r.new_len - r.old_len;
+    if (r.vma->vm_end - r.addr == r.old_len && vma_expandable(mm, r.vma, delta)) {
+        if (!vma_merge_new_range(mm, r.vma->vm_end, r.vma->vm_end + delta, r.vma->vm_flags,
+                                 r.vma->vm_file, r.vma->pgoff_at(r.vma->vm_end), r.vma))
+            return -ENOMEM_;
+        return static_cast<int64_t>(r.addr);
     }
-    vm_area_struct* vma = nullptr;
-    if (int e = vma_to_resize(mm, addr, old_len, &vma)) return -e;
-    if (old_len == vma->vm_end - addr && vma_expandable(mm, vma, new_len - old_len)) {
-        // vma_merge_extend: grow in place (the VMA may also merge with its successor).
-        mm.vma_unlink(vma);
-        vma->vm_end += new_len - old_len;
-        mm.vma_link(vma);
-        return static_cast<int64_t>(addr);
-    }
-    if (!(op.flags & MREMAPF_MAYMOVE)) return -ENOMEM_;
-    uint64_t new_addr = get_unmapped_area(mm, 0, new_len);
+    if (!r.maymove) return -ENOMEM_;
+    uint64_t new_addr = get_unmapped_area(mm, 0, r.new_len);  // vrm_set_new_addr
     if (!new_addr) return -ENOMEM_;
-    return static_cast<int64_t>(move_vma(k, mm, vma, addr, old_len, new_len, new_addr));
+    return static_cast<int64_t>(move_vma(k, mm, r.vma, r.addr, r.old_len, r.new_len, new_addr));
+}
+
+// mremap_at: resize where it is, moving only if it must and may.
+int64_t mremap_at(Kernel& k, mm_struct& mm, Remap& r) {
+    switch (r.type()) {
+        case RemapType::no_resize: return static_cast<int64_t>(r.addr);
+        case RemapType::shrink:
+            if (int e = shrink_vma(k, mm, r, true)) return -e;
+            return static_cast<int64_t>(r.addr);
+        case RemapType::expand: return expand_vma(k, mm, r);
+    }
+    return -EINVAL_;
+}
+
+// remap_move (6.17+): a same-size MREMAP_FIXED move may span several VMAs; each moves
+// on its own, keeping the gaps between them.  No gap is allowed at the start.
+int64_t remap_move(Kernel& k, mm_struct& mm, const Remap& req) {
+    uint64_t start = req.addr, end = req.addr + req.old_len, target = req.new_addr, last_end = 0;
+    int64_t res = -EFAULT_;
+    bool seen = false;
+    for (uint64_t cursor = start;;) {
+        vm_area_struct* vma = mm.find_vma(cursor);
+        if (!vma || vma->vm_start >= end) break;
+        if (!seen && start < vma->vm_start) return -EFAULT_;
+        uint64_t a = std::max(vma->vm_start, start), len = std::min(end, vma->vm_end) - a;
+        uint64_t offset = seen ? vma->vm_start - last_end : 0;
+        last_end = vma->vm_end;
+        Remap r{a, len, len, target + offset, true, true, vma};
+        if (int e = check_prep_vma(r)) return -e;
+        int64_t one = mremap_to(k, mm, r);
+        if (one < 0) return one;
+        if (!seen) res = one;
+        seen = true;
+        target = static_cast<uint64_t>(one) + len;
+        cursor = a + len;
+    }
+    return res;
+}
+
+// check_mremap_params: what can be refused before looking at any VMA.
+int check_mremap_params(const Remap& r) {
+    if (r.new_len > TASK_SIZE) return EINVAL_;
+    if (!r.fixed) return 0;
+    if (r.new_addr > TASK_SIZE - r.new_len) return EINVAL_;
+    if (!r.maymove) return EINVAL_;
+    if (r.addr + r.old_len > r.new_addr && r.new_addr + r.new_len > r.addr) return EINVAL_;  // overlap
+    return 0;
 }
 
 }  // namespace
 
 std::string sys_mremap(Kernel& k, const Op& op) {
     mm_struct& mm = k.current_mm();
+    Remap r{op.addr, op.pages * PAGE_SIZE, op.new_pages * PAGE_SIZE, op.to.value_or(0),
+            (op.flags & MREMAPF_FIXED) != 0, (op.flags & MREMAPF_MAYMOVE) != 0};
+    if (int e = check_mremap_params(r)) return errno_name(e);
     mmap_write_lock(mm, MMR_SITE("mremap"));
-    bool unlocked = false;
-    int64_t ret = do_mremap(k, mm, op, &unlocked);
-    if (!unlocked) mmap_write_unlock(mm, MMR_SITE("mremap"));
+    int64_t ret;
+    if (r.fixed && r.old_len == r.new_len) {
+        ret = remap_move(k, mm, r);
+    } else {
+        r.vma = mm.vma_lookup(r.addr);
+        int e = check_prep_vma(r);
+        ret = e ? -e : r.fixed ? mremap_to(k, mm, r) : mremap_at(k, mm, r);
+    }
+    if (r.mmap_locked) mmap_write_unlock(mm, MMR_SITE("mremap"));
     return ret < 0 ? errno_name(static_cast<int>(-ret)) : hex(static_cast<uint64_t>(ret));
 }
 
