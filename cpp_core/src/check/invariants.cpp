@@ -69,6 +69,17 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
     if (pte_special(p)) return;
     const Folio& f = k.folios[pte_pfn(p)];
     if (!f.in_use) bad("use_after_free", mm, at + " maps freed pfn " + std::to_string(pte_pfn(p)));
+    if (v->vm_file >= 0) {
+        // A file VMA maps its file's page-cache page for that offset, or (private) an
+        // anonymous COW copy, and never anything past EOF: truncate zaps both.
+        uint64_t pgoff = v->pgoff_at(addr);
+        if (pgoff >= k.files[v->vm_file]->size_pages())
+            bad("invariant", mm, at + " maps page " + std::to_string(pgoff) + " of " +
+                                     k.files[v->vm_file]->name + ", past its end");
+        if (!(f.flags & PG_anon) && (f.mapping != v->vm_file || f.index != pgoff))
+            bad("invariant", mm, at + " maps a folio that is not " + k.files[v->vm_file]->name +
+                                     "'s page " + std::to_string(pgoff));
+    }
     if (pte_write(p) && (f.flags & PG_anon) && (!(f.flags & PG_anon_exclusive) || f.mapcount != 1))
         bad("invariant", mm, at + " is writable but its anonymous folio is shared (mapcount " +
                                  std::to_string(f.mapcount) + ")");
@@ -96,9 +107,14 @@ void check_folio_accounting(Kernel& k) {
         if (f.mapcount != m)
             violation("folio_accounting", who + ": mapcount " + std::to_string(f.mapcount) +
                                               " but " + std::to_string(m) + " PTEs map it");
-        if (f.refcount != f.mapcount)
+        // References: one per mapping, one for the page cache.
+        int64_t cache = f.mapping >= 0 ? 1 : 0;
+        if (f.refcount != f.mapcount + cache)
             violation("folio_accounting", who + ": refcount " + std::to_string(f.refcount) +
-                                              " but mapcount " + std::to_string(f.mapcount));
+                                              " but mapcount " + std::to_string(f.mapcount) +
+                                              (cache ? " + the page cache" : ""));
+        if (f.mapping >= 0 && k.files[f.mapping]->i_pages.count(f.index) == 0)
+            violation("folio_accounting", who + " claims a page-cache slot it does not hold");
     }
 }
 
@@ -112,7 +128,9 @@ const char* leak_check_name() { return "leak"; }
 
 std::string find_leaks(Kernel& k) {
     std::string s;
-    if (k.folios.in_use()) s += std::to_string(k.folios.in_use()) + " folios, ";
+    size_t cached = 0;  // files outlive processes: their page cache is not a leak
+    for (const auto& f : k.files) cached += f->i_pages.size();
+    if (k.folios.in_use() > cached) s += std::to_string(k.folios.in_use() - cached) + " folios, ";
     if (k.tables.in_use()) s += std::to_string(k.tables.in_use()) + " page tables, ";
     size_t vmas = 0;
     for (mm_struct* mm : k.process_mm)

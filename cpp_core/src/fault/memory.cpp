@@ -6,6 +6,7 @@
 #include "mmrace/run.hpp"
 #include "fault/fault.hpp"
 #include "mm/anon_vma.hpp"
+#include "mm/filemap.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mmrace/run.hpp"
 
@@ -122,6 +123,10 @@ bool wp_can_reuse_anon_folio(Kernel& k, Pfn p) { return k.folios[p].refcount == 
 vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     Pfn p = pte_pfn(vmf.orig_pte);
     bool normal = !pte_special(vmf.orig_pte);  // vm_normal_page
+    if (vmf.vma->vm_flags & (VM_SHARED | VM_MAYSHARE)) {
+        k.folios[p].flags |= PG_dirty;  // wp_page_shared: reuse, dirty
+        return wp_page_reuse(k, vmf);
+    }
     if (normal) {
         Folio& f = k.folios[p];
         if ((f.flags & PG_anon) &&
@@ -135,6 +140,86 @@ vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     return wp_page_copy(k, vmf, normal ? p : kZeroPfn);
 }
 
+// finish_fault: map `p` (a page-cache folio, or a fresh anonymous COW copy) at the
+// faulting address unless another fault got there first.  The caller's reference
+// becomes the mapping's.  Returns 0 or VM_FAULT_NOPAGE (raced).
+vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
+    vm_area_struct* vma = vmf.vma;
+    if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
+    if (!vmf.pte) return VM_FAULT_OOM;
+    bool write = vmf.flags & FAULT_FLAG_WRITE;
+    pte_lock(k, vmf.pte, MMR_SITE("finish_fault"));
+    if (!pte_none(ptep_get(k, vmf.pte))) {
+        pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
+        return VM_FAULT_NOPAGE;
+    }
+    pte_t entry = pte_mkyoung(mk_pte(p, false));
+    if (write) entry = pte_mkdirty(entry);
+    if (write && (vma->vm_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
+    if (anon_copy) folio_add_new_anon_rmap(k, p);
+    else ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
+    set_pte_at(k, vmf.pte, entry);
+    pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
+    return 0;
+}
+
+// __do_fault: the file's fault handler (filemap_fault).  On success *p is locked and
+// referenced.
+vm_fault_t do_file_fault(Kernel& k, vm_fault& vmf, Pfn* p) {
+    return filemap_fault(k, vmf.vma, vmf.vma->pgoff_at(vmf.address), vmf.flags, p);
+}
+
+constexpr vm_fault_t kFaultStop = VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY;
+
+// do_read_fault: map the page-cache page read-only.
+vm_fault_t do_read_fault(Kernel& k, vm_fault& vmf) {
+    Pfn p = 0;
+    vm_fault_t ret = do_file_fault(k, vmf, &p);
+    if (ret & kFaultStop) return ret;
+    ret |= finish_fault(k, vmf, p, false);
+    folio_unlock(k, p);
+    if (ret & kFaultStop) k.folios.put(p);
+    return ret;
+}
+
+// do_cow_fault: a write fault in a private file mapping maps a private copy.
+vm_fault_t do_cow_fault(Kernel& k, vm_fault& vmf) {
+    anon_vma_prepare(k, vmf.vma);
+    Pfn cow = alloc_anon_folio(k);
+    if (cow == FolioPool::kNoPfn) return VM_FAULT_OOM;
+    Pfn p = 0;
+    vm_fault_t ret = do_file_fault(k, vmf, &p);
+    if (ret & kFaultStop) {
+        k.folios.put(cow);
+        return ret;
+    }
+    k.folios[cow].words = k.folios[p].words;  // copy_mc_user_highpage
+    ret |= finish_fault(k, vmf, cow, true);
+    folio_unlock(k, p);
+    k.folios.put(p);
+    if (ret & kFaultStop) k.folios.put(cow);
+    return ret;
+}
+
+// do_shared_fault: a write fault in a shared mapping writes the page-cache page.
+vm_fault_t do_shared_fault(Kernel& k, vm_fault& vmf) {
+    Pfn p = 0;
+    vm_fault_t ret = do_file_fault(k, vmf, &p);
+    if (ret & kFaultStop) return ret;
+    ret |= finish_fault(k, vmf, p, false);
+    if (!(ret & kFaultStop)) k.folios[p].flags |= PG_dirty;  // fault_dirty_shared_page
+    folio_unlock(k, p);
+    if (ret & kFaultStop) k.folios.put(p);
+    return ret;
+}
+
+// do_fault
+vm_fault_t do_fault(Kernel& k, vm_fault& vmf) {
+    if (!(vmf.flags & FAULT_FLAG_WRITE)) return do_read_fault(k, vmf);
+    if (!(vmf.vma->vm_flags & VM_SHARED)) return do_cow_fault(k, vmf);
+    return do_shared_fault(k, vmf);
+}
+
 // handle_pte_fault.  mmap_lock held for read.
 vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
     TableId t = pte_table_lookup(k, *vmf.vma->vm_mm, vmf.address);
@@ -145,7 +230,7 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
     }
     if (!vmf.pte || pte_none(vmf.orig_pte)) {  // do_pte_missing
         vmf.orig_pte = 0;
-        return do_anonymous_page(k, vmf);
+        return vmf.vma->vma_is_anonymous() ? do_anonymous_page(k, vmf) : do_fault(k, vmf);
     }
     if (pte_protnone(vmf.orig_pte))  // access_error let the fault in: VMA accessible
         throw ModelError("PROT_NONE PTE in an accessible VMA (NUMA hinting is not modelled)");
@@ -169,12 +254,9 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
 vm_fault_t handle_mm_fault(Kernel& k, vm_area_struct* vma, uint64_t address, uint32_t flags) {
     mmap_assert_locked(*vma->vm_mm);
     k.counters.inc(Counter::pgfault);
-    if (!vma->vma_is_anonymous())
-        throw NotBuilt("file-backed faults (do_read_fault/do_cow_fault/do_shared_fault)");
     vm_fault vmf{vma, flags, address & ~(PAGE_SIZE - 1), address, {}, 0};
-    vm_fault_t ret = handle_pte_fault(k, vmf);
-    if (ret & VM_FAULT_MAJOR) k.counters.inc(Counter::pgmajfault);  // mm_account_fault
-    return ret;
+    // PGMAJFAULT is counted where the fault waits for I/O (filemap_fault), as upstream.
+    return handle_pte_fault(k, vmf);
 }
 
 }  // namespace mmrace::fault

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <vector>
 
@@ -25,6 +26,12 @@ struct Folio {
     uint32_t flags = 0;
     bool in_use = false;
     uint64_t serial = 0;  // which allocation this is: tells a reused folio from the old one
+    int mapping = -1;     // the file whose page cache holds it (folio->mapping), or -1
+    uint64_t index = 0;   // its page index in that file
+    // PG_locked: a sleeping bit lock (folio_lock); held across read I/O.
+    bool locked = false;
+    uint32_t lock_owner = UINT32_MAX;  // the thread, or none while I/O holds it
+    std::vector<uint32_t> lock_waiters;
     std::map<uint32_t, uint64_t> words;  // word index in the page -> value (zero if absent)
 
     uint64_t read_word(uint32_t w) const {
@@ -57,7 +64,7 @@ public:
     static constexpr Pfn kNoPfn = UINT32_MAX;
 
 private:
-    std::vector<Folio> folios_;  // [0, high water)
+    std::deque<Folio> folios_;   // [0, high water); a deque keeps references stable
     std::vector<Pfn> free_;      // freed pfns below the high water mark
     size_t limit_;
     size_t used_ = 0;

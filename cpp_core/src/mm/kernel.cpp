@@ -21,6 +21,7 @@ void Kernel::reset(size_t nprocesses) {
     process_mm.assign(nprocesses, nullptr);
     process_nthreads.clear();
     anon_vma_serial = 0;
+    files.clear();
     tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mm/counters.hpp"
+#include "mm/filemap.hpp"
 #include "mm/folio.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
@@ -35,6 +36,8 @@ public:
     // The process of each simulated thread (-1 for kernel threads).
     std::vector<int> thread_process;
     uint64_t anon_vma_serial = 0;  // the last anon_vma handed out
+    // The program's files (`file F pages=N`), by index.
+    std::vector<std::unique_ptr<address_space>> files;
     // How many threads each process has (its mm's mm_users at start or fork).
     std::vector<int> process_nthreads;
     // One TLB per simulated CPU (= per thread).

@@ -1,6 +1,7 @@
 #include "mm/vma_merge.hpp"
 
 #include "mm/anon_vma.hpp"
+#include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/vma_split.hpp"
 
@@ -44,8 +45,10 @@ void set_bounds(mm_struct& mm, vm_area_struct* v, uint64_t start, uint64_t end) 
     mm.vma_link(v);
 }
 
+// vma_complete for a VMA a merge swallowed: out of the tree and of i_mmap, freed.
 void remove(mm_struct& mm, vm_area_struct* v) {
     mm.vma_unlink(v);
+    i_mmap_remove(Kernel::current(), v);
     mm.vm_area_free(v);
 }
 
@@ -58,6 +61,8 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
     if (left && right && prev->anon_vma && next->anon_vma && prev->anon_vma != next->anon_vma)
         right = false;  // prev and next cannot share one anon_vma
     if (!left && !right) return nullptr;
+    Kernel& k = Kernel::current();
+    i_mmap_lock_write(k, r.file);  // vma_prepare
     vm_area_struct* tgt = left ? prev : next;
     adopt_anon_vma(tgt, r);
     if (left && right) adopt_anon_vma(prev, MergeRange{0, 0, 0, 0, 0, next, next->anon_vma});
@@ -80,6 +85,7 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
         next->vm_pgoff = pg;
         mm.vma_link(next);
     }
+    i_mmap_unlock_write(k, r.file);  // vma_complete
     return tgt;
 }
 

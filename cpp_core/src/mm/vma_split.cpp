@@ -1,11 +1,14 @@
 #include "mm/vma_split.hpp"
 
+#include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
 
 namespace mmrace::mm {
 
 vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, bool new_below) {
     mmap_assert_write_locked(mm);
+    Kernel& k = Kernel::current();
+    i_mmap_lock_write(k, vma->vm_file);  // vma_prepare
     vm_area_struct* n = mm.vm_area_alloc();
     *n = *vma;  // vm_area_dup
     mm.vma_unlink(vma);
@@ -20,6 +23,8 @@ vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, boo
     }
     mm.vma_link(vma);
     mm.vma_link(n);
+    i_mmap_insert(k, n);  // vma_complete: the new half joins i_mmap
+    i_mmap_unlock_write(k, vma->vm_file);
     return n;
 }
 

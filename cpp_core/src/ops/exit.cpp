@@ -20,6 +20,7 @@ void exit_mmap(Kernel& k, mm_struct& mm) {
     for (auto& [end, v] : mm.mm_mt) unmap_single_vma(tlb, v, v->vm_start, v->vm_end);
     mmap_read_unlock(mm, MMR_SITE("exit_mmap"));
     mmap_write_lock(mm, MMR_SITE("exit_mmap"));
+    for (auto& [end, v] : mm.mm_mt) unlink_file_vma(k, v);  // free_pgtables: rmap first
     free_pgtables(tlb, 0, TASK_SIZE, 0, TASK_SIZE);
     tlb_finish_mmu(tlb);
     while (!mm.mm_mt.empty()) {

@@ -72,6 +72,7 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
         tmp->vm_mm = mm;
         anon_vma_fork(k, tmp, vma);
         mm->vma_link(tmp);
+        vma_link_file(k, tmp);  // vma_interval_tree_insert_after
         copy_page_range(k, tmp, vma);
     }
     mmap_write_unlock(*mm, MMR_SITE("dup_mmap"));

@@ -41,13 +41,55 @@ uint64_t calc_vm_flags(const Op& op) {
     return f;
 }
 
-// populate_vma_page_range via __mm_populate: fault every page in, writing for a
-// private writable mapping so that COW is broken now.  mmap_lock held for read.
-void populate(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end) {
+// populate_vma_page_range (mm/gup.c): fault [start, end) of vma in the way
+// __get_user_pages does for mlock/MAP_POPULATE: a write fault for a private writable
+// mapping (to break COW now), FOLL_FORCE, and FAULT_FLAG_ALLOW_RETRY, so a fault that
+// waits for I/O drops mmap_lock (*locked = false).  Returns the pages done, or -1 if
+// the first page failed.  mmap_lock held for read on entry.
+int64_t populate_vma_page_range(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end,
+                                bool* locked) {
+    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return -1;  // check_vma_flags: PROT_NONE
     bool write = (vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE;
-    uint32_t flags = fault::FAULT_FLAG_DEFAULT | (write ? uint32_t{fault::FAULT_FLAG_WRITE} : 0u);
-    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return;  // PROT_NONE: nothing to populate
-    for (uint64_t a = start; a < end; a += PAGE_SIZE) fault::handle_mm_fault(k, vma, a, flags);
+    uint32_t flags = fault::FAULT_FLAG_ALLOW_RETRY | fault::FAULT_FLAG_KILLABLE |
+                     (write ? uint32_t{fault::FAULT_FLAG_WRITE} : 0u);
+    for (uint64_t a = start; a < end; a += PAGE_SIZE) {
+        fault::vm_fault_t ret = fault::handle_mm_fault(k, vma, a, flags);
+        if (ret & fault::VM_FAULT_RETRY) {  // faultin_page: -EBUSY, lock dropped
+            *locked = false;
+            return static_cast<int64_t>((a - start) / PAGE_SIZE);
+        }
+        if (ret & fault::VM_FAULT_ERROR)
+            return a == start ? -1 : static_cast<int64_t>((a - start) / PAGE_SIZE);
+    }
+    return static_cast<int64_t>((end - start) / PAGE_SIZE);
+}
+
+// __mm_populate(start, len, ignore_errors=1): relock and resume after a retry; an
+// error skips the rest of that VMA.
+void mm_populate(Kernel& k, mm_struct& mm, uint64_t start, uint64_t end) {
+    bool locked = false;
+    vm_area_struct* vma = nullptr;
+    for (uint64_t nstart = start; nstart < end;) {
+        if (!locked) {
+            mmap_read_lock(mm, MMR_SITE("__mm_populate"));
+            locked = true;
+            vma = mm.find_vma(nstart);
+        } else if (nstart >= vma->vm_end) {
+            vma = mm.find_vma(vma->vm_end);
+        }
+        if (!vma || vma->vm_start >= end) break;  // find_vma_intersection
+        uint64_t nend = std::min(end, vma->vm_end);
+        nstart = std::max(nstart, vma->vm_start);
+        int64_t done = populate_vma_page_range(k, vma, nstart, nend, &locked);
+        if (done < 0) {
+            nstart = nend;  // ignore_errors
+            continue;
+        }
+        // Resume at the first page not done: after a retry it faults again with the
+        // lock retaken; after an error it fails again and the rest of the VMA is skipped.
+        nstart += static_cast<uint64_t>(done) * PAGE_SIZE;
+    }
+    if (locked) mmap_read_unlock(mm, MMR_SITE("__mm_populate"));
 }
 
 }  // namespace
@@ -90,28 +132,23 @@ std::string sys_mmap(Kernel& k, const Op& op) {
     // mmap_region: extend a neighbour if the new range can merge, else a new VMA.
     uint64_t flags = calc_vm_flags(op);
     k.rt.yield(MMR_SITE("mmap_region"), rt::Ev::yield, addr);
-    if (!vma_merge_new_range(mm, addr, addr + len, flags, -1, addr >> PAGE_SHIFT)) {
+    // Anonymous private memory takes the pgoff of its address (for anon_vma), a file
+    // mapping the file offset it asked for.
+    int file = op.flags & MAPF_ANON ? -1 : op.file;
+    uint64_t pgoff = file < 0 ? addr >> PAGE_SHIFT : op.pgoff;
+    if (!vma_merge_new_range(mm, addr, addr + len, flags, file, pgoff)) {
         vm_area_struct* vma = mm.vm_area_alloc();
         vma->vm_start = addr;
         vma->vm_end = addr + len;
         vma->vm_flags = flags;
-        vma->vm_pgoff = addr >> PAGE_SHIFT;  // anonymous: set for anon_vma (do_mmap)
+        vma->vm_pgoff = pgoff;
+        vma->vm_file = file;
         mm.vma_link(vma);
+        vma_link_file(k, vma);
     }
     mmap_write_unlock(mm, MMR_SITE("vm_mmap_pgoff"));
-    if (op.flags & MAPF_POPULATE) {
-        // __mm_populate runs after the write lock is dropped, under the read lock, and
-        // stops where the range is no longer mapped.
-        mmap_read_lock(mm, MMR_SITE("__mm_populate"));
-        for (uint64_t a = addr; a < addr + len;) {
-            vm_area_struct* v = mm.vma_lookup(a);
-            if (!v) break;
-            uint64_t stop = std::min(v->vm_end, addr + len);
-            populate(k, v, a, stop);
-            a = stop;
-        }
-        mmap_read_unlock(mm, MMR_SITE("__mm_populate"));
-    }
+    // mm_populate runs after the write lock is dropped.
+    if (op.flags & MAPF_POPULATE) mm_populate(k, mm, addr, addr + len);
     return hex(addr);
 }
 

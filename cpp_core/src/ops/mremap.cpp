@@ -71,6 +71,7 @@ void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint6
     n->vm_end = new_addr + new_len;
     n->vm_pgoff = new_pgoff;
     mm.vma_link(n);
+    vma_link_file(Kernel::current(), n);
 }
 
 // move_vma: a new VMA, the page tables moved into it, the old range unmapped.

@@ -26,6 +26,8 @@ void check_op_built(const Op& op) {
         case OpKind::mprotect:
         case OpKind::mremap:
         case OpKind::exit:
+        case OpKind::file_write:
+        case OpKind::truncate:
             return;
         case OpKind::madvise:
             if (op.advice == Advice::pageout || op.advice == Advice::collapse)
@@ -34,8 +36,8 @@ void check_op_built(const Op& op) {
                           op.loc);
             return;
         case OpKind::mmap:
-            if (!(op.flags & MAPF_ANON)) not_built("mmap of a file (page cache model)", op.loc);
-            if (op.flags & MAPF_SHARED) not_built("mmap MAP_SHARED|MAP_ANONYMOUS (shmem)", op.loc);
+            if ((op.flags & MAPF_SHARED) && (op.flags & MAPF_ANON))
+                not_built("mmap MAP_SHARED|MAP_ANONYMOUS (shmem)", op.loc);
             if (op.flags & MAPF_GROWSDOWN) not_built("mmap MAP_GROWSDOWN (expand_stack)", op.loc);
             return;
         default:
@@ -63,6 +65,8 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::mprotect: return ops::sys_mprotect(k, op.addr, op.pages, op.prot);
         case OpKind::madvise: return ops::sys_madvise(k, op.addr, op.pages, op.advice);
         case OpKind::mremap: return ops::sys_mremap(k, op);
+        case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
+        case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
         case OpKind::exit: return "0";  // the thread body stops after it
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
@@ -174,6 +178,13 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     }
 
     k.reset(p.processes.size());
+    for (size_t fi = 0; fi < p.files.size(); ++fi) {
+        auto f = std::make_unique<mm::address_space>();
+        f->id = static_cast<int>(fi);
+        f->name = p.files[fi].name;
+        f->i_size = p.files[fi].pages * mm::PAGE_SIZE;
+        k.files.push_back(std::move(f));
+    }
     for (size_t pi = 0; pi < p.processes.size(); ++pi) {
         k.process_nthreads.push_back(static_cast<int>(p.processes[pi].threads.size()));
         if (p.processes[pi].forked) continue;

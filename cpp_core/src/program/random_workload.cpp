@@ -18,6 +18,7 @@ public:
     std::string program() {
         std::ostringstream out;
         out << "mmrace 1\nconfig strategy=classic geometry=" << s_.geometry << "\n";
+        out << "file F0 pages=4\nfile F1 pages=2\n";
         int nprocs = s_.fork ? 1 + static_cast<int>(rng_.below(3)) : 1;  // P0 + forked
         for (int p = 0; p < nprocs; ++p) {
             out << "process P" << p << (p ? " forked" : "") << "\n";
@@ -46,7 +47,17 @@ private:
 
     void op(std::ostringstream& out) {
         uint64_t a = page();
-        switch (rng_.below(22)) {
+        switch (rng_.below(26)) {
+            case 22: case 23: {
+                static const char* const share[] = {"private", "shared"};
+                out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
+                    << " prot=" << prot() << " flags=" << share[rng_.below(2)] << ",file:F"
+                    << rng_.below(2) << ":" << rng_.below(3) << ",fixed"
+                    << (rng_.below(4) ? "" : ",populate") << "\n";
+                break;
+            }
+            case 24: out << "  file_write F" << rng_.below(2) << " " << rng_.below(5) << " " << ++value_ << "\n"; break;
+            case 25: out << "  truncate F" << rng_.below(2) << " pages=" << rng_.below(5) << "\n"; break;
             case 20: case 21: {
                 uint64_t n = pages_from(a), m = 1 + rng_.below(4);
                 out << "  mremap 0x" << std::hex << a << std::dec << " pages=" << n << " new_pages=" << m;
