@@ -496,3 +496,26 @@ thread P0.T2
                                    << "\n" << r.schedule;
     }
 }
+
+TEST(MmFile, SharedAnonymousMemoryIsSharedAcrossForkAndDiesWithItsLastMapping) {
+    auto r = run_text(R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=rw flags=shared,anon,fixed
+  write 0x100000 1
+  fork P1
+  read 0x101000
+  munmap 0x100000 pages=2
+process P1 forked
+thread P1.T0
+  read 0x100000
+  write 0x101000 2
+  mremap 0x100000 pages=2 new_pages=3
+  read 0x102000
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // Parent first (the default schedule): it reads before the child writes.  Growing the
+    // mapping past the shmem object's size gives SIGBUS there, as on Linux.
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "P1", "0", "0", "1", "ok",
+                                                    "0x100000", "SIGBUS"}));
+}

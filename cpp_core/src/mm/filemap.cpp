@@ -73,7 +73,7 @@ Pfn find_or_read(Kernel& k, address_space& f, uint64_t index) {
         k.folios.get(it->second);
         return it->second;
     }
-    return add_and_read(k, f, index, index < f.size_pages());
+    return add_and_read(k, f, index, !f.shmem && index < f.size_pages());
 }
 
 // unmap_mapping_range(mapping, from, 0, even_cows=1): zap every page at or after page
@@ -165,9 +165,15 @@ void vma_link_file(Kernel& k, vm_area_struct* vma) {
 }
 
 void unlink_file_vma(Kernel& k, vm_area_struct* vma) {
+    if (vma->vm_file < 0) return;
+    address_space& f = *k.files[vma->vm_file];
     i_mmap_lock_write(k, vma->vm_file);
     i_mmap_remove(k, vma);
+    bool last = f.i_mmap.empty();
     i_mmap_unlock_write(k, vma->vm_file);
+    // The last mapping of a shmem object drops the last file reference:
+    // shmem_evict_inode truncates its page cache.
+    if (f.shmem && last) truncate_inode_pages(k, f, 0);
 }
 
 uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t flags, Pfn* page) {
@@ -184,6 +190,9 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
         if (auto it = f.i_pages.find(index); it != f.i_pages.end()) {
             p = it->second;
             k.folios.get(p);
+        } else if (f.shmem) {  // shmem_fault -> shmem_get_folio_gfp: a zeroed page, no I/O
+            p = find_or_read(k, f, index);
+            if (p == FolioPool::kNoPfn) return fault::VM_FAULT_OOM;
         } else {  // no page in the page cache at all: do_sync_mmap_readahead
             k.counters.inc(Counter::pgmajfault);
             ret |= fault::VM_FAULT_MAJOR;

@@ -21,6 +21,9 @@ struct address_space {
     int id = -1;
     std::string name;
     uint64_t i_size = 0;                  // bytes
+    // A shmem file behind MAP_SHARED|MAP_ANONYMOUS (shmem_zero_setup): pages are born
+    // zeroed without I/O, and the file dies with its last mapping.
+    bool shmem = false;
     std::map<uint64_t, Pfn> i_pages;      // the page cache, by page index
     std::vector<vm_area_struct*> i_mmap;  // the VMAs that map the file (rmap)
     sync::RwSem i_rwsem{"&sb->s_type->i_mutex_key"};            // inode_lock

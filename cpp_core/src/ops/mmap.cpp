@@ -92,6 +92,17 @@ void mm_populate(Kernel& k, mm_struct& mm, uint64_t start, uint64_t end) {
     if (locked) mmap_read_unlock(mm, MMR_SITE("__mm_populate"));
 }
 
+// shmem_zero_setup: a new shmem object of len bytes for a shared anonymous mapping.
+int shmem_zero_setup(Kernel& k, uint64_t len) {
+    auto f = std::make_unique<address_space>();
+    f->id = static_cast<int>(k.files.size());
+    f->name = "/dev/zero (deleted)";
+    f->i_size = len;
+    f->shmem = true;
+    k.files.push_back(std::move(f));
+    return k.files.back()->id;
+}
+
 }  // namespace
 
 // arch_get_unmapped_area_topdown: a free hint is honoured, else search top-down.
@@ -136,6 +147,10 @@ std::string sys_mmap(Kernel& k, const Op& op) {
     // mapping the file offset it asked for.
     int file = op.flags & MAPF_ANON ? -1 : op.file;
     uint64_t pgoff = file < 0 ? addr >> PAGE_SHIFT : op.pgoff;
+    if ((op.flags & MAPF_ANON) && (op.flags & MAPF_SHARED)) {
+        file = shmem_zero_setup(k, len);  // MAP_SHARED|MAP_ANONYMOUS: pgoff is ignored
+        pgoff = 0;
+    }
     if (!vma_merge_new_range(mm, addr, addr + len, flags, file, pgoff)) {
         vm_area_struct* vma = mm.vm_area_alloc();
         vma->vm_start = addr;

@@ -36,8 +36,6 @@ void check_op_built(const Op& op) {
                           op.loc);
             return;
         case OpKind::mmap:
-            if ((op.flags & MAPF_SHARED) && (op.flags & MAPF_ANON))
-                not_built("mmap MAP_SHARED|MAP_ANONYMOUS (shmem)", op.loc);
             if (op.flags & MAPF_GROWSDOWN) not_built("mmap MAP_GROWSDOWN (expand_stack)", op.loc);
             return;
         default:

@@ -72,7 +72,8 @@ private:
                 static const char* const how[] = {"fixed", "fixed_noreplace", "fixed,populate", ""};
                 const char* h = how[rng_.below(4)];
                 out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
-                    << " prot=" << prot() << " flags=private,anon" << (*h ? "," : "") << h << "\n";
+                    << " prot=" << prot() << " flags=" << (rng_.below(4) ? "private" : "shared")
+                    << ",anon" << (*h ? "," : "") << h << "\n";
                 break;
             }
             case 2: out << "  munmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a) << "\n"; break;
