@@ -519,3 +519,26 @@ thread P1.T0
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "P1", "0", "0", "1", "ok",
                                                     "0x100000", "SIGBUS"}));
 }
+
+TEST(Mm, GrowsdownStacksExpandOnFaultsAndKeepTheirGuardGap) {
+    auto r = run_text(R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x800000 pages=2 prot=rw flags=private,anon,fixed,growsdown
+  write 0x7ff000 1
+  read 0x7f0000
+  mmap 0x600000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x6ff000 2
+  read 0x700000
+  mmap 0x6f0000 pages=1 prot=rw flags=private,anon
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    auto v = results(r);
+    // Below the stack: it grows.  Within 256 pages above another VMA: the guard gap
+    // refuses, and a hint there is not honoured.
+    EXPECT_EQ(v[1], "ok");
+    EXPECT_EQ(v[2], "0");
+    EXPECT_EQ(v[4], "SIGSEGV");
+    EXPECT_EQ(v[5], "SIGSEGV");
+    EXPECT_NE(v[6], "0x6f0000");
+}

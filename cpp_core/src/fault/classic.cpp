@@ -3,19 +3,30 @@
 // the VMA up again (seeds 001 and 003).
 #include "fault/fault.hpp"
 #include "mm/mmap_lock.hpp"
+#include "mm/stack.hpp"
 
 namespace mmrace::fault {
 
 namespace {
 
-// lock_mm_and_find_vma (mm/memory.c, 6.5+): mmap_read_lock, then find_vma.  Returns
-// the VMA with mmap_lock held for read, or null with it released.  Stack expansion
-// (VM_GROWSDOWN) is not modelled yet: check_built() rejects growsdown mappings.
+// lock_mm_and_find_vma (mm/memory.c, 6.5+): mmap_read_lock, then find_vma.  Below a
+// VM_GROWSDOWN VMA it drops the read lock, takes the write lock (mmap_upgrade_trylock
+// always fails upstream), looks the VMA up again and expands the stack, then
+// downgrades.  Returns the VMA with mmap_lock held for read, or null with it released.
 vm_area_struct* lock_mm_and_find_vma(Kernel& k, mm::mm_struct& mm, uint64_t addr) {
     mm::mmap_read_lock(mm, MMR_SITE("lock_mm_and_find_vma"));
     vm_area_struct* vma = mm.find_vma(addr);
     if (vma && vma->vm_start <= addr) return vma;
     mm::mmap_read_unlock(mm, MMR_SITE("lock_mm_and_find_vma"));
+    if (!vma || !(vma->vm_flags & mm::VM_GROWSDOWN)) return nullptr;
+    mm::mmap_write_lock(mm, MMR_SITE("lock_mm_and_find_vma"));
+    vma = mm.find_vma(addr);  // the VMA may have changed while unlocked
+    if (vma && (vma->vm_start <= addr ||
+                ((vma->vm_flags & mm::VM_GROWSDOWN) && !mm::expand_downwards(mm, vma, addr)))) {
+        mm::mmap_write_downgrade(mm, MMR_SITE("lock_mm_and_find_vma"));
+        return vma;
+    }
+    mm::mmap_write_unlock(mm, MMR_SITE("lock_mm_and_find_vma"));
     return nullptr;
 }
 

@@ -1,9 +1,8 @@
 // mmap(2) for anonymous private memory: vm_mmap_pgoff, do_mmap, get_unmapped_area
 // (arch_get_unmapped_area_topdown) and mmap_region (mm/mmap.c, mm/util.c).
-// Merging with neighbours (vma_merge_new_range), MAP_FIXED over existing mappings
-// (which needs munmap), file and shmem mappings come with issue 3.
 #include "fault/fault.hpp"
 #include "mm/mmap_lock.hpp"
+#include "mm/stack.hpp"
 #include "mm/vma_merge.hpp"
 #include "mmrace/run.hpp"
 #include "ops/ops.hpp"
@@ -19,16 +18,25 @@ bool range_is_free(const mm_struct& mm, uint64_t addr, uint64_t len) {
 
 namespace {
 
-// unmapped_area_topdown: the highest gap below mmap_base that fits len.  0 if none.
+// unmapped_area_topdown: the highest gap below mmap_base that fits len, each VMA
+// taken to start at vm_start_gap (a stack keeps its guard gap).  0 if none.
 uint64_t unmapped_area_topdown(const mm_struct& mm, uint64_t len) {
     uint64_t high = mm.mmap_base;
     for (auto it = mm.mm_mt.rbegin(); it != mm.mm_mt.rend(); ++it) {
         const vm_area_struct* v = it->second;
-        if (v->vm_start >= high) continue;
+        uint64_t start = vm_start_gap(v);
+        if (start >= high) continue;
         if (v->vm_end <= high && high - v->vm_end >= len) return high - len;
-        high = std::min(high, v->vm_start);
+        high = std::min(high, start);
     }
     return high >= len && high - len >= kMmapMinAddr ? high - len : 0;
+}
+
+// The hint check of arch_get_unmapped_area_topdown: free, and clear of the guard gap of
+// a stack above it.
+bool hint_fits(const mm_struct& mm, uint64_t addr, uint64_t len) {
+    const vm_area_struct* next = mm.find_vma(addr);
+    return !next || addr + len <= vm_start_gap(next);
 }
 
 uint64_t calc_vm_flags(const Op& op) {
@@ -108,7 +116,7 @@ int shmem_zero_setup(Kernel& k, uint64_t len) {
 // arch_get_unmapped_area_topdown: a free hint is honoured, else search top-down.
 uint64_t get_unmapped_area(const mm_struct& mm, uint64_t hint, uint64_t len) {
     if (len > TASK_SIZE - kMmapMinAddr) return 0;
-    if (hint && hint >= kMmapMinAddr && TASK_SIZE - len >= hint && range_is_free(mm, hint, len))
+    if (hint && hint >= kMmapMinAddr && TASK_SIZE - len >= hint && hint_fits(mm, hint, len))
         return hint;
     return unmapped_area_topdown(mm, len);
 }

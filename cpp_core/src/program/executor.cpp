@@ -36,7 +36,6 @@ void check_op_built(const Op& op) {
                           op.loc);
             return;
         case OpKind::mmap:
-            if (op.flags & MAPF_GROWSDOWN) not_built("mmap MAP_GROWSDOWN (expand_stack)", op.loc);
             return;
         default:
             not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);

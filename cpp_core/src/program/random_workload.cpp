@@ -69,8 +69,9 @@ private:
                 break;
             }
             case 0: case 1: {
-                static const char* const how[] = {"fixed", "fixed_noreplace", "fixed,populate", ""};
-                const char* h = how[rng_.below(4)];
+                static const char* const how[] = {"fixed", "fixed_noreplace", "fixed,populate", "",
+                                                  "fixed,growsdown"};
+                const char* h = how[rng_.below(5)];
                 out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
                     << " prot=" << prot() << " flags=" << (rng_.below(4) ? "private" : "shared")
                     << ",anon" << (*h ? "," : "") << h << "\n";

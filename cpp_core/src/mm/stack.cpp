@@ -1,0 +1,35 @@
+#include "mm/stack.hpp"
+
+#include "mm/anon_vma.hpp"
+#include "mm/kernel.hpp"
+#include "mm/mmap_lock.hpp"
+
+namespace mmrace::mm {
+
+uint64_t vm_start_gap(const vm_area_struct* vma) {
+    if (!(vma->vm_flags & VM_GROWSDOWN)) return vma->vm_start;
+    return vma->vm_start > kStackGuardGap ? vma->vm_start - kStackGuardGap : 0;
+}
+
+int expand_downwards(mm_struct& mm, vm_area_struct* vma, uint64_t addr) {
+    mmap_assert_write_locked(mm);
+    if (!(vma->vm_flags & VM_GROWSDOWN)) return 14;  // EFAULT
+    addr &= ~(PAGE_SIZE - 1);
+    if (addr < kMmapMinAddr) return 1;  // EPERM
+    // Enforce stack_guard_gap against an accessible neighbour that is not a stack.
+    if (vm_area_struct* prev = mm.find_vma_prev(vma->vm_start))
+        if (!(prev->vm_flags & VM_GROWSDOWN) && (prev->vm_flags & VM_ACCESS_FLAGS) &&
+            (addr < prev->vm_end || addr - prev->vm_end < kStackGuardGap))
+            return 12;  // ENOMEM
+    anon_vma_prepare(Kernel::current(), vma);
+    if (addr >= vma->vm_start) return 0;  // somebody else expanded it already
+    uint64_t grow = (vma->vm_start - addr) >> PAGE_SHIFT;
+    if (grow > vma->vm_pgoff || vma->vm_end - addr > kRlimitStack) return 12;  // acct_stack_growth
+    mm.vma_unlink(vma);
+    vma->vm_start = addr;
+    vma->vm_pgoff -= grow;
+    mm.vma_link(vma);
+    return 0;
+}
+
+}  // namespace mmrace::mm
