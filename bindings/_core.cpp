@@ -6,6 +6,7 @@
 
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
+#include "mutants/catalogue.hpp"
 #include "program/random_workload.hpp"
 
 namespace py = pybind11;
@@ -117,6 +118,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("run", &run, py::arg("program"), py::arg("schedule") = py::none(),
           py::arg("budget") = 1'000'000, py::arg("trace") = true);
     m.def("check_built", &check_built, py::arg("program"));
+    m.def("mutant_names", [] {
+        std::vector<std::string> names;
+        for (const auto& m : mutant_catalogue()) names.emplace_back(m.name);
+        return names;
+    }, "The names of DESIGN §8's mutant catalogue, in its order.");
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
 }

@@ -169,3 +169,10 @@ def test_binary_files_raise_value_error(tmp_path):
     f.write_bytes(b"mmrace 1\n\xff\xfe\x00garbage\n")
     with pytest.raises(ValueError, match=re.escape(f"{f}:2:1: ")):
         mmrace.parse_file(f)
+
+
+def test_the_strategies_draw_from_the_whole_mutant_catalogue():
+    from mmrace import _core
+    from mmrace.strategies import MUTANTS
+    assert MUTANTS == tuple(_core.mutant_names())
+    assert len(MUTANTS) == 21 and "pervma_fork_no_vma_write_lock" in MUTANTS

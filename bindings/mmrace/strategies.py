@@ -20,6 +20,8 @@ from typing import Callable, Union
 
 from hypothesis import strategies as st
 
+from mmrace import _core
+
 __all__ = ["MUTANTS", "mmr_programs"]
 
 PAGE = 4096
@@ -29,29 +31,7 @@ MAX_PCT_DEPTH = 1024
 U64_MAX = (1 << 64) - 1
 
 # The catalogue of DESIGN §8 (cpp_core/src/mutants/catalogue.cpp), in its order.
-MUTANTS = (
-    "khugepaged_no_revalidate",
-    "khugepaged_hotplug_lock_order",
-    "khugepaged_retract_no_ipi",
-    "gup_pin_no_early_cow",
-    "fork_shares_pinned_page",
-    "gup_vmas_after_retry",
-    "fault_retry_stale_vma",
-    "spf_no_seqcount_check",
-    "spf_no_pmd_recheck",
-    "spf_no_vma_refcount",
-    "pervma_fork_no_vma_write_lock",
-    "pervma_anon_vma_check_unlocked",
-    "pervma_dup_anon_vma_unlocked",
-    "pervma_new_vma_unlocked",
-    "pervma_expand_stack_unlocked",
-    "stackrot",
-    "munmap_downgrade_expand_stack",
-    "dirty_cow",
-    "cow_reuse_after_ro_gup",
-    "mremap_flush_after_ptl_drop",
-    "uffd_copy_ignores_mmap_changing",
-)
+MUTANTS = tuple(_core.mutant_names())
 
 Draw = Callable[[st.SearchStrategy], object]
 

@@ -812,16 +812,6 @@ TEST(MutantCatalogue, EveryNameIsAcceptedByTheConfigLine) {
     EXPECT_TRUE(parse_mmr(print_mmr(p)) == p);
 }
 
-TEST(MutantCatalogue, ThePythonStrategiesListEveryMutant) {
-    // bindings/mmrace/strategies.py keeps its own copy of the names (the Python side
-    // has no catalogue binding yet); this keeps the copy honest.
-    std::ifstream in(std::string(MMRACE_SOURCE_DIR) + "/bindings/mmrace/strategies.py");
-    ASSERT_TRUE(in) << "bindings/mmrace/strategies.py not found";
-    std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (const auto& m : mutant_catalogue())
-        EXPECT_NE(source.find("\"" + std::string(m.name) + "\","), std::string::npos) << m.name;
-}
-
 TEST(MutantCatalogue, TheDesignExampleTypoGetsASuggestion) {
     try {
         parse_mmr(

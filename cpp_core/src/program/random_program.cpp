@@ -4,6 +4,8 @@
 // the run), and every unpin/dma op names an existing pin with an offset inside it.
 #include "program/random_program.hpp"
 
+#include "runtime/policy.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -17,23 +19,18 @@ namespace {
 
 using namespace mmr;
 
-// splitmix64: tiny and identical everywhere, unlike the std:: distributions.
+// The project's one PRNG (identical everywhere, unlike the std:: distributions), with
+// the two helpers the generator uses.
 class Rng {
 public:
-    explicit Rng(uint64_t seed) : state_(seed) {}
-
-    uint64_t next() {
-        uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
+    explicit Rng(uint64_t seed) : r_(seed) {}
+    uint64_t next() { return r_.next(); }
     // Uniform enough in [0, n) for tests; 0 when n is 0.
-    uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+    uint64_t below(uint64_t n) { return n ? r_.next() % n : 0; }
     bool percent(unsigned p) { return below(100) < p; }
 
 private:
-    uint64_t state_;
+    rt::SplitMix64 r_;
 };
 
 // The kinds a thread draws directly; fork is placed by add_forks.
