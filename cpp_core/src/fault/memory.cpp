@@ -1,7 +1,8 @@
 // The generic fault handler of mm/memory.c: handle_mm_fault down to the PTE.
-// Built so far: anonymous private memory (do_anonymous_page with the zero page for
-// reads, do_wp_page with reuse or copy).  File, shmem, swap and THP faults come with
-// the model of issue 3; check_built() rejects programs that would reach them.
+// Built: anonymous memory (do_anonymous_page with the zero page for reads), file and
+// shmem pages (do_read_fault, do_cow_fault, do_shared_fault through filemap_fault), and
+// write-protect faults (do_wp_page: reuse, shared reuse, or copy).  Swap entries and THP
+// are not modelled yet: no op creates them.
 #include "check/report.hpp"
 #include "mmrace/run.hpp"
 #include "fault/fault.hpp"
