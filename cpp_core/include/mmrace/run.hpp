@@ -17,6 +17,9 @@ namespace mmrace {
 namespace mm {
 class Kernel;
 }
+namespace check {
+struct LinStats;
+}
 
 // The program asks for something whose model is not built yet (an op, a strategy, a
 // mutant).  Raised before the run starts; never turned into a made-up result.
@@ -42,6 +45,11 @@ struct RunOptions {
     // Run the structural and accounting invariants at every quiescent point (no op in
     // flight on any thread), not only at the end.
     bool check_quiescent = true;
+    // Check the op history against the sequential reference model (linearizability,
+    // DESIGN §7 check 4) after a run that ended ok.
+    bool check_semantics = true;
+    // Where to put what that check did (benchmarks, tests); may be null.
+    check::LinStats* lin_stats = nullptr;
     // Test-only: called on the simulated thread after each op, before the quiescent
     // checks, so a test can break the state by hand and see a check catch it.
     std::function<void(mm::Kernel&, const std::string& thread, size_t index)> after_op;

@@ -1,7 +1,9 @@
 // Runs a Program on a fresh simulated kernel: one simulated thread per program thread,
 // each executing its ops in order, under the schedule's policy.
+#include <algorithm>
 #include <sstream>
 
+#include "check/history.hpp"
 #include "check/invariants.hpp"
 #include "mm/kernel.hpp"
 #include "mmrace/mmr.hpp"
@@ -72,7 +74,10 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
 struct Slot {
     const Thread* thread;
     size_t index;
+    int tid;      // the simulated thread
+    int process;  // -1 for a kernel thread
     std::optional<std::string> result;
+    uint64_t inv = 0, resp = 0;  // points in RunState::clock
 };
 
 // What every simulated thread shares during one run.
@@ -82,6 +87,7 @@ struct RunState {
     const RunOptions& opt;
     std::vector<Slot> slots;
     int in_flight = 0;  // ops (and exits) under way on any thread
+    uint64_t clock = 0;  // orders every op invocation and response of the run
 };
 
 // A quiescent point: no thread is inside the kernel, so every invariant must hold.
@@ -100,7 +106,10 @@ void add_thread(RunState& s, const Thread& t, int process, bool started, size_t 
             for (size_t i = 0; i < t.ops.size(); ++i) {
                 s.k.rt.note(MMR_SITE("op"), rt::Ev::op_begin, i);
                 ++s.in_flight;
-                s.slots[base + i].result = exec_op(s.k, s.p, t.ops[i]);
+                Slot& slot = s.slots[base + i];
+                slot.inv = ++s.clock;
+                slot.result = exec_op(s.k, s.p, t.ops[i]);
+                slot.resp = ++s.clock;
                 s.k.rt.note(MMR_SITE("op"), rt::Ev::op_end, i);
                 op_done(s, t, i);
                 if (t.ops[i].kind == OpKind::exit) break;
@@ -134,6 +143,21 @@ void fill_result(const mm::Kernel& k, const Program& p, const rt::RunOutcome& ou
     r.schedule = sched.str();
 }
 
+// The history the semantic oracle checks: every op that returned.
+check::History history(const Program& p, const std::vector<Slot>& slots) {
+    check::History h;
+    h.program = &p;
+    for (const auto& proc : p.processes)
+        for (const auto& t : proc.threads) h.thread_names.push_back(t.name);
+    for (const auto& t : p.kthreads) h.thread_names.push_back(t.name);
+    for (const auto& s : slots)
+        if (s.result)
+            h.ops.push_back(check::HistOp{&s.thread->ops[s.index], s.tid, s.process, s.index,
+                                          s.inv, s.resp, *s.result});
+    std::sort(h.ops.begin(), h.ops.end(), [](const auto& a, const auto& b) { return a.inv < b.inv; });
+    return h;
+}
+
 }  // namespace
 
 void check_built(const Program& p) {
@@ -157,11 +181,17 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     mm::Kernel k(p.config, rc);
 
     RunState s{k, p, opt, {}};
-    for (const auto& proc : p.processes)
-        for (const auto& t : proc.threads)
-            for (size_t i = 0; i < t.ops.size(); ++i) s.slots.push_back(Slot{&t, i, std::nullopt});
-    for (const auto& t : p.kthreads)
-        for (size_t i = 0; i < t.ops.size(); ++i) s.slots.push_back(Slot{&t, i, std::nullopt});
+    int tid = 0;
+    for (size_t pi = 0; pi < p.processes.size(); ++pi)
+        for (const auto& t : p.processes[pi].threads) {
+            for (size_t i = 0; i < t.ops.size(); ++i)
+                s.slots.push_back(Slot{&t, i, tid, static_cast<int>(pi), std::nullopt});
+            ++tid;
+        }
+    for (const auto& t : p.kthreads) {
+        for (size_t i = 0; i < t.ops.size(); ++i) s.slots.push_back(Slot{&t, i, tid, -1, std::nullopt});
+        ++tid;
+    }
 
     size_t base = 0;
     for (size_t pi = 0; pi < p.processes.size(); ++pi)
@@ -206,6 +236,20 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
             out.verdict = rt::Verdict::violation;
             out.check = check::leak_check_name();
             out.message = leaks;
+        }
+    }
+    if (out.verdict == rt::Verdict::ok && opt.check_semantics) {
+        check::LinStats local;
+        check::LinStats& st = opt.lin_stats ? *opt.lin_stats : local;
+        std::string bad = check::check_linearizable(history(p, s.slots), &st, opt.interrupted);
+        if (st.interrupted) {
+            out.verdict = rt::Verdict::interrupted;
+            out.check = "interrupted";
+            out.message = "the run was interrupted while its history was checked";
+        } else if (!bad.empty()) {
+            out.verdict = rt::Verdict::violation;
+            out.check = check::linearizability_check_name();
+            out.message = bad;
         }
     }
     RunResult r;

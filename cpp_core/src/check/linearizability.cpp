@@ -1,0 +1,480 @@
+// The semantic oracle (DESIGN §7, check 4): is the run's history of op invocations and
+// responses linearizable against the sequential reference model (check/refmodel.hpp)?
+//
+// Checking the whole history at once is exponential, so it is cut into groups of
+// pages whose contents can flow into each other (a file page and the process pages
+// that map it, a page and the pages fork or mremap copy it to), and each group is
+// checked on its own.  An op that touches several groups is checked in each: a
+// linearization of the whole history projects onto one of every group, so a group
+// with none proves the history has none (P-compositionality, Herlihy & Wing 1990).
+//
+// Only pages that some read or write observes are tracked, with the pages their
+// content came from.  Each group is searched depth first over the orders that respect
+// real time (Wing & Gong 1993), remembering the (progress, state) pairs already
+// refuted (Lowe 2017).
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_set>
+
+#include "check/history.hpp"
+#include "check/refmodel.hpp"
+#include "mmrace/mmr.hpp"
+
+namespace mmrace::check {
+
+using namespace ref;
+
+namespace {
+
+constexpr size_t kNodeBudget = 200'000;
+
+bool modelled(const Op& op) {
+    switch (op.kind) {
+        case OpKind::read:
+        case OpKind::write:
+        case OpKind::mmap:
+        case OpKind::munmap:
+        case OpKind::mprotect:
+        case OpKind::madvise:
+        case OpKind::mremap:
+        case OpKind::fork:
+        case OpKind::exit:
+        case OpKind::file_write:
+        case OpKind::truncate: return true;
+        default: return false;
+    }
+}
+
+bool result_addr(const HistOp& h, uint64_t* a) {
+    if (h.result.size() < 3 || h.result[1] != 'x') return false;
+    *a = std::stoull(h.result, nullptr, 16);
+    return true;
+}
+
+uint64_t proc(const HistOp& h) { return static_cast<uint64_t>(h.process); }
+
+// The keys of `set` in space `p`'s pages [first, first + n).
+std::vector<Key> in_range(const std::set<Key>& set, uint64_t p, uint64_t first, uint64_t n) {
+    constexpr uint64_t kSpace = 1ull << 40;
+    uint64_t end = std::min(first + std::min(n, kSpace), kSpace);
+    std::vector<Key> out;
+    for (auto it = set.lower_bound(make_key(p, first)); it != set.end() && *it < (p << 40) + end; ++it)
+        out.push_back(*it);
+    return out;
+}
+
+struct UnionFind {
+    std::map<Key, Key> up;
+    void add(Key k) { up.emplace(k, k); }
+    Key find(Key k) {
+        while (up.at(k) != k) k = up[k] = up.at(up.at(k));
+        return k;
+    }
+    void unite(Key a, Key b) { up[find(a)] = find(b); }
+};
+
+// Everything the grouping needs to know about the history as a whole.
+class Partition {
+public:
+    explicit Partition(const History& h) : h_(h) {}
+    // False when the program has something the reference model does not cover.
+    bool build();
+    const Context& context() const { return ctx_; }
+    // Group roots with their initial states and sub-op lists per thread.
+    struct Group {
+        State init;
+        std::map<int, std::vector<SubOp>> threads;
+        std::vector<Key> keys;
+    };
+    std::map<Key, Group>& groups() { return groups_; }
+
+private:
+    void process_facts();
+    bool supported() const;
+    void track();
+    void unite();
+    void project();
+    void init_states();
+    std::vector<Key> op_pages(uint32_t i) const;
+    std::vector<Key> op_objs(uint32_t i) const;
+    uint64_t object_pages(uint64_t obj) const;
+
+    const History& h_;
+    Context ctx_;
+    std::set<Key> tracked_;  // process pages
+    std::set<Key> objs_;     // object pages that a tracked page maps
+    std::set<uint64_t> volatile_objs_;
+    std::map<uint64_t, uint64_t> shmem_size_;  // shmem object -> pages
+    UnionFind uf_;
+    std::map<Key, Group> groups_;
+};
+
+bool Partition::supported() const {
+    for (const auto& o : h_.ops) {
+        if (!modelled(*o.op)) return false;
+        const Op& op = *o.op;
+        if (op.kind == OpKind::mremap && op.pages == 0) return false;  // duplicates a shared mapping
+        // A file stack that grows maps earlier file pages, which the oracle does not
+        // follow.  (A shmem stack grows below pgoff 0: its new pages only SIGBUS.)
+        if (op.kind == OpKind::mmap && (op.flags & MAPF_GROWSDOWN) && op.file >= 0) return false;
+    }
+    return true;
+}
+
+void Partition::process_facts() {
+    size_t np = h_.program->processes.size();
+    ctx_.nfiles = h_.program->files.size();
+    ctx_.stacky.assign(np, false);
+    ctx_.parent.assign(np, -1);
+    std::vector<std::set<uint64_t>> objs_of(np);
+    uint64_t a;
+    for (uint32_t i = 0; i < h_.ops.size(); ++i) {
+        const HistOp& o = h_.ops[i];
+        const Op& op = *o.op;
+        if (op.kind == OpKind::fork) ctx_.parent[op.process] = o.process;
+        if (op.kind != OpKind::mmap || !result_addr(o, &a)) continue;
+        if (op.flags & MAPF_GROWSDOWN) ctx_.stacky[o.process] = true;
+        if (op.file >= 0) objs_of[o.process].insert(static_cast<uint64_t>(op.file));
+        else if (op.flags & MAPF_SHARED) {
+            objs_of[o.process].insert(ctx_.nfiles + i);
+            shmem_size_[ctx_.nfiles + i] = op.pages;
+        }
+    }
+    // A child inherits what its parent could have mapped (parents fork before children
+    // run, but not always in declaration order: iterate to a fixpoint).
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t p = 0; p < np; ++p) {
+            int par = ctx_.parent[p];
+            if (par < 0) continue;
+            if (ctx_.stacky[par] && !ctx_.stacky[p]) ctx_.stacky[p] = changed = true;
+            for (uint64_t ob : objs_of[par]) changed |= objs_of[p].insert(ob).second;
+        }
+    }
+    // A mapping grown by mremap reaches object pages that no mmap named: writes through
+    // it are untracked, so every object the process may map becomes volatile.
+    for (const auto& o : h_.ops)
+        if (o.op->kind == OpKind::mremap && o.op->new_pages > o.op->pages && result_addr(o, &a))
+            volatile_objs_.insert(objs_of[o.process].begin(), objs_of[o.process].end());
+}
+
+// The observed pages, then the pages their content can come from.
+void Partition::track() {
+    for (const auto& o : h_.ops)
+        if (o.op->kind == OpKind::read || o.op->kind == OpKind::write)
+            tracked_.insert(make_key(proc(o), o.op->addr >> 12));
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (const auto& o : h_.ops) {
+            const Op& op = *o.op;
+            uint64_t a;
+            if (op.kind == OpKind::mremap) {
+                uint64_t old = op.addr >> 12, n = op.pages;
+                bool ok = result_addr(o, &a);
+                if (!ok && !((op.flags & MREMAPF_FIXED) && op.to)) continue;
+                uint64_t na = (ok ? a : *op.to) >> 12;
+                for (Key k : in_range(tracked_, proc(o), na, ok ? op.new_pages : n)) {
+                    uint64_t off = key_page(k) - na;
+                    changed |= tracked_.insert(make_key(proc(o), old + std::min(off, n - 1))).second;
+                }
+            } else if (op.kind == OpKind::fork) {
+                for (Key k : in_range(tracked_, static_cast<uint64_t>(op.process), 0, 1ull << 40))
+                    changed |= tracked_.insert(make_key(proc(o), key_page(k))).second;
+            }
+        }
+    }
+}
+
+void Partition::unite() {
+    for (Key k : tracked_) uf_.add(k);
+    uint64_t a;
+    for (uint32_t i = 0; i < h_.ops.size(); ++i) {
+        const HistOp& o = h_.ops[i];
+        const Op& op = *o.op;
+        if (op.kind == OpKind::mmap && result_addr(o, &a) && (op.file >= 0 || (op.flags & MAPF_SHARED))) {
+            uint64_t obj = op.file >= 0 ? static_cast<uint64_t>(op.file) : ctx_.nfiles + i;
+            uint64_t base = op.file >= 0 ? op.pgoff : 0;
+            for (Key k : in_range(tracked_, proc(o), a >> 12, op.pages)) {
+                Key ok = make_key(obj, base + key_page(k) - (a >> 12));
+                if (objs_.insert(ok).second) uf_.add(ok);
+                uf_.unite(k, ok);
+            }
+        } else if (op.kind == OpKind::mremap) {
+            bool ok = result_addr(o, &a);
+            if (!ok && !((op.flags & MREMAPF_FIXED) && op.to)) continue;
+            uint64_t old = op.addr >> 12, n = op.pages, na = (ok ? a : *op.to) >> 12;
+            for (Key k : in_range(tracked_, proc(o), na, ok ? op.new_pages : n))
+                uf_.unite(k, make_key(proc(o), old + std::min(key_page(k) - na, n - 1)));
+        } else if (op.kind == OpKind::fork) {
+            for (Key k : in_range(tracked_, static_cast<uint64_t>(op.process), 0, 1ull << 40))
+                uf_.unite(k, make_key(proc(o), key_page(k)));
+        }
+    }
+}
+
+std::vector<Key> Partition::op_pages(uint32_t i) const {
+    const HistOp& o = h_.ops[i];
+    const Op& op = *o.op;
+    uint64_t a;
+    switch (op.kind) {
+        case OpKind::read:
+        case OpKind::write: return {make_key(proc(o), op.addr >> 12)};
+        case OpKind::mmap:
+            if (result_addr(o, &a)) return in_range(tracked_, proc(o), a >> 12, op.pages);
+            if (op.flags & MAPF_FIXED) return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
+            return {};
+        case OpKind::munmap:
+        case OpKind::mprotect: return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
+        case OpKind::madvise:
+            if (op.advice != Advice::dontneed) return {};  // no effect on content
+            return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
+        case OpKind::mremap: {
+            std::vector<Key> v = in_range(tracked_, proc(o), op.addr >> 12, op.pages);
+            std::vector<Key> dst;
+            if (result_addr(o, &a)) dst = in_range(tracked_, proc(o), a >> 12, op.new_pages);
+            else if ((op.flags & MREMAPF_FIXED) && op.to)
+                dst = in_range(tracked_, proc(o), *op.to >> 12, op.new_pages);
+            v.insert(v.end(), dst.begin(), dst.end());
+            std::sort(v.begin(), v.end());
+            v.erase(std::unique(v.begin(), v.end()), v.end());
+            return v;
+        }
+        case OpKind::fork: {
+            std::vector<Key> v;
+            for (Key k : in_range(tracked_, static_cast<uint64_t>(op.process), 0, 1ull << 40)) {
+                v.push_back(k);
+                v.push_back(make_key(proc(o), key_page(k)));
+            }
+            std::sort(v.begin(), v.end());
+            return v;
+        }
+        default: return {};
+    }
+}
+
+std::vector<Key> Partition::op_objs(uint32_t i) const {
+    const Op& op = *h_.ops[i].op;
+    if (op.kind != OpKind::file_write && op.kind != OpKind::truncate) return {};
+    uint64_t f = static_cast<uint64_t>(op.file);
+    uint64_t last = op.kind == OpKind::file_write ? op.offset + 1 : (1ull << 40);
+    std::vector<Key> v;
+    return in_range(objs_, f, 0, last);
+}
+
+uint64_t Partition::object_pages(uint64_t obj) const {
+    if (obj < ctx_.nfiles) return h_.program->files[obj].pages;
+    return shmem_size_.at(obj);
+}
+
+void Partition::project() {
+    for (uint32_t i = 0; i < h_.ops.size(); ++i) {
+        std::map<Key, SubOp> per_group;
+        for (Key k : op_pages(i)) per_group[uf_.find(k)].pages.push_back(k);
+        for (Key k : op_objs(i)) per_group[uf_.find(k)].objs.push_back(k);
+        const HistOp& o = h_.ops[i];
+        for (auto& [root, x] : per_group) {
+            x.h = &o;
+            x.id = i;
+            auto& list = groups_[root].threads[o.thread];
+            if (windowed(*o.op)) {
+                x.phase = SubOp::Phase::begin;
+                list.push_back(x);
+                if (populates(*o.op)) {
+                    x.phase = SubOp::Phase::populate;
+                    list.push_back(x);
+                }
+                x.phase = SubOp::Phase::end;
+            }
+            list.push_back(std::move(x));
+        }
+    }
+}
+
+void Partition::init_states() {
+    for (Key k : tracked_) {
+        auto it = groups_.find(uf_.find(k));
+        if (it == groups_.end()) continue;
+        it->second.init.pages[k] = Page{};
+        it->second.keys.push_back(k);
+    }
+    for (Key k : objs_) {
+        auto it = groups_.find(uf_.find(k));
+        if (it == groups_.end()) continue;
+        State& s = it->second.init;
+        bool vol = volatile_objs_.count(key_space(k)) != 0;
+        s.objs[k] = ObjPage{s.new_cell(vol ? kVolatile : kClean), key_page(k) < object_pages(key_space(k)), vol};
+    }
+}
+
+bool Partition::build() {
+    if (!supported()) return false;
+    process_facts();
+    track();
+    unite();
+    project();
+    init_states();
+    return true;
+}
+
+// Depth-first search for a linearization of one group, with an explicit stack: a
+// group of a long run has tens of thousands of ops.
+class Search {
+public:
+    Search(const Context& ctx, Partition::Group& g, const std::function<bool()>& interrupted)
+        : ctx_(ctx), interrupted_(interrupted) {
+        for (auto& [t, list] : g.threads) {
+            threads_.push_back(&list);
+            total_ += list.size();
+        }
+        pos_.assign(threads_.size(), 0);
+        budget_ = kNodeBudget + 8 * total_;
+    }
+    struct GiveUp {};
+    struct Interrupted {};
+    // True if some order works.  Throws GiveUp past the node budget.
+    bool run(const State& init);
+    size_t nodes() const { return nodes_; }
+    size_t total() const { return total_; }
+
+private:
+    // A node: its state, the threads whose next op may go next, the successor states
+    // of the one being tried.
+    struct Frame {
+        State s;
+        std::vector<size_t> order;
+        size_t oi = 0;
+        std::vector<State> next;
+        size_t ni = 0;
+        size_t tried = SIZE_MAX;  // the thread whose op `next` came from
+    };
+    bool enter(State s);
+    const SubOp& next_op(size_t t) const { return (*threads_[t])[pos_[t]]; }
+
+    const Context& ctx_;
+    const std::function<bool()>& interrupted_;
+    std::vector<const std::vector<SubOp>*> threads_;
+    std::vector<uint32_t> pos_;
+    size_t total_ = 0, done_ = 0, nodes_ = 0, budget_ = 0;
+    std::vector<Frame> stack_;
+    std::unordered_set<std::string> seen_;
+};
+
+// Pushes a node for state s at the current progress, unless it was refuted before.
+bool Search::enter(State s) {
+    if (++nodes_ > budget_) throw GiveUp{};
+    if (interrupted_ && (nodes_ & 4095) == 0 && interrupted_()) throw Interrupted{};
+    std::string key(reinterpret_cast<const char*>(pos_.data()), pos_.size() * sizeof(pos_[0]));
+    s.serialize(key);
+    if (!seen_.insert(std::move(key)).second) return false;
+    // Nothing invoked after the earliest pending response may go before it.
+    uint64_t min_resp = UINT64_MAX;
+    for (size_t t = 0; t < threads_.size(); ++t)
+        if (pos_[t] < threads_[t]->size()) min_resp = std::min(min_resp, next_op(t).h->resp);
+    Frame f{std::move(s)};
+    for (size_t t = 0; t < threads_.size(); ++t)
+        if (pos_[t] < threads_[t]->size() && next_op(t).h->inv <= min_resp) f.order.push_back(t);
+    // Earliest response first: the order in which the ops returned usually works (a
+    // window's begin too: until its end, accesses may still take the old view).
+    std::sort(f.order.begin(), f.order.end(),
+              [this](size_t a, size_t b) { return next_op(a).h->resp < next_op(b).h->resp; });
+    stack_.push_back(std::move(f));
+    return true;
+}
+
+bool Search::run(const State& init) {
+    if (total_ == 0) return true;
+    enter(init);
+    while (!stack_.empty()) {
+        Frame& f = stack_.back();
+        if (f.ni < f.next.size()) {
+            State child = std::move(f.next[f.ni++]);
+            if (done_ == total_) return true;
+            enter(std::move(child));
+            continue;
+        }
+        if (f.tried != SIZE_MAX) {  // every successor of that op failed
+            --pos_[f.tried];
+            --done_;
+            f.tried = SIZE_MAX;
+        }
+        if (f.oi < f.order.size()) {
+            size_t t = f.order[f.oi++];
+            f.next.clear();
+            f.ni = 0;
+            apply(ctx_, f.s, next_op(t), f.next);
+            ++pos_[t];
+            ++done_;
+            f.tried = t;
+            continue;
+        }
+        stack_.pop_back();
+    }
+    return false;
+}
+
+std::string page_name(const History& h, Key k) {
+    std::ostringstream s;
+    s << h.program->processes.at(key_space(k)).name << " page 0x" << std::hex << (key_page(k) << 12);
+    return s.str();
+}
+
+std::string report(const History& h, const Partition::Group& g) {
+    std::ostringstream s;
+    s << "no order of these ops agrees with the sequential reference model, on "
+      << page_name(h, g.keys.front());
+    if (g.keys.size() > 1) s << " and " << g.keys.size() - 1 << " related page(s)";
+    s << ":";
+    std::set<const HistOp*> ops;
+    for (const auto& [t, list] : g.threads)
+        for (const auto& x : list) ops.insert(x.h);
+    std::vector<const HistOp*> sorted(ops.begin(), ops.end());
+    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->inv < b->inv; });
+    size_t shown = 0;
+    for (const HistOp* o : sorted) {
+        if (++shown > 40) {
+            s << "\n  ... " << sorted.size() - 40 << " more";
+            break;
+        }
+        s << "\n  [" << o->inv << "," << o->resp << "] " << h.thread_names.at(o->thread) << "["
+          << o->index << "] " << print_op(*h.program, *o->op) << " -> " << o->result;
+    }
+    return s.str();
+}
+
+}  // namespace
+
+const char* linearizability_check_name() { return "linearizability"; }
+
+std::string check_linearizable(const History& h, LinStats* stats,
+                               const std::function<bool()>& interrupted) {
+    LinStats local;
+    LinStats& st = stats ? *stats : local;
+    Partition part(h);
+    if (!part.build()) {
+        st.skipped = true;
+        return "";
+    }
+    for (auto& [root, g] : part.groups()) {
+        if (g.keys.empty()) continue;  // only object pages: nothing observes them
+        Search search(part.context(), g, interrupted);
+        ++st.groups;
+        st.subops += search.total();
+        try {
+            bool ok = search.run(g.init);
+            st.nodes += search.nodes();
+            if (!ok) return report(h, g);
+        } catch (const Search::GiveUp&) {
+            st.nodes += search.nodes();
+            ++st.gave_up;
+        } catch (const Search::Interrupted&) {
+            st.interrupted = true;
+            return "";
+        }
+    }
+    return "";
+}
+
+}  // namespace mmrace::check

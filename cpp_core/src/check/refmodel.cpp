@@ -1,0 +1,487 @@
+#include "check/refmodel.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace mmrace::check::ref {
+
+namespace {
+
+constexpr uint64_t kPageShift = 12;
+
+bool parse_u64(const std::string& s, uint64_t* v, int base) {
+    const char* b = s.data();
+    const char* e = b + s.size();
+    if (base == 16) {
+        if (s.size() < 3 || s[0] != '0' || s[1] != 'x') return false;
+        b += 2;
+    }
+    auto r = std::from_chars(b, e, *v, base);
+    return r.ec == std::errc() && r.ptr == e && b != e;
+}
+
+// The address an mmap or mremap returned, or false for an errno.
+bool result_addr(const HistOp& h, uint64_t* a) { return parse_u64(h.result, a, 16); }
+
+uint64_t page_of(uint64_t addr) { return addr >> kPageShift; }
+
+// The object a mapping made by op `h` (with history index `id`) is backed by.
+uint64_t mmap_object(const Context& ctx, const Op& op, uint32_t id) {
+    return op.file >= 0 ? static_cast<uint64_t>(op.file) : ctx.nfiles + id;
+}
+
+bool backed(const Op& op) { return op.file >= 0 || (op.flags & MAPF_SHARED); }
+
+void set_unknown(State& t, Page& p);
+
+// Makes `nv` the page's current view.  For a windowed op's begin the old view stays
+// reachable through stale TLB entries until the op's end.
+void change(State& t, Key k, const View& nv, const SubOp& x) {
+    Page& p = t.pages.at(k);
+    if (x.phase == SubOp::Phase::begin) {
+        bool eof = p.cur.obj == kNoKey || t.objs.at(p.cur.obj).in_eof;
+        p.stale.push_back(Stale{p.cur, eof, x.id});
+    }
+    p.cur = nv;
+    if (nv.kind == View::unknown) set_unknown(t, p);
+}
+
+// An Unknown view may be backed by any object page of the group and write it: every
+// object page here becomes volatile, and the page's stale views unknown too.
+void set_unknown(State& t, Page& p) {
+    for (auto& s : p.stale) s.v = View{View::unknown};
+    for (auto& [key, o] : t.objs) {
+        o.is_volatile = true;
+        t.cells[o.cell].taint = kVolatile;
+    }
+    for (auto& [key, pg] : t.pages) {
+        for (auto& s : pg.stale)
+            if (s.v.obj != kNoKey && s.v.backing >= 0) t.cells[s.v.backing].taint = kVolatile;
+    }
+}
+
+int32_t copy_cell(State& t, int32_t from) {
+    int32_t c = t.new_cell(kClean);
+    if (from >= 0) {
+        t.cells[c].words = t.cells[from].words;
+        t.cells[c].taint = t.cells[from].taint == kClean ? kClean : kBaseUnknown;
+    }
+    return c;
+}
+
+// The view a new mapping gives page `page` of [start, start + n) made by mmap op x.
+View mmap_view(const Context& ctx, const State& t, const Op& op, uint32_t id, uint64_t start,
+               uint64_t page) {
+    View v{View::mapped, op.prot, true, (op.flags & MAPF_SHARED) != 0};
+    if (!backed(op)) return v;
+    uint64_t base = op.file >= 0 ? op.pgoff : 0;
+    v.obj = make_key(mmap_object(ctx, op, id), base + (page - start));
+    auto it = t.objs.find(v.obj);
+    if (it == t.objs.end()) return View{View::unknown};
+    v.backing = it->second.cell;
+    return v;
+}
+
+// --- user accesses -------------------------------------------------------------------
+
+bool read_view(const State& t, const View& v, uint32_t w, uint64_t* val) {
+    int32_t c = v.shared ? v.backing : (v.anon >= 0 ? v.anon : v.backing);
+    if (c < 0) {
+        *val = 0;
+        return true;
+    }
+    return t.cells[c].read(w, val);
+}
+
+void write_view(State& t, View& v, uint32_t w, uint64_t val) {
+    if (v.shared) {
+        t.cells[v.backing].write(w, val);
+        return;
+    }
+    if (v.anon < 0) v.anon = copy_cell(t, v.obj == kNoKey ? -1 : v.backing);  // COW
+    t.cells[v.anon].write(w, val);
+}
+
+// Whether an access through view v (inside EOF or not) may have given result r;
+// applies its effect to t.  `may_grow`: the process may have grown a stack over it.
+bool access_view(State& t, View& v, bool in_eof, bool may_grow, const Op& op, const std::string& r) {
+    bool write = op.kind == OpKind::write;
+    if (v.kind == View::unknown) return true;
+    if (v.kind == View::unmapped) {
+        if (r == "SIGSEGV") return true;
+        if (!may_grow) return false;
+        if (r == "SIGBUS") return true;  // a shmem stack grew here
+        // expand_downwards covered this page: zero-filled anonymous memory with the
+        // stack's protection, which the oracle does not know.
+        v = View{View::mapped, 0, false};
+    }
+    bool allowed = write ? (v.prot & PROT_WRITE_) : (v.prot & (PROT_READ_ | PROT_WRITE_ | PROT_EXEC_));
+    if (r == "SIGSEGV") return !allowed || !v.prot_known;
+    if (v.prot_known && !allowed) return false;
+    if (v.obj != kNoKey && !in_eof) return r == "SIGBUS";
+    if (r == "SIGBUS") return false;
+    uint32_t w = static_cast<uint32_t>((op.addr & 4095) >> 3);
+    if (write) {
+        if (r != "ok") return false;
+        write_view(t, v, w, op.value);
+        return true;
+    }
+    uint64_t got = 0, want = 0;
+    if (!parse_u64(r, &got, 10)) return false;
+    return !read_view(t, v, w, &want) || want == got;
+}
+
+void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    Key k = x.pages.at(0);
+    const Page& pg = s.pages.at(k);
+    bool may_grow = ctx.stacky[x.h->process];
+    for (int vi = -1; vi < static_cast<int>(pg.stale.size()); ++vi) {
+        State t = s;
+        Page& tp = t.pages.at(k);
+        bool ok;
+        if (vi < 0) {
+            View& v = tp.cur;
+            bool eof = v.obj == kNoKey || t.objs.at(v.obj).in_eof;
+            ok = access_view(t, v, eof, may_grow, *x.h->op, x.h->result);
+        } else {
+            Stale& st = tp.stale[vi];
+            ok = access_view(t, st.v, st.in_eof, false, *x.h->op, x.h->result);
+        }
+        if (ok) out.push_back(std::move(t));
+    }
+}
+
+// --- mapping changes -------------------------------------------------------------------
+
+// For an error whose effect may stop part way (mprotect, madvise walk the range in
+// address order): every prefix of the pages may have been changed.
+template <class F>
+void prefixes(const State& s, const SubOp& x, F change_one, std::vector<State>& out) {
+    for (size_t j = 0; j <= x.pages.size(); ++j) {
+        State t = s;
+        bool ok = true;
+        for (size_t i = 0; i < j && ok; ++i) ok = change_one(t, x.pages[i]);
+        if (ok) out.push_back(std::move(t));
+    }
+}
+
+void do_mmap(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    uint64_t a = 0;
+    if (!result_addr(*x.h, &a)) {
+        out.push_back(s);
+        // A failed MAP_FIXED may have unmapped the old range first.
+        if ((op.flags & MAPF_FIXED) && !x.pages.empty()) {
+            State t = s;
+            for (Key k : x.pages) change(t, k, View{}, x);
+            out.push_back(std::move(t));
+        }
+        return;
+    }
+    State t = s;
+    for (Key k : x.pages) change(t, k, mmap_view(ctx, t, op, x.id, page_of(a), key_page(k)), x);
+    out.push_back(std::move(t));
+}
+
+// __mm_populate, after mmap dropped its write lock: a write fault on every page of a
+// private writable mapping (populate_vma_page_range), which copies a file page now.
+// It faults whatever is mapped there by then, so it is a step of its own.
+void do_populate(const State& s, const SubOp& x, std::vector<State>& out) {
+    uint64_t a;
+    if (!result_addr(*x.h, &a)) return out.push_back(s);  // nothing mapped, nothing populated
+    State t = s;
+    for (Key k : x.pages) {
+        View& v = t.pages.at(k).cur;
+        if (v.kind != View::mapped || v.shared || !(v.prot & PROT_WRITE_) || !v.prot_known) continue;
+        if (v.obj == kNoKey || v.anon >= 0 || !t.objs.at(v.obj).in_eof) continue;
+        v.anon = copy_cell(t, v.backing);
+    }
+    out.push_back(std::move(t));
+}
+
+void do_munmap(const State& s, const SubOp& x, std::vector<State>& out) {
+    State t = s;
+    if (x.h->result == "0")
+        for (Key k : x.pages) change(t, k, View{}, x);
+    out.push_back(std::move(t));
+}
+
+void do_mprotect(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    bool stacky = ctx.stacky[x.h->process];
+    bool success = x.h->result == "0";
+    auto one = [&](State& t, Key k) {
+        View v = t.pages.at(k).cur;
+        if (v.kind == View::unknown) return true;
+        if (v.kind == View::unmapped) {
+            if (!success) return true;
+            if (!stacky) return false;  // success means the page was mapped
+            v = View{View::mapped};     // a stack page that grew without an access here
+        }
+        v.prot = op.prot;
+        v.prot_known = true;
+        change(t, k, v, x);
+        return true;
+    };
+    if (success) {
+        State t = s;
+        for (Key k : x.pages)
+            if (!one(t, k)) return;
+        out.push_back(std::move(t));
+    } else if (x.h->result == "EINVAL") {
+        out.push_back(s);
+    } else {
+        prefixes(s, x, one, out);
+    }
+}
+
+// MADV_DONTNEED (zap_page_range_single): private pages lose their copy; shared pages
+// keep their content in the object.
+void do_madvise(const State& s, const SubOp& x, std::vector<State>& out) {
+    const std::string& r = x.h->result;
+    auto one = [&](State& t, Key k) {
+        View v = t.pages.at(k).cur;
+        if (v.kind != View::mapped || v.shared) return true;
+        v.anon = -1;
+        change(t, k, v, x);
+        return true;
+    };
+    if (r == "EINVAL") {
+        out.push_back(s);
+    } else if (r == "0" || r == "ENOMEM") {  // a hole does not stop the walk
+        State t = s;
+        for (Key k : x.pages) one(t, k);
+        out.push_back(std::move(t));
+    } else {
+        prefixes(s, x, one, out);
+    }
+}
+
+// The view of page k (k >= n) of a mapping grown from [old, old + n): the last page's
+// mapping, extended.
+View grown_view(const State& t, const View& last, uint64_t delta) {
+    if (last.kind != View::mapped) return View{View::unknown};
+    View v = last;
+    v.anon = -1;
+    if (last.obj == kNoKey) return v;
+    v.obj = last.obj + delta;
+    auto it = t.objs.find(v.obj);
+    if (it == t.objs.end()) return View{View::unknown};
+    v.backing = it->second.cell;
+    return v;
+}
+
+bool has(const std::vector<Key>& v, Key k) { return std::binary_search(v.begin(), v.end(), k); }
+
+void do_mremap(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    bool stacky = ctx.stacky[x.h->process];
+    uint64_t proc = static_cast<uint64_t>(x.h->process);
+    uint64_t old = page_of(op.addr), n = op.pages, m = op.new_pages, a = 0;
+    if (!result_addr(*x.h, &a)) {
+        out.push_back(s);
+        if (!(op.flags & MREMAPF_FIXED)) return;
+        // A fixed move may have stopped after some of its VMAs moved.
+        State t = s;
+        for (Key k : x.pages) change(t, k, View{View::unknown}, x);
+        out.push_back(std::move(t));
+        return;
+    }
+    uint64_t na = page_of(a);
+    State t = s;
+    std::vector<std::pair<Key, View>> moved;  // computed before anything changes
+    for (uint64_t k = 0; k < m; ++k) {
+        Key dst = make_key(proc, na + k);
+        if (!has(x.pages, dst)) continue;
+        Key src = make_key(proc, old + std::min(k, n - 1));
+        auto it = t.pages.find(src);
+        View v = it == t.pages.end() ? View{View::unknown} : it->second.cur;
+        if (k >= n) v = grown_view(t, v, k - n + 1);
+        else if (v.kind == View::unmapped && na != old) {
+            // A gap keeps the old mapping there, unless it was a stack that grew
+            // without the oracle seeing it (a failed access grows it too): either.
+            if (!stacky) continue;
+            v = View{View::unknown};
+        }
+        moved.emplace_back(dst, v);
+    }
+    for (uint64_t k = 0; k < n; ++k) {
+        Key src = make_key(proc, old + k);
+        if (has(x.pages, src) && (na != old || k >= m)) change(t, src, View{}, x);
+    }
+    for (auto& [dst, v] : moved) change(t, dst, v, x);
+    out.push_back(std::move(t));
+}
+
+// dup_mmap: the child's pages start as the parent's, private copies duplicated.
+void do_fork(const State& s, const SubOp& x, std::vector<State>& out) {
+    State t = s;
+    uint64_t child = static_cast<uint64_t>(x.h->op->process);
+    uint64_t parent = static_cast<uint64_t>(x.h->process);
+    for (Key k : x.pages) {
+        if (key_space(k) != child) continue;
+        auto it = t.pages.find(make_key(parent, key_page(k)));
+        View v = it == t.pages.end() ? View{View::unknown} : it->second.cur;
+        if (v.kind == View::mapped && !v.shared && v.anon >= 0) v.anon = copy_cell(t, v.anon);
+        Page& p = t.pages.at(k);
+        p.stale.clear();
+        p.cur = v;
+        if (v.kind == View::unknown) set_unknown(t, p);
+    }
+    out.push_back(std::move(t));
+}
+
+// write(2) of word 0 of page `offset`: the page cache changes, i_size grows.
+void do_file_write(const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    State t = s;
+    for (Key k : x.objs) {
+        ObjPage& o = t.objs.at(k);
+        if (key_page(k) <= op.offset) o.in_eof = true;
+        if (key_page(k) == op.offset) t.cells[o.cell].write(0, op.value);
+    }
+    out.push_back(std::move(t));
+}
+
+// truncate: pages past the new end leave the page cache (their content is gone) and
+// every mapping of them, private copies too (unmap_mapping_range with even_cows).
+void do_truncate(const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    State t = s;
+    for (Key k : x.objs) {
+        ObjPage& o = t.objs.at(k);
+        bool inside = key_page(k) < op.pages;
+        if (!inside) {
+            int32_t fresh = t.new_cell(o.is_volatile ? kVolatile : kClean);
+            for (auto& [pk, pg] : t.pages) {
+                if (pg.cur.kind != View::mapped || pg.cur.obj != k) continue;
+                View v = pg.cur;
+                v.backing = fresh;
+                v.anon = -1;
+                change(t, pk, v, x);
+            }
+            t.objs.at(k).cell = fresh;
+        }
+        t.objs.at(k).in_eof = inside;
+    }
+    out.push_back(std::move(t));
+}
+
+void end_window(const State& s, const SubOp& x, std::vector<State>& out) {
+    State t = s;
+    for (auto& [k, p] : t.pages)
+        std::erase_if(p.stale, [&](const Stale& st) { return st.until == x.id; });
+    out.push_back(std::move(t));
+}
+
+}  // namespace
+
+bool Cell::read(uint32_t w, uint64_t* v) const {
+    if (taint == kVolatile) return false;
+    auto it = std::lower_bound(words.begin(), words.end(), std::make_pair(w, uint64_t{0}));
+    if (it != words.end() && it->first == w) {
+        *v = it->second;
+        return true;
+    }
+    *v = 0;
+    return taint == kClean;
+}
+
+void Cell::write(uint32_t w, uint64_t v) {
+    if (taint == kVolatile) return;
+    auto it = std::lower_bound(words.begin(), words.end(), std::make_pair(w, uint64_t{0}));
+    bool present = it != words.end() && it->first == w;
+    if (v == 0 && taint == kClean) {  // clean cells keep only nonzero words: canonical
+        if (present) words.erase(it);
+    } else if (present) {
+        it->second = v;
+    } else {
+        words.insert(it, {w, v});
+    }
+}
+
+int32_t State::new_cell(uint8_t taint) {
+    cells.push_back(Cell{{}, taint});
+    return static_cast<int32_t>(cells.size() - 1);
+}
+
+void State::serialize(std::string& out) const {
+    std::vector<int32_t> renum(cells.size(), -1);
+    int32_t next = 0;
+    auto put = [&out](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
+    auto cell = [&](int32_t c) {
+        if (c < 0) {
+            put(&c, sizeof c);
+            return;
+        }
+        if (renum[c] >= 0) {
+            put(&renum[c], sizeof renum[c]);
+            return;
+        }
+        renum[c] = next++;
+        int32_t fresh = -2;
+        put(&fresh, sizeof fresh);
+        put(&cells[c].taint, 1);
+        uint32_t n = static_cast<uint32_t>(cells[c].words.size());
+        put(&n, sizeof n);
+        put(cells[c].words.data(), n * sizeof cells[c].words[0]);
+    };
+    auto view = [&](const View& v) {
+        uint8_t b[4] = {v.kind, v.prot, v.prot_known, v.shared};
+        put(b, sizeof b);
+        put(&v.obj, sizeof v.obj);
+        cell(v.backing);
+        cell(v.anon);
+    };
+    for (const auto& [k, o] : objs) {
+        put(&k, sizeof k);
+        uint8_t b[2] = {o.in_eof, o.is_volatile};
+        put(b, sizeof b);
+        cell(o.cell);
+    }
+    for (const auto& [k, p] : pages) {
+        put(&k, sizeof k);
+        view(p.cur);
+        uint32_t n = static_cast<uint32_t>(p.stale.size());
+        put(&n, sizeof n);
+        for (const auto& st : p.stale) {
+            view(st.v);
+            put(&st.in_eof, 1);
+            put(&st.until, sizeof st.until);
+        }
+    }
+}
+
+bool populates(const Op& op) { return op.kind == OpKind::mmap && (op.flags & MAPF_POPULATE); }
+
+bool windowed(const Op& op) {
+    switch (op.kind) {
+        case OpKind::mmap: return (op.flags & (MAPF_FIXED | MAPF_POPULATE)) != 0;
+        case OpKind::munmap:
+        case OpKind::mprotect:
+        case OpKind::madvise:
+        case OpKind::mremap:
+        case OpKind::truncate: return true;
+        default: return false;
+    }
+}
+
+void apply(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    if (x.phase == SubOp::Phase::end) return end_window(s, x, out);
+    if (x.phase == SubOp::Phase::populate) return do_populate(s, x, out);
+    switch (x.h->op->kind) {
+        case OpKind::read:
+        case OpKind::write: return do_access(ctx, s, x, out);
+        case OpKind::mmap: return do_mmap(ctx, s, x, out);
+        case OpKind::munmap: return do_munmap(s, x, out);
+        case OpKind::mprotect: return do_mprotect(ctx, s, x, out);
+        case OpKind::madvise: return do_madvise(s, x, out);
+        case OpKind::mremap: return do_mremap(ctx, s, x, out);
+        case OpKind::fork: return do_fork(s, x, out);
+        case OpKind::file_write: return do_file_write(s, x, out);
+        case OpKind::truncate: return do_truncate(s, x, out);
+        default: out.push_back(s); return;
+    }
+}
+
+}  // namespace mmrace::check::ref
