@@ -8,6 +8,8 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -23,6 +25,7 @@ extern "C" {
 void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
                                      size_t* size_old);
+void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
 }
 #endif
 
@@ -76,6 +79,40 @@ void sanitizer_finish(void* fake_stack) {
 
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
+// Stacks of finished fibers, kept for the next run on this OS thread: a run makes a
+// fiber per simulated thread, and mapping, faulting in and unmapping their stacks cost
+// more than the run itself.  Each entry is a whole mapping (guard page + stack).
+struct StackCache {
+    static constexpr size_t kMax = 64;
+    std::vector<std::pair<char*, size_t>> free;
+    ~StackCache() {
+        for (auto& [m, len] : free) munmap(m, len);
+    }
+    char* take(size_t len) {
+        for (size_t i = 0; i < free.size(); ++i)
+            if (free[i].second == len) {
+                char* m = free[i].first;
+                free[i] = free.back();
+                free.pop_back();
+                return m;
+            }
+        return nullptr;
+    }
+    void give(char* m, size_t len, size_t guard) {
+        if (free.size() >= kMax) {
+            munmap(m, len);
+            return;
+        }
+#ifdef MMR_ASAN
+        // A fiber that finished never returned from its frames: clear their redzones.
+        __asan_unpoison_memory_region(m + guard, len - guard);
+#endif
+        (void)guard;
+        free.emplace_back(m, len);
+    }
+};
+thread_local StackCache tl_stacks;
+
 thread_local Fiber::Entry tl_uc_entry = nullptr;
 thread_local void* tl_uc_arg = nullptr;
 
@@ -106,17 +143,20 @@ Fiber::Fiber(FiberKind kind, size_t stack_bytes) : Fiber(kind) {
     const size_t pg = page_size();
     stack_bytes = (stack_bytes + pg - 1) / pg * pg;
     impl_->map_len = stack_bytes + pg;
-    void* m = mmap(nullptr, impl_->map_len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) throw std::bad_alloc();
-    impl_->map = static_cast<char*>(m);
-    mprotect(impl_->map, pg, PROT_NONE);  // overflow faults instead of corrupting
+    impl_->map = tl_stacks.take(impl_->map_len);
+    if (!impl_->map) {
+        void* m = mmap(nullptr, impl_->map_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) throw std::bad_alloc();
+        impl_->map = static_cast<char*>(m);
+        mprotect(impl_->map, pg, PROT_NONE);  // overflow faults instead of corrupting
+    }
     impl_->stack_bottom = impl_->map + pg;
     impl_->stack_size = stack_bytes;
 }
 
 Fiber::~Fiber() {
-    if (impl_ && impl_->map) munmap(impl_->map, impl_->map_len);
+    if (impl_ && impl_->map) tl_stacks.give(impl_->map, impl_->map_len, page_size());
 }
 
 void Fiber::prepare(Entry entry, void* arg) {
