@@ -352,3 +352,20 @@ TEST(Swap, SameScheduleSameTraceHash) {
     auto a = run_text(text, s), b = run_text(text, s);
     EXPECT_EQ(a.trace_hash, b.trace_hash);
 }
+
+TEST(Swap, RandomWorkloadsSwapOutAndInUnderRaces) {
+    uint64_t out = 0, in = 0, retry = 0;
+    for (uint64_t seed = 0; seed < 300; ++seed) {
+        Schedule s;
+        s.kind = Schedule::Kind::random;
+        s.seed = seed;
+        auto r = run_text(random_workload(seed), s);
+        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << " " << r.check << ": " << r.message;
+        out += counter(r, "pswpout");
+        in += counter(r, "pswpin");
+        retry += counter(r, "fault_retry");
+    }
+    std::cerr << "pswpout " << out << " pswpin " << in << " fault_retry " << retry << "\n";
+    EXPECT_GT(out, 100u);
+    EXPECT_GT(in, 50u);
+}
