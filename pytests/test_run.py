@@ -122,7 +122,7 @@ thread P0.T0
 def test_unbuilt_ops_strategies_and_mutants_are_clear_errors():
     base = "mmrace 1\n{cfg}process P0\nthread P0.T0\n  {op}\n"
     with pytest.raises(mmrace.NotBuilt, match="madvise"):
-        mmrace.run(base.format(cfg="", op="madvise 0x100000 pages=1 advice=pageout"))
+        mmrace.run(base.format(cfg="", op="madvise 0x100000 pages=1 advice=collapse"))
     with pytest.raises(NotImplementedError, match="strategy 'pervma'"):
         mmrace.run(base.format(cfg="config strategy=pervma\n", op="read 0x100000"))
     with pytest.raises(mmrace.NotBuilt, match="spf_no_seqcount_check"):

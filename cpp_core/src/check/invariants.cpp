@@ -1,5 +1,6 @@
 #include "check/invariants.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "check/report.hpp"
@@ -9,6 +10,10 @@
 namespace mmrace::check {
 
 using namespace mm;
+
+// Every swap slot's count matches the swap PTEs holding it; SWAP_HAS_CACHE matches the
+// swap cache.  Check "swap_accounting".
+void check_swap_accounting(Kernel& k, const std::unordered_map<uint64_t, int64_t>& swap_ptes);
 
 namespace {
 
@@ -61,7 +66,16 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
     const vm_area_struct* v = mm.vma_lookup(addr);
     std::string at = "PTE at " + ops::hex(addr);
     if (!v) bad("invariant", mm, at + " lies outside every VMA");
-    if (!pte_present(p)) return;
+    if (is_swap_pte(p)) {
+        // A swap PTE holds a live slot, in a VMA whose anon_vma rmap reaches (it was an
+        // anonymous page of this VMA, or of the one fork copied it from).
+        swp_entry_t e = pte_to_swp_entry(p);
+        if (!k.swap.valid(e) || !k.swap.slot(e).in_use || !k.swap.slot(e).count)
+            bad("use_after_free", mm, at + " is a swap PTE for free swap slot " + std::to_string(e.val));
+        if (!v->anon_vma || (v->vm_flags & VM_SHARED))
+            bad("rmap", mm, at + " is a swap PTE in a VMA rmap cannot reach it through");
+        return;
+    }
     if (pte_write(p) && !(v->vm_flags & VM_WRITE))
         bad("invariant", mm, at + " is writable in a VMA without VM_WRITE");
     if (pte_hw_present(p) && !(v->vm_flags & VM_ACCESS_FLAGS))
@@ -80,6 +94,18 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
             bad("invariant", mm, at + " maps a folio that is not " + k.files[v->vm_file]->name +
                                      "'s page " + std::to_string(pgoff));
     }
+    if (f.flags & PG_anon) {
+        // rmap must find this PTE: the folio's anon_vma is on the VMA's chain and its
+        // index is this address's linear page index (so vma_address gives it back).
+        const auto& chain = v->anon_vma_chain;
+        if (!f.anon_vma || !anon_vma_of(k, f.anon_vma)->in_use)
+            bad("rmap", mm, at + " maps an anonymous folio whose anon_vma is gone");
+        if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end())
+            bad("rmap", mm, at + " maps an anonymous folio whose anon_vma does not reach the VMA");
+        if (f.index != v->pgoff_at(addr))
+            bad("rmap", mm, at + " maps an anonymous folio filed under page index " +
+                                 std::to_string(f.index) + ", not " + std::to_string(v->pgoff_at(addr)));
+    }
     if (pte_write(p) && (f.flags & PG_anon) && (!(f.flags & PG_anon_exclusive) || f.mapcount != 1))
         bad("invariant", mm, at + " is writable but its anonymous folio is shared (mapcount " +
                                  std::to_string(f.mapcount) + ")");
@@ -94,11 +120,14 @@ void check_mm(Kernel& k, mm_struct& mm) {
 
 void check_folio_accounting(Kernel& k) {
     std::unordered_map<Pfn, int64_t> maps;
+    std::unordered_map<uint64_t, int64_t> swap_ptes;
     for (mm_struct* mm : k.process_mm)
         if (mm)
             for_each_pte(k, *mm, [&](uint64_t, pte_t p) {
-                if (pte_present(p) && !pte_special(p)) ++maps[pte_pfn(p)];
+                if (is_swap_pte(p)) ++swap_ptes[pte_to_swp_entry(p).val];
+                else if (pte_present(p) && !pte_special(p)) ++maps[pte_pfn(p)];
             });
+    check_swap_accounting(k, swap_ptes);
     for (Pfn p = 1; p < k.folios.capacity(); ++p) {
         const Folio& f = k.folios[p];
         if (!f.in_use) continue;
@@ -107,15 +136,48 @@ void check_folio_accounting(Kernel& k) {
         if (f.mapcount != m)
             violation("folio_accounting", who + ": mapcount " + std::to_string(f.mapcount) +
                                               " but " + std::to_string(m) + " PTEs map it");
-        // References: one per mapping, one for the page cache.
-        int64_t cache = f.mapping >= 0 ? 1 : 0;
+        // References: one per mapping, one for the page cache or the swap cache.
+        int64_t cache = (f.mapping >= 0 ? 1 : 0) + ((f.flags & PG_swapcache) ? 1 : 0);
         if (f.refcount != f.mapcount + cache)
             violation("folio_accounting", who + ": refcount " + std::to_string(f.refcount) +
                                               " but mapcount " + std::to_string(f.mapcount) +
-                                              (cache ? " + the page cache" : ""));
+                                              (f.mapping >= 0 ? " + the page cache" : "") +
+                                              ((f.flags & PG_swapcache) ? " + the swap cache" : ""));
+        if (f.isolated || f.locked || (f.flags & PG_writeback))
+            violation("folio_accounting", who + " is still isolated, locked or under writeback "
+                                                "with no op in flight");
         if (f.mapping >= 0 && k.files[f.mapping]->i_pages.count(f.index) == 0)
             violation("folio_accounting", who + " claims a page-cache slot it does not hold");
     }
+}
+
+void check_swap_accounting(Kernel& k, const std::unordered_map<uint64_t, int64_t>& swap_ptes) {
+    uint64_t used = 0;
+    for (uint64_t i = 1; i < k.swap.swap_map.size(); ++i) {
+        const swap_slot& s = k.swap.swap_map[i];
+        std::string who = "swap slot " + std::to_string(i);
+        auto it = swap_ptes.find(i);
+        int64_t ptes = it == swap_ptes.end() ? 0 : it->second;
+        if (s.in_use != (s.count || s.has_cache))
+            violation("swap_accounting", who + (s.in_use ? " is held by nothing" : " is free but held"));
+        if (s.in_use) ++used;
+        if (static_cast<int64_t>(s.count) != ptes)
+            violation("swap_accounting", who + ": swap count " + std::to_string(s.count) + " but " +
+                                             std::to_string(ptes) + " swap PTEs hold it");
+        auto c = k.swap.swap_cache.find(i);
+        if (s.has_cache != (c != k.swap.swap_cache.end()))
+            violation("swap_accounting", who + (s.has_cache ? " has SWAP_HAS_CACHE but no folio in the swap cache"
+                                                            : " has a swap-cache folio without SWAP_HAS_CACHE"));
+        if (c != k.swap.swap_cache.end()) {
+            const Folio& f = k.folios[c->second];
+            if (!f.in_use || !(f.flags & PG_swapcache) || f.swap != i)
+                violation("swap_accounting", who + "'s swap-cache folio pfn " + std::to_string(c->second) +
+                                                 " is not in the swap cache for it");
+        }
+    }
+    if (used != k.swap.inuse_pages)
+        violation("swap_accounting", std::to_string(used) + " swap slots in use but inuse_pages " +
+                                         std::to_string(k.swap.inuse_pages));
 }
 
 void check_quiescent(Kernel& k) {
@@ -130,7 +192,26 @@ std::string find_leaks(Kernel& k) {
     std::string s;
     size_t cached = 0;  // files outlive processes: their page cache is not a leak
     for (const auto& f : k.files) cached += f->i_pages.size();
+    // Nor is a clean swap-cache folio no swap PTE needs any more: upstream leaves such
+    // folios (a zap that found the folio locked, a swap-in that lost a race) to later
+    // reclaim or to the swap allocator's scan.  Anything else holding a slot is a leak.
+    size_t slots = 0;
+    for (uint64_t i = 1; i < k.swap.swap_map.size(); ++i) {
+        const swap_slot& sl = k.swap.swap_map[i];
+        if (!sl.in_use) continue;
+        auto c = k.swap.swap_cache.find(i);
+        const Folio* f = c == k.swap.swap_cache.end() ? nullptr : &k.folios[c->second];
+        if (!sl.count && f && f->refcount == 1 && !f->mapcount && !f->locked &&
+            !(f->flags & PG_writeback))
+            ++cached;
+        else
+            ++slots;
+    }
     if (k.folios.in_use() > cached) s += std::to_string(k.folios.in_use() - cached) + " folios, ";
+    if (slots) s += std::to_string(slots) + " swap slots, ";
+    size_t avs = 0;
+    for (const auto& av : k.anon_vmas) avs += av->in_use;
+    if (avs) s += std::to_string(avs) + " anon_vmas, ";
     if (k.tables.in_use()) s += std::to_string(k.tables.in_use()) + " page tables, ";
     size_t vmas = 0;
     for (mm_struct* mm : k.process_mm)

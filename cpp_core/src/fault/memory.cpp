@@ -1,15 +1,16 @@
 // The generic fault handler of mm/memory.c: handle_mm_fault down to the PTE.
 // Built: anonymous memory (do_anonymous_page with the zero page for reads), file and
 // shmem pages (do_read_fault, do_cow_fault, do_shared_fault through filemap_fault), and
-// write-protect faults (do_wp_page: reuse, shared reuse, or copy).  Swap entries and THP
-// are not modelled yet: no op creates them.
+// write-protect faults (do_wp_page: reuse, shared reuse, or copy), and swap PTEs
+// (do_swap_page, through the swap cache).  THP is not modelled yet.
 #include "check/report.hpp"
 #include "mmrace/run.hpp"
 #include "fault/fault.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
 #include "mm/mmap_lock.hpp"
-#include "mmrace/run.hpp"
+#include "mm/rmap.hpp"
+#include "mm/swap.hpp"
 
 namespace mmrace::fault {
 
@@ -23,20 +24,6 @@ Pfn alloc_anon_folio(Kernel& k) {
     Pfn p = k.folios.alloc();
     if (p != FolioPool::kNoPfn) k.counters.inc(Counter::pgalloc_anon);
     return p;
-}
-
-// folio_add_new_anon_rmap(..., RMAP_EXCLUSIVE): first mapping of a new anon folio.
-void folio_add_new_anon_rmap(Kernel& k, Pfn p) {
-    Folio& f = k.folios[p];
-    f.flags |= PG_anon | PG_anon_exclusive;
-    f.mapcount = 1;
-}
-
-// folio_remove_rmap_pte
-void folio_remove_rmap_pte(Kernel& k, Pfn p) {
-    if (p == kZeroPfn) return;
-    Folio& f = k.folios[p];
-    if (--f.mapcount < 0) check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(p));
 }
 
 // vmf_pte_changed: under the PTE lock, has the PTE moved on since orig_pte was read?
@@ -72,7 +59,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         k.folios.put(p);  // release: someone else populated it
         return 0;
     }
-    folio_add_new_anon_rmap(k, p);
+    folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
     return 0;
@@ -105,7 +92,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
         if (vmf.vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
         set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
         flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
-        folio_add_new_anon_rmap(k, fresh);
+        folio_add_new_anon_rmap(k, fresh, vmf.vma, vmf.address, true);
         set_pte_at(k, vmf.pte, entry);
         folio_remove_rmap_pte(k, old);
         to_put = old;  // drop the old mapping's reference
@@ -117,8 +104,22 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
     return 0;
 }
 
-// wp_can_reuse_anon_folio: no other reference can see the folio.
-bool wp_can_reuse_anon_folio(Kernel& k, Pfn p) { return k.folios[p].refcount == 1; }
+// wp_can_reuse_anon_folio: no other reference can see the folio.  A swap-cache folio
+// whose slot no swap PTE holds any more leaves the swap cache first, under its lock
+// (trylock: the PTE lock is held).  A reused folio moves to vma's own anon_vma.
+bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, vm_area_struct* vma) {
+    Folio& f = k.folios[p];
+    if (f.refcount > 1 + ((f.flags & PG_swapcache) ? 1 : 0)) return false;
+    if (!folio_trylock(k, p)) return false;
+    if (f.flags & PG_swapcache) folio_free_swap(k, p);
+    if (f.refcount != 1) {
+        folio_unlock(k, p);
+        return false;
+    }
+    folio_move_anon_rmap(k, p, vma);
+    folio_unlock(k, p);
+    return true;
+}
 
 // do_wp_page: a write to a present, write-protected PTE.  PTE lock held on entry.
 vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
@@ -131,7 +132,7 @@ vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     if (normal) {
         Folio& f = k.folios[p];
         if ((f.flags & PG_anon) &&
-            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p))) {
+            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.vma))) {
             f.flags |= PG_anon_exclusive;
             return wp_page_reuse(k, vmf);
         }
@@ -139,6 +140,142 @@ vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     }
     pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
     return wp_page_copy(k, vmf, normal ? p : kZeroPfn);
+}
+
+// __read_swap_cache_async: the swap cache's folio for entry, or a new one added to the
+// swap cache (SWAP_HAS_CACHE set) and under read I/O, with a reference either way.
+// kNoPfn if no swap PTE holds the slot any more (swapcache_prepare's -ENOENT: the PTE
+// that led here is gone) or no memory.  *allocated tells which.
+Pfn read_swap_cache_async(Kernel& k, swp_entry_t entry, bool* allocated) {
+    *allocated = false;
+    for (;;) {
+        Pfn p = swap_cache_get_folio(k, entry);
+        if (p != FolioPool::kNoPfn) return p;
+        const swap_slot& s = k.swap.slot(entry);
+        if (!s.in_use || !s.count) return FolioPool::kNoPfn;  // swap_entry_swapped
+        Pfn fresh = alloc_anon_folio(k);  // may sleep: look again afterwards
+        if (fresh == FolioPool::kNoPfn) return fresh;
+        if (k.swap.swap_cache.count(entry.val) || !s.in_use || !s.count) {
+            k.folios.put(fresh);  // raced with another swap-in, or the entry went
+            continue;
+        }
+        // swapcache_prepare + add_to_swap_cache, then swap_read_folio.
+        Folio& f = k.folios[fresh];
+        f.flags = 0;  // not uptodate until the read completes
+        f.locked = true;
+        f.lock_owner = rt::kNoThread;
+        k.swap.slot(entry).has_cache = true;
+        k.folios.get(fresh);  // the swap cache's reference
+        f.flags |= PG_swapcache;
+        f.swap = entry.val;
+        k.swap.swap_cache[entry.val] = fresh;
+        swap_read_folio(k, fresh, entry);
+        *allocated = true;
+        return fresh;
+    }
+}
+
+// folio_lock_or_retry: lock the folio, or, on a first attempt that may retry, drop
+// mmap_lock, wait for the folio to be unlocked (the read I/O) and return VM_FAULT_RETRY.
+vm_fault_t folio_lock_or_retry(Kernel& k, Pfn p, vm_fault& vmf) {
+    if (folio_trylock(k, p)) return 0;
+    if ((vmf.flags & FAULT_FLAG_ALLOW_RETRY) && !(vmf.flags & FAULT_FLAG_TRIED)) {
+        if (vmf.flags & FAULT_FLAG_RETRY_NOWAIT) return VM_FAULT_RETRY;
+        mmap_read_unlock(*vmf.vma->vm_mm, MMR_SITE("folio_lock_or_retry"));  // release_fault_lock
+        folio_lock(k, p);  // folio_wait_locked
+        folio_unlock(k, p);
+        return VM_FAULT_RETRY;
+    }
+    folio_lock(k, p);
+    return 0;
+}
+
+// should_try_to_free_swap: a folio about to be mapped may leave the swap cache when swap
+// is full, or when a write fault would otherwise see the swap cache's reference and copy.
+bool should_try_to_free_swap(Kernel& k, Pfn p, vm_area_struct* vma, uint32_t flags) {
+    const Folio& f = k.folios[p];
+    if (!(f.flags & PG_swapcache)) return false;
+    if (vm_swap_full(k) || (vma->vm_flags & VM_LOCKED)) return true;
+    return (flags & FAULT_FLAG_WRITE) && f.refcount == 2;
+}
+
+// do_swap_page: a fault on a swap PTE.  mmap_lock held for read; released with
+// VM_FAULT_RETRY.  Finds the folio in the swap cache or reads it from the slot (a major
+// fault), locks it (maybe dropping mmap_lock to wait for the read), re-checks the PTE
+// under its lock and maps the folio, writable and exclusive when the swap PTE says no
+// one else can have it (or no one else holds a reference); a write that finds it shared
+// goes on to do_wp_page.
+vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
+    vm_area_struct* vma = vmf.vma;
+    swp_entry_t entry = pte_to_swp_entry(vmf.orig_pte);
+    if (!k.swap.valid(entry))
+        check::violation("use_after_free", "swap PTE at " + std::to_string(vmf.address) +
+                                               " names no swap slot");
+    vm_fault_t ret = 0;
+    Pfn p = swap_cache_get_folio(k, entry);
+    if (p == FolioPool::kNoPfn) {
+        bool allocated = false;
+        p = read_swap_cache_async(k, entry, &allocated);  // swapin_readahead
+        if (p == FolioPool::kNoPfn) {
+            // Back out if somebody else faulted in (or zapped) this PTE meanwhile.
+            pte_lock(k, vmf.pte, MMR_SITE("do_swap_page"));
+            if (ptep_get(k, vmf.pte) == vmf.orig_pte) ret = VM_FAULT_OOM;
+            pte_unlock(k, vmf.pte, MMR_SITE("do_swap_page"));
+            return ret;
+        }
+        if (allocated) {  // had to read the page from swap: a major fault
+            ret = VM_FAULT_MAJOR;
+            k.counters.inc(Counter::pgmajfault);
+        }
+    }
+    ret |= folio_lock_or_retry(k, p, vmf);
+    if (ret & VM_FAULT_RETRY) {
+        k.folios.put(p);
+        return ret;
+    }
+    Folio& f = k.folios[p];
+    // folio_free_swap may have taken it out of the swap cache meanwhile.
+    if (!(f.flags & PG_swapcache) || f.swap != entry.val) {
+        folio_unlock(k, p);
+        k.folios.put(p);
+        return ret;
+    }
+    pte_lock(k, vmf.pte, MMR_SITE("do_swap_page"));
+    if (ptep_get(k, vmf.pte) != vmf.orig_pte || !(f.flags & PG_uptodate)) {  // out_nomap
+        if (ptep_get(k, vmf.pte) == vmf.orig_pte) ret = VM_FAULT_SIGBUS;
+        pte_unlock(k, vmf.pte, MMR_SITE("do_swap_page"));
+        folio_unlock(k, p);
+        k.folios.put(p);
+        return ret;
+    }
+    // Under the PTE lock, so that a concurrent fork cannot share the entry meanwhile.
+    bool exclusive = pte_swp_exclusive(vmf.orig_pte);
+    swap_free(k, entry);
+    if (should_try_to_free_swap(k, p, vma, vmf.flags)) folio_free_swap(k, p);
+    pte_t pte = pte_mkyoung(mk_pte(p, false));
+    // The same logic as do_wp_page's reuse, for a folio certainly not shared.
+    if (exclusive || f.refcount == 1) {
+        if (vma->vm_flags & VM_WRITE) {
+            pte = pte_mkwrite(pte);
+            if (vmf.flags & FAULT_FLAG_WRITE) {
+                pte = pte_mkdirty(pte);
+                vmf.flags &= ~FAULT_FLAG_WRITE;
+            }
+        }
+        exclusive = true;  // RMAP_EXCLUSIVE
+    }
+    // The fault's reference becomes the mapping's.
+    if (!(f.flags & PG_anon)) folio_add_new_anon_rmap(k, p, vma, vmf.address, exclusive);
+    else folio_add_anon_rmap_pte(k, p, vma, vmf.address, exclusive);
+    set_pte_at(k, vmf.pte, pte);
+    vmf.orig_pte = pte;
+    folio_unlock(k, p);
+    if (vmf.flags & FAULT_FLAG_WRITE) {  // a shared folio mapped read-only: break COW now
+        ret |= do_wp_page(k, vmf);       // releases the PTE lock
+        return ret & VM_FAULT_ERROR ? ret & VM_FAULT_ERROR : ret;
+    }
+    pte_unlock(k, vmf.pte, MMR_SITE("do_swap_page"));
+    return ret;
 }
 
 // finish_fault: map `p` (a page-cache folio, or a fresh anonymous COW copy) at the
@@ -157,7 +294,7 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     pte_t entry = pte_mkyoung(mk_pte(p, false));
     if (write) entry = pte_mkdirty(entry);
     if (write && (vma->vm_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
-    if (anon_copy) folio_add_new_anon_rmap(k, p);
+    if (anon_copy) folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
     else ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
@@ -233,6 +370,7 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
         vmf.orig_pte = 0;
         return vmf.vma->vma_is_anonymous() ? do_anonymous_page(k, vmf) : do_fault(k, vmf);
     }
+    if (!pte_present(vmf.orig_pte)) return do_swap_page(k, vmf);
     if (pte_protnone(vmf.orig_pte))  // access_error let the fault in: VMA accessible
         throw ModelError("PROT_NONE PTE in an accessible VMA (NUMA hinting is not modelled)");
     pte_lock(k, vmf.pte, MMR_SITE("handle_pte_fault"));

@@ -17,6 +17,12 @@ namespace mmrace::mm {
     X(cow_reuse)          /* wp_page_reuse: a write fault reused the page */            \
     X(pte_alloc)          /* page-table pages allocated */                              \
     X(mmap_lock_wait)     /* mmap_lock acquisitions that had to wait */                 \
+    X(pswpin)             /* PSWPIN: pages read from swap */                            \
+    X(pswpout)            /* PSWPOUT: pages written to swap */                          \
+    X(pgscan_anon)        /* PGSCAN_ANON: anonymous folios reclaim looked at */         \
+    X(pgscan_file)        /* PGSCAN_FILE: page-cache folios reclaim looked at */        \
+    X(pgsteal_anon)       /* PGSTEAL_ANON: anonymous folios reclaim freed */            \
+    X(pgsteal_file)       /* PGSTEAL_FILE: page-cache folios reclaim freed */           \
     X(sigsegv)                                                                          \
     X(sigbus)
 

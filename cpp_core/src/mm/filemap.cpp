@@ -28,9 +28,9 @@ struct FolioLockWait final : rt::Waitable {
     }
 };
 
-// Releases PG_locked and wakes every waiter (folio_wake_bit); no scheduling point, so
-// that an I/O completion event may call it.
-void unlock_nosched(Kernel& k, Pfn p) {
+}  // namespace
+
+void folio_unlock_nosched(Kernel& k, Pfn p) {
     Folio& f = k.folios[p];
     f.locked = false;
     f.lock_owner = rt::kNoThread;
@@ -38,6 +38,8 @@ void unlock_nosched(Kernel& k, Pfn p) {
     waiters.swap(f.lock_waiters);
     for (uint32_t t : waiters) k.rt.wake(t);
 }
+
+namespace {
 
 // A new page-cache folio for `index`, locked for read I/O and not uptodate; the read
 // completes as an event that fills it (zeroes: nothing is ever written back yet) and
@@ -61,7 +63,7 @@ Pfn add_and_read(Kernel& k, address_space& f, uint64_t index, bool read) {
     Kernel* kp = &k;
     k.rt.post_event(MMR_SITE("read_io_complete"), nullptr, [kp, p] {
         kp->folios[p].flags |= PG_uptodate;
-        unlock_nosched(*kp, p);
+        folio_unlock_nosched(*kp, p);
     });
     return p;
 }
@@ -132,7 +134,7 @@ bool folio_trylock(Kernel& k, Pfn p) {
 }
 
 void folio_unlock(Kernel& k, Pfn p) {
-    unlock_nosched(k, p);
+    folio_unlock_nosched(k, p);
     k.rt.yield(MMR_SITE("folio_unlock"), rt::Ev::lock_release, p);
 }
 

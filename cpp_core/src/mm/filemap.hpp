@@ -37,6 +37,9 @@ struct address_space {
 void folio_lock(Kernel& k, Pfn p);
 bool folio_trylock(Kernel& k, Pfn p);
 void folio_unlock(Kernel& k, Pfn p);
+// Releases PG_locked and wakes every waiter (folio_wake_bit); no scheduling point, so
+// that an I/O completion event may call it.
+void folio_unlock_nosched(Kernel& k, Pfn p);
 
 // vma_link_file / unlink_file_vma: a file VMA enters or leaves its file's i_mmap,
 // under i_mmap_rwsem for write.  Nothing for anonymous VMAs.

@@ -18,6 +18,8 @@ enum FolioFlag : uint32_t {
     PG_anon_exclusive = 1u << 1,  // PageAnonExclusive: only one mm may map it writable
     PG_dirty = 1u << 2,
     PG_uptodate = 1u << 3,
+    PG_swapcache = 1u << 4,  // in the swap cache: folio->swap names its slot
+    PG_writeback = 1u << 5,  // write I/O in flight (swap_writeout)
 };
 
 struct Folio {
@@ -27,7 +29,17 @@ struct Folio {
     bool in_use = false;
     uint64_t serial = 0;  // which allocation this is: tells a reused folio from the old one
     int mapping = -1;     // the file whose page cache holds it (folio->mapping), or -1
-    uint64_t index = 0;   // its page index in that file
+    // For an anonymous folio (PG_anon), folio->mapping is its anon_vma: the id of the
+    // anon_vma whose tree reaches every VMA that may map it (0 = none).
+    uint64_t anon_vma = 0;
+    // Its page index in that file, or for an anonymous folio its linear page index
+    // (linear_page_index: vma->vm_pgoff + offset), from which rmap finds its address.
+    uint64_t index = 0;
+    uint64_t swap = 0;    // folio->swap: the swap slot while PG_swapcache, else 0
+    // Isolated from the LRU (folio_isolate_lru cleared PG_lru): a reclaimer holds it
+    // and no one else may isolate it.
+    bool isolated = false;
+    std::vector<uint32_t> writeback_waiters;  // folio_wait_writeback
     // PG_locked: a sleeping bit lock (folio_lock); held across read I/O.
     bool locked = false;
     uint32_t lock_owner = UINT32_MAX;  // the thread, or none while I/O holds it

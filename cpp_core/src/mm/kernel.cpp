@@ -20,7 +20,8 @@ void Kernel::reset(size_t nprocesses) {
     mms_used_ = 0;
     process_mm.assign(nprocesses, nullptr);
     process_nthreads.clear();
-    anon_vma_serial = 0;
+    anon_vmas.clear();
+    swap.reset();
     files.clear();
     tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();

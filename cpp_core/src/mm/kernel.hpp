@@ -6,11 +6,13 @@
 #include <memory>
 #include <vector>
 
+#include "mm/anon_vma.hpp"
 #include "mm/counters.hpp"
 #include "mm/filemap.hpp"
 #include "mm/folio.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
+#include "mm/swap.hpp"
 #include "mm/tlb.hpp"
 #include "mmrace/program.hpp"
 #include "runtime/runtime.hpp"
@@ -35,7 +37,10 @@ public:
     std::vector<mm_struct*> process_mm;
     // The process of each simulated thread (-1 for kernel threads).
     std::vector<int> thread_process;
-    uint64_t anon_vma_serial = 0;  // the last anon_vma handed out
+    // Every anon_vma of the run, by id - 1; a freed one stays (in_use false) so that a
+    // use after free is seen, and ids are never reused.
+    std::vector<std::unique_ptr<anon_vma>> anon_vmas;
+    swap_info_struct swap;  // the swap device and the swap cache
     // The program's files (`file F pages=N`), by index.
     std::vector<std::unique_ptr<address_space>> files;
     // How many threads each process has (its mm's mm_users at start or fork).

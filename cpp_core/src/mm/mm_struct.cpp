@@ -1,5 +1,6 @@
 #include "mm/mm_struct.hpp"
 
+#include "check/report.hpp"
 #include "mm/mmap_lock.hpp"
 
 namespace mmrace::mm {
@@ -35,6 +36,9 @@ vm_area_struct* mm_struct::vm_area_alloc() {
 }
 
 void mm_struct::vm_area_free(vm_area_struct* vma) {
+    // rmap must not reach a freed VMA: unlink_anon_vmas comes first.
+    if (!vma->anon_vma_chain.empty())
+        check::violation("use_after_free", "a VMA is freed while still on an anon_vma tree");
     vma->detached = true;
     free_vmas_.push_back(vma);
 }

@@ -39,7 +39,12 @@ void tlb_flush_mmu_tlbonly(mmu_gather& tlb) {
 
 void tlb_flush_mmu(mmu_gather& tlb) {
     tlb_flush_mmu_tlbonly(tlb);
-    for (Pfn p : tlb.pages) tlb.k->folios.put(p);
+    // free_pages_and_swap_cache: an unmapped folio no swap PTE needs leaves the swap
+    // cache before the unmap's reference is dropped.
+    for (Pfn p : tlb.pages) {
+        free_swap_cache(*tlb.k, p);
+        tlb.k->folios.put(p);
+    }
     tlb.pages.clear();
     for (TableId t : tlb.tables) tlb.k->tables.free(t);
     tlb.tables.clear();

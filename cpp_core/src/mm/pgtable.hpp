@@ -46,6 +46,12 @@ constexpr pte_t _PAGE_SPECIAL = 1u << 4;
 // A PROT_NONE mapping: present to the kernel (pte_present, pte_protnone), absent to the
 // MMU, as x86's _PAGE_PROTNONE.
 constexpr pte_t _PAGE_PROTNONE = 1u << 5;
+// A swap PTE (include/linux/swapops.h): not present, not PROT_NONE, not none.  The
+// model marks it with _PAGE_SWP_ENTRY so that slot 0 would still differ from pte_none,
+// and keeps PageAnonExclusive of the swapped-out page in _PAGE_SWP_EXCLUSIVE
+// (pte_swp_exclusive, x86's _PAGE_SWP_EXCLUSIVE).  The slot is stored from bit 12.
+constexpr pte_t _PAGE_SWP_ENTRY = 1u << 6;
+constexpr pte_t _PAGE_SWP_EXCLUSIVE = 1u << 7;
 inline bool pte_none(pte_t p) { return p == 0; }
 inline bool pte_present(pte_t p) { return p & (_PAGE_PRESENT | _PAGE_PROTNONE); }
 inline bool pte_protnone(pte_t p) { return (p & (_PAGE_PRESENT | _PAGE_PROTNONE)) == _PAGE_PROTNONE; }
@@ -62,6 +68,20 @@ inline pte_t pte_mkwrite(pte_t p) { return p | _PAGE_RW; }
 inline pte_t pte_mkdirty(pte_t p) { return p | _PAGE_DIRTY; }
 inline pte_t pte_mkyoung(pte_t p) { return p | _PAGE_ACCESSED; }
 inline pte_t pte_mkspecial(pte_t p) { return p | _PAGE_SPECIAL; }
+inline bool pte_dirty(pte_t p) { return p & _PAGE_DIRTY; }
+
+// swp_entry_t: one swap device (type 0), so an entry is its slot offset.  0 is never a
+// slot (the swap header lives there), so folio->swap == 0 means "none".
+struct swp_entry_t {
+    uint64_t val = 0;
+    bool operator==(const swp_entry_t&) const = default;
+};
+inline bool is_swap_pte(pte_t p) { return !pte_none(p) && !pte_present(p); }
+inline swp_entry_t pte_to_swp_entry(pte_t p) { return swp_entry_t{p >> PAGE_SHIFT}; }
+inline pte_t swp_entry_to_pte(swp_entry_t e) { return (e.val << PAGE_SHIFT) | _PAGE_SWP_ENTRY; }
+inline bool pte_swp_exclusive(pte_t p) { return p & _PAGE_SWP_EXCLUSIVE; }
+inline pte_t pte_swp_mkexclusive(pte_t p) { return p | _PAGE_SWP_EXCLUSIVE; }
+inline pte_t pte_swp_clear_exclusive(pte_t p) { return p & ~_PAGE_SWP_EXCLUSIVE; }
 
 using TableId = uint32_t;
 constexpr TableId kNoTable = UINT32_MAX;

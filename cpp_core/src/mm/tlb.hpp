@@ -25,6 +25,10 @@ struct TlbEntry {
     Pfn pfn = 0;
     uint64_t folio_serial = 0;  // the folio's allocation serial when cached
     bool write = false;
+    // The PTE's dirty bit as cached: a store through an entry cached clean walks the
+    // page table again to set _PAGE_DIRTY (x86 sets D on the first write), so that
+    // reclaim sees every page written since it was mapped.
+    bool dirty = false;
 };
 
 class Tlb {

@@ -3,16 +3,12 @@
 #include "check/report.hpp"
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
+#include "mm/rmap.hpp"
+#include "mm/swap.hpp"
 
 namespace mmrace::mm {
 
 namespace {
-
-// folio_remove_rmap_pte
-void remove_rmap(Kernel& k, Pfn p) {
-    if (--k.folios[p].mapcount < 0)
-        check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(p));
-}
 
 // zap_pte_range over the part of [addr, end) that one PTE table covers.
 void zap_pte_range(mmu_gather& tlb, mm_struct& mm, uint64_t addr, uint64_t end) {
@@ -26,10 +22,17 @@ void zap_pte_range(mmu_gather& tlb, mm_struct& mm, uint64_t addr, uint64_t end) 
         if (pte_none(e)) continue;
         pte_t old = e;
         e = 0;  // ptep_get_and_clear_full
+        if (is_swap_pte(old)) {  // zap_nonpresent_ptes: no translation to flush
+            free_swap_and_cache(k, pte_to_swp_entry(old));
+            continue;
+        }
         tlb_remove_tlb_entry(tlb, addr);
-        if (pte_present(old) && !pte_special(old)) {
-            remove_rmap(k, pte_pfn(old));
-            tlb_remove_folio(tlb, pte_pfn(old));
+        if (!pte_special(old)) {
+            Pfn p = pte_pfn(old);
+            // zap_present_folio_ptes: a dirty PTE of a page-cache folio dirties the folio.
+            if (!(k.folios[p].flags & PG_anon) && pte_dirty(old)) k.folios[p].flags |= PG_dirty;
+            folio_remove_rmap_pte(k, p);
+            tlb_remove_folio(tlb, p);
         }
     }
     pte_unlock(k, lock_ref, MMR_SITE("zap_pte_range"));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace mmrace::mm {
 
@@ -34,11 +35,13 @@ struct vm_area_struct {
     int vm_file = -1;     // index of the file, -1 for anonymous memory
     mm_struct* vm_mm = nullptr;
     bool detached = false;
-    // The anon_vma (an id; 0 = none yet) and how many anon_vmas its anon_vma_chain
-    // links: 1 for a VMA that only ever had its own, more after fork (anon_vma_fork).
-    // Merging and anon_vma reuse depend on both (list_is_singular(&anon_vma_chain)).
+    // The anon_vma new anonymous folios of this VMA get (an id into Kernel::anon_vmas;
+    // 0 = none yet), and the anon_vma_chain: every anon_vma whose tree this VMA is on,
+    // newest first (its own, then its parent's after fork, up to the root).  Merging and
+    // anon_vma reuse depend on both (list_is_singular(&anon_vma_chain)).  A copy of a
+    // VMA (vm_area_dup) must not keep the chain: anon_vma_clone/anon_vma_fork link it.
     uint64_t anon_vma = 0;
-    int anon_vma_chain = 0;
+    std::vector<uint64_t> anon_vma_chain;
 
     bool vma_is_anonymous() const { return vm_file < 0; }
     // is_cow_mapping (include/linux/mm.h): private and may be written.
@@ -47,7 +50,7 @@ struct vm_area_struct {
     // The file (or, for anonymous memory, linear) page offset of addr.
     uint64_t pgoff_at(uint64_t addr) const { return vm_pgoff + ((addr - vm_start) >> 12); }
     // vma_had_uncowed_parents: a forked VMA whose anon_vma chain reaches its parent's.
-    bool had_uncowed_parents() const { return anon_vma && anon_vma_chain != 1; }
+    bool had_uncowed_parents() const { return anon_vma && anon_vma_chain.size() != 1; }
 };
 
 }  // namespace mmrace::mm

@@ -4,6 +4,7 @@
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/vma_split.hpp"
+#include "mmrace/run.hpp"
 
 namespace mmrace::mm {
 
@@ -29,11 +30,13 @@ bool can_merge(const MergeRange& r, const vm_area_struct* tgt, bool tgt_is_prev)
     return is_mergeable_anon_vma(r.src, r.src_anon, tgt);
 }
 
-// dup_anon_vma: the surviving VMA takes src's anon_vma if it had none.
-void adopt_anon_vma(vm_area_struct* tgt, const MergeRange& r) {
+// dup_anon_vma: the surviving VMA takes src's anon_vma if it had none, and joins every
+// anon_vma src is on (anon_vma_clone), so that rmap still reaches src's folios there.
+void adopt_anon_vma(Kernel& k, vm_area_struct* tgt, const MergeRange& r) {
     if (!tgt->anon_vma && r.src_anon) {
+        if (!r.src) throw ModelError("a merge adopting an anon_vma without its VMA");
         tgt->anon_vma = r.src_anon;
-        tgt->anon_vma_chain = r.src ? r.src->anon_vma_chain : 1;
+        anon_vma_clone(k, tgt, r.src);
     }
 }
 
@@ -45,11 +48,19 @@ void set_bounds(mm_struct& mm, vm_area_struct* v, uint64_t start, uint64_t end) 
     mm.vma_link(v);
 }
 
-// vma_complete for a VMA a merge swallowed: out of the tree and of i_mmap, freed.
-void remove(mm_struct& mm, vm_area_struct* v) {
+// vma_complete for a VMA a merge swallowed: out of the tree and of i_mmap now; off its
+// anon_vmas (anon_vma_merge) and freed once the merge is complete (free_removed).
+void remove(mm_struct& mm, vm_area_struct* v, std::vector<vm_area_struct*>& removed) {
     mm.vma_unlink(v);
     i_mmap_remove(Kernel::current(), v);
-    mm.vm_area_free(v);
+    removed.push_back(v);
+}
+
+void free_removed(Kernel& k, mm_struct& mm, const std::vector<vm_area_struct*>& removed) {
+    for (vm_area_struct* v : removed) {
+        unlink_anon_vmas(k, v);
+        mm.vm_area_free(v);
+    }
 }
 
 // Merges r (which, for an existing VMA, is all or an edge of r.src) into prev and/or
@@ -62,18 +73,19 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
         right = false;  // prev and next cannot share one anon_vma
     if (!left && !right) return nullptr;
     Kernel& k = Kernel::current();
-    i_mmap_lock_write(k, r.file);  // vma_prepare
     vm_area_struct* tgt = left ? prev : next;
-    adopt_anon_vma(tgt, r);
-    if (left && right) adopt_anon_vma(prev, MergeRange{0, 0, 0, 0, 0, next, next->anon_vma});
+    adopt_anon_vma(k, tgt, r);
+    if (left && right) adopt_anon_vma(k, prev, MergeRange{0, 0, 0, 0, 0, next, next->anon_vma});
+    std::vector<vm_area_struct*> removed;
+    i_mmap_lock_write(k, r.file);  // vma_prepare
     uint64_t lo = left ? prev->vm_start : r.start;
     uint64_t hi = right ? next->vm_end : r.end;
     if (middle) {
-        if (middle->vm_start >= r.start && middle->vm_end <= r.end) remove(mm, middle);
+        if (middle->vm_start >= r.start && middle->vm_end <= r.end) remove(mm, middle, removed);
         else if (left) set_bounds(mm, middle, r.end, middle->vm_end);
         else set_bounds(mm, middle, middle->vm_start, r.start);
     }
-    if (left && right) remove(mm, next);
+    if (left && right) remove(mm, next, removed);
     if (left) {
         mm.vma_unlink(prev);
         prev->vm_end = hi;
@@ -86,6 +98,7 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
         mm.vma_link(next);
     }
     i_mmap_unlock_write(k, r.file);  // vma_complete
+    free_removed(k, mm, removed);
     return tgt;
 }
 

@@ -1,5 +1,6 @@
 #include "mm/vma_split.hpp"
 
+#include "mm/anon_vma.hpp"
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
 
@@ -8,9 +9,11 @@ namespace mmrace::mm {
 vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, bool new_below) {
     mmap_assert_write_locked(mm);
     Kernel& k = Kernel::current();
-    i_mmap_lock_write(k, vma->vm_file);  // vma_prepare
     vm_area_struct* n = mm.vm_area_alloc();
     *n = *vma;  // vm_area_dup
+    vma_clear_anon_chain(n);
+    anon_vma_clone(k, n, vma);  // the new half is on every anon_vma the old one is
+    i_mmap_lock_write(k, vma->vm_file);  // vma_prepare
     mm.vma_unlink(vma);
     if (new_below) {
         n->vm_end = addr;

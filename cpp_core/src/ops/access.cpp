@@ -33,7 +33,7 @@ bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, uint64_
                     uint32_t& error_code) {
     Tlb& tlb = k.tlbs[k.rt.self()];
     uint64_t vpn = addr >> PAGE_SHIFT;
-    if (const TlbEntry* e = tlb.lookup(mm.id, vpn); e && (!write || e->write)) {
+    if (const TlbEntry* e = tlb.lookup(mm.id, vpn); e && (!write || (e->write && e->dirty))) {
         touch_folio(k, *e, addr, write, value);
         return true;
     }
@@ -42,7 +42,8 @@ bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, uint64_
     pte_t pte = ptep ? *ptep : 0;
     if (pte_hw_present(pte) && (!write || pte_write(pte))) {
         *ptep = write ? pte_mkdirty(pte_mkyoung(pte)) : pte_mkyoung(pte);  // hardware A/D bits
-        TlbEntry e{true, mm.id, vpn, pte_pfn(pte), k.folios[pte_pfn(pte)].serial, pte_write(pte)};
+        TlbEntry e{true, mm.id, vpn, pte_pfn(pte), k.folios[pte_pfn(pte)].serial, pte_write(pte),
+                   write || pte_dirty(pte)};
         tlb.insert(e);
         touch_folio(k, e, addr, write, value);
         return true;

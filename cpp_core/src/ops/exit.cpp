@@ -1,6 +1,7 @@
 // Thread and process exit: do_exit -> exit_mm -> mmput -> exit_mmap (kernel/exit.c,
 // kernel/fork.c, mm/mmap.c).  The last thread of a process to exit tears the address
 // space down.
+#include "mm/anon_vma.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/unmap.hpp"
 #include "ops/ops.hpp"
@@ -20,7 +21,10 @@ void exit_mmap(Kernel& k, mm_struct& mm) {
     for (auto& [end, v] : mm.mm_mt) unmap_single_vma(tlb, v, v->vm_start, v->vm_end);
     mmap_read_unlock(mm, MMR_SITE("exit_mmap"));
     mmap_write_lock(mm, MMR_SITE("exit_mmap"));
-    for (auto& [end, v] : mm.mm_mt) unlink_file_vma(k, v);  // free_pgtables: rmap first
+    for (auto& [end, v] : mm.mm_mt) {  // free_pgtables: rmap first
+        unlink_anon_vmas(k, v);
+        unlink_file_vma(k, v);
+    }
     free_pgtables(tlb, 0, TASK_SIZE, 0, TASK_SIZE);
     tlb_finish_mmu(tlb);
     while (!mm.mm_mt.empty()) {

@@ -1,7 +1,9 @@
 // fork(2): dup_mmap (kernel/fork.c) and copy_page_range (mm/memory.c).
+#include "check/report.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
+#include "mm/swap.hpp"
 #include "ops/ops.hpp"
 
 namespace mmrace::ops {
@@ -31,6 +33,22 @@ void copy_present_pte(Kernel& k, vm_area_struct* src_vma, PteRef src, PteRef dst
     set_pte_at(k, dst, pte);
 }
 
+// copy_nonpresent_pte for a swap PTE: the child's PTE holds the slot too
+// (swap_duplicate), and neither may think the page exclusive any more.  Both PTE locks
+// held.
+void copy_nonpresent_pte(Kernel& k, PteRef src, PteRef dst) {
+    pte_t pte = ptep_get(k, src);
+    swp_entry_t entry = pte_to_swp_entry(pte);
+    if (!swap_duplicate(k, entry))
+        check::violation("use_after_free", "fork copies a swap PTE to free slot " +
+                                               std::to_string(entry.val));
+    if (pte_swp_exclusive(pte)) {
+        pte = pte_swp_clear_exclusive(pte);
+        set_pte_at(k, src, pte);
+    }
+    set_pte_at(k, dst, pte);
+}
+
 // copy_pte_range for the part of [addr, end) that one PTE table covers.
 void copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr,
                     uint64_t end) {
@@ -41,8 +59,10 @@ void copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma,
     k.tables[st].ptl.spin_lock_nested(SINGLE_DEPTH_NESTING, MMR_SITE("copy_pte_range"));
     for (; addr < end; addr += PAGE_SIZE) {
         uint64_t i = k.geo.index(addr, PTE_LEVEL);
-        if (pte_none(k.tables[st].entries[i])) continue;
-        copy_present_pte(k, src_vma, PteRef{st, i}, PteRef{dst_table.table, i});
+        pte_t pte = k.tables[st].entries[i];
+        if (pte_none(pte)) continue;
+        if (is_swap_pte(pte)) copy_nonpresent_pte(k, PteRef{st, i}, PteRef{dst_table.table, i});
+        else copy_present_pte(k, src_vma, PteRef{st, i}, PteRef{dst_table.table, i});
     }
     k.tables[st].ptl.spin_unlock(MMR_SITE("copy_pte_range"));
     pte_unlock(k, dst_table, MMR_SITE("copy_pte_range"));

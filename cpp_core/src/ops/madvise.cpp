@@ -1,9 +1,11 @@
 // madvise(2): do_madvise and madvise_walk_vmas (mm/madvise.c).  Built: MADV_DONTNEED
-// (zap_page_range_single under the read lock), MADV_HUGEPAGE and MADV_NOHUGEPAGE
-// (vma flags, under the write lock).  MADV_PAGEOUT needs reclaim and swap, and
-// MADV_COLLAPSE needs THP; check_built() rejects them.
+// (zap_page_range_single under the read lock), MADV_PAGEOUT (reclaim of the folios only
+// this mm maps, under the read lock), MADV_HUGEPAGE and MADV_NOHUGEPAGE (vma flags,
+// under the write lock).  MADV_COLLAPSE needs THP; check_built() rejects it.
 #include "mm/mmap_lock.hpp"
+#include "mm/pgalloc.hpp"
 #include "mm/unmap.hpp"
+#include "mm/vmscan.hpp"
 #include "mm/vma_merge.hpp"
 #include "mmrace/run.hpp"
 #include "ops/ops.hpp"
@@ -27,6 +29,41 @@ int madvise_dontneed(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t en
     return 0;
 }
 
+// madvise_cold_or_pageout_pte_range (pageout) over one PTE table's part of [addr, end):
+// under the PTE lock, isolate every normal folio mapped here that no other PTE maps;
+// then, with the lock dropped, reclaim them.  Private file mappings of a file the
+// caller cannot write would only page out anonymous folios (can_do_file_pageout); every
+// file of a program is its own, so all qualify.
+void madvise_pageout_pte_range(Kernel& k, vm_area_struct* vma, uint64_t addr, uint64_t end) {
+    TableId t = pte_table_lookup(k, *vma->vm_mm, addr);
+    if (t == kNoTable) return;
+    PteRef lock_ref{t, 0};
+    std::vector<Pfn> folio_list;
+    pte_lock(k, lock_ref, MMR_SITE("madvise_cold_or_pageout_pte_range"));
+    for (; addr < end; addr += PAGE_SIZE) {
+        pte_t ptent = k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
+        if (!pte_present(ptent) || pte_special(ptent)) continue;  // vm_normal_folio
+        Pfn p = pte_pfn(ptent);
+        // Do not interfere with other mappings of this folio.
+        if (k.folios[p].mapcount != 1) continue;
+        if (folio_isolate_lru(k, p)) folio_list.push_back(p);
+    }
+    pte_unlock(k, lock_ref, MMR_SITE("madvise_cold_or_pageout_pte_range"));
+    reclaim_pages(k, folio_list);
+}
+
+// madvise_pageout: can_madv_lru_vma refuses mlocked VMAs.
+int madvise_pageout(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end) {
+    if (vma->vm_flags & VM_LOCKED) return EINVAL_;
+    uint64_t span = k.geo.span(PTE_LEVEL);
+    for (uint64_t a = start; a < end;) {
+        uint64_t next = std::min((a / span + 1) * span, end);
+        madvise_pageout_pte_range(k, vma, a, next);
+        a = next;
+    }
+    return 0;
+}
+
 // hugepage_madvise + madvise_update_vma.  Returns the VMA now covering the range.
 vm_area_struct* madvise_hugepage(mm_struct& mm, vm_area_struct* vma, uint64_t start,
                                  uint64_t end, Advice a) {
@@ -44,9 +81,10 @@ int madvise_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t start, u
     *covered = vma->vm_end;
     switch (a) {
         case Advice::dontneed: return madvise_dontneed(k, vma, start, end);
+        case Advice::pageout: return madvise_pageout(k, vma, start, end);
         case Advice::hugepage:
         case Advice::nohugepage: *covered = madvise_hugepage(mm, vma, start, end, a)->vm_end; return 0;
-        default: throw NotBuilt("madvise advice other than dontneed/hugepage/nohugepage");
+        default: throw NotBuilt("madvise advice other than dontneed/pageout/hugepage/nohugepage");
     }
 }
 

@@ -5,6 +5,7 @@
 // flushes the old range's TLB entries before it drops the old PTE lock
 // (CVE-2018-18281).
 #include "mm/anon_vma.hpp"
+#include "mm/filemap.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/vma_merge.hpp"
@@ -26,6 +27,12 @@ void move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
     TableId ot = pte_table_lookup(k, mm, old_addr);
     if (ot == kNoTable) return;
     PteRef dst = pte_alloc(k, mm, new_addr);
+    // take_rmap_locks: an rmap walk must not look at the new place before the PTE got
+    // there and at the old one after it left (upstream only when need_rmap_locks; the
+    // model always takes them).  Swap PTEs move as they are: the slot's count stays.
+    anon_vma* av = vma->anon_vma ? anon_vma_of(k, vma->anon_vma) : nullptr;
+    i_mmap_lock_write(k, vma->vm_file);
+    if (av) anon_vma_lock_write(av);
     PteRef old_lock{ot, 0};
     pte_lock(k, old_lock, MMR_SITE("move_ptes"));
     bool nested = dst.table != ot;
@@ -42,6 +49,8 @@ void move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
     if (force_flush) flush_tlb_mm_range(k, mm, old_addr, old_addr + len);
     if (nested) k.tables[dst.table].ptl.spin_unlock(MMR_SITE("move_ptes"));
     pte_unlock(k, old_lock, MMR_SITE("move_ptes"));
+    if (av) anon_vma_unlock_write(av);  // drop_rmap_locks
+    i_mmap_unlock_write(k, vma->vm_file);
 }
 
 // move_page_tables, one extent at a time: no extent crosses a PTE table on either side.
@@ -67,6 +76,8 @@ void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint6
         return;
     vm_area_struct* n = mm.vm_area_alloc();
     *n = *vma;  // vm_area_dup, sharing the anon_vma
+    vma_clear_anon_chain(n);
+    anon_vma_clone(Kernel::current(), n, vma);
     n->vm_start = new_addr;
     n->vm_end = new_addr + new_len;
     n->vm_pgoff = new_pgoff;

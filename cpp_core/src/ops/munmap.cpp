@@ -4,6 +4,7 @@
 // does (vms_complete_munmap_vmas).
 #include <vector>
 
+#include "mm/anon_vma.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/unmap.hpp"
 #include "mm/vma_split.hpp"
@@ -40,7 +41,10 @@ static void unmap_region(Kernel& k, mm_struct& mm, const std::vector<vm_area_str
     mmu_gather tlb;
     tlb_gather_mmu(tlb, k, mm);
     for (vm_area_struct* v : vmas) unmap_single_vma(tlb, v, v->vm_start, v->vm_end);
-    for (vm_area_struct* v : vmas) unlink_file_vma(k, v);  // free_pgtables: rmap first
+    for (vm_area_struct* v : vmas) {  // free_pgtables: rmap first
+        unlink_anon_vmas(k, v);
+        unlink_file_vma(k, v);
+    }
     free_pgtables(tlb, vmas.front()->vm_start, vmas.back()->vm_end, floor, ceiling);
     tlb_finish_mmu(tlb);
 }

@@ -32,10 +32,7 @@ void check_op_built(const Op& op) {
         case OpKind::truncate:
             return;
         case OpKind::madvise:
-            if (op.advice == Advice::pageout || op.advice == Advice::collapse)
-                not_built(op.advice == Advice::pageout ? "madvise pageout (reclaim, swap)"
-                                                       : "madvise collapse (THP)",
-                          op.loc);
+            if (op.advice == Advice::collapse) not_built("madvise collapse (THP)", op.loc);
             return;
         case OpKind::mmap:
             return;

@@ -47,7 +47,13 @@ private:
 
     void op(std::ostringstream& out) {
         uint64_t a = page();
-        switch (rng_.below(26)) {
+        switch (rng_.below(28)) {
+            case 26: case 27:  // pageout, then touch the page again: a swap-in
+                out << "  madvise 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
+                    << " advice=pageout\n";
+                if (rng_.below(2)) out << "  read 0x" << std::hex << a << std::dec << "\n";
+                else out << "  write 0x" << std::hex << a << std::dec << " " << ++value_ << "\n";
+                break;
             case 22: case 23: {
                 static const char* const share[] = {"private", "shared"};
                 out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
@@ -83,9 +89,12 @@ private:
                     << " prot=" << prot() << "\n";
                 break;
             case 5: {
-                static const char* const adv[] = {"dontneed", "dontneed", "hugepage", "nohugepage"};
+                // pageout twice as often as the rest: swap-out and swap-in race with
+                // faults, fork, munmap, mremap and mprotect.
+                static const char* const adv[] = {"dontneed", "pageout", "pageout", "hugepage",
+                                                  "nohugepage"};
                 out << "  madvise 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
-                    << " advice=" << adv[rng_.below(4)] << "\n";
+                    << " advice=" << adv[rng_.below(5)] << "\n";
                 break;
             }
             case 6: case 7: case 8: case 9: case 10: case 11:

@@ -1,0 +1,133 @@
+#include "mm/rmap.hpp"
+
+#include "check/report.hpp"
+#include "mm/kernel.hpp"
+#include "mm/pgalloc.hpp"
+#include "mmrace/run.hpp"
+
+namespace mmrace::mm {
+
+namespace {
+
+// vma_address: where page pgoff of vma is mapped, or UINT64_MAX outside it.
+uint64_t vma_address(const vm_area_struct* vma, uint64_t pgoff) {
+    if (pgoff < vma->vm_pgoff || pgoff - vma->vm_pgoff >= vma->pages()) return UINT64_MAX;
+    return vma->vm_start + ((pgoff - vma->vm_pgoff) << PAGE_SHIFT);
+}
+
+// try_to_unmap_one for an order-0 folio at addr of vma.  Returns false to stop the walk
+// (a mapping that cannot be unmapped).
+bool try_to_unmap_one(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr) {
+    mm_struct& mm = *vma->vm_mm;
+    TableId t = pte_table_lookup(k, mm, addr);  // page_vma_mapped_walk
+    if (t == kNoTable) return true;
+    PteRef pte{t, k.geo.index(addr, PTE_LEVEL)};
+    pte_lock(k, pte, MMR_SITE("try_to_unmap_one"));
+    pte_t pteval = ptep_get(k, pte);
+    if (!pte_present(pteval) || pte_special(pteval) || pte_pfn(pteval) != p) {
+        pte_unlock(k, pte, MMR_SITE("try_to_unmap_one"));
+        return true;
+    }
+    if (vma->vm_flags & VM_LOCKED) {  // mlocked: the folio stays
+        pte_unlock(k, pte, MMR_SITE("try_to_unmap_one"));
+        return false;
+    }
+    Folio& f = k.folios[p];
+    // ptep_clear_flush: nobody may keep using the old translation once it is gone.
+    set_pte_at(k, pte, 0);
+    flush_tlb_page(k, mm, addr);
+    if (pte_dirty(pteval)) f.flags |= PG_dirty;  // folio_mark_dirty
+    if (f.flags & PG_anon) {
+        swp_entry_t entry{f.swap};
+        if (!(f.flags & PG_swapcache) || !swap_duplicate(k, entry)) {
+            set_pte_at(k, pte, pteval);
+            pte_unlock(k, pte, MMR_SITE("try_to_unmap_one"));
+            return false;
+        }
+        // folio_try_share_anon_rmap_pte: the swap PTE remembers exclusivity (pins are
+        // not modelled, so sharing never fails).
+        bool anon_exclusive = f.flags & PG_anon_exclusive;
+        f.flags &= ~PG_anon_exclusive;
+        pte_t swp_pte = swp_entry_to_pte(entry);
+        if (anon_exclusive) swp_pte = pte_swp_mkexclusive(swp_pte);
+        set_pte_at(k, pte, swp_pte);
+    }
+    folio_remove_rmap_pte(k, p);
+    pte_unlock(k, pte, MMR_SITE("try_to_unmap_one"));
+    k.folios.put(p);  // the mapping's reference; the caller holds another
+    return true;
+}
+
+// rmap_walk_anon with try_to_unmap_one.  folio_lock_anon_vma_read: a folio that is no
+// longer mapped may have an anon_vma already freed, so it is not looked at.
+void rmap_walk_anon(Kernel& k, Pfn p) {
+    Folio& f = k.folios[p];
+    if (!f.mapcount || !f.anon_vma) return;
+    anon_vma* av = anon_vma_of(k, f.anon_vma);
+    // A mapped folio's anon_vma is alive: a VMA that maps it is on its tree.
+    get_anon_vma(av);
+    anon_vma_lock_read(av);
+    uint64_t pgoff = f.index;
+    std::vector<vm_area_struct*> vmas = av->rb_root;  // stable: we hold the lock
+    for (vm_area_struct* vma : vmas) {
+        uint64_t addr = vma_address(vma, pgoff);
+        if (addr == UINT64_MAX) continue;
+        if (!try_to_unmap_one(k, p, vma, addr)) break;
+        if (!k.folios[p].mapcount) break;  // rwc->done: folio_not_mapped
+    }
+    anon_vma_unlock_read(av);
+    put_anon_vma(k, av);
+}
+
+// rmap_walk_file with try_to_unmap_one, under i_mmap_rwsem for read.
+void rmap_walk_file(Kernel& k, Pfn p) {
+    Folio& f = k.folios[p];
+    if (f.mapping < 0) return;
+    address_space& as = *k.files[f.mapping];
+    as.i_mmap_rwsem.down_read(MMR_SITE("rmap_walk_file"));
+    uint64_t pgoff = f.index;
+    std::vector<vm_area_struct*> vmas = as.i_mmap;
+    for (vm_area_struct* vma : vmas) {
+        uint64_t addr = vma_address(vma, pgoff);
+        if (addr == UINT64_MAX) continue;
+        if (!try_to_unmap_one(k, p, vma, addr)) break;
+        if (!k.folios[p].mapcount) break;
+    }
+    as.i_mmap_rwsem.up_read(MMR_SITE("rmap_walk_file"));
+}
+
+}  // namespace
+
+void folio_add_new_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive) {
+    if (!vma->anon_vma) throw ModelError("folio_add_new_anon_rmap on a VMA without an anon_vma");
+    Folio& f = k.folios[p];
+    anon_vma* av = anon_vma_of(k, vma->anon_vma);
+    f.anon_vma = exclusive ? av->id : av->root->id;  // __folio_set_anon
+    f.index = linear_page_index(vma, addr);
+    f.flags |= PG_anon;
+    if (exclusive) f.flags |= PG_anon_exclusive;
+    f.mapcount = 1;
+}
+
+void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive) {
+    Folio& f = k.folios[p];
+    if (exclusive) f.flags |= PG_anon_exclusive;
+    ++f.mapcount;
+}
+
+void folio_move_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma) {
+    k.folios[p].anon_vma = vma->anon_vma;
+}
+
+void folio_remove_rmap_pte(Kernel& k, Pfn p) {
+    if (p == kZeroPfn) return;
+    if (--k.folios[p].mapcount < 0)
+        check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(p));
+}
+
+void try_to_unmap(Kernel& k, Pfn p) {
+    if (k.folios[p].flags & PG_anon) rmap_walk_anon(k, p);
+    else rmap_walk_file(k, p);
+}
+
+}  // namespace mmrace::mm

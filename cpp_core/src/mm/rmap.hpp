@@ -1,0 +1,47 @@
+// Reverse mapping (mm/rmap.c): a folio's mapcount and anon_vma bookkeeping as PTEs map
+// and unmap it, and the rmap walk that finds every PTE mapping a folio, through its
+// anon_vma (anonymous) or its file's i_mmap (page cache), for try_to_unmap.
+#pragma once
+
+#include <cstdint>
+
+#include "mm/folio.hpp"
+#include "mm/vma.hpp"
+
+namespace mmrace::mm {
+
+class Kernel;
+
+// linear_page_index: the page index of addr in vma (the file offset, or for anonymous
+// memory the linear index anon folios are filed under).
+inline uint64_t linear_page_index(const vm_area_struct* vma, uint64_t addr) {
+    return vma->pgoff_at(addr);
+}
+
+// folio_add_new_anon_rmap: the first mapping of a new anonymous folio at addr of vma
+// (which has an anon_vma).  An exclusive folio gets vma's own anon_vma, a shared one the
+// root (__folio_set_anon: "the _oldest_ possible anon_vma").  PTE lock held.
+void folio_add_new_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive);
+
+// folio_add_anon_rmap_pte: one more mapping of an anonymous folio that keeps its
+// anon_vma (do_swap_page on a swap-cache folio); RMAP_EXCLUSIVE marks it exclusive.
+// Folio locked, PTE lock held.
+void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive);
+
+// folio_move_anon_rmap: a folio only vma maps moves to vma's own anon_vma (do_wp_page
+// reuse).  Folio locked.
+void folio_move_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma);
+
+// folio_remove_rmap_pte: one mapping fewer (the zero page has none).
+void folio_remove_rmap_pte(Kernel& k, Pfn p);
+
+// try_to_unmap (TTU_SYNC): unmap the folio from every PTE rmap finds.  An anonymous
+// folio's PTEs become swap PTEs for folio->swap (it is in the swap cache), each taking a
+// swap count; a page-cache folio's are cleared.  Each PTE is cleared and flushed from
+// every TLB under its PTE lock (ptep_clear_flush) before the mapping's reference is
+// dropped.  Folio locked, a reference held; takes the anon_vma lock or i_mmap_rwsem for
+// read, then PTE locks.  The caller checks folio_mapped afterwards: a PTE rmap could not
+// unmap (VM_LOCKED) leaves it mapped.
+void try_to_unmap(Kernel& k, Pfn p);
+
+}  // namespace mmrace::mm
