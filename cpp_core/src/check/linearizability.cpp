@@ -117,9 +117,6 @@ bool Partition::supported() const {
         if (!modelled(*o.op)) return false;
         const Op& op = *o.op;
         if (op.kind == OpKind::mremap && op.pages == 0) return false;  // duplicates a shared mapping
-        // A file stack that grows maps earlier file pages, which the oracle does not
-        // follow.  (A shmem stack grows below pgoff 0: its new pages only SIGBUS.)
-        if (op.kind == OpKind::mmap && (op.flags & MAPF_GROWSDOWN) && op.file >= 0) return false;
     }
     return true;
 }
@@ -128,6 +125,7 @@ void Partition::process_facts() {
     size_t np = h_.program->processes.size();
     ctx_.nfiles = h_.program->files.size();
     ctx_.stacky.assign(np, false);
+    ctx_.stack_backed.assign(np, false);
     ctx_.parent.assign(np, -1);
     std::vector<std::set<uint64_t>> objs_of(np);
     uint64_t a;
@@ -136,11 +134,20 @@ void Partition::process_facts() {
         const Op& op = *o.op;
         if (op.kind == OpKind::fork) ctx_.parent[op.process] = o.process;
         if (op.kind != OpKind::mmap || !result_addr(o, &a)) continue;
-        if (op.flags & MAPF_GROWSDOWN) ctx_.stacky[o.process] = true;
-        if (op.file >= 0) objs_of[o.process].insert(static_cast<uint64_t>(op.file));
+        uint64_t obj = UINT64_MAX;
+        if (op.file >= 0) obj = static_cast<uint64_t>(op.file);
         else if (op.flags & MAPF_SHARED) {
-            objs_of[o.process].insert(ctx_.nfiles + i);
-            shmem_size_[ctx_.nfiles + i] = op.pages;
+            obj = ctx_.nfiles + i;
+            shmem_size_[obj] = op.pages;
+        }
+        if (obj != UINT64_MAX) objs_of[o.process].insert(obj);
+        if (op.flags & MAPF_GROWSDOWN) {
+            ctx_.stacky[o.process] = true;
+            // Its stack grows over object pages that no mmap named: writes are untracked.
+            if (obj != UINT64_MAX) {
+                ctx_.stack_backed[o.process] = true;
+                volatile_objs_.insert(obj);
+            }
         }
     }
     // A child inherits what its parent could have mapped (parents fork before children
@@ -151,6 +158,7 @@ void Partition::process_facts() {
             int par = ctx_.parent[p];
             if (par < 0) continue;
             if (ctx_.stacky[par] && !ctx_.stacky[p]) ctx_.stacky[p] = changed = true;
+            if (ctx_.stack_backed[par] && !ctx_.stack_backed[p]) ctx_.stack_backed[p] = changed = true;
             for (uint64_t ob : objs_of[par]) changed |= objs_of[p].insert(ob).second;
         }
     }

@@ -104,13 +104,18 @@ void write_view(State& t, View& v, uint32_t w, uint64_t val) {
 
 // Whether an access through view v (inside EOF or not) may have given result r;
 // applies its effect to t.  `may_grow`: the process may have grown a stack over it.
-bool access_view(State& t, View& v, bool in_eof, bool may_grow, const Op& op, const std::string& r) {
+enum class Grow : uint8_t { no, anon, backed };
+
+bool access_view(State& t, View& v, bool in_eof, Grow grow, const Op& op, const std::string& r) {
     bool write = op.kind == OpKind::write;
     if (v.kind == View::unknown) return true;
     if (v.kind == View::unmapped) {
         if (r == "SIGSEGV") return true;
-        if (!may_grow) return false;
-        if (r == "SIGBUS") return true;  // a shmem stack grew here
+        if (grow == Grow::no) return false;
+        if (grow == Grow::backed) {  // a file or shmem stack grew here: anything
+            v = View{View::unknown};
+            return true;
+        }
         // expand_downwards covered this page: zero-filled anonymous memory with the
         // stack's protection, which the oracle does not know.
         v = View{View::mapped, 0, false};
@@ -134,18 +139,21 @@ bool access_view(State& t, View& v, bool in_eof, bool may_grow, const Op& op, co
 void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
     Key k = x.pages.at(0);
     const Page& pg = s.pages.at(k);
-    bool may_grow = ctx.stacky[x.h->process];
+    size_t p = static_cast<size_t>(x.h->process);
+    Grow grow = ctx.stack_backed[p] ? Grow::backed : ctx.stacky[p] ? Grow::anon : Grow::no;
     for (int vi = -1; vi < static_cast<int>(pg.stale.size()); ++vi) {
         State t = s;
         Page& tp = t.pages.at(k);
         bool ok;
         if (vi < 0) {
             View& v = tp.cur;
+            bool was_unknown = v.kind == View::unknown;
             bool eof = v.obj == kNoKey || t.objs.at(v.obj).in_eof;
-            ok = access_view(t, v, eof, may_grow, *x.h->op, x.h->result);
+            ok = access_view(t, v, eof, grow, *x.h->op, x.h->result);
+            if (ok && !was_unknown && v.kind == View::unknown) set_unknown(t, tp);
         } else {
             Stale& st = tp.stale[vi];
-            ok = access_view(t, st.v, st.in_eof, false, *x.h->op, x.h->result);
+            ok = access_view(t, st.v, st.in_eof, Grow::no, *x.h->op, x.h->result);
         }
         if (ok) out.push_back(std::move(t));
     }

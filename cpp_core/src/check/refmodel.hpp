@@ -108,6 +108,9 @@ struct SubOp {
 struct Context {
     size_t nfiles = 0;
     std::vector<bool> stacky;  // per process: may have grown a stack (MAP_GROWSDOWN)
+    // per process: one of those stacks is a file or shmem mapping, which grows over
+    // object pages (vm_pgoff goes down) that the oracle does not follow
+    std::vector<bool> stack_backed;
     std::vector<int> parent;   // per process: who forked it, -1
 };
 
