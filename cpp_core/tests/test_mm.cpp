@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
@@ -541,4 +542,30 @@ thread P0.T0
     EXPECT_EQ(v[4], "SIGSEGV");
     EXPECT_EQ(v[5], "SIGSEGV");
     EXPECT_NE(v[6], "0x6f0000");
+}
+
+// Runs keep their kernel between runs on one OS thread (the pools are reset, not
+// rebuilt): what ran before must not change a run, and a fresh thread (a fresh kernel)
+// gives the same results.
+TEST(Mm, AKernelKeptBetweenRunsChangesNothing) {
+    auto run = [](uint64_t seed) {
+        RunOptions o;
+        Schedule s;
+        s.kind = Schedule::Kind::random;
+        s.seed = seed;
+        o.schedule = s;
+        return run_program(parse_mmr(random_workload(seed)), o);
+    };
+    std::vector<RunResult> first;
+    for (uint64_t seed = 0; seed < 20; ++seed) first.push_back(run(seed));
+    for (uint64_t seed = 20; seed > 0; --seed) {  // again, after other runs, in another order
+        RunResult again = run(seed - 1);
+        EXPECT_EQ(again.trace_hash, first[seed - 1].trace_hash) << "seed " << seed - 1;
+        EXPECT_EQ(again.verdict, "ok");
+    }
+    RunResult fresh;
+    std::thread t([&] { fresh = run(7); });
+    t.join();
+    EXPECT_EQ(fresh.trace_hash, first[7].trace_hash);
+    EXPECT_EQ(results(fresh), results(first[7]));
 }

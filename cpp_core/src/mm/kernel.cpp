@@ -13,6 +13,13 @@ Kernel::Kernel(const Config& cfg, rt::RuntimeConfig rcfg)
 
 Kernel::~Kernel() = default;
 
+void Kernel::prepare(const Config& cfg, rt::RuntimeConfig rcfg) {
+    if (cfg.geometry != config.geometry) throw ModelError("Kernel::prepare: another geometry");
+    config = cfg;
+    rt.reset(std::move(rcfg));
+    thread_process.clear();
+}
+
 void Kernel::reset(size_t nprocesses) {
     folios.reset();
     tables.reset();

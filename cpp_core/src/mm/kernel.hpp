@@ -54,6 +54,10 @@ public:
                process_mm[thread_process[t]] == &mm;
     }
 
+    // Readies a kernel kept from an earlier run (same geometry) for a new one: no
+    // threads, a new runtime configuration.  reset() then clears the rest.
+    void prepare(const Config& cfg, rt::RuntimeConfig rcfg);
+
     mm_struct* mm_alloc();
     // The mm of the thread that is running (current->mm).
     mm_struct& current_mm();

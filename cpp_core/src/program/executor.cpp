@@ -1,6 +1,8 @@
 // Runs a Program on a fresh simulated kernel: one simulated thread per program thread,
 // each executing its ops in order, under the schedule's policy.
 #include <algorithm>
+#include <array>
+#include <memory>
 #include <sstream>
 
 #include "check/history.hpp"
@@ -155,6 +157,45 @@ check::History history(const Program& p, const std::vector<Slot>& slots) {
     return h;
 }
 
+// The simulated kernel for a run: one per geometry and OS thread, kept between runs so
+// that its pools are reset, not rebuilt.  A nested run (a hook that runs a program)
+// gets a kernel of its own.
+class KernelLease {
+public:
+    KernelLease(const Config& cfg, rt::RuntimeConfig rc) {
+        Cached& s = cache()[cfg.geometry == Geometry::small ? 0 : 1];
+        if (s.busy) {
+            own_ = std::make_unique<mm::Kernel>(cfg, std::move(rc));
+            k_ = own_.get();
+            return;
+        }
+        if (s.k) s.k->prepare(cfg, std::move(rc));
+        else s.k = std::make_unique<mm::Kernel>(cfg, std::move(rc));
+        s.busy = true;
+        slot_ = &s;
+        k_ = s.k.get();
+    }
+    ~KernelLease() {
+        if (slot_) slot_->busy = false;
+    }
+    KernelLease(const KernelLease&) = delete;
+    KernelLease& operator=(const KernelLease&) = delete;
+    mm::Kernel& get() { return *k_; }
+
+private:
+    struct Cached {
+        std::unique_ptr<mm::Kernel> k;
+        bool busy = false;
+    };
+    static std::array<Cached, 2>& cache() {
+        thread_local std::array<Cached, 2> c;
+        return c;
+    }
+    Cached* slot_ = nullptr;
+    std::unique_ptr<mm::Kernel> own_;
+    mm::Kernel* k_ = nullptr;
+};
+
 }  // namespace
 
 void check_built(const Program& p) {
@@ -175,7 +216,8 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     rc.record_trace = opt.trace;
     rc.trace_limit = opt.trace_limit;
     rc.interrupted = opt.interrupted;
-    mm::Kernel k(p.config, rc);
+    KernelLease lease(p.config, std::move(rc));
+    mm::Kernel& k = lease.get();
 
     RunState s{k, p, opt, {}};
     int tid = 0;

@@ -82,11 +82,16 @@ size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 // Stacks of finished fibers, kept for the next run on this OS thread: a run makes a
 // fiber per simulated thread, and mapping, faulting in and unmapping their stacks cost
 // more than the run itself.  Each entry is a whole mapping (guard page + stack).
+// Fibers may outlive the cache at thread exit (a kernel kept in another thread_local):
+// a plain flag, which has no destructor, says when it is gone.
+thread_local bool tl_stacks_gone = false;
+
 struct StackCache {
     static constexpr size_t kMax = 64;
     std::vector<std::pair<char*, size_t>> free;
     ~StackCache() {
         for (auto& [m, len] : free) munmap(m, len);
+        tl_stacks_gone = true;
     }
     char* take(size_t len) {
         for (size_t i = 0; i < free.size(); ++i)
@@ -143,7 +148,7 @@ Fiber::Fiber(FiberKind kind, size_t stack_bytes) : Fiber(kind) {
     const size_t pg = page_size();
     stack_bytes = (stack_bytes + pg - 1) / pg * pg;
     impl_->map_len = stack_bytes + pg;
-    impl_->map = tl_stacks.take(impl_->map_len);
+    impl_->map = tl_stacks_gone ? nullptr : tl_stacks.take(impl_->map_len);
     if (!impl_->map) {
         void* m = mmap(nullptr, impl_->map_len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -156,7 +161,9 @@ Fiber::Fiber(FiberKind kind, size_t stack_bytes) : Fiber(kind) {
 }
 
 Fiber::~Fiber() {
-    if (impl_ && impl_->map) tl_stacks.give(impl_->map, impl_->map_len, page_size());
+    if (!impl_ || !impl_->map) return;
+    if (tl_stacks_gone) munmap(impl_->map, impl_->map_len);
+    else tl_stacks.give(impl_->map, impl_->map_len, page_size());
 }
 
 void Fiber::prepare(Entry entry, void* arg) {

@@ -74,6 +74,16 @@ Runtime::Runtime(RuntimeConfig cfg)
 
 Runtime::~Runtime() = default;
 
+void Runtime::reset(RuntimeConfig cfg) {
+    if (in_run_) throw std::logic_error("mmrace: Runtime::reset during a run");
+    bool same_fiber = cfg.fiber == cfg_.fiber;
+    cfg_ = std::move(cfg);
+    if (!same_fiber) host_ = std::make_unique<Fiber>(cfg_.fiber);
+    threads_.clear();
+    events_.clear();
+    trace_.clear();
+}
+
 Tid Runtime::add_thread(std::string name, std::function<void()> body, bool started) {
     if (threads_.size() >= kMaxThreads)
         throw std::length_error("mmrace: at most 64 simulated threads");

@@ -83,6 +83,10 @@ public:
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
 
+    // Drops every thread and takes a new configuration, keeping what can be reused
+    // (the host fiber; thread stacks go back to the fiber stack cache).  Not during a run.
+    void reset(RuntimeConfig cfg);
+
     // ---- set-up, before run() ----
     // `started` threads are runnable when the run begins; others wait for start().
     Tid add_thread(std::string name, std::function<void()> body, bool started = true);
