@@ -48,12 +48,6 @@ bool modelled(const Op& op) {
     }
 }
 
-bool result_addr(const HistOp& h, uint64_t* a) {
-    if (h.result.size() < 3 || h.result[1] != 'x') return false;
-    *a = std::stoull(h.result, nullptr, 16);
-    return true;
-}
-
 uint64_t proc(const HistOp& h) { return static_cast<uint64_t>(h.process); }
 
 // The keys of `set` in space `p`'s pages [first, first + n).
@@ -134,17 +128,13 @@ void Partition::process_facts() {
         const Op& op = *o.op;
         if (op.kind == OpKind::fork) ctx_.parent[op.process] = o.process;
         if (op.kind != OpKind::mmap || !result_addr(o, &a)) continue;
-        uint64_t obj = UINT64_MAX;
-        if (op.file >= 0) obj = static_cast<uint64_t>(op.file);
-        else if (op.flags & MAPF_SHARED) {
-            obj = ctx_.nfiles + i;
-            shmem_size_[obj] = op.pages;
-        }
-        if (obj != UINT64_MAX) objs_of[o.process].insert(obj);
+        uint64_t obj = mmap_object(ctx_, op, i);
+        if (obj != kNoKey) objs_of[o.process].insert(obj);
+        if (op.file < 0 && obj != kNoKey) shmem_size_[obj] = op.pages;
         if (op.flags & MAPF_GROWSDOWN) {
             ctx_.stacky[o.process] = true;
             // Its stack grows over object pages that no mmap named: writes are untracked.
-            if (obj != UINT64_MAX) {
+            if (obj != kNoKey) {
                 ctx_.stack_backed[o.process] = true;
                 volatile_objs_.insert(obj);
             }
@@ -202,8 +192,8 @@ void Partition::unite() {
     for (uint32_t i = 0; i < h_.ops.size(); ++i) {
         const HistOp& o = h_.ops[i];
         const Op& op = *o.op;
-        if (op.kind == OpKind::mmap && result_addr(o, &a) && (op.file >= 0 || (op.flags & MAPF_SHARED))) {
-            uint64_t obj = op.file >= 0 ? static_cast<uint64_t>(op.file) : ctx_.nfiles + i;
+        uint64_t obj = op.kind == OpKind::mmap ? mmap_object(ctx_, op, i) : kNoKey;
+        if (obj != kNoKey && result_addr(o, &a)) {
             uint64_t base = op.file >= 0 ? op.pgoff : 0;
             for (Key k : in_range(tracked_, proc(o), a >> 12, op.pages)) {
                 Key ok = make_key(obj, base + key_page(k) - (a >> 12));

@@ -20,17 +20,7 @@ bool parse_u64(const std::string& s, uint64_t* v, int base) {
     return r.ec == std::errc() && r.ptr == e && b != e;
 }
 
-// The address an mmap or mremap returned, or false for an errno.
-bool result_addr(const HistOp& h, uint64_t* a) { return parse_u64(h.result, a, 16); }
-
 uint64_t page_of(uint64_t addr) { return addr >> kPageShift; }
-
-// The object a mapping made by op `h` (with history index `id`) is backed by.
-uint64_t mmap_object(const Context& ctx, const Op& op, uint32_t id) {
-    return op.file >= 0 ? static_cast<uint64_t>(op.file) : ctx.nfiles + id;
-}
-
-bool backed(const Op& op) { return op.file >= 0 || (op.flags & MAPF_SHARED); }
 
 void set_unknown(State& t, Page& p);
 
@@ -73,9 +63,10 @@ int32_t copy_cell(State& t, int32_t from) {
 View mmap_view(const Context& ctx, const State& t, const Op& op, uint32_t id, uint64_t start,
                uint64_t page) {
     View v{View::mapped, op.prot, true, (op.flags & MAPF_SHARED) != 0};
-    if (!backed(op)) return v;
+    uint64_t obj = mmap_object(ctx, op, id);
+    if (obj == kNoKey) return v;
     uint64_t base = op.file >= 0 ? op.pgoff : 0;
-    v.obj = make_key(mmap_object(ctx, op, id), base + (page - start));
+    v.obj = make_key(obj, base + (page - start));
     auto it = t.objs.find(v.obj);
     if (it == t.objs.end()) return View{View::unknown};
     v.backing = it->second.cell;
@@ -383,6 +374,14 @@ void end_window(const State& s, const SubOp& x, std::vector<State>& out) {
 }
 
 }  // namespace
+
+bool result_addr(const HistOp& h, uint64_t* a) { return parse_u64(h.result, a, 16); }
+
+uint64_t mmap_object(const Context& ctx, const Op& op, uint32_t id) {
+    if (op.file >= 0) return static_cast<uint64_t>(op.file);
+    if (op.flags & MAPF_SHARED) return ctx.nfiles + id;
+    return kNoKey;
+}
 
 bool Cell::read(uint32_t w, uint64_t* v) const {
     if (taint == kVolatile) return false;

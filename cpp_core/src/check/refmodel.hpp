@@ -114,6 +114,12 @@ struct Context {
     std::vector<int> parent;   // per process: who forked it, -1
 };
 
+// The address an mmap or mremap returned, or false for an errno.
+bool result_addr(const HistOp& h, uint64_t* a);
+// The object behind a mapping made by mmap `op` (history index `id`): its file, or
+// the shmem object it made; kNoKey for private anonymous memory.
+uint64_t mmap_object(const Context& ctx, const Op& op, uint32_t id);
+
 // Whether an op of this kind and advice is windowed (see the header comment), and
 // whether it populates between begin and end.
 bool windowed(const Op& op);
