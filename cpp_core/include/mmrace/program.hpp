@@ -110,9 +110,24 @@ enum class Geometry : uint8_t { small, x86 };
 const char* strategy_name(Strategy s);
 const char* geometry_name(Geometry g);
 
+// The sizes of the simulated machine's pools (`config folios=N swap_slots=N
+// pgtables=N`).  A run that needs more than a pool holds sees the allocation fail, as
+// a kernel out of memory (or out of swap) does.  The defaults are large enough that
+// ordinary programs never notice them; the maxima bound what one program can make the
+// model allocate (storage grows on use, up to the limit).
+inline constexpr uint64_t kDefaultFolios = 1u << 16;    // allocatable folios (the zero page is extra)
+inline constexpr uint64_t kDefaultSwapSlots = 1024;     // usable swap slots (si->max - 1)
+inline constexpr uint64_t kDefaultPgtables = 1u << 18;  // PUD, PMD and PTE table pages
+inline constexpr uint64_t kMaxFolios = 1u << 20;
+inline constexpr uint64_t kMaxSwapSlots = 1u << 20;
+inline constexpr uint64_t kMaxPgtables = 1u << 18;
+
 struct Config {
     Strategy strategy = Strategy::classic;
     Geometry geometry = Geometry::small;
+    uint64_t folios = kDefaultFolios;
+    uint64_t swap_slots = kDefaultSwapSlots;
+    uint64_t pgtables = kDefaultPgtables;
     std::vector<std::string> mutants;  // in the order written
     bool operator==(const Config&) const = default;
 };

@@ -128,7 +128,7 @@ void check_folio_accounting(Kernel& k) {
                 else if (pte_present(p) && !pte_special(p)) ++maps[pte_pfn(p)];
             });
     check_swap_accounting(k, swap_ptes);
-    for (Pfn p = 1; p < k.folios.capacity(); ++p) {
+    for (Pfn p = 1; p < k.folios.high_water(); ++p) {
         const Folio& f = k.folios[p];
         if (!f.in_use) continue;
         int64_t m = maps.count(p) ? maps[p] : 0;
@@ -153,7 +153,7 @@ void check_folio_accounting(Kernel& k) {
 
 void check_swap_accounting(Kernel& k, const std::unordered_map<uint64_t, int64_t>& swap_ptes) {
     uint64_t used = 0;
-    for (uint64_t i = 1; i < k.swap.swap_map.size(); ++i) {
+    for (uint64_t i = 1; i <= k.swap.highest_bit; ++i) {
         const swap_slot& s = k.swap.swap_map[i];
         std::string who = "swap slot " + std::to_string(i);
         auto it = swap_ptes.find(i);
@@ -196,7 +196,7 @@ std::string find_leaks(Kernel& k) {
     // folios (a zap that found the folio locked, a swap-in that lost a race) to later
     // reclaim or to the swap allocator's scan.  Anything else holding a slot is a leak.
     size_t slots = 0;
-    for (uint64_t i = 1; i < k.swap.swap_map.size(); ++i) {
+    for (uint64_t i = 1; i <= k.swap.highest_bit; ++i) {
         const swap_slot& sl = k.swap.swap_map[i];
         if (!sl.in_use) continue;
         auto c = k.swap.swap_cache.find(i);
@@ -209,8 +209,7 @@ std::string find_leaks(Kernel& k) {
     }
     if (k.folios.in_use() > cached) s += std::to_string(k.folios.in_use() - cached) + " folios, ";
     if (slots) s += std::to_string(slots) + " swap slots, ";
-    size_t avs = 0;
-    for (const auto& av : k.anon_vmas) avs += av->in_use;
+    size_t avs = k.anon_vmas.live();
     if (avs) s += std::to_string(avs) + " anon_vmas, ";
     if (k.tables.in_use()) s += std::to_string(k.tables.in_use()) + " page tables, ";
     size_t vmas = 0;

@@ -34,14 +34,7 @@ uint64_t find_mergeable_anon_vma(const mm_struct& mm, const vm_area_struct* vma)
 }
 
 // anon_vma_alloc: a new root anon_vma with refcount 1.
-anon_vma* anon_vma_alloc(Kernel& k) {
-    k.anon_vmas.push_back(std::make_unique<anon_vma>());
-    anon_vma* av = k.anon_vmas.back().get();
-    av->id = k.anon_vmas.size();
-    av->root = av;
-    av->parent = av;
-    return av;
-}
+anon_vma* anon_vma_alloc(Kernel& k) { return k.anon_vmas.alloc(); }
 
 // anon_vma_chain_link: vma joins av's tree; the chain lists the newest first.
 void anon_vma_chain_link(vm_area_struct* vma, anon_vma* av) {
@@ -70,7 +63,33 @@ void anon_vma_free(Kernel& k, anon_vma* av) {
 
 }  // namespace
 
-anon_vma* anon_vma_of(Kernel& k, uint64_t id) { return k.anon_vmas.at(id - 1).get(); }
+anon_vma* AnonVmaPool::alloc() {
+    if (nr_ == slab_.size()) slab_.emplace_back();
+    anon_vma* av = &slab_[nr_++];
+    av->id = nr_;
+    av->root = av;
+    av->parent = av;
+    av->refcount = 1;
+    av->num_children = 0;
+    av->num_active_vmas = 0;
+    av->in_use = true;
+    av->rb_root.clear();
+    return av;
+}
+
+anon_vma* AnonVmaPool::at(uint64_t id) {
+    if (id == 0 || id > nr_)
+        throw ModelError("anon_vma id " + std::to_string(id) + " was never allocated in this run");
+    return &slab_[id - 1];
+}
+
+size_t AnonVmaPool::live() const {
+    size_t n = 0;
+    for (size_t i = 0; i < nr_; ++i) n += slab_[i].in_use;
+    return n;
+}
+
+anon_vma* anon_vma_of(Kernel& k, uint64_t id) { return k.anon_vmas.at(id); }
 
 void anon_vma_lock_write(anon_vma* av) { av->root->rwsem.down_write(MMR_SITE("anon_vma_lock_write")); }
 void anon_vma_unlock_write(anon_vma* av) { av->root->rwsem.up_write(MMR_SITE("anon_vma_unlock_write")); }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "mm/vma.hpp"
@@ -32,6 +33,25 @@ struct anon_vma {
     bool in_use = true;               // false once freed (anon_vma_free)
     sync::RwSem rwsem{"&anon_vma->rwsem"};  // only the root's is used
     std::vector<vm_area_struct*> rb_root;   // the VMAs chained to it, in link order
+};
+
+// Every anon_vma of a run (the anon_vma_cachep slab), by id - 1.  An id is never reused
+// within a run, so a freed anon_vma stays here (in_use false) and a use after free is
+// seen; reset() rewinds to none without freeing anything, and alloc() reinitialises
+// the entries of earlier runs in place (their rwsems forget their old run by epoch).
+class AnonVmaPool {
+public:
+    void reset() { nr_ = 0; }
+    // anon_vma_alloc's storage: the next id, refcount 1, its own root and parent.
+    anon_vma* alloc();
+    // The anon_vma with this id, live or freed; a ModelError for an id never handed out.
+    anon_vma* at(uint64_t id);
+    size_t size() const { return nr_; }  // ids 1..size() were handed out since reset()
+    size_t live() const;                 // how many of them are not freed
+
+private:
+    std::deque<anon_vma> slab_;  // a deque: entries never move
+    size_t nr_ = 0;
 };
 
 // anon_vma_lock_write / anon_vma_unlock_write / anon_vma_lock_read / anon_vma_unlock_read:

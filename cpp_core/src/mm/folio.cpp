@@ -6,16 +6,42 @@
 
 namespace mmrace::mm {
 
-FolioPool::FolioPool(size_t capacity) : limit_(capacity) { reset(); }
+namespace {
 
-void FolioPool::reset() {
+// A folio as the page allocator hands it out (prep_new_page): no mapping, no flags but
+// those the caller sets.  Containers are cleared, not replaced, so their memory is
+// reused run after run.
+void folio_reinit(Folio& f) {
+    f.refcount = 0;
+    f.mapcount = 0;
+    f.flags = 0;
+    f.in_use = false;
+    f.serial = 0;
+    f.mapping = -1;
+    f.anon_vma = 0;
+    f.index = 0;
+    f.swap = 0;
+    f.isolated = false;
+    f.writeback_waiters.clear();
+    f.locked = false;
+    f.lock_owner = UINT32_MAX;
+    f.lock_waiters.clear();
+    f.words.clear();
+}
+
+}  // namespace
+
+void FolioPool::reset(size_t limit) {
+    limit_ = limit;
     free_.clear();
-    folios_.resize(1);
+    nr_ = 1;
+    if (folios_.empty()) folios_.emplace_back();
     // The zero page: permanently referenced, so it is never freed or reused.
-    folios_[kZeroPfn] = Folio{};
-    folios_[kZeroPfn].in_use = true;
-    folios_[kZeroPfn].refcount = 1;
-    folios_[kZeroPfn].flags = PG_uptodate;
+    Folio& zero = folios_[kZeroPfn];
+    folio_reinit(zero);
+    zero.in_use = true;
+    zero.refcount = 1;
+    zero.flags = PG_uptodate;
     used_ = 0;
     serial_ = 0;
 }
@@ -28,14 +54,14 @@ Pfn FolioPool::alloc() {
         p = *it;
         *it = free_.back();
         free_.pop_back();
-    } else if (folios_.size() < limit_) {
-        p = static_cast<Pfn>(folios_.size());
-        folios_.emplace_back();
+    } else if (nr_ <= limit_) {  // pfns 1..limit: freed ones are reused first
+        p = static_cast<Pfn>(nr_++);
+        if (p == folios_.size()) folios_.emplace_back();
     } else {
         return kNoPfn;
     }
     Folio& f = folios_[p];
-    f = Folio{};
+    folio_reinit(f);
     f.in_use = true;
     f.refcount = 1;
     f.flags = PG_uptodate;

@@ -56,14 +56,17 @@ struct Folio {
     }
 };
 
-// A bounded pool of folios.  Pfns are handed out lowest-first so that runs are
-// deterministic.  Storage grows on demand up to the capacity and is kept: reset()
-// returns every folio without freeing it, touching only the folios ever used.
+// The folio pool: `limit` allocatable folios (config folios=N) besides the zero page.
+// Pfns are handed out lowest-first so that runs are deterministic.  Storage grows on
+// demand and is kept across runs: reset() only rewinds the pool (O(1)); alloc()
+// reinitialises the folio it hands out, reusing its containers' memory.
 class FolioPool {
 public:
-    explicit FolioPool(size_t capacity = 1u << 16);
-    void reset();
-    // alloc_anon_folio: a zeroed order-0 folio with refcount 1, or kNoPfn when full.
+    FolioPool() { reset(0); }
+    // Frees every folio; `limit` folios may be allocated in the next run.
+    void reset(size_t limit);
+    // alloc_anon_folio: a zeroed order-0 folio with refcount 1, or kNoPfn when all
+    // `limit` folios are in use.
     Pfn alloc();
     Folio& operator[](Pfn p) { return folios_[p]; }
     const Folio& operator[](Pfn p) const { return folios_[p]; }
@@ -71,14 +74,16 @@ public:
     void get(Pfn p);
     void put(Pfn p);
     size_t in_use() const { return used_; }
-    // Pfns ever handed out are below this.
-    size_t capacity() const { return folios_.size(); }
+    size_t limit() const { return limit_; }
+    // Every pfn handed out since reset() is below this (pfn 0 is the zero page).
+    size_t high_water() const { return nr_; }
     static constexpr Pfn kNoPfn = UINT32_MAX;
 
 private:
-    std::deque<Folio> folios_;   // [0, high water); a deque keeps references stable
-    std::vector<Pfn> free_;      // freed pfns below the high water mark
-    size_t limit_;
+    std::deque<Folio> folios_;  // a deque keeps references stable as it grows
+    size_t nr_ = 1;             // pfns [0, nr_) handed out since reset()
+    std::vector<Pfn> free_;     // freed pfns below nr_
+    size_t limit_ = 0;
     size_t used_ = 0;
     uint64_t serial_ = 0;
 };

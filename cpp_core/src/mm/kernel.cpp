@@ -9,7 +9,11 @@ thread_local Kernel* tl_kernel = nullptr;
 }
 
 Kernel::Kernel(const Config& cfg, rt::RuntimeConfig rcfg)
-    : config(cfg), rt(std::move(rcfg)), sync(rt), geo(cfg.geometry), tables(geo) {}
+    : config(cfg), rt(std::move(rcfg)), sync(rt), geo(cfg.geometry), tables(geo) {
+    folios.reset(cfg.folios);
+    tables.reset(cfg.pgtables);
+    swap.reset(cfg.swap_slots);
+}
 
 Kernel::~Kernel() = default;
 
@@ -21,14 +25,14 @@ void Kernel::prepare(const Config& cfg, rt::RuntimeConfig rcfg) {
 }
 
 void Kernel::reset(size_t nprocesses) {
-    folios.reset();
-    tables.reset();
+    folios.reset(config.folios);
+    tables.reset(config.pgtables);
     counters.reset();
     mms_used_ = 0;
     process_mm.assign(nprocesses, nullptr);
     process_nthreads.clear();
-    anon_vmas.clear();
-    swap.reset();
+    anon_vmas.reset();
+    swap.reset(config.swap_slots);
     files.clear();
     tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();

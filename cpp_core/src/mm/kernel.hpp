@@ -39,7 +39,7 @@ public:
     std::vector<int> thread_process;
     // Every anon_vma of the run, by id - 1; a freed one stays (in_use false) so that a
     // use after free is seen, and ids are never reused.
-    std::vector<std::unique_ptr<anon_vma>> anon_vmas;
+    AnonVmaPool anon_vmas;
     swap_info_struct swap;  // the swap device and the swap cache
     // The program's files (`file F pages=N`), by index.
     std::vector<std::unique_ptr<address_space>> files;
@@ -55,12 +55,14 @@ public:
     }
 
     // Readies a kernel kept from an earlier run (same geometry) for a new one: no
-    // threads, a new runtime configuration.  reset() then clears the rest.
+    // threads, a new runtime configuration, cfg's pool limits.  reset() then clears the
+    // rest and applies the limits.
     void prepare(const Config& cfg, rt::RuntimeConfig rcfg);
 
     mm_struct* mm_alloc();
     // The mm of the thread that is running (current->mm).
     mm_struct& current_mm();
+    // Empties every pool (keeping its storage) and sizes it by config for the next run.
     void reset(size_t nprocesses);
 
     // The kernel whose run executes on this OS thread.

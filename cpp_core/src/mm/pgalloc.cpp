@@ -23,11 +23,14 @@ TableId pte_table_lookup(Kernel& k, mm_struct& mm, uint64_t addr) {
 
 PteRef pte_alloc(Kernel& k, mm_struct& mm, uint64_t addr) {
     // The allocations may sleep; the install is a short page_table_lock section that
-    // re-checks the slot, as __pud_alloc/__pmd_alloc/__pte_alloc do.
+    // re-checks the slot, as __pud_alloc/__pmd_alloc/__pte_alloc do.  A failed
+    // allocation fails the walk (-ENOMEM) even if another thread installed the table
+    // meanwhile, as upstream; the levels already installed stay for free_pgtables.
     auto alloc_level = [&](uint64_t& slot, int level) -> TableId {
         if (slot) return entry_table(slot);
         k.rt.yield(MMR_SITE("pte_alloc_one"), rt::Ev::yield, static_cast<uint64_t>(level));
         TableId fresh = k.tables.alloc(level);
+        if (fresh == kNoTable) return kNoTable;
         mm.page_table_lock.spin_lock(MMR_SITE("pmd_install"));
         if (!slot) {
             slot = mk_table_entry(fresh);
@@ -47,6 +50,7 @@ PteRef pte_alloc(Kernel& k, mm_struct& mm, uint64_t addr) {
     } else {
         uint64_t slot = 0;
         pud = alloc_level(slot, PUD_LEVEL);
+        if (pud == kNoTable) return {};
         // Another thread may have installed one while we slept in the allocation.
         auto [pos, inserted] = mm.pgd.emplace(pgd_index, pud);
         if (!inserted) {
@@ -56,8 +60,10 @@ PteRef pte_alloc(Kernel& k, mm_struct& mm, uint64_t addr) {
     }
     uint64_t& pud_e = k.tables[pud].entries[k.geo.index(addr, PUD_LEVEL)];
     TableId pmd = alloc_level(pud_e, PMD_LEVEL);
+    if (pmd == kNoTable) return {};
     uint64_t& pmd_e = k.tables[pmd].entries[k.geo.index(addr, PMD_LEVEL)];
     TableId pte = alloc_level(pmd_e, PTE_LEVEL);
+    if (pte == kNoTable) return {};
     return PteRef{pte, k.geo.index(addr, PTE_LEVEL)};
 }
 

@@ -14,9 +14,11 @@ TableId PageTablePool::alloc(int level) {
         id = *it;
         *it = free_.back();
         free_.pop_back();
+    } else if (nr_ < limit_) {  // freed ids are reused first, so nr_ == used_ here
+        id = static_cast<TableId>(nr_++);
+        if (id == tables_.size()) tables_.push_back(std::make_unique<PageTable>());
     } else {
-        id = static_cast<TableId>(tables_.size());
-        tables_.push_back(std::make_unique<PageTable>());
+        return kNoTable;
     }
     PageTable& t = *tables_[id];
     t.level = level;
@@ -27,19 +29,20 @@ TableId PageTablePool::alloc(int level) {
 }
 
 void PageTablePool::free(TableId id) {
-    PageTable& t = *tables_.at(id);
+    if (id >= nr_) check::violation("double_free", "page table " + std::to_string(id) + " was never allocated");
+    PageTable& t = *tables_[id];
     if (!t.in_use) check::violation("double_free", "page table " + std::to_string(id) + " freed twice");
     t.in_use = false;
     free_.push_back(id);
     --used_;
 }
 
-void PageTablePool::reset() {
+void PageTablePool::reset(size_t limit) {
+    limit_ = limit;
+    // Only the tables the last run handed out were touched.
+    for (size_t id = 0; id < nr_; ++id) tables_[id]->in_use = false;
+    nr_ = 0;
     free_.clear();
-    for (TableId id = 0; id < tables_.size(); ++id) {
-        tables_[id]->in_use = false;
-        free_.push_back(id);
-    }
     used_ = 0;
 }
 

@@ -95,21 +95,28 @@ struct PageTable {
     sync::SpinLock ptl{"ptlock"};  // the split PTE lock (PTE tables only)
 };
 
-// Page-table pages, allocated lowest id first; reset() frees all without releasing
-// storage (pools are reset between runs, not rebuilt).
+// Page-table pages (config pgtables=N of them), allocated lowest id first.  Storage
+// grows on demand and is kept across runs: reset() frees every table without
+// releasing anything (pools are reset between runs, not rebuilt).
 class PageTablePool {
 public:
     explicit PageTablePool(PtGeometry geo) : geo_(geo) {}
+    // pagetable_alloc: a zeroed table of `level`, or kNoTable when all `limit` tables
+    // are in use.
     TableId alloc(int level);
     void free(TableId id);
     PageTable& operator[](TableId id) { return *tables_[id]; }
-    void reset();
+    // Frees every table; `limit` tables may be allocated in the next run.
+    void reset(size_t limit);
     size_t in_use() const { return used_; }
+    size_t limit() const { return limit_; }
 
 private:
     PtGeometry geo_;
-    std::vector<std::unique_ptr<PageTable>> tables_;
-    std::vector<TableId> free_;
+    std::vector<std::unique_ptr<PageTable>> tables_;  // unique_ptr: stable as it grows
+    size_t nr_ = 0;               // ids [0, nr_) handed out since reset()
+    std::vector<TableId> free_;   // freed ids below nr_
+    size_t limit_ = 0;
     size_t used_ = 0;
 };
 

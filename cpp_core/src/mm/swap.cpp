@@ -1,6 +1,8 @@
 // Swap slots and the swap cache (mm/swapfile.c, mm/swap_state.c, mm/page_io.c).
 #include "mm/swap.hpp"
 
+#include <algorithm>
+
 #include "check/report.hpp"
 #include "mm/filemap.hpp"
 #include "mm/kernel.hpp"
@@ -28,6 +30,7 @@ void maybe_free_slot(Kernel& k, swp_entry_t e) {
     s.in_use = false;
     s.words.clear();
     --k.swap.inuse_pages;
+    k.swap.lowest_bit = std::min(k.swap.lowest_bit, e.val);
 }
 
 // put_swap_folio: the swap cache no longer holds the slot.
@@ -49,29 +52,46 @@ void folio_end_writeback(Kernel& k, Pfn p) {
 
 }  // namespace
 
-void swap_info_struct::reset() {
-    // Slots ever used are reset; storage is kept, as the folio pool does.
-    for (auto& s : swap_map) s = swap_slot{};
-    swap_map.resize(kSwapSlots + 1);
+void swap_info_struct::reset(uint64_t slots) {
+    // Only the slots the last run allocated were touched; the words' storage is freed
+    // with them (std::map keeps none).
+    for (uint64_t i = 1; i <= highest_bit; ++i) {
+        swap_slot& s = swap_map[i];
+        s.in_use = false;
+        s.count = 0;
+        s.has_cache = false;
+        s.words.clear();
+    }
+    if (swap_map.empty()) swap_map.emplace_back();  // the header
+    max = slots + 1;
+    lowest_bit = 1;
+    highest_bit = 0;
     swap_cache.clear();
     inuse_pages = 0;
 }
 
-bool vm_swap_full(Kernel& k) { return k.swap.inuse_pages * 2 > kSwapSlots; }
+bool vm_swap_full(Kernel& k) { return k.swap.inuse_pages * 2 > k.swap.total_slots(); }
 
 bool add_to_swap(Kernel& k, Pfn p) {
     Folio& f = k.folios[p];
+    swap_info_struct& si = k.swap;
     // folio_alloc_swap: the lowest free slot (deterministic; the cluster allocator's
     // order is not modelled).
     swp_entry_t e{0};
-    for (uint64_t i = 1; i < k.swap.swap_map.size(); ++i)
-        if (!k.swap.swap_map[i].in_use) {
+    for (uint64_t i = si.lowest_bit; i <= si.highest_bit; ++i)
+        if (!si.swap_map[i].in_use) {
             e.val = i;
             break;
         }
-    if (!e.val) return false;
+    if (!e.val) {
+        if (si.highest_bit + 1 >= si.max) return false;  // every slot is in use
+        e.val = ++si.highest_bit;
+        if (e.val == si.swap_map.size()) si.swap_map.emplace_back();
+    }
+    si.lowest_bit = e.val + 1;
     swap_slot& s = k.swap.slot(e);
-    s = swap_slot{};
+    s.count = 0;
+    s.words.clear();
     s.in_use = true;
     s.has_cache = true;
     ++k.swap.inuse_pages;

@@ -1,5 +1,5 @@
 // Swap (mm/swapfile.c, mm/swap_state.c, include/linux/swap.h): one swap device of
-// kSwapSlots slots, each with its swap count (swap_map: the swap PTEs that hold it, plus
+// config swap_slots=N slots, each with its swap count (swap_map: the swap PTEs that hold it, plus
 // SWAP_HAS_CACHE while the swap cache holds a folio for it) and its content on the
 // device (sparse words, like Folio::words); and the swap cache (swap_address_space),
 // slot -> folio, through which swap-out and swap-in meet.
@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <vector>
 
@@ -21,9 +22,6 @@ namespace mmrace::mm {
 class Kernel;
 struct vm_area_struct;
 
-// The device's size in slots (a constant; reset between runs).
-constexpr uint64_t kSwapSlots = 1024;
-
 struct swap_slot {
     bool in_use = false;     // allocated: count > 0 or has_cache
     uint32_t count = 0;      // swap_count(si->swap_map[offset]): the swap PTEs
@@ -32,12 +30,25 @@ struct swap_slot {
 };
 
 struct swap_info_struct {
-    std::vector<swap_slot> swap_map;     // [0, kSwapSlots]; slot 0 is the header
+    // si->max: slots [1, max) exist (config swap_slots=N); slot 0 is the header.
+    uint64_t max = 1;
+    // Where folio_alloc_swap looks (si->lowest_bit and si->highest_bit before the
+    // cluster allocator): every slot below lowest_bit is in use, and none above
+    // highest_bit was allocated since reset().
+    uint64_t lowest_bit = 1;
+    uint64_t highest_bit = 0;
+    // si->swap_map with each slot's content, [0, highest_bit] in use in this run.
+    // Storage grows on demand and is kept across runs (a deque: references stay valid
+    // while it grows).
+    std::deque<swap_slot> swap_map;
     std::map<uint64_t, Pfn> swap_cache;  // swap_address_space: slot -> folio
     uint64_t inuse_pages = 0;
-    void reset();
+    // Frees every slot; the device has `slots` slots in the next run.
+    void reset(uint64_t slots);
     swap_slot& slot(swp_entry_t e) { return swap_map.at(e.val); }
-    bool valid(swp_entry_t e) const { return e.val > 0 && e.val < swap_map.size(); }
+    // An entry for a slot this run may have allocated; any other is free by definition.
+    bool valid(swp_entry_t e) const { return e.val > 0 && e.val <= highest_bit; }
+    uint64_t total_slots() const { return max - 1; }  // total_swap_pages
 };
 
 // vm_swap_full / mem_cgroup_swap_full: more than half the device is in use.
@@ -46,7 +57,8 @@ bool vm_swap_full(Kernel& k);
 // folio_alloc_swap + add_to_swap_cache (add_to_swap in mm/vmscan.c before 6.18): the
 // lowest free slot, SWAP_HAS_CACHE set, the folio in the swap cache with one more
 // reference, PG_swapcache, folio->swap; then folio_mark_dirty, since the folio's content
-// exists nowhere else.  Folio locked.  false if the device is full.
+// exists nowhere else.  Folio locked.  false, changing nothing, if every slot is in use
+// (folio_alloc_swap's -ENOMEM): shrink_folio_list then keeps the folio (activate_locked).
 bool add_to_swap(Kernel& k, Pfn p);
 
 // swap_duplicate: one more swap PTE holds the slot (fork, try_to_unmap_one).  Under the
