@@ -105,6 +105,17 @@ PYBIND11_MODULE(_core, m) {
         .def("to_mmr", &print_mmr, "The canonical .mmr text of this program.")
         .def("__eq__", [](const Program& a, const Program& b) { return a == b; })
         .def_property_readonly("thread_count", &Program::thread_count)
+        .def_property_readonly(
+            "pool_limits",
+            [](const Program& p) {
+                // Only the sizes the config line names: the ones that differ from the defaults.
+                py::dict d;
+                if (p.config.folios != kDefaultFolios) d["folios"] = p.config.folios;
+                if (p.config.swap_slots != kDefaultSwapSlots) d["swap_slots"] = p.config.swap_slots;
+                if (p.config.pgtables != kDefaultPgtables) d["pgtables"] = p.config.pgtables;
+                return d;
+            },
+            "The pool sizes the config line sets (folios, swap_slots, pgtables), if any.")
         .def_property_readonly("thread_names", [](const Program& p) {
             std::vector<std::string> names;
             for (const auto& proc : p.processes)

@@ -232,6 +232,16 @@ def test_exit_ends_the_process_and_unsupported_ops_are_marked():
         conform.conform(text, RUNNER)
 
 
+def test_programs_with_pool_limits_are_skipped():
+    # The host's memory is not bounded by the config line: no host equivalent.
+    text = ("mmrace 1\nconfig folios=1 pgtables=8\nprocess P0\nthread P0.T0\n"
+            f"  mmap {A:#x} pages=1 prot=rw flags=private,anon,fixed\n")
+    with pytest.raises(conform.Skipped, match="no host equivalent: config folios=1 pgtables=8"):
+        conform.conform(text, RUNNER)
+    assert mmrace.parse(text).pool_limits == {"folios": 1, "pgtables": 8}
+    assert mmrace.parse(program("exit")).pool_limits == {}
+
+
 @needs_host
 @pytest.mark.parametrize("text, message", [
     ("mmrace 1\nprocess P0\nthread P0.T0\n  read 0x300000000000\nthread P0.T1\n"

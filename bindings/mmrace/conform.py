@@ -148,12 +148,16 @@ def conform(program_text: str, runner: str | None = None) -> list[Difference]:
     """Run the program in the model and on the host; return the ops whose results differ.
 
     Raises Skipped when the model cannot run the program yet (NotBuilt) or when it uses
-    ops with no host equivalent, so a skipped program is never mistaken for a pass.
+    ops or pool limits with no host equivalent, so a skipped program is never mistaken
+    for a pass.
     A model error or a verdict other than ok is a difference too (index -1): programs
     with one thread per process must never fail a check.  Raises ValueError for a
     malformed program and HostError when mmrace-host fails.
     """
-    api.parse(program_text)  # a malformed program is a ValueError, not a difference
+    limits = api.parse(program_text).pool_limits  # malformed: a ValueError, not a difference
+    if limits:  # the host's memory is not bounded by the program
+        raise Skipped("no host equivalent: config " +
+                      " ".join(f"{k}={v}" for k, v in limits.items()))
     try:
         res = run_model(program_text)
     except ModelError as e:

@@ -28,6 +28,10 @@ PAGE = 4096
 USER_TOP = 1 << 47  # the end of the user address space
 MAX_PAGES = 1 << 20  # the format's bound on pages=, counts and file page offsets
 MAX_PCT_DEPTH = 1024
+# The pools' sizes (config folios=, swap_slots=, pgtables=): (key, default, maximum), in
+# the order the config line prints them (cpp_core/include/mmrace/program.hpp).
+POOLS = (("folios", 1 << 16, 1 << 20), ("swap_slots", 1024, 1 << 20),
+         ("pgtables", 1 << 18, 1 << 18))
 U64_MAX = (1 << 64) - 1
 
 # The catalogue of DESIGN §8 (cpp_core/src/mutants/catalogue.cpp), in its order.
@@ -200,6 +204,11 @@ class _Process:
 def _config(draw: Draw) -> str:
     text = (f"config strategy={draw(st.sampled_from(['classic', 'spf', 'pervma']))}"
             f" geometry={draw(st.sampled_from(['small', 'x86']))}")
+    for key, default, maximum in POOLS:
+        size = draw(st.one_of(st.just(default), st.integers(1, 8), st.just(maximum),
+                              st.integers(1, maximum)))
+        if size != default:
+            text += f" {key}={size}"
     mutants = draw(st.lists(st.sampled_from(MUTANTS), unique=True, max_size=3))
     return text + (f" mutants={','.join(mutants)}" if mutants else "")
 

@@ -328,6 +328,23 @@ TEST(MmrFormat, LimitsAreAcceptedUpToTheBound) {
     EXPECT_EQ(edge.schedule->depth, 1024u);
 }
 
+TEST(MmrFormat, PoolLimitsRoundTripAndDefaultsAreOmitted) {
+    Program p = parse_mmr("mmrace 1\nconfig pgtables=9 folios=0003 swap_slots=1024\n");
+    EXPECT_EQ(p.config.folios, 3u);
+    EXPECT_EQ(p.config.swap_slots, kDefaultSwapSlots);
+    EXPECT_EQ(p.config.pgtables, 9u);
+    // Canonical order, the default swap_slots left out.
+    const std::string text = "mmrace 1\nconfig strategy=classic geometry=small folios=3 pgtables=9\n";
+    EXPECT_EQ(print_mmr(p), text);
+    EXPECT_TRUE(parse_mmr(text) == p);
+    Program edge = parse_mmr("mmrace 1\nconfig folios=1048576 swap_slots=1 pgtables=262144\n");
+    EXPECT_EQ(edge.config.folios, kMaxFolios);
+    EXPECT_EQ(edge.config.swap_slots, 1u);
+    EXPECT_EQ(edge.config.pgtables, kMaxPgtables);
+    EXPECT_EQ(print_mmr(edge),
+              "mmrace 1\nconfig strategy=classic geometry=small folios=1048576 swap_slots=1\n");
+}
+
 TEST(MmrFormat, PrintOpIsTheExecutorsOpText) {
     Program p = parse_mmr(kDesignExample);
     EXPECT_EQ(print_op(p, op_at(p, 0, 0, 0)),
@@ -355,7 +372,8 @@ TEST(MmrFormat, PrintingAProgramBuiltInCodeWithBadIndicesDoesNotCrash) {
 
 TEST(MmrRoundTrip, RandomProgramsOver2000Seeds) {
     std::set<OpKind> kinds;
-    bool forked = false, files = false, kthreads = false, handles = false, mutants = false;
+    bool forked = false, files = false, kthreads = false, handles = false, mutants = false,
+         pools = false;
     for (uint64_t seed = 0; seed < 2000; ++seed) {
         Program p = random_program(seed);
         std::string text = print_mmr(p);
@@ -381,10 +399,12 @@ TEST(MmrRoundTrip, RandomProgramsOver2000Seeds) {
         files |= !p.files.empty();
         kthreads |= !p.kthreads.empty();
         mutants |= !p.config.mutants.empty();
+        pools |= p.config.folios != kDefaultFolios && p.config.swap_slots != kDefaultSwapSlots &&
+                 p.config.pgtables != kDefaultPgtables;
     }
     EXPECT_EQ(kinds.size(), static_cast<size_t>(OpKind::cpu_hotplug) + 1)
         << "an op kind is never drawn";
-    EXPECT_TRUE(forked && files && kthreads && handles && mutants);
+    EXPECT_TRUE(forked && files && kthreads && handles && mutants && pools);
 }
 
 TEST(MmrRoundTrip, RandomProgramIsAFunctionOfItsSeed) {
@@ -575,6 +595,19 @@ const BadCase kBadCases[] = {
      "duplicate config line"},
     {"ConfigAfterFile", "mmrace 1\nfile F pages=1\nconfig strategy=spf\n", 3, 1,
      "must come before"},
+    {"FoliosZero", "mmrace 1\nconfig strategy=classic folios=0\n", 2, 32,
+     "folios must be at least 1 (1 to 1048576)"},
+    {"SwapSlotsAbsurd", "mmrace 1\nconfig swap_slots=99999999999999999999999\n", 2, 19,
+     "swap_slots '99999999999999999999999' is too large (1 to 1048576)"},
+    {"PgtablesJustPastTheMaximum", "mmrace 1\nconfig pgtables=262145\n", 2, 17,
+     "pgtables '262145' is too large (1 to 262144)"},
+    {"FoliosNotANumber", "mmrace 1\nconfig folios=-1\n", 2, 15,
+     "folios expects a number (1 to 1048576), got '-1'"},
+    {"FoliosEmpty", "mmrace 1\nconfig folios=\n", 2, 15, "folios expects a number"},
+    {"PoolKeyTypo", "mmrace 1\nconfig swapslots=4\n", 2, 8,
+     "unknown config key 'swapslots' (expected strategy, geometry, folios, swap_slots, "
+     "pgtables or mutants) (did you mean 'swap_slots'?)"},
+    {"DuplicatePoolKey", "mmrace 1\nconfig folios=4 folios=4\n", 2, 17, "duplicate config key"},
     {"UnknownSchedule", "mmrace 1\nschedule dfs\n", 2, 10, "unknown schedule policy 'dfs'"},
     {"ReplayNotANumber", "mmrace 1\nschedule replay 0 1 x\n", 2, 21, "expected a number, got 'x'"},
     {"RandomWithoutSeed", "mmrace 1\nschedule random\n", 2, 16,

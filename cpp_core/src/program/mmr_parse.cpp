@@ -141,6 +141,23 @@ uint64_t bounded(const Token& t, uint64_t max, const char* what) {
     return v;
 }
 
+// The size of one of the model's pools (config folios=, swap_slots=, pgtables=): at
+// least 1, at most `max`.
+uint64_t pool_size(const Token& t, uint64_t max, const char* key) {
+    const std::string k(key);
+    const std::string range = " (1 to " + std::to_string(max) + ")";
+    if (t.text.empty() || !std::all_of(t.text.begin(), t.text.end(),
+                                       [](char c) { return c >= '0' && c <= '9'; }))
+        fail(t, k + " expects a number" + range + ", got " + quote(t.text));
+    uint64_t v = 0;
+    for (char c : t.text) {
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+        if (v > max) fail(t, k + " " + quote(t.text) + " is too large" + range);
+    }
+    if (v == 0) fail(t, k + " must be at least 1" + range);
+    return v;
+}
+
 uint64_t page_count(const Token& t, bool zero_ok = false) {
     uint64_t v = bounded(t, kMaxPages, "pages");
     if (v == 0 && !zero_ok) fail(t, "pages must be at least 1");
@@ -510,7 +527,8 @@ private:
                  "duplicate config line (the first is line " + std::to_string(config_line_) + ")");
         if (declared_) fail(head, "the config line must come before files, processes and kthreads");
         config_line_ = head.line;
-        static constexpr std::string_view kKeys[] = {"strategy", "geometry", "mutants"};
+        static constexpr std::string_view kKeys[] = {"strategy", "geometry", "folios",
+                                                     "swap_slots", "pgtables", "mutants"};
         std::vector<std::string_view> seen;
         Token w;
         while (line.next(w)) {
@@ -525,11 +543,17 @@ private:
                 prog_.config.strategy = choose(value, kStrategies, "strategy");
             } else if (key == "geometry") {
                 prog_.config.geometry = choose(value, kGeometries, "geometry");
+            } else if (key == "folios") {
+                prog_.config.folios = pool_size(value, kMaxFolios, "folios");
+            } else if (key == "swap_slots") {
+                prog_.config.swap_slots = pool_size(value, kMaxSwapSlots, "swap_slots");
+            } else if (key == "pgtables") {
+                prog_.config.pgtables = pool_size(value, kMaxPgtables, "pgtables");
             } else if (key == "mutants") {
                 mutants(value);
             } else {
-                fail(w, "unknown config key " + quote(key) +
-                            " (expected strategy, geometry or mutants)" + suggest(key, kKeys));
+                fail(w, "unknown config key " + quote(key) + " (expected " + alternatives(kKeys) +
+                            ")" + suggest(key, kKeys));
             }
         }
     }

@@ -120,6 +120,9 @@ void print_thread(std::string& out, const char* keyword, const Program& p, const
 std::string config_text(const Config& c) {
     std::string s = "config strategy=" + std::string(strategy_name(c.strategy)) +
                     " geometry=" + geometry_name(c.geometry);
+    if (c.folios != kDefaultFolios) s += " folios=" + num(c.folios);
+    if (c.swap_slots != kDefaultSwapSlots) s += " swap_slots=" + num(c.swap_slots);
+    if (c.pgtables != kDefaultPgtables) s += " pgtables=" + num(c.pgtables);
     for (size_t i = 0; i < c.mutants.size(); ++i) s += (i ? "," : " mutants=") + c.mutants[i];
     return s;
 }

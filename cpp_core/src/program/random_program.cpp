@@ -120,6 +120,17 @@ private:
     void config() {
         p_.config.strategy = static_cast<Strategy>(rng_.below(3));
         p_.config.geometry = static_cast<Geometry>(rng_.below(2));
+        auto pool = [&](uint64_t& size, uint64_t max) {
+            if (!rng_.percent(30)) return;
+            switch (rng_.below(3)) {
+                case 0: size = 1; break;
+                case 1: size = max; break;
+                default: size = 1 + rng_.below(max);
+            }
+        };
+        pool(p_.config.folios, kMaxFolios);
+        pool(p_.config.swap_slots, kMaxSwapSlots);
+        pool(p_.config.pgtables, kMaxPgtables);
         const auto& rows = mutant_catalogue();
         for (uint64_t n = rng_.below(4); n; --n) {
             std::string m = rows[rng_.below(rows.size())].name;
