@@ -15,6 +15,7 @@ namespace {
 
 using fault::FAULT_FLAG_ALLOW_RETRY;
 using fault::FAULT_FLAG_RETRY_NOWAIT;
+using fault::FAULT_FLAG_TRIED;
 
 // What a thread waiting for a folio lock waits on; the holder is a thread, or read
 // I/O (no thread: the completion is a pending event, so it is not a deadlock).
@@ -183,8 +184,11 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
     mm_struct& mm = *vma->vm_mm;
     uint32_t ret = 0;
     // maybe_unlock_mmap_for_io: a fault that may retry does not sleep on I/O holding
-    // mmap_lock.
-    bool may_drop = (flags & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT)) == FAULT_FLAG_ALLOW_RETRY;
+    // mmap_lock, on its first attempt only (fault_flag_allow_retry_first): a retried
+    // fault that cannot get memory must end in VM_FAULT_OOM, not retry forever.
+    bool may_drop =
+        (flags & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) ==
+        FAULT_FLAG_ALLOW_RETRY;
     bool dropped = false;
     for (;;) {
         if (index >= f.size_pages()) return fault::VM_FAULT_SIGBUS;
