@@ -112,6 +112,9 @@ bool access_view(State& t, View& v, bool in_eof, Grow grow, const Op& op, const 
         v = View{View::mapped, 0, false};
     }
     bool allowed = write ? (v.prot & PROT_WRITE_) : (v.prot & (PROT_READ_ | PROT_WRITE_ | PROT_EXEC_));
+    // VM_FAULT_OOM (a pool bounded by config ran out): the VMA allowed the access and
+    // nothing changed.  Even past EOF: do_cow_fault allocates before it looks.
+    if (r == "OOM") return allowed || !v.prot_known;
     if (r == "SIGSEGV") return !allowed || !v.prot_known;
     if (v.prot_known && !allowed) return false;
     if (v.obj != kNoKey && !in_eof) return r == "SIGBUS";

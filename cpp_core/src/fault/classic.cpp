@@ -60,9 +60,10 @@ UserFault classic_fault(Kernel& k, uint64_t address, uint32_t error_code, uint32
             k.counters.inc(mm::Counter::sigbus);
             return UserFault::sigbus;
         }
-        // VM_FAULT_OOM ends in pagefault_out_of_memory; the model has no OOM killer and
-        // reports it as SIGSEGV-like failure of the access, counted separately.
-        return bad_area(k);
+        // VM_FAULT_OOM: pagefault_out_of_memory leaves it to the OOM killer and the
+        // access is retried; the model has no OOM killer, so the access fails with OOM.
+        k.counters.inc(mm::Counter::fault_oom);
+        return UserFault::oom;
     }
 }
 

@@ -57,8 +57,9 @@ struct vm_fault {
 // x86 page-fault error code bits (arch/x86/include/asm/trap_pf.h).
 constexpr uint32_t X86_PF_PROT = 1, X86_PF_WRITE = 2, X86_PF_USER = 4;
 
-// What a user access fault ends in: handled (retry the access), or a signal.
-enum class UserFault : uint8_t { handled, sigsegv, sigbus };
+// What a user access fault ends in: handled (retry the access), a signal, or
+// VM_FAULT_OOM with no OOM killer to make room (a pool bounded by config is empty).
+enum class UserFault : uint8_t { handled, sigsegv, sigbus, oom };
 
 // do_user_addr_fault (arch/x86/mm/fault.c): the fault entry for a user access.
 // Takes no locks on entry and holds none on return.  Dispatches by the configured

@@ -11,6 +11,7 @@ namespace mmrace::mm {
     X(pgfault)            /* PGFAULT: handle_mm_fault calls */                          \
     X(pgmajfault)         /* PGMAJFAULT: faults that waited for I/O */                  \
     X(fault_retry)        /* VM_FAULT_RETRY returned to do_user_addr_fault */           \
+    X(fault_oom)          /* VM_FAULT_OOM returned to do_user_addr_fault */             \
     X(pgalloc_anon)       /* anonymous folios allocated by faults */                    \
     X(zero_page_map)      /* read faults that mapped the shared zero page */            \
     X(cow_copy)           /* wp_page_copy: a write fault copied the page */             \

@@ -63,6 +63,7 @@ std::string user_access(Kernel& k, uint64_t addr, bool write, uint64_t& value) {
             case fault::UserFault::handled: break;
             case fault::UserFault::sigsegv: return "SIGSEGV";
             case fault::UserFault::sigbus: return "SIGBUS";
+            case fault::UserFault::oom: return "OOM";
         }
     }
 }

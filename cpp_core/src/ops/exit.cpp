@@ -10,8 +10,6 @@ namespace mmrace::ops {
 
 using namespace mm;
 
-namespace {
-
 // exit_mmap: zap under the read lock, then free page tables and VMAs under the write
 // lock.  Nobody else uses mm any more.
 void exit_mmap(Kernel& k, mm_struct& mm) {
@@ -34,8 +32,6 @@ void exit_mmap(Kernel& k, mm_struct& mm) {
     }
     mmap_write_unlock(mm, MMR_SITE("exit_mmap"));
 }
-
-}  // namespace
 
 void do_exit(Kernel& k) {
     int p = k.thread_process.at(k.rt.self());

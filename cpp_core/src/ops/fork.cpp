@@ -49,12 +49,14 @@ void copy_nonpresent_pte(Kernel& k, PteRef src, PteRef dst) {
     set_pte_at(k, dst, pte);
 }
 
-// copy_pte_range for the part of [addr, end) that one PTE table covers.
-void copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr,
+// copy_pte_range for the part of [addr, end) that one PTE table covers.  false
+// (-ENOMEM) if the child's page table cannot be allocated.
+bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr,
                     uint64_t end) {
     TableId st = pte_table_lookup(k, *src_vma->vm_mm, addr);
-    if (st == kNoTable) return;
+    if (st == kNoTable) return true;
     PteRef dst_table = pte_alloc(k, *dst_vma->vm_mm, addr);
+    if (!dst_table) return false;
     pte_lock(k, dst_table, MMR_SITE("copy_pte_range"));
     k.tables[st].ptl.spin_lock_nested(SINGLE_DEPTH_NESTING, MMR_SITE("copy_pte_range"));
     for (; addr < end; addr += PAGE_SIZE) {
@@ -66,17 +68,20 @@ void copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma,
     }
     k.tables[st].ptl.spin_unlock(MMR_SITE("copy_pte_range"));
     pte_unlock(k, dst_table, MMR_SITE("copy_pte_range"));
+    return true;
 }
 
-// copy_page_range: both mms' mmap_lock held for write.
-void copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma) {
+// copy_page_range: both mms' mmap_lock held for write.  false (-ENOMEM) when out of
+// page tables; what was copied stays for exit_mmap to tear down.
+bool copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma) {
     mmap_assert_write_locked(*src_vma->vm_mm);
     uint64_t span = k.geo.span(PTE_LEVEL);
     for (uint64_t a = src_vma->vm_start; a < src_vma->vm_end;) {
         uint64_t next = std::min((a / span + 1) * span, src_vma->vm_end);
-        copy_pte_range(k, dst_vma, src_vma, a, next);
+        if (!copy_pte_range(k, dst_vma, src_vma, a, next)) return false;
         a = next;
     }
+    return true;
 }
 
 }  // namespace
@@ -86,6 +91,7 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
     mm_struct* mm = k.mm_alloc();
     mmap_write_lock(oldmm, MMR_SITE("dup_mmap"));
     mmap_write_lock_nested(*mm, SINGLE_DEPTH_NESTING, MMR_SITE("dup_mmap"));
+    bool copied = true;
     for (auto& [end, vma] : oldmm.mm_mt) {
         vm_area_struct* tmp = mm->vm_area_alloc();
         *tmp = *vma;
@@ -93,12 +99,19 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
         anon_vma_fork(k, tmp, vma);
         mm->vma_link(tmp);
         vma_link_file(k, tmp);  // vma_interval_tree_insert_after
-        copy_page_range(k, tmp, vma);
+        copied = copy_page_range(k, tmp, vma);
+        if (!copied) break;  // goto loop_out: the VMAs not reached are never duplicated
     }
     mmap_write_unlock(*mm, MMR_SITE("dup_mmap"));
     // The parent's writable translations of now write-protected pages must go.
     flush_tlb_mm(k, oldmm);
     mmap_write_unlock(oldmm, MMR_SITE("dup_mmap"));
+    if (!copied) {
+        // copy_process fails (bad_fork_cleanup_mm): mmput tears down what dup_mmap
+        // built, and the child never runs.
+        exit_mmap(k, *mm);
+        return errno_name(ENOMEM_);
+    }
     k.process_mm[child_process] = mm;
     mm->mm_users = k.process_nthreads.at(child_process);
     for (rt::Tid t = 0; t < k.thread_process.size(); ++t)

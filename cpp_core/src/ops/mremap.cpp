@@ -21,12 +21,14 @@ constexpr int SINGLE_DEPTH_NESTING = 1;
 
 // move_ptes for the part of [old, old + len) that one old PTE table covers; the new
 // range gets the same PTEs.  Both PTE locks are held across the move and the flush.
-void move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
+// false if the new PTE table cannot be allocated (move_page_tables stops there).
+bool move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
                uint64_t new_addr) {
     mm_struct& mm = *vma->vm_mm;
     TableId ot = pte_table_lookup(k, mm, old_addr);
-    if (ot == kNoTable) return;
+    if (ot == kNoTable) return true;
     PteRef dst = pte_alloc(k, mm, new_addr);
+    if (!dst) return false;
     // take_rmap_locks: an rmap walk must not look at the new place before the PTE got
     // there and at the old one after it left (upstream only when need_rmap_locks; the
     // model always takes them).  Swap PTEs move as they are: the slot's count stays.
@@ -51,18 +53,23 @@ void move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
     pte_unlock(k, old_lock, MMR_SITE("move_ptes"));
     if (av) anon_vma_unlock_write(av);  // drop_rmap_locks
     i_mmap_unlock_write(k, vma->vm_file);
+    return true;
 }
 
 // move_page_tables, one extent at a time: no extent crosses a PTE table on either side.
-void move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t new_addr,
-                      uint64_t len) {
+// Returns how many bytes were done (pmc_progress): less than len when a page table at
+// the new place could not be allocated.
+uint64_t move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t new_addr,
+                          uint64_t len) {
     uint64_t span = k.geo.span(PTE_LEVEL);
-    for (uint64_t done = 0; done < len;) {
+    uint64_t done = 0;
+    while (done < len) {
         uint64_t o = old_addr + done, n = new_addr + done;
         uint64_t extent = std::min({len - done, span - o % span, span - n % span});
-        move_ptes(k, vma, o, extent, n);
+        if (!move_ptes(k, vma, o, extent, n)) break;
         done += extent;
     }
+    return done;
 }
 
 // copy_vma: the VMA at the new place, merged into a neighbour there if upstream would.
@@ -85,13 +92,22 @@ void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint6
     vma_link_file(Kernel::current(), n);
 }
 
-// move_vma: a new VMA, the page tables moved into it, the old range unmapped.
-uint64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_addr,
-                  uint64_t old_len, uint64_t new_len, uint64_t new_addr) {
+// move_vma (copy_vma_and_data): a new VMA, the page tables moved into it, the old
+// range unmapped.  If the page tables cannot all move (out of page-table pages), the
+// PTEs moved so far go back, the new range is unmapped instead, and it is -ENOMEM.
+int64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_addr,
+                 uint64_t old_len, uint64_t new_len, uint64_t new_addr) {
     copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
-    move_page_tables(k, vma, old_addr, new_addr, old_len);
+    uint64_t moved = move_page_tables(k, vma, old_addr, new_addr, old_len);
+    if (moved < old_len) {
+        // "Move entries back from new area to old, which will succeed since page tables
+        // still there": the result is not checked upstream either.
+        move_page_tables(k, mm.vma_lookup(new_addr), new_addr, old_addr, moved);
+        do_munmap(k, mm, new_addr, new_addr + new_len, /*downgrade=*/false);
+        return -ENOMEM_;
+    }
     do_munmap(k, mm, old_addr, old_addr + old_len, /*downgrade=*/false);
-    return new_addr;
+    return static_cast<int64_t>(new_addr);
 }
 
 enum class RemapType { no_resize, shrink, expand };
@@ -138,7 +154,7 @@ int64_t mremap_to(Kernel& k, mm_struct& mm, Remap& r) {
         if (int e = shrink_vma(k, mm, r, false)) return -e;
         r.old_len = r.new_len;
     }
-    return static_cast<int64_t>(move_vma(k, mm, r.vma, r.addr, r.old_len, r.new_len, r.new_addr));
+    return move_vma(k, mm, r.vma, r.addr, r.old_len, r.new_len, r.new_addr);
 }
 
 // vma_expandable: nothing lies in the delta bytes after vma.
@@ -160,7 +176,7 @@ int64_t expand_vma(Kernel& k, mm_struct& mm, Remap& r) {
     if (!r.maymove) return -ENOMEM_;
     uint64_t new_addr = get_unmapped_area(mm, 0, r.new_len);  // vrm_set_new_addr
     if (!new_addr) return -ENOMEM_;
-    return static_cast<int64_t>(move_vma(k, mm, r.vma, r.addr, r.old_len, r.new_len, new_addr));
+    return move_vma(k, mm, r.vma, r.addr, r.old_len, r.new_len, new_addr);
 }
 
 // mremap_at: resize where it is, moving only if it must and may.

@@ -15,11 +15,12 @@ using mm::Kernel;
 // ksys_mmap_pgoff -> vm_mmap_pgoff -> do_mmap (mm/mmap.c).  An address or an errno.
 std::string sys_mmap(Kernel& k, const Op& op);
 // A user load or store of one 8-byte word: the MMU (DESIGN §4).  The value / "ok", or
-// SIGSEGV / SIGBUS.
+// SIGSEGV / SIGBUS, or OOM when the fault ran out of a pool (VM_FAULT_OOM).
 std::string user_read(Kernel& k, uint64_t addr);
 std::string user_write(Kernel& k, uint64_t addr, uint64_t value);
 // kernel_clone -> copy_process -> copy_mm -> dup_mmap (kernel/fork.c).  Starts the
-// child's threads; returns the child's name.
+// child's threads; returns the child's name, or ENOMEM (the child never runs) when a
+// page table cannot be allocated.
 std::string sys_fork(Kernel& k, int child_process, const std::string& child_name);
 
 // munmap(2).  "0" or an errno.
@@ -32,6 +33,8 @@ std::string sys_madvise(Kernel& k, uint64_t start, uint64_t pages, Advice advice
 void do_munmap(Kernel& k, mm::mm_struct& mm, uint64_t start, uint64_t end, bool downgrade);
 // do_exit: the calling thread leaves its mm; the last one out runs exit_mmap.
 void do_exit(Kernel& k);
+// exit_mmap (mm/mmap.c): tear down an mm nobody uses any more.  No locks held.
+void exit_mmap(Kernel& k, mm::mm_struct& mm);
 
 // mremap(2).  The new address or an errno.
 std::string sys_mremap(Kernel& k, const Op& op);

@@ -1,0 +1,353 @@
+// Pools bounded by config (`config folios=N swap_slots=N pgtables=N`): exhausting each
+// one fails where the kernel fails (VM_FAULT_OOM in a fault, -ENOMEM from fork and
+// mremap, populate stops, reclaim keeps what it cannot swap), every check still passes,
+// and a kernel kept between runs applies new limits to storage it reuses.
+//
+// Addresses in the small geometry: a PTE table maps 8 pages (0x8000), a PMD table 64
+// (0x40000), a PUD table 512 (0x200000); the first fault of a program needs three tables.
+#include <gtest/gtest.h>
+
+#include "mm/anon_vma.hpp"
+#include "mm/kernel.hpp"
+#include "mmrace/mmr.hpp"
+#include "mmrace/run.hpp"
+
+using namespace mmrace;
+using namespace mmrace::mm;
+
+namespace {
+
+std::vector<std::string> results(const RunResult& r) {
+    std::vector<std::string> v;
+    for (const auto& o : r.ops) v.push_back(o.result.value_or("-"));
+    return v;
+}
+
+uint64_t counter(const RunResult& r, const std::string& name) {
+    for (const auto& [k, v] : r.counters)
+        if (k == name) return v;
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+}
+
+RunResult run_text(const std::string& text,
+                   std::function<void(Kernel&, const std::string&, size_t)> after_op = {}) {
+    RunOptions o;
+    o.after_op = std::move(after_op);
+    return run_program(parse_mmr(text), o);
+}
+
+using Results = std::vector<std::string>;
+
+}  // namespace
+
+TEST(Pools, FolioExhaustionFailsTheFaultWithOom) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small folios=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=4 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x101000 2
+  write 0x102000 3
+  read 0x102000
+  read 0x100000
+  munmap 0x101000 pages=1
+  write 0x102000 4
+  read 0x102000
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // The third folio does not exist: do_anonymous_page returns VM_FAULT_OOM and the
+    // write fails without writing.  A read needs no folio (the zero page).  Once munmap
+    // gave a folio back, the write goes in.
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ok", "OOM", "0", "1", "0", "ok", "4"}));
+    EXPECT_EQ(counter(r, "fault_oom"), 1u);
+    EXPECT_EQ(counter(r, "pgalloc_anon"), 3u);
+    EXPECT_EQ(counter(r, "sigsegv"), 0u);
+}
+
+TEST(Pools, CowCopyAndSwapInOutOfFoliosFailWithOom) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small folios=1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 7
+  fork P1
+  write 0x100000 8
+  read 0x100000
+process P1 forked
+thread P1.T0
+  read 0x100000
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // The parent's write after fork must copy (the child maps the page too):
+    // wp_page_copy has no folio for the copy, and both still see the old value.
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "P1", "OOM", "7", "7"}));
+    EXPECT_EQ(counter(r, "fault_oom"), 1u);
+    EXPECT_EQ(counter(r, "cow_copy"), 0u);
+
+    auto s = run_text(R"(mmrace 1
+config strategy=classic geometry=small folios=1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=rw flags=private,anon,fixed
+  write 0x100000 5
+  madvise 0x100000 pages=1 advice=pageout
+  write 0x101000 6
+  read 0x100000
+  munmap 0x101000 pages=1
+  read 0x100000
+)");
+    ASSERT_EQ(s.verdict, "ok") << s.check << ": " << s.message;
+    // Swapped out, the folio is free for page 1; swapping page 0 back in needs one more.
+    EXPECT_EQ(results(s), (Results{"0x100000", "ok", "0", "ok", "OOM", "0", "5"}));
+    EXPECT_EQ(counter(s, "pswpout"), 1u);
+    EXPECT_EQ(counter(s, "pswpin"), 1u);
+}
+
+TEST(Pools, FileFaultOutOfFoliosRetriesOnceThenFailsWithOom) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small folios=1
+file F pages=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=r flags=shared,file:F:0
+  read 0x100000
+  read 0x101000
+  file_write F 1 9
+  munmap 0x100000 pages=2
+  truncate F pages=0
+  file_write F 1 9
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // filemap_fault drops mmap_lock for the read I/O on the first attempt, fails to get
+    // a folio and retries; the retry (FAULT_FLAG_TRIED) keeps the lock and ends in
+    // VM_FAULT_OOM instead of retrying forever.  write(2) cannot get a folio either,
+    // until truncate empties the page cache.
+    EXPECT_EQ(results(r), (Results{"0x100000", "0", "OOM", "ENOMEM", "0", "0", "ok"}));
+    EXPECT_EQ(counter(r, "fault_retry"), 2u);  // one per first attempt that did I/O
+    EXPECT_EQ(counter(r, "fault_oom"), 1u);
+}
+
+TEST(Pools, PopulateStopsWhereFoliosRunOut) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small folios=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=4 prot=rw flags=private,anon,fixed,populate
+  write 0x100000 1
+  write 0x101000 2
+  write 0x102000 3
+  munmap 0x100000 pages=1
+  write 0x103000 4
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // __mm_populate ignores the error: mmap succeeds with two pages populated, the
+    // others are left to fault (and fail) later.
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ok", "OOM", "0", "ok"}));
+    EXPECT_EQ(counter(r, "pgalloc_anon"), 3u);
+    EXPECT_EQ(counter(r, "fault_oom"), 1u);  // populate's own failures are not user faults
+}
+
+TEST(Pools, PageTableExhaustionFailsFaultsWithOom) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small pgtables=5
+process P0
+thread P0.T0
+  mmap 0x100000 pages=72 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  read 0x108000
+  read 0x140000
+  write 0x107ff8 2
+  munmap 0x108000 pages=8
+  read 0x140000
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // PUD, PMD and PTE tables for the first fault, one more PTE table for the next
+    // PTE table's range; the range of another PMD table needs two, and gets only the
+    // PMD table, which stays.  munmap frees the PTE table of a range nothing else maps,
+    // and the fault then fits.
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "0", "OOM", "ok", "0", "0"}));
+    EXPECT_EQ(counter(r, "fault_oom"), 1u);
+}
+
+TEST(Pools, MremapOutOfPageTablesIsEnomemAndMovesNothing) {
+    // Two PTE tables' worth of pages; the destination needs two more.  With one to
+    // spare the first extent moves, the second cannot: the first moves back, the new
+    // range is unmapped, and the data is where it was.
+    const std::string body = R"(
+process P0
+thread P0.T0
+  mmap 0x100000 pages=16 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x108008 2
+  mremap 0x100000 pages=16 new_pages=16 flags=maymove,fixed to=0x110000
+  read 0x100000
+  read 0x108008
+  read 0x110000
+  read 0x118008
+)";
+    auto r = run_text("mmrace 1\nconfig strategy=classic geometry=small pgtables=5" + body);
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ok", "ENOMEM", "1", "2", "SIGSEGV", "SIGSEGV"}));
+
+    auto fits = run_text("mmrace 1\nconfig strategy=classic geometry=small pgtables=6" + body);
+    ASSERT_EQ(fits.verdict, "ok") << fits.check << ": " << fits.message;
+    EXPECT_EQ(results(fits),
+              (Results{"0x100000", "ok", "ok", "0x110000", "SIGSEGV", "SIGSEGV", "1", "2"}));
+}
+
+TEST(Pools, ForkOutOfPageTablesIsEnomemAndTheChildNeverRuns) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small pgtables=8
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  mmap 0x140000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x140000 2
+  fork P1
+  write 0x100000 3
+  read 0x100000
+  read 0x140000
+process P1 forked
+thread P1.T0
+  read 0x100000
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // The parent has five tables; the child gets three for the first VMA and no PMD
+    // table for the second: dup_mmap fails, exit_mmap tears the child's mm down, and
+    // the parent's now write-protected page is reused on its next write.
+    EXPECT_EQ(results(r), (Results{"0x100000", "0x140000", "ok", "ok", "ENOMEM", "ok", "3", "2", "-"}));
+    EXPECT_EQ(counter(r, "cow_reuse"), 1u);
+    EXPECT_EQ(counter(r, "cow_copy"), 0u);
+}
+
+TEST(Pools, FullSwapKeepsTheFoliosReclaimCannotSwap) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small swap_slots=1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=3 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x101000 2
+  write 0x102000 3
+  madvise 0x100000 pages=3 advice=pageout
+  read 0x100000
+  read 0x101000
+  read 0x102000
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    // add_to_swap finds no free slot for the second and third folios: shrink_folio_list
+    // keeps them mapped (activate_locked).
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ok", "ok", "0", "1", "2", "3"}));
+    EXPECT_EQ(counter(r, "pgscan_anon"), 3u);
+    EXPECT_EQ(counter(r, "pgsteal_anon"), 1u);
+    EXPECT_EQ(counter(r, "pswpout"), 1u);
+    EXPECT_EQ(counter(r, "pswpin"), 1u);
+}
+
+TEST(Pools, AKeptKernelAppliesEachRunsLimits) {
+    const std::string body = R"(
+process P0
+thread P0.T0
+  mmap 0x100000 pages=72 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x101000 2
+  madvise 0x100000 pages=2 advice=pageout
+  write 0x102000 3
+  write 0x140000 4
+)";
+    auto with = [&](const std::string& limits) {
+        return run_text("mmrace 1\nconfig strategy=classic geometry=small" + limits + body);
+    };
+    RunResult small = with(" folios=1 swap_slots=1 pgtables=3");
+    RunResult big = with("");
+    RunResult small_again = with(" folios=1 swap_slots=1 pgtables=3");
+    for (const auto* r : {&small, &big, &small_again})
+        ASSERT_EQ(r->verdict, "ok") << r->check << ": " << r->message;
+    // folios=1: the second write fails; one slot: the first page goes out, which frees
+    // the folio for the third write; pgtables=3: no table for 0x140000.
+    EXPECT_EQ(results(small), (Results{"0x100000", "ok", "OOM", "0", "ok", "OOM"}));
+    EXPECT_EQ(results(big), (Results{"0x100000", "ok", "ok", "0", "ok", "ok"}));
+    EXPECT_EQ(results(small_again), results(small));
+    EXPECT_EQ(small_again.trace_hash, small.trace_hash);
+}
+
+TEST(Pools, StorageIsReusedAcrossRuns) {
+    const char* text = R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+)";
+    struct Seen {
+        const Folio* folio = nullptr;
+        const PageTable* table = nullptr;
+        const anon_vma* av = nullptr;
+        const swap_slot* slot = nullptr;
+    };
+    auto run = [&] {
+        Seen s;
+        auto r = run_text(text, [&](Kernel& k, const std::string&, size_t i) {
+            if (i != 1) return;
+            s.folio = &k.folios[1];
+            s.table = &k.tables[0];
+            s.av = anon_vma_of(k, 1);
+            s.slot = &k.swap.swap_map[0];
+        });
+        EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+        return s;
+    };
+    Seen a = run(), b = run();
+    EXPECT_EQ(a.folio, b.folio);
+    EXPECT_EQ(a.table, b.table);
+    EXPECT_EQ(a.av, b.av);
+    EXPECT_EQ(a.slot, b.slot);
+}
+
+TEST(Pools, AnonVmaIdsAreNotReusedInARunAndAFreedOneStaysVisible) {
+    const char* text = R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  munmap 0x100000 pages=1
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 2
+)";
+    bool checked = false;
+    auto r = run_text(text, [&](Kernel& k, const std::string&, size_t i) {
+        if (i != 4) return;
+        ASSERT_EQ(k.anon_vmas.size(), 2u);
+        EXPECT_FALSE(anon_vma_of(k, 1)->in_use);
+        EXPECT_TRUE(anon_vma_of(k, 2)->in_use);
+        EXPECT_EQ(anon_vma_of(k, 2)->id, 2u);
+        EXPECT_EQ(k.anon_vmas.live(), 1u);
+        EXPECT_THROW(anon_vma_of(k, 3), ModelError);
+        checked = true;
+    });
+    EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_TRUE(checked);
+
+    // Taking a reference on the freed one is a use after free.
+    auto uaf = run_text(text, [](Kernel& k, const std::string&, size_t i) {
+        if (i == 2) get_anon_vma(anon_vma_of(k, 1));
+    });
+    EXPECT_EQ(uaf.verdict, "violation");
+    EXPECT_EQ(uaf.check, "use_after_free");
+    EXPECT_NE(uaf.message.find("anon_vma 1"), std::string::npos) << uaf.message;
+}
+
+TEST(Pools, BadLimitIsAParseErrorNamingKeyLineAndColumn) {
+    try {
+        parse_mmr("mmrace 1\nconfig geometry=x86 pgtables=1000000\n", "limits.mmr");
+        FAIL() << "parsed";
+    } catch (const ParseError& e) {
+        EXPECT_EQ(e.line(), 2);
+        EXPECT_EQ(e.col(), 30);
+        EXPECT_EQ(std::string(e.what()),
+                  "limits.mmr:2:30: pgtables '1000000' is too large (1 to 262144)");
+    }
+}
