@@ -79,6 +79,22 @@ TEST(Checks, MapcountDisagreeingWithPageTablesIsCaught) {
     EXPECT_NE(r.message.find("mapcount 2 but 1 PTEs"), std::string::npos) << r.message;
 }
 
+TEST(Checks, VmaNotOfItsMmIsAnInvariantViolation) {
+    auto r = run_broken(3, [](Kernel& k) { k.current_mm().vma_lookup(0x200000)->detached = true; });
+    EXPECT_EQ(r.check, "invariant");
+    EXPECT_NE(r.message.find("VMA 0x200000-0x202000 is not this mm's"), std::string::npos)
+        << r.message;
+}
+
+TEST(Checks, PteMappingAPfnNeverAllocatedIsUseAfterFree) {
+    auto r = run_broken(3, [](Kernel& k) {
+        pte_t& e = pte_of(k, 0x200000);
+        e = pte_wrprotect(mk_pte(static_cast<Pfn>(k.folios.high_water() + 5), false));
+    });
+    EXPECT_EQ(r.check, "use_after_free");
+    EXPECT_NE(r.message.find("which this run never allocated"), std::string::npos) << r.message;
+}
+
 TEST(Checks, ExtraReferenceIsCaught) {
     auto r = run_broken(3, [](Kernel& k) { k.folios.get(pte_pfn(pte_of(k, 0x200000))); });
     EXPECT_EQ(r.check, "folio_accounting");

@@ -271,6 +271,51 @@ thread P0.T0
     EXPECT_NE(r.message.find("swap cache"), std::string::npos) << r.message;
 }
 
+TEST(SwapChecks, SwapCacheAndSwapHasCacheDisagreeingAreCaught) {
+    // After the swap-in read the folio stays in the swap cache: its slot has
+    // SWAP_HAS_CACHE and no swap PTE.
+    const char* text = R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  madvise 0x100000 pages=1 advice=pageout
+  read 0x100000
+  read 0x100000
+)";
+    auto broken = [&](std::function<void(Kernel&, swp_entry_t)> breakit) {
+        return run_text(text, std::nullopt, [=](Kernel& k, const std::string&, size_t i) {
+            if (i != 3) return;
+            swp_entry_t e{k.folios[pte_pfn(pte_of(k, 0x100000))].swap};
+            ASSERT_TRUE(k.swap.valid(e) && k.swap.slot(e).has_cache);
+            breakit(k, e);
+        });
+    };
+    auto no_folio = broken([](Kernel& k, swp_entry_t e) { k.swap.swap_cache.erase(e.val); });
+    EXPECT_EQ(no_folio.check, "swap_accounting") << no_folio.message;
+    EXPECT_NE(no_folio.message.find("has SWAP_HAS_CACHE but no folio in the swap cache"),
+              std::string::npos) << no_folio.message;
+
+    auto no_flag = broken([](Kernel& k, swp_entry_t e) {
+        swap_slot& s = k.swap.slot(e);
+        s.has_cache = s.in_use = false;
+        --k.swap.inuse_pages;
+    });
+    EXPECT_EQ(no_flag.check, "swap_accounting") << no_flag.message;
+    EXPECT_NE(no_flag.message.find("has a swap-cache folio without SWAP_HAS_CACHE"),
+              std::string::npos) << no_flag.message;
+
+    auto other_folio = broken([](Kernel& k, swp_entry_t e) { k.folios[k.swap.swap_cache[e.val]].swap = 0; });
+    EXPECT_EQ(other_folio.check, "swap_accounting") << other_folio.message;
+    EXPECT_NE(other_folio.message.find("is not in the swap cache for it"), std::string::npos)
+        << other_folio.message;
+
+    auto count = broken([](Kernel& k, swp_entry_t) { ++k.swap.inuse_pages; });
+    EXPECT_EQ(count.check, "swap_accounting") << count.message;
+    EXPECT_NE(count.message.find("1 swap slots in use but inuse_pages 2"), std::string::npos)
+        << count.message;
+}
+
 TEST(SwapChecks, AnonFolioRmapCannotReachIsCaught) {
     const char* text = R"(mmrace 1
 process P0

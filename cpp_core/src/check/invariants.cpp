@@ -1,7 +1,7 @@
 #include "check/invariants.hpp"
 
 #include <algorithm>
-#include <unordered_map>
+#include <vector>
 
 #include "check/report.hpp"
 #include "mm/kernel.hpp"
@@ -11,25 +11,48 @@ namespace mmrace::check {
 
 using namespace mm;
 
-// Every swap slot's count matches the swap PTEs holding it; SWAP_HAS_CACHE matches the
-// swap cache.  Check "swap_accounting".
-void check_swap_accounting(Kernel& k, const std::unordered_map<uint64_t, int64_t>& swap_ptes);
-
 namespace {
+
+// What the page tables say about folios and swap slots, counted in one walk: the
+// present PTEs that map each pfn and the swap PTEs that hold each slot.  The storage
+// is per OS thread and kept, so that a check at every quiescent point allocates
+// nothing once warm (the checks never nest: a nested run finishes inside an op).
+struct PteCounts {
+    std::vector<int64_t> maps;       // by pfn, [0, folios.high_water())
+    std::vector<int64_t> swap_ptes;  // by slot, [0, swap.highest_bit]
+
+    static PteCounts& zeroed(const Kernel& k) {
+        thread_local PteCounts c;
+        c.maps.assign(k.folios.high_water(), 0);
+        c.swap_ptes.assign(k.swap.highest_bit + 1, 0);
+        return c;
+    }
+    // Entries out of range are left to check_pte, which reports them.
+    void add(pte_t p) {
+        if (is_swap_pte(p)) {
+            uint64_t slot = pte_to_swp_entry(p).val;
+            if (slot < swap_ptes.size()) ++swap_ptes[slot];
+        } else if (pte_present(p) && !pte_special(p) && pte_pfn(p) < maps.size()) {
+            ++maps[pte_pfn(p)];
+        }
+    }
+};
 
 [[noreturn]] void bad(const std::string& check, const mm_struct& mm, const std::string& what) {
     violation(check, "mm " + std::to_string(mm.id) + ": " + what);
 }
 
+// Messages are built only on failure (lambdas): these checks run at every quiescent
+// point and must not allocate when everything holds.
 void check_vmas(const mm_struct& mm) {
     uint64_t prev_end = 0;
     for (const auto& [key, v] : mm.mm_mt) {
-        std::string r = ops::hex(v->vm_start) + "-" + ops::hex(v->vm_end);
-        if (key != v->vm_end) bad("invariant", mm, "VMA " + r + " filed under the wrong end");
+        auto r = [&] { return "VMA " + ops::hex(v->vm_start) + "-" + ops::hex(v->vm_end); };
+        if (key != v->vm_end) bad("invariant", mm, r() + " filed under the wrong end");
         if (v->vm_start >= v->vm_end || (v->vm_start | v->vm_end) % PAGE_SIZE)
-            bad("invariant", mm, "VMA " + r + " is empty or unaligned");
-        if (v->vm_start < prev_end) bad("invariant", mm, "VMA " + r + " overlaps its predecessor");
-        if (v->vm_mm != &mm || v->detached) bad("invariant", mm, "VMA " + r + " is not this mm's");
+            bad("invariant", mm, r() + " is empty or unaligned");
+        if (v->vm_start < prev_end) bad("invariant", mm, r() + " overlaps its predecessor");
+        if (v->vm_mm != &mm || v->detached) bad("invariant", mm, r() + " is not this mm's");
         prev_end = v->vm_end;
     }
 }
@@ -64,126 +87,144 @@ void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn) {
 
 void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
     const vm_area_struct* v = mm.vma_lookup(addr);
-    std::string at = "PTE at " + ops::hex(addr);
-    if (!v) bad("invariant", mm, at + " lies outside every VMA");
+    auto at = [&] { return "PTE at " + ops::hex(addr); };
+    if (!v) bad("invariant", mm, at() + " lies outside every VMA");
     if (is_swap_pte(p)) {
         // A swap PTE holds a live slot, in a VMA whose anon_vma rmap reaches (it was an
         // anonymous page of this VMA, or of the one fork copied it from).
         swp_entry_t e = pte_to_swp_entry(p);
         if (!k.swap.valid(e) || !k.swap.slot(e).in_use || !k.swap.slot(e).count)
-            bad("use_after_free", mm, at + " is a swap PTE for free swap slot " + std::to_string(e.val));
+            bad("use_after_free", mm, at() + " is a swap PTE for free swap slot " + std::to_string(e.val));
         if (!v->anon_vma || (v->vm_flags & VM_SHARED))
-            bad("rmap", mm, at + " is a swap PTE in a VMA rmap cannot reach it through");
+            bad("rmap", mm, at() + " is a swap PTE in a VMA rmap cannot reach it through");
         return;
     }
     if (pte_write(p) && !(v->vm_flags & VM_WRITE))
-        bad("invariant", mm, at + " is writable in a VMA without VM_WRITE");
+        bad("invariant", mm, at() + " is writable in a VMA without VM_WRITE");
     if (pte_hw_present(p) && !(v->vm_flags & VM_ACCESS_FLAGS))
-        bad("invariant", mm, at + " is accessible in a PROT_NONE VMA");
+        bad("invariant", mm, at() + " is accessible in a PROT_NONE VMA");
     if (pte_special(p)) return;
+    if (pte_pfn(p) >= k.folios.high_water())
+        bad("use_after_free", mm, at() + " maps pfn " + std::to_string(pte_pfn(p)) +
+                                      ", which this run never allocated");
     const Folio& f = k.folios[pte_pfn(p)];
-    if (!f.in_use) bad("use_after_free", mm, at + " maps freed pfn " + std::to_string(pte_pfn(p)));
+    if (!f.in_use) bad("use_after_free", mm, at() + " maps freed pfn " + std::to_string(pte_pfn(p)));
     if (v->vm_file >= 0) {
         // A file VMA maps its file's page-cache page for that offset, or (private) an
         // anonymous COW copy, and never anything past EOF: truncate zaps both.
         uint64_t pgoff = v->pgoff_at(addr);
         if (pgoff >= k.files[v->vm_file]->size_pages())
-            bad("invariant", mm, at + " maps page " + std::to_string(pgoff) + " of " +
+            bad("invariant", mm, at() + " maps page " + std::to_string(pgoff) + " of " +
                                      k.files[v->vm_file]->name + ", past its end");
         if (!(f.flags & PG_anon) && (f.mapping != v->vm_file || f.index != pgoff))
-            bad("invariant", mm, at + " maps a folio that is not " + k.files[v->vm_file]->name +
+            bad("invariant", mm, at() + " maps a folio that is not " + k.files[v->vm_file]->name +
                                      "'s page " + std::to_string(pgoff));
     }
     if (f.flags & PG_anon) {
         // rmap must find this PTE: the folio's anon_vma is on the VMA's chain and its
         // index is this address's linear page index (so vma_address gives it back).
         const auto& chain = v->anon_vma_chain;
-        if (!f.anon_vma || !anon_vma_of(k, f.anon_vma)->in_use)
-            bad("rmap", mm, at + " maps an anonymous folio whose anon_vma is gone");
+        if (!f.anon_vma || f.anon_vma > k.anon_vmas.size() || !anon_vma_of(k, f.anon_vma)->in_use)
+            bad("rmap", mm, at() + " maps an anonymous folio whose anon_vma is gone");
         if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end())
-            bad("rmap", mm, at + " maps an anonymous folio whose anon_vma does not reach the VMA");
+            bad("rmap", mm, at() + " maps an anonymous folio whose anon_vma does not reach the VMA");
         if (f.index != v->pgoff_at(addr))
-            bad("rmap", mm, at + " maps an anonymous folio filed under page index " +
+            bad("rmap", mm, at() + " maps an anonymous folio filed under page index " +
                                  std::to_string(f.index) + ", not " + std::to_string(v->pgoff_at(addr)));
     }
     if (pte_write(p) && (f.flags & PG_anon) && (!(f.flags & PG_anon_exclusive) || f.mapcount != 1))
-        bad("invariant", mm, at + " is writable but its anonymous folio is shared (mapcount " +
+        bad("invariant", mm, at() + " is writable but its anonymous folio is shared (mapcount " +
                                  std::to_string(f.mapcount) + ")");
 }
 
-}  // namespace
-
-void check_mm(Kernel& k, mm_struct& mm) {
+// check_mm, also counting the PTEs into c when it is given.
+void walk_mm(Kernel& k, mm_struct& mm, PteCounts* c) {
     check_vmas(mm);
-    for_each_pte(k, mm, [&](uint64_t addr, pte_t p) { check_pte(k, mm, addr, p); });
+    for_each_pte(k, mm, [&](uint64_t addr, pte_t p) {
+        check_pte(k, mm, addr, p);
+        if (c) c->add(p);
+    });
 }
 
-void check_folio_accounting(Kernel& k) {
-    std::unordered_map<Pfn, int64_t> maps;
-    std::unordered_map<uint64_t, int64_t> swap_ptes;
-    for (mm_struct* mm : k.process_mm)
-        if (mm)
-            for_each_pte(k, *mm, [&](uint64_t, pte_t p) {
-                if (is_swap_pte(p)) ++swap_ptes[pte_to_swp_entry(p).val];
-                else if (pte_present(p) && !pte_special(p)) ++maps[pte_pfn(p)];
-            });
-    check_swap_accounting(k, swap_ptes);
+// Every swap slot's count matches the swap PTEs holding it; SWAP_HAS_CACHE matches the
+// swap cache.  Check "swap_accounting".  Only the slots this run allocated can be in
+// use (swap_info_struct::highest_bit).
+void check_swap_accounting(Kernel& k, const PteCounts& c) {
+    const swap_info_struct& si = k.swap;
+    auto who = [](uint64_t i) { return "swap slot " + std::to_string(i); };
+    uint64_t used = 0, has_cache = 0;
+    for (uint64_t i = 1; i <= si.highest_bit; ++i) {
+        const swap_slot& s = si.swap_map[i];
+        if (s.in_use != (s.count || s.has_cache))
+            violation("swap_accounting", who(i) + (s.in_use ? " is held by nothing" : " is free but held"));
+        used += s.in_use;
+        has_cache += s.has_cache;
+        if (static_cast<int64_t>(s.count) != c.swap_ptes[i])
+            violation("swap_accounting", who(i) + ": swap count " + std::to_string(s.count) + " but " +
+                                             std::to_string(c.swap_ptes[i]) + " swap PTEs hold it");
+    }
+    // Each swap-cache entry is a slot with SWAP_HAS_CACHE; as many entries as such slots
+    // then means no slot has SWAP_HAS_CACHE without a folio in the swap cache.
+    for (const auto& [i, pfn] : si.swap_cache) {
+        if (!si.valid(swp_entry_t{i}) || !si.swap_map[i].has_cache)
+            violation("swap_accounting", who(i) + " has a swap-cache folio without SWAP_HAS_CACHE");
+        const Folio* f = pfn < k.folios.high_water() ? &k.folios[pfn] : nullptr;
+        if (!f || !f->in_use || !(f->flags & PG_swapcache) || f->swap != i)
+            violation("swap_accounting", who(i) + "'s swap-cache folio pfn " + std::to_string(pfn) +
+                                             " is not in the swap cache for it");
+    }
+    if (has_cache != si.swap_cache.size())
+        for (uint64_t i = 1; i <= si.highest_bit; ++i)
+            if (si.swap_map[i].has_cache && !si.swap_cache.count(i))
+                violation("swap_accounting", who(i) + " has SWAP_HAS_CACHE but no folio in the swap cache");
+    if (used != si.inuse_pages)
+        violation("swap_accounting", std::to_string(used) + " swap slots in use but inuse_pages " +
+                                         std::to_string(si.inuse_pages));
+}
+
+// The folio and swap accounting against PTE counts of every mm.
+void check_accounting(Kernel& k, const PteCounts& c) {
+    check_swap_accounting(k, c);
     for (Pfn p = 1; p < k.folios.high_water(); ++p) {
         const Folio& f = k.folios[p];
         if (!f.in_use) continue;
-        int64_t m = maps.count(p) ? maps[p] : 0;
-        std::string who = "pfn " + std::to_string(p);
+        int64_t m = c.maps[p];
+        auto who = [p] { return "pfn " + std::to_string(p); };
         if (f.mapcount != m)
-            violation("folio_accounting", who + ": mapcount " + std::to_string(f.mapcount) +
+            violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) +
                                               " but " + std::to_string(m) + " PTEs map it");
         // References: one per mapping, one for the page cache or the swap cache.
         int64_t cache = (f.mapping >= 0 ? 1 : 0) + ((f.flags & PG_swapcache) ? 1 : 0);
         if (f.refcount != f.mapcount + cache)
-            violation("folio_accounting", who + ": refcount " + std::to_string(f.refcount) +
+            violation("folio_accounting", who() + ": refcount " + std::to_string(f.refcount) +
                                               " but mapcount " + std::to_string(f.mapcount) +
                                               (f.mapping >= 0 ? " + the page cache" : "") +
                                               ((f.flags & PG_swapcache) ? " + the swap cache" : ""));
         if (f.isolated || f.locked || (f.flags & PG_writeback))
-            violation("folio_accounting", who + " is still isolated, locked or under writeback "
-                                                "with no op in flight");
+            violation("folio_accounting", who() + " is still isolated, locked or under writeback "
+                                                  "with no op in flight");
         if (f.mapping >= 0 && k.files[f.mapping]->i_pages.count(f.index) == 0)
-            violation("folio_accounting", who + " claims a page-cache slot it does not hold");
+            violation("folio_accounting", who() + " claims a page-cache slot it does not hold");
     }
 }
 
-void check_swap_accounting(Kernel& k, const std::unordered_map<uint64_t, int64_t>& swap_ptes) {
-    uint64_t used = 0;
-    for (uint64_t i = 1; i <= k.swap.highest_bit; ++i) {
-        const swap_slot& s = k.swap.swap_map[i];
-        std::string who = "swap slot " + std::to_string(i);
-        auto it = swap_ptes.find(i);
-        int64_t ptes = it == swap_ptes.end() ? 0 : it->second;
-        if (s.in_use != (s.count || s.has_cache))
-            violation("swap_accounting", who + (s.in_use ? " is held by nothing" : " is free but held"));
-        if (s.in_use) ++used;
-        if (static_cast<int64_t>(s.count) != ptes)
-            violation("swap_accounting", who + ": swap count " + std::to_string(s.count) + " but " +
-                                             std::to_string(ptes) + " swap PTEs hold it");
-        auto c = k.swap.swap_cache.find(i);
-        if (s.has_cache != (c != k.swap.swap_cache.end()))
-            violation("swap_accounting", who + (s.has_cache ? " has SWAP_HAS_CACHE but no folio in the swap cache"
-                                                            : " has a swap-cache folio without SWAP_HAS_CACHE"));
-        if (c != k.swap.swap_cache.end()) {
-            const Folio& f = k.folios[c->second];
-            if (!f.in_use || !(f.flags & PG_swapcache) || f.swap != i)
-                violation("swap_accounting", who + "'s swap-cache folio pfn " + std::to_string(c->second) +
-                                                 " is not in the swap cache for it");
-        }
-    }
-    if (used != k.swap.inuse_pages)
-        violation("swap_accounting", std::to_string(used) + " swap slots in use but inuse_pages " +
-                                         std::to_string(k.swap.inuse_pages));
+}  // namespace
+
+void check_mm(Kernel& k, mm_struct& mm) { walk_mm(k, mm, nullptr); }
+
+void check_folio_accounting(Kernel& k) {
+    PteCounts& c = PteCounts::zeroed(k);
+    for (mm_struct* mm : k.process_mm)
+        if (mm) for_each_pte(k, *mm, [&](uint64_t, pte_t p) { c.add(p); });
+    check_accounting(k, c);
 }
 
 void check_quiescent(Kernel& k) {
+    // One walk of the page tables serves the structural checks and the accounting.
+    PteCounts& c = PteCounts::zeroed(k);
     for (mm_struct* mm : k.process_mm)
-        if (mm) check_mm(k, *mm);
-    check_folio_accounting(k);
+        if (mm) walk_mm(k, *mm, &c);
+    check_accounting(k, c);
 }
 
 const char* leak_check_name() { return "leak"; }
