@@ -1,10 +1,13 @@
 // The false-positive soak (issue 3): random multi-threaded workloads on the correct
-// model under random and PCT schedules.  Every run must end `ok`; the first that does
-// not is printed as a reproducer and the soak exits 1.
+// model under random and PCT schedules, and under random schedules again with tiny
+// pools (config folios=, swap_slots=, pgtables=) so that allocations fail in every
+// path.  Every run must end `ok`; the first that does not is printed as a reproducer
+// and the soak exits 1.
 //   soak [PROGRAMS=10000] [FIRST_SEED=0]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 
 #include "check/history.hpp"
 #include "mmrace/mmr.hpp"
@@ -19,14 +22,29 @@ int main(int argc, char** argv) {
     uint64_t first = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
     std::printf("| policy | programs | runs | not ok | seconds | runs/s | oracle groups | ops checked | search nodes | gave up | skipped |\n"
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (auto kind : {Schedule::Kind::random, Schedule::Kind::pct}) {
+    // Pool sizes small enough that the workloads run out: a first fault needs three
+    // page tables, and a workload touches a few dozen pages.
+    struct Pools {
+        uint64_t folios, swap_slots, pgtables;
+    };
+    constexpr Pools kTiny[] = {{2, kDefaultSwapSlots, kDefaultPgtables}, {4, 1, 5},
+                               {kDefaultFolios, kDefaultSwapSlots, 4}, {3, 2, 6},
+                               {1, kDefaultSwapSlots, 7}};
+    for (int pass = 0; pass < 3; ++pass) {
+        auto kind = pass == 1 ? Schedule::Kind::pct : Schedule::Kind::random;
+        bool tiny = pass == 2;
         auto t0 = Clock::now();
         uint64_t runs = 0, bad = 0;
         check::LinStats total;
         size_t skipped = 0;
         for (uint64_t seed = first; seed < first + programs; ++seed) {
-            std::string text = random_workload(seed);
-            Program p = parse_mmr(text);
+            Program p = parse_mmr(random_workload(seed));
+            if (tiny) {
+                const Pools& pools = kTiny[seed % std::size(kTiny)];
+                p.config.folios = pools.folios;
+                p.config.swap_slots = pools.swap_slots;
+                p.config.pgtables = pools.pgtables;
+            }
             RunOptions o;
             Schedule s;
             s.kind = kind;
@@ -49,13 +67,14 @@ int main(int argc, char** argv) {
                 ++bad;
                 std::printf("\nworkload seed %llu: verdict %s (%s): %s\n%s%s\n",
                             static_cast<unsigned long long>(seed), r.verdict.c_str(),
-                            r.check.c_str(), r.message.c_str(), text.c_str(), r.schedule.c_str());
+                            r.check.c_str(), r.message.c_str(), print_mmr(p).c_str(),
+                            r.schedule.c_str());
                 return 1;
             }
         }
         double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         std::printf("| %s | %llu | %llu | %llu | %.1f | %.0f | %zu | %zu | %zu | %zu | %zu |\n",
-                    kind == Schedule::Kind::random ? "random" : "pct",
+                    tiny ? "random, tiny pools" : kind == Schedule::Kind::random ? "random" : "pct",
                     static_cast<unsigned long long>(programs), static_cast<unsigned long long>(runs),
                     static_cast<unsigned long long>(bad), secs, static_cast<double>(runs) / secs,
                     total.groups, total.subops, total.nodes, total.gave_up, skipped);

@@ -150,6 +150,44 @@ thread P0.T0
     EXPECT_EQ(counter(r, "fault_oom"), 1u);  // populate's own failures are not user faults
 }
 
+TEST(Pools, PopulatingAFileMappingWithNoFolioGivesUp) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small folios=1
+file F pages=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  mmap 0x200000 pages=2 prot=r flags=shared,file:F:0,populate
+  read 0x200000
+  munmap 0x100000 pages=1
+  read 0x200000
+)");
+    // filemap_fault drops mmap_lock for the read and then finds no folio: a retry.
+    // Populate faults the page again, and the third time keeps the lock, gets
+    // VM_FAULT_OOM and gives up (the run does not spin to its step budget).
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "0x200000", "OOM", "0", "0"}));
+}
+
+TEST(Pools, AFailedWriteDoesNotGrowTheFile) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small folios=1
+file F pages=1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  file_write F 3 5
+  mmap 0x200000 pages=4 prot=r flags=shared,file:F:0
+  read 0x203000
+)");
+    // write_begin gets no folio: ENOMEM, and i_size stays one page, so the oracle must
+    // not expect page 3 to read 5.
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ENOMEM", "0x200000", "SIGBUS"}));
+}
+
 TEST(Pools, PageTableExhaustionFailsFaultsWithOom) {
     auto r = run_text(R"(mmrace 1
 config strategy=classic geometry=small pgtables=5

@@ -333,10 +333,15 @@ void do_fork(const State& s, const SubOp& x, std::vector<State>& out) {
     out.push_back(std::move(t));
 }
 
-// write(2) of word 0 of page `offset`: the page cache changes, i_size grows.
+// write(2) of word 0 of page `offset`: the page cache changes, i_size grows.  One
+// that got no page-cache folio (ENOMEM: write_begin failed) changed nothing.
 void do_file_write(const State& s, const SubOp& x, std::vector<State>& out) {
     const Op& op = *x.h->op;
     State t = s;
+    if (x.h->result != "ok") {
+        out.push_back(std::move(t));
+        return;
+    }
     for (Key k : x.objs) {
         ObjPage& o = t.objs.at(k);
         if (key_page(k) <= op.offset) o.in_eof = true;

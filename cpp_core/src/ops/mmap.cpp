@@ -53,15 +53,17 @@ uint64_t calc_vm_flags(const Op& op) {
 // __get_user_pages does for mlock/MAP_POPULATE: a write fault for a private writable
 // mapping (to break COW now), FOLL_FORCE, and FAULT_FLAG_ALLOW_RETRY, so a fault that
 // waits for I/O drops mmap_lock (*locked = false).  Returns the pages done, or -1 if
-// the first page failed.  mmap_lock held for read on entry.
+// the first page failed.  mmap_lock held for read on entry.  `tried`: fault the first
+// page with FAULT_FLAG_TRIED (see mm_populate).
 int64_t populate_vma_page_range(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end,
-                                bool* locked) {
+                                bool* locked, bool tried) {
     if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return -1;  // check_vma_flags: PROT_NONE
     bool write = (vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE;
     uint32_t flags = fault::FAULT_FLAG_ALLOW_RETRY | fault::FAULT_FLAG_KILLABLE |
                      (write ? uint32_t{fault::FAULT_FLAG_WRITE} : 0u);
     for (uint64_t a = start; a < end; a += PAGE_SIZE) {
-        fault::vm_fault_t ret = fault::handle_mm_fault(k, vma, a, flags);
+        uint32_t f = a == start && tried ? flags | fault::FAULT_FLAG_TRIED : flags;
+        fault::vm_fault_t ret = fault::handle_mm_fault(k, vma, a, f);
         if (ret & fault::VM_FAULT_RETRY) {  // faultin_page: -EBUSY, lock dropped
             *locked = false;
             return static_cast<int64_t>((a - start) / PAGE_SIZE);
@@ -74,9 +76,18 @@ int64_t populate_vma_page_range(Kernel& k, vm_area_struct* vma, uint64_t start, 
 
 // __mm_populate(start, len, ignore_errors=1): relock and resume after a retry; an
 // error skips the rest of that VMA.
+//
+// Upstream faults a page that retried again without FAULT_FLAG_TRIED for as long as it
+// retries: only a fatal signal (the OOM killer's) ends retries that cannot get memory
+// (filemap_fault drops mmap_lock, then finds no folio).  The model has no OOM killer,
+// so a page that retried twice without being mapped is faulted with FAULT_FLAG_TRIED,
+// keeping mmap_lock as __get_user_pages_locked's retry does; it then ends in
+// VM_FAULT_OOM, which populate ignores.
 void mm_populate(Kernel& k, mm_struct& mm, uint64_t start, uint64_t end) {
     bool locked = false;
     vm_area_struct* vma = nullptr;
+    uint64_t retried_at = UINT64_MAX;  // the page the last retry stopped at
+    int retries = 0;                   // how many retries in a row stopped there
     for (uint64_t nstart = start; nstart < end;) {
         if (!locked) {
             mmap_read_lock(mm, MMR_SITE("__mm_populate"));
@@ -88,7 +99,8 @@ void mm_populate(Kernel& k, mm_struct& mm, uint64_t start, uint64_t end) {
         if (!vma || vma->vm_start >= end) break;  // find_vma_intersection
         uint64_t nend = std::min(end, vma->vm_end);
         nstart = std::max(nstart, vma->vm_start);
-        int64_t done = populate_vma_page_range(k, vma, nstart, nend, &locked);
+        int64_t done = populate_vma_page_range(k, vma, nstart, nend, &locked,
+                                               nstart == retried_at && retries >= 2);
         if (done < 0) {
             nstart = nend;  // ignore_errors
             continue;
@@ -96,6 +108,10 @@ void mm_populate(Kernel& k, mm_struct& mm, uint64_t start, uint64_t end) {
         // Resume at the first page not done: after a retry it faults again with the
         // lock retaken; after an error it fails again and the rest of the VMA is skipped.
         nstart += static_cast<uint64_t>(done) * PAGE_SIZE;
+        if (!locked) {
+            retries = nstart == retried_at ? retries + 1 : 1;
+            retried_at = nstart;
+        }
     }
     if (locked) mmap_read_unlock(mm, MMR_SITE("__mm_populate"));
 }
