@@ -1,10 +1,12 @@
 // The false-positive soak (issue 3): random multi-threaded workloads on the correct
 // model under random and PCT schedules.  Every run must end `ok`; the first that does
 // not is printed as a reproducer and the soak exits 1.
-//   soak [PROGRAMS=10000] [FIRST_SEED=0]
+//   soak [PROGRAMS=10000] [FIRST_SEED=0] [STRATEGY=classic|spf|pervma|all]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "check/history.hpp"
 #include "mmrace/mmr.hpp"
@@ -17,15 +19,26 @@ using Clock = std::chrono::steady_clock;
 int main(int argc, char** argv) {
     uint64_t programs = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10000;
     uint64_t first = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
-    std::printf("| policy | programs | runs | not ok | seconds | runs/s | oracle groups | ops checked | search nodes | gave up | skipped |\n"
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    std::string which = argc > 3 ? argv[3] : "classic";
+    std::vector<const char*> strategies;
+    for (const char* s : {"classic", "spf", "pervma"})
+        if (which == "all" || which == s) strategies.push_back(s);
+    if (strategies.empty()) {
+        std::fprintf(stderr, "soak: unknown strategy '%s' (classic, spf, pervma or all)\n", which.c_str());
+        return 2;
+    }
+    std::printf("| strategy | policy | programs | runs | not ok | seconds | runs/s | oracle groups | ops checked | search nodes | gave up | skipped |\n"
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const char* strategy : strategies)
     for (auto kind : {Schedule::Kind::random, Schedule::Kind::pct}) {
+        WorkloadShape shape;
+        shape.strategy = strategy;
         auto t0 = Clock::now();
         uint64_t runs = 0, bad = 0;
         check::LinStats total;
         size_t skipped = 0;
         for (uint64_t seed = first; seed < first + programs; ++seed) {
-            std::string text = random_workload(seed);
+            std::string text = random_workload(seed, shape);
             Program p = parse_mmr(text);
             RunOptions o;
             Schedule s;
@@ -37,7 +50,14 @@ int main(int argc, char** argv) {
             o.trace = false;
             check::LinStats st;
             o.lin_stats = &st;
-            RunResult r = run_program(p, o);
+            RunResult r;
+            try {
+                r = run_program(p, o);
+            } catch (const std::exception& e) {
+                std::printf("\nworkload seed %llu (%s): %s\n%s\n", static_cast<unsigned long long>(seed),
+                            strategy, e.what(), text.c_str());
+                return 1;
+            }
             total.groups += st.groups;
             total.subops += st.subops;
             total.nodes += st.nodes;
@@ -54,8 +74,8 @@ int main(int argc, char** argv) {
             }
         }
         double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        std::printf("| %s | %llu | %llu | %llu | %.1f | %.0f | %zu | %zu | %zu | %zu | %zu |\n",
-                    kind == Schedule::Kind::random ? "random" : "pct",
+        std::printf("| %s | %s | %llu | %llu | %llu | %.1f | %.0f | %zu | %zu | %zu | %zu | %zu |\n",
+                    strategy, kind == Schedule::Kind::random ? "random" : "pct",
                     static_cast<unsigned long long>(programs), static_cast<unsigned long long>(runs),
                     static_cast<unsigned long long>(bad), secs, static_cast<double>(runs) / secs,
                     total.groups, total.subops, total.nodes, total.gave_up, skipped);

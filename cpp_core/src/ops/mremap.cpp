@@ -8,6 +8,7 @@
 #include "mm/filemap.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
+#include "mm/vma_lock.hpp"
 #include "mm/vma_merge.hpp"
 #include "ops/ops.hpp"
 
@@ -68,28 +69,36 @@ void move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_
 // copy_vma: the VMA at the new place, merged into a neighbour there if upstream would.
 // An anonymous VMA that never faulted gets the pgoff of its new address, so that it
 // can merge there.
-void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint64_t new_len,
-              uint64_t new_pgoff) {
+vm_area_struct* copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr,
+                         uint64_t new_len, uint64_t new_pgoff) {
     if (vma->vma_is_anonymous() && !vma->anon_vma) new_pgoff = new_addr >> PAGE_SHIFT;
-    if (vma_merge_new_range(mm, new_addr, new_addr + new_len, vma->vm_flags, vma->vm_file,
-                            new_pgoff, vma))
-        return;
-    vm_area_struct* n = mm.vm_area_alloc();
-    *n = *vma;  // vm_area_dup, sharing the anon_vma
-    vma_clear_anon_chain(n);
+    if (vm_area_struct* merged = vma_merge_new_range(mm, new_addr, new_addr + new_len,
+                                                     vma->vm_flags, vma->vm_file, new_pgoff, vma))
+        return merged;
+    vm_area_struct* n = mm.vm_area_dup(*vma);  // sharing the anon_vma
     anon_vma_clone(Kernel::current(), n, vma);
     n->vm_start = new_addr;
     n->vm_end = new_addr + new_len;
     n->vm_pgoff = new_pgoff;
+    vma_start_write(n);  // no fault may fill the new range before its PTEs arrive
     mm.vma_link(n);
     vma_link_file(Kernel::current(), n);
+    return n;
 }
 
 // move_vma: a new VMA, the page tables moved into it, the old range unmapped.
 uint64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_addr,
                   uint64_t old_len, uint64_t new_len, uint64_t new_addr) {
-    copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
+    // Faults in either range must wait or fall back while page tables move: the old
+    // one would fill PTEs the unmap below throws away, the new one PTEs that move_ptes
+    // overwrites ("mm: protect mremap() against SPF handler"; vma_start_write in
+    // move_vma upstream).
+    vma_write_begin(vma);
+    vm_area_struct* new_vma = copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
+    vma_write_begin(new_vma);
     move_page_tables(k, vma, old_addr, new_addr, old_len);
+    vma_write_end_spf(new_vma);
+    vma_write_end_spf(vma);
     do_munmap(k, mm, old_addr, old_addr + old_len, /*downgrade=*/false);
     return new_addr;
 }
