@@ -2,6 +2,8 @@
 // fault, COW across fork, run through the executor exactly as the bindings do.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <set>
 #include <thread>
 
@@ -14,35 +16,7 @@
 
 using namespace mmrace;
 
-namespace {
-
-std::vector<std::string> results(const RunResult& r) {
-    std::vector<std::string> v;
-    for (const auto& o : r.ops) v.push_back(o.result.value_or("-"));
-    return v;
-}
-
-uint64_t counter(const RunResult& r, const std::string& name) {
-    for (const auto& [k, v] : r.counters)
-        if (k == name) return v;
-    ADD_FAILURE() << "no counter " << name;
-    return 0;
-}
-
-RunResult run_text(const std::string& text, std::optional<Schedule> s = std::nullopt) {
-    RunOptions o;
-    o.schedule = s;
-    return run_program(parse_mmr(text), o);
-}
-
-Schedule random_schedule(uint64_t seed) {
-    Schedule s;
-    s.kind = Schedule::Kind::random;
-    s.seed = seed;
-    return s;
-}
-
-}  // namespace
+using namespace mmrace::testing;
 
 TEST(Mm, AnonymousFaultsZeroPageAndCow) {
     auto r = run_text(R"(mmrace 1

@@ -113,7 +113,12 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
         k.folios.put(old);
         return VM_FAULT_OOM;
     }
-    if (old != kZeroPfn) k.folios[fresh].words = k.folios[old].words;  // __wp_page_copy_user
+    if (old != kZeroPfn) {
+        k.folios[fresh].words = k.folios[old].words;  // __wp_page_copy_user
+        // The copy of a whole page takes time: other CPUs run (and may store through
+        // stale TLB entries into the old page) before the PTE lock is taken again.
+        k.rt.yield(MMR_SITE("__wp_page_copy_user"), rt::Ev::yield, old);
+    }
     if (!pte_map_lock(k, vmf, MMR_SITE("wp_page_copy"))) {
         k.folios.put(fresh);
         k.folios.put(old);

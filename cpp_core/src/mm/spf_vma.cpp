@@ -46,6 +46,14 @@ void put_vma(vm_area_struct* vma) {
     if (--vma->vm_ref_count == 0) vma->vm_mm->free_vma_now(vma);  // __free_vma
 }
 
+void hold_vma(vm_area_struct* vma) {
+    if (spf(Kernel::current())) ++vma->vm_ref_count;
+}
+
+void release_vma(vm_area_struct* vma) {
+    if (spf(Kernel::current())) put_vma(vma);
+}
+
 bool vma_has_changed(vm_area_struct* vma, unsigned sequence) {
     bool dead = vma->detached;  // RB_EMPTY_NODE(&vma->vm_rb)
     unsigned seq = vma->vm_sequence.raw_read_seqcount(MMR_SITE("vma_has_changed"));

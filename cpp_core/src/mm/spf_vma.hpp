@@ -29,6 +29,10 @@ void vm_write_end(vm_area_struct* vma);
 vm_area_struct* get_vma(mm_struct& mm, uint64_t addr);
 // put_vma: drop a reference; the last one frees the VMA (__free_vma).
 void put_vma(vm_area_struct* vma);
+// A writer's own reference on a VMA it must still touch after unmapping it (spf only;
+// no-ops otherwise).
+void hold_vma(vm_area_struct* vma);
+void release_vma(vm_area_struct* vma);
 
 // vma_has_changed: the VMA left the tree (RB_EMPTY_NODE) or its sequence count moved
 // since the speculative fault read `sequence`.

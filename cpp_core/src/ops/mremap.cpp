@@ -8,6 +8,7 @@
 #include "mm/filemap.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
+#include "mm/spf_vma.hpp"
 #include "mm/vma_lock.hpp"
 #include "mm/vma_merge.hpp"
 #include "ops/ops.hpp"
@@ -89,17 +90,22 @@ vm_area_struct* copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_
 // move_vma: a new VMA, the page tables moved into it, the old range unmapped.
 uint64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_addr,
                   uint64_t old_len, uint64_t new_len, uint64_t new_addr) {
-    // Faults in either range must wait or fall back while page tables move: the old
-    // one would fill PTEs the unmap below throws away, the new one PTEs that move_ptes
-    // overwrites ("mm: protect mremap() against SPF handler"; vma_start_write in
-    // move_vma upstream).
+    // Faults in either range must wait or fall back while page tables move: the new
+    // one would fill PTEs that move_ptes overwrites, the old one PTEs (the zero page
+    // where content just left) until the unmap below is done with it ("mm: protect
+    // mremap() against SPF handler", and v6's "fix race window when moving VMA in
+    // move_vma()"; vma_start_write in move_vma upstream).  do_munmap's splits leave
+    // vma itself as the unmapped part, so its section covers the old range; the
+    // reference keeps it until the section ends.
     vma_write_begin(vma);
+    hold_vma(vma);
     vm_area_struct* new_vma = copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
     vma_write_begin(new_vma);
     move_page_tables(k, vma, old_addr, new_addr, old_len);
     vma_write_end_spf(new_vma);
-    vma_write_end_spf(vma);
     do_munmap(k, mm, old_addr, old_addr + old_len, /*downgrade=*/false);
+    vma_write_end_spf(vma);
+    release_vma(vma);
     return new_addr;
 }
 
