@@ -419,6 +419,11 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
         return vmf.vma->vma_is_anonymous() ? do_anonymous_page(k, vmf) : do_fault(k, vmf);
     }
     if (!pte_present(vmf.orig_pte)) return do_swap_page(k, vmf);
+    if (pte_protnone(vmf.orig_pte) && (vmf.flags & FAULT_FLAG_SPECULATIVE)) {
+        // The flags it checked are stale: an mprotect(PROT_NONE) ran since.
+        k.counters.inc(Counter::spf_vma_changed);
+        return VM_FAULT_RETRY;
+    }
     if (pte_protnone(vmf.orig_pte))  // access_error let the fault in: VMA accessible
         throw ModelError("PROT_NONE PTE in an accessible VMA (NUMA hinting is not modelled)");
     if (!pte_map_lock(k, vmf, MMR_SITE("handle_pte_fault"))) return VM_FAULT_RETRY;  // pte_spinlock
