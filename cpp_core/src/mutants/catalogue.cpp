@@ -36,7 +36,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"pervma_fork_no_vma_write_lock", "fb49c455323f", "-", "pervma", "semantic",
          "a per-VMA fault during fork COWs a page while siblings write through stale TLB "
          "entries",
-         false},
+         true},
         {"pervma_anon_vma_check_unlocked", "657b5146955e", "-", "pervma", "invariant",
          "lock_vma_under_rcu checks vma->anon_vma before taking the VMA lock", false},
         {"pervma_dup_anon_vma_unlocked", "d8ab9f7b644a", "-", "pervma", "invariant",
