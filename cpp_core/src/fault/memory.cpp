@@ -145,7 +145,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
 // wp_can_reuse_anon_folio: no other reference can see the folio.  A swap-cache folio
 // whose slot no swap PTE holds any more leaves the swap cache first, under its lock
 // (trylock: the PTE lock is held).  A reused folio moves to vma's own anon_vma.
-bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, vm_area_struct* vma) {
+bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, uint64_t anon_vma) {
     Folio& f = k.folios[p];
     if (f.refcount > 1 + ((f.flags & PG_swapcache) ? 1 : 0)) return false;
     if (!folio_trylock(k, p)) return false;
@@ -154,7 +154,7 @@ bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, vm_area_struct* vma) {
         folio_unlock(k, p);
         return false;
     }
-    folio_move_anon_rmap(k, p, vma);
+    folio_move_anon_rmap(k, p, anon_vma);
     folio_unlock(k, p);
     return true;
 }
@@ -170,7 +170,7 @@ vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     if (normal) {
         Folio& f = k.folios[p];
         if ((f.flags & PG_anon) &&
-            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.vma))) {
+            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.anon_vma))) {
             f.flags |= PG_anon_exclusive;
             return wp_page_reuse(k, vmf);
         }
@@ -455,6 +455,7 @@ vm_fault_t handle_mm_fault(Kernel& k, vm_area_struct* vma, uint64_t address, uin
     vm_fault vmf{vma, flags, address & ~(PAGE_SIZE - 1), address, {}, 0};
     vmf.vma_flags = vma->vm_flags;
     vmf.pgoff = linear_page_index(vma, vmf.address);
+    vmf.anon_vma = vma->anon_vma;
     // PGMAJFAULT is counted where the fault waits for I/O (filemap_fault), as upstream.
     return handle_pte_fault(k, vmf);
 }

@@ -119,8 +119,8 @@ void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t add
     ++f.mapcount;
 }
 
-void folio_move_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma) {
-    k.folios[p].anon_vma = vma->anon_vma;
+void folio_move_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma) {
+    k.folios[p].anon_vma = anon_vma;
 }
 
 void folio_remove_rmap_pte(Kernel& k, Pfn p) {

@@ -34,7 +34,9 @@ void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t add
 
 // folio_move_anon_rmap: a folio only vma maps moves to vma's own anon_vma (do_wp_page
 // reuse).  Folio locked.
-void folio_move_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma);
+// Takes the anon_vma id the fault read (vmf->anon_vma): a speculative fault's VMA may
+// have been split and unmapped meanwhile, its anon_vma pointer cleared.
+void folio_move_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma);
 
 // folio_remove_rmap_pte: one mapping fewer (the zero page has none).
 void folio_remove_rmap_pte(Kernel& k, Pfn p);
