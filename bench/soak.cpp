@@ -3,11 +3,13 @@
 // pools (config folios=, swap_slots=, pgtables=) so that allocations fail in every
 // path.  Every run must end `ok`; the first that does not is printed as a reproducer
 // and the soak exits 1.
-//   soak [PROGRAMS=10000] [FIRST_SEED=0]
+//   soak [PROGRAMS=10000] [FIRST_SEED=0] [STRATEGY=classic|spf|pervma|all]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
+#include <string>
+#include <vector>
 
 #include "check/history.hpp"
 #include "mmrace/mmr.hpp"
@@ -20,8 +22,16 @@ using Clock = std::chrono::steady_clock;
 int main(int argc, char** argv) {
     uint64_t programs = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10000;
     uint64_t first = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
-    std::printf("| policy | programs | runs | not ok | seconds | runs/s | oracle groups | ops checked | search nodes | gave up | skipped |\n"
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    std::string which = argc > 3 ? argv[3] : "classic";
+    std::vector<const char*> strategies;
+    for (const char* s : {"classic", "spf", "pervma"})
+        if (which == "all" || which == s) strategies.push_back(s);
+    if (strategies.empty()) {
+        std::fprintf(stderr, "soak: unknown strategy '%s' (classic, spf, pervma or all)\n", which.c_str());
+        return 2;
+    }
+    std::printf("| strategy | policy | programs | runs | not ok | seconds | runs/s | oracle groups | ops checked | search nodes | gave up | skipped |\n"
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     // Pool sizes small enough that the workloads run out: a first fault needs three
     // page tables, and a workload touches a few dozen pages.
     struct Pools {
@@ -30,15 +40,18 @@ int main(int argc, char** argv) {
     constexpr Pools kTiny[] = {{2, kDefaultSwapSlots, kDefaultPgtables}, {4, 1, 5},
                                {kDefaultFolios, kDefaultSwapSlots, 4}, {3, 2, 6},
                                {1, kDefaultSwapSlots, 7}};
+    for (const char* strategy : strategies)
     for (int pass = 0; pass < 3; ++pass) {
         auto kind = pass == 1 ? Schedule::Kind::pct : Schedule::Kind::random;
         bool tiny = pass == 2;
+        WorkloadShape shape;
+        shape.strategy = strategy;
         auto t0 = Clock::now();
         uint64_t runs = 0, bad = 0;
         check::LinStats total;
         size_t skipped = 0;
         for (uint64_t seed = first; seed < first + programs; ++seed) {
-            Program p = parse_mmr(random_workload(seed));
+            Program p = parse_mmr(random_workload(seed, shape));
             if (tiny) {
                 const Pools& pools = kTiny[seed % std::size(kTiny)];
                 p.config.folios = pools.folios;
@@ -55,7 +68,14 @@ int main(int argc, char** argv) {
             o.trace = false;
             check::LinStats st;
             o.lin_stats = &st;
-            RunResult r = run_program(p, o);
+            RunResult r;
+            try {
+                r = run_program(p, o);
+            } catch (const std::exception& e) {
+                std::printf("\nworkload seed %llu (%s): %s\n%s\n", static_cast<unsigned long long>(seed),
+                            strategy, e.what(), print_mmr(p).c_str());
+                return 1;
+            }
             total.groups += st.groups;
             total.subops += st.subops;
             total.nodes += st.nodes;
@@ -73,7 +93,8 @@ int main(int argc, char** argv) {
             }
         }
         double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        std::printf("| %s | %llu | %llu | %llu | %.1f | %.0f | %zu | %zu | %zu | %zu | %zu |\n",
+        std::printf("| %s | %s | %llu | %llu | %llu | %.1f | %.0f | %zu | %zu | %zu | %zu | %zu |\n",
+                    strategy,
                     tiny ? "random, tiny pools" : kind == Schedule::Kind::random ? "random" : "pct",
                     static_cast<unsigned long long>(programs), static_cast<unsigned long long>(runs),
                     static_cast<unsigned long long>(bad), secs, static_cast<double>(runs) / secs,

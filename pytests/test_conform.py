@@ -337,6 +337,26 @@ def test_random_programs_conform():
 
 
 @needs_host
+@pytest.mark.parametrize("strategy", ["spf", "pervma"])
+def test_random_programs_conform_under_the_speculative_strategies(strategy):
+    """A single-threaded program means the same under every strategy (issue 4)."""
+    outcomes = [conform.check(f"seed {s}", conform.with_strategy(random_program(s), strategy), RUNNER)
+                for s in range(1, 101)]
+    assert [(o.name, o.differences) for o in outcomes if o.status == "differ"] == []
+    assert sum(o.status == "identical" for o in outcomes) >= 20
+
+
+def test_with_strategy_sets_or_adds_the_config():
+    assert conform.with_strategy("mmrace 1\nprocess P0\n", "spf") == \
+        "mmrace 1\nconfig strategy=spf\nprocess P0\n"
+    assert conform.with_strategy("mmrace 1\nconfig geometry=x86 strategy=classic\n", "pervma") == \
+        "mmrace 1\nconfig strategy=pervma geometry=x86\n"
+    text = conform.with_strategy(random_program(3), "pervma")
+    assert "\nconfig strategy=pervma\n" in text
+    mmrace.parse(text)
+
+
+@needs_host
 def test_the_examples_conform():
     for path in ("fork_cow.mmr",):
         text = open(os.path.join(os.path.dirname(__file__), "..", "examples", path)).read()
@@ -357,6 +377,8 @@ def test_cli_random_summary_and_json():
     assert p.returncode == 0, p.stdout + p.stderr
     last = p.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"30 programs: \d+ identical, 0 differ, \d+ skipped \(not built\)", last)
+    s = mmrace_cli("conform", "--random", "10", "--seed", "5", "--strategy", "pervma")
+    assert s.returncode == 0 and " 0 differ" in s.stdout, s.stdout + s.stderr
     j = mmrace_cli("conform", "--random", "30", "--seed", "5", "--json")
     out = json.loads(j.stdout)
     assert out["summary"] == last and len(out["outcomes"]) == 30

@@ -75,10 +75,10 @@ def _conform_programs(args: argparse.Namespace) -> list[tuple[str, str]]:
         progs.append((path, open(path, encoding="utf-8").read()))
     for i in range(args.random or 0):
         progs.append((f"random seed={args.seed + i}", conform.random_program(args.seed + i)))
-    return progs
+    return [(name, conform.with_strategy(text, args.strategy)) for name, text in progs]
 
 
-def _print_outcome(o: conform.Outcome) -> None:
+def _print_outcome(o: conform.Outcome, strategy: str | None = None) -> None:
     if o.status == "identical":
         return
     if o.status != "differ":
@@ -89,7 +89,8 @@ def _print_outcome(o: conform.Outcome) -> None:
     for d in o.differences:
         print(f"  {d.thread:>6} #{d.index:<3} {d.op:<58} host {d.host}  model {d.model}")
     if o.name.startswith("random seed="):  # the generated program is the reproducer
-        print(f"  reproduce: mmrace conform --random 1 --seed {o.name.split('=')[1]}")
+        extra = f" --strategy {strategy}" if strategy else ""
+        print(f"  reproduce: mmrace conform --random 1 --seed {o.name.split('=')[1]}{extra}")
         print("  " + o.program.rstrip("\n").replace("\n", "\n  "))
 
 
@@ -110,7 +111,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
         for name, text in progs:
             outcomes.append(conform.check(name, text, runner))
             if not args.json:
-                _print_outcome(outcomes[-1])
+                _print_outcome(outcomes[-1], args.strategy)
     except (ValueError, OSError, conform.HostError) as e:
         print(f"mmrace conform: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--random", type=int, metavar="N", help="also check N generated programs")
     c.add_argument("--seed", type=int, default=0,
                    help="the first generated program's seed (program i uses seed S+i)")
+    c.add_argument("--strategy", choices=["classic", "spf", "pervma"],
+                   help="run the model under this fault strategy (default: the program's)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_conform)
     args = ap.parse_args(argv)

@@ -436,6 +436,25 @@ class _Generator:
         return "\n".join(lines) + "\n"
 
 
+def with_strategy(text: str, strategy: str | None) -> str:
+    """The program text with its config's strategy set (None: unchanged).
+
+    A single-threaded program means the same under every strategy; conform --strategy
+    checks that the speculative paths keep it so.
+    """
+    if strategy is None:
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        words = line.split()
+        if words[:1] == ["config"]:
+            kept = [w for w in words[1:] if not w.startswith("strategy=")]
+            lines[i] = " ".join(["config", f"strategy={strategy}"] + kept)
+            return "\n".join(lines)
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["mmrace"]) + 1
+    return "\n".join(lines[:at] + [f"config strategy={strategy}"] + lines[at:])
+
+
 def random_program(seed: int) -> str:
     """A random conformance program (.mmr text), the same for the same seed.
 

@@ -2,6 +2,8 @@
 // fault, COW across fork, run through the executor exactly as the bindings do.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <set>
 #include <thread>
 
@@ -14,35 +16,7 @@
 
 using namespace mmrace;
 
-namespace {
-
-std::vector<std::string> results(const RunResult& r) {
-    std::vector<std::string> v;
-    for (const auto& o : r.ops) v.push_back(o.result.value_or("-"));
-    return v;
-}
-
-uint64_t counter(const RunResult& r, const std::string& name) {
-    for (const auto& [k, v] : r.counters)
-        if (k == name) return v;
-    ADD_FAILURE() << "no counter " << name;
-    return 0;
-}
-
-RunResult run_text(const std::string& text, std::optional<Schedule> s = std::nullopt) {
-    RunOptions o;
-    o.schedule = s;
-    return run_program(parse_mmr(text), o);
-}
-
-Schedule random_schedule(uint64_t seed) {
-    Schedule s;
-    s.kind = Schedule::Kind::random;
-    s.seed = seed;
-    return s;
-}
-
-}  // namespace
+using namespace mmrace::testing;
 
 TEST(Mm, AnonymousFaultsZeroPageAndCow) {
     auto r = run_text(R"(mmrace 1
@@ -137,8 +111,12 @@ thread P1.T0
 TEST(Mm, NotBuiltIsAnErrorNotAResult) {
     EXPECT_THROW(run_text("mmrace 1\nprocess P0\nthread P0.T0\n  madvise 0x100000 pages=1 advice=collapse\n"),
                  NotBuilt);
-    EXPECT_THROW(run_text("mmrace 1\nconfig strategy=spf\nprocess P0\nthread P0.T0\n  read 0x1000\n"),
+    EXPECT_THROW(run_text("mmrace 1\nconfig mutants=dirty_cow\nprocess P0\nthread P0.T0\n  read 0x1000\n"),
                  NotBuilt);
+    // A built mutant of another strategy is a configuration error, not a silent no-op.
+    EXPECT_THROW(run_text("mmrace 1\nconfig strategy=classic mutants=spf_no_seqcount_check\n"
+                          "process P0\nthread P0.T0\n  read 0x1000\n"),
+                 std::invalid_argument);
     try {
         run_text("mmrace 1\nfile F pages=1\nprocess P0\nthread P0.T0\n  read 0x1000\n  gup 0x100000 pages=1\n");
         FAIL();

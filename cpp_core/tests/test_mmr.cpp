@@ -822,7 +822,8 @@ TEST(MutantCatalogue, EveryRowIsComplete) {
             EXPECT_TRUE(strategies.count(list.substr(pos, comma - pos))) << list;
             pos = comma + 1;
         }
-        EXPECT_FALSE(m.built);
+        const std::set<std::string> built = {"spf_no_seqcount_check", "pervma_fork_no_vma_write_lock"};
+        EXPECT_EQ(m.built, built.count(m.name) > 0);
     }
     EXPECT_STREQ(find_mutant("stackrot")->reference, "CVE-2023-3269");
     EXPECT_STREQ(find_mutant("khugepaged_hotplug_lock_order")->check, "lock_order");

@@ -3,6 +3,8 @@
 // invariants catch broken states by name, and nothing is left after exit.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
 #include "mmrace/mmr.hpp"
@@ -12,28 +14,9 @@
 using namespace mmrace;
 using namespace mmrace::mm;
 
+using namespace mmrace::testing;
+
 namespace {
-
-std::vector<std::string> results(const RunResult& r) {
-    std::vector<std::string> v;
-    for (const auto& o : r.ops) v.push_back(o.result.value_or("-"));
-    return v;
-}
-
-uint64_t counter(const RunResult& r, const std::string& name) {
-    for (const auto& [k, v] : r.counters)
-        if (k == name) return v;
-    ADD_FAILURE() << "no counter " << name;
-    return 0;
-}
-
-RunResult run_text(const std::string& text, std::optional<Schedule> s = std::nullopt,
-                   std::function<void(Kernel&, const std::string&, size_t)> after_op = {}) {
-    RunOptions o;
-    o.schedule = s;
-    o.after_op = std::move(after_op);
-    return run_program(parse_mmr(text), o);
-}
 
 pte_t& pte_of(Kernel& k, uint64_t addr) {
     TableId t = pte_table_lookup(k, k.current_mm(), addr);

@@ -3,19 +3,32 @@
 // the VMA up again (seeds 001 and 003).
 #include "fault/fault.hpp"
 #include "mm/mmap_lock.hpp"
+#include "mm/spf_vma.hpp"
 #include "mm/stack.hpp"
 
 namespace mmrace::fault {
 
 namespace {
 
+// can_reuse_spf_vma (seed 000): with mmap_lock held, the VMA a speculative fault found
+// may serve the classic fault if it is still in the tree and still covers addr.
+// Drops the speculative reference.
+bool can_reuse_spf_vma(vm_area_struct* vma, uint64_t addr) {
+    bool ok = !vma->detached && vma->vm_start <= addr && addr < vma->vm_end;
+    mm::put_vma(vma);
+    return ok;
+}
+
 // lock_mm_and_find_vma (mm/memory.c, 6.5+): mmap_read_lock, then find_vma.  Below a
 // VM_GROWSDOWN VMA it drops the read lock, takes the write lock (mmap_upgrade_trylock
 // always fails upstream), looks the VMA up again and expands the stack, then
 // downgrades.  Returns the VMA with mmap_lock held for read, or null with it released.
-vm_area_struct* lock_mm_and_find_vma(Kernel& k, mm::mm_struct& mm, uint64_t addr) {
+vm_area_struct* lock_mm_and_find_vma(Kernel& k, mm::mm_struct& mm, uint64_t addr,
+                                     vm_area_struct* spf_vma) {
     mm::mmap_read_lock(mm, MMR_SITE("lock_mm_and_find_vma"));
-    vm_area_struct* vma = mm.find_vma(addr);
+    // can_reuse_spf_vma: the speculative path's VMA, if still in the tree and holding
+    // addr; its reference goes either way (mmap_lock now keeps it alive).
+    vm_area_struct* vma = spf_vma && can_reuse_spf_vma(spf_vma, addr) ? spf_vma : mm.find_vma(addr);
     if (vma && vma->vm_start <= addr) return vma;
     mm::mmap_read_unlock(mm, MMR_SITE("lock_mm_and_find_vma"));
     if (!vma || !(vma->vm_flags & mm::VM_GROWSDOWN)) return nullptr;
@@ -37,10 +50,12 @@ UserFault bad_area(Kernel& k) {
 
 }  // namespace
 
-UserFault classic_fault(Kernel& k, uint64_t address, uint32_t error_code, uint32_t flags) {
+UserFault classic_fault(Kernel& k, uint64_t address, uint32_t error_code, uint32_t flags,
+                        vm_area_struct* spf_vma) {
     mm::mm_struct& mm = k.current_mm();
     for (;;) {  // retry:
-        vm_area_struct* vma = lock_mm_and_find_vma(k, mm, address);
+        vm_area_struct* vma = lock_mm_and_find_vma(k, mm, address, spf_vma);
+        spf_vma = nullptr;
         if (!vma) return bad_area(k);  // bad_area_nosemaphore
         if (access_error(error_code, *vma)) {
             mm::mmap_read_unlock(mm, MMR_SITE("bad_area_access_error"));
@@ -55,15 +70,7 @@ UserFault classic_fault(Kernel& k, uint64_t address, uint32_t error_code, uint32
             continue;
         }
         mm::mmap_read_unlock(mm, MMR_SITE("do_user_addr_fault"));
-        if (!(fault & VM_FAULT_ERROR)) return UserFault::handled;
-        if (fault & VM_FAULT_SIGBUS) {
-            k.counters.inc(mm::Counter::sigbus);
-            return UserFault::sigbus;
-        }
-        // VM_FAULT_OOM: pagefault_out_of_memory leaves it to the OOM killer and the
-        // access is retried; the model has no OOM killer, so the access fails with OOM.
-        k.counters.inc(mm::Counter::fault_oom);
-        return UserFault::oom;
+        return mm_fault_result(k, fault);
     }
 }
 

@@ -11,6 +11,7 @@
 #include "mm/mmap_lock.hpp"
 #include "mm/rmap.hpp"
 #include "mm/swap.hpp"
+#include "mm/vma_lock.hpp"
 
 namespace mmrace::fault {
 
@@ -26,6 +27,28 @@ Pfn alloc_anon_folio(Kernel& k) {
     return p;
 }
 
+// pte_offset_map_lock, or for a speculative fault pte_map_lock: false if the fault
+// must abort (it then holds no PTE lock).
+bool pte_map_lock(Kernel& k, vm_fault& vmf, const rt::Site* site) {
+    if (vmf.flags & FAULT_FLAG_SPECULATIVE) return spf_pte_map_lock(k, vmf);
+    pte_lock(k, vmf.pte, site);
+    return true;
+}
+
+// vmf_anon_prepare: give the VMA an anon_vma.  A speculative fault may not (it needs
+// mmap_lock): nonzero means abort.  The fault began with one, so only a concurrent
+// unmap can have taken it (free_pgtables), and pte_map_lock would fail anyway.
+int vmf_anon_prepare(Kernel& k, vm_fault& vmf) {
+    if (vmf.flags & FAULT_FLAG_SPECULATIVE) {
+        if (vmf.anon_vma && vmf.vma->anon_vma) return 0;
+        k.counters.inc(Counter::spf_vma_noanon);
+        return 1;
+    }
+    anon_vma_prepare(k, vmf.vma);
+    vmf.anon_vma = vmf.vma->anon_vma;
+    return 0;
+}
+
 // vmf_pte_changed: under the PTE lock, has the PTE moved on since orig_pte was read?
 bool vmf_pte_changed(Kernel& k, const vm_fault& vmf) {
     return ptep_get(k, vmf.pte) != vmf.orig_pte;
@@ -34,13 +57,13 @@ bool vmf_pte_changed(Kernel& k, const vm_fault& vmf) {
 // do_anonymous_page: a missing PTE in an anonymous VMA.  mmap_lock held for read.
 vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
     vm_area_struct* vma = vmf.vma;
-    if (vma->vm_flags & VM_SHARED) return VM_FAULT_SIGBUS;
+    if (vmf.vma_flags & VM_SHARED) return VM_FAULT_SIGBUS;
     if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
     if (!vmf.pte) return VM_FAULT_OOM;
     if (!(vmf.flags & FAULT_FLAG_WRITE)) {
         // Use the zero page for reads.
         pte_t entry = pte_mkspecial(mk_pte(kZeroPfn, false));
-        pte_lock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+        if (!pte_map_lock(k, vmf, MMR_SITE("do_anonymous_page"))) return VM_FAULT_RETRY;
         if (!vmf_pte_changed(k, vmf)) {
             set_pte_at(k, vmf.pte, entry);
             k.counters.inc(Counter::zero_page_map);
@@ -48,18 +71,21 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
         return 0;
     }
-    anon_vma_prepare(k, vma);  // vmf_anon_prepare
+    if (vmf_anon_prepare(k, vmf)) return VM_FAULT_RETRY;
     Pfn p = alloc_anon_folio(k);
     if (p == FolioPool::kNoPfn) return VM_FAULT_OOM;
     pte_t entry = pte_mkyoung(mk_pte(p, false));
-    if (vma->vm_flags & VM_WRITE) entry = pte_mkdirty(pte_mkwrite(entry));
-    pte_lock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+    if (vmf.vma_flags & VM_WRITE) entry = pte_mkdirty(pte_mkwrite(entry));
+    if (!pte_map_lock(k, vmf, MMR_SITE("do_anonymous_page"))) {
+        k.folios.put(p);
+        return VM_FAULT_RETRY;
+    }
     if (vmf_pte_changed(k, vmf)) {
         pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
         k.folios.put(p);  // release: someone else populated it
         return 0;
     }
-    folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
+    __folio_add_new_anon_rmap(k, p, vmf.anon_vma, vmf.pgoff, true);
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
     return 0;
@@ -68,7 +94,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
 // wp_page_reuse: make the PTE writable in place.  PTE lock held; released here.
 vm_fault_t wp_page_reuse(Kernel& k, vm_fault& vmf) {
     pte_t entry = pte_mkdirty(pte_mkyoung(vmf.orig_pte));
-    if (vmf.vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
+    if (vmf.vma_flags & VM_WRITE) entry = pte_mkwrite(entry);
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("wp_page_reuse"));
     k.counters.inc(Counter::cow_reuse);
@@ -78,21 +104,33 @@ vm_fault_t wp_page_reuse(Kernel& k, vm_fault& vmf) {
 // wp_page_copy: break COW by copying into a new exclusive folio.  Entered without the
 // PTE lock, holding a reference on the old folio (none for the zero page).
 vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
-    anon_vma_prepare(k, vmf.vma);  // vmf_anon_prepare
+    if (vmf_anon_prepare(k, vmf)) {
+        k.folios.put(old);
+        return VM_FAULT_RETRY;
+    }
     Pfn fresh = alloc_anon_folio(k);
     if (fresh == FolioPool::kNoPfn) {
         k.folios.put(old);
         return VM_FAULT_OOM;
     }
-    if (old != kZeroPfn) k.folios[fresh].words = k.folios[old].words;  // __wp_page_copy_user
-    pte_lock(k, vmf.pte, MMR_SITE("wp_page_copy"));
+    if (old != kZeroPfn) {
+        k.folios[fresh].words = k.folios[old].words;  // __wp_page_copy_user
+        // The copy of a whole page takes time: other CPUs run (and may store through
+        // stale TLB entries into the old page) before the PTE lock is taken again.
+        k.rt.yield(MMR_SITE("__wp_page_copy_user"), rt::Ev::yield, old);
+    }
+    if (!pte_map_lock(k, vmf, MMR_SITE("wp_page_copy"))) {
+        k.folios.put(fresh);
+        k.folios.put(old);
+        return VM_FAULT_RETRY;
+    }
     Pfn to_put = fresh;  // if the PTE changed under us, the new folio is dropped
     if (!vmf_pte_changed(k, vmf)) {
         pte_t entry = pte_mkdirty(pte_mkyoung(mk_pte(fresh, false)));
-        if (vmf.vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
+        if (vmf.vma_flags & VM_WRITE) entry = pte_mkwrite(entry);
         set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
         flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
-        folio_add_new_anon_rmap(k, fresh, vmf.vma, vmf.address, true);
+        __folio_add_new_anon_rmap(k, fresh, vmf.anon_vma, vmf.pgoff, true);
         set_pte_at(k, vmf.pte, entry);
         folio_remove_rmap_pte(k, old);
         to_put = old;  // drop the old mapping's reference
@@ -107,7 +145,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
 // wp_can_reuse_anon_folio: no other reference can see the folio.  A swap-cache folio
 // whose slot no swap PTE holds any more leaves the swap cache first, under its lock
 // (trylock: the PTE lock is held).  A reused folio moves to vma's own anon_vma.
-bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, vm_area_struct* vma) {
+bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, uint64_t anon_vma) {
     Folio& f = k.folios[p];
     if (f.refcount > 1 + ((f.flags & PG_swapcache) ? 1 : 0)) return false;
     if (!folio_trylock(k, p)) return false;
@@ -116,7 +154,7 @@ bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, vm_area_struct* vma) {
         folio_unlock(k, p);
         return false;
     }
-    folio_move_anon_rmap(k, p, vma);
+    folio_move_anon_rmap(k, p, anon_vma);
     folio_unlock(k, p);
     return true;
 }
@@ -125,14 +163,14 @@ bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, vm_area_struct* vma) {
 vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     Pfn p = pte_pfn(vmf.orig_pte);
     bool normal = !pte_special(vmf.orig_pte);  // vm_normal_page
-    if (vmf.vma->vm_flags & (VM_SHARED | VM_MAYSHARE)) {
+    if (vmf.vma_flags & (VM_SHARED | VM_MAYSHARE)) {
         k.folios[p].flags |= PG_dirty;  // wp_page_shared: reuse, dirty
         return wp_page_reuse(k, vmf);
     }
     if (normal) {
         Folio& f = k.folios[p];
         if ((f.flags & PG_anon) &&
-            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.vma))) {
+            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.anon_vma))) {
             f.flags |= PG_anon_exclusive;
             return wp_page_reuse(k, vmf);
         }
@@ -181,7 +219,7 @@ vm_fault_t folio_lock_or_retry(Kernel& k, Pfn p, vm_fault& vmf) {
     if (folio_trylock(k, p)) return 0;
     if ((vmf.flags & FAULT_FLAG_ALLOW_RETRY) && !(vmf.flags & FAULT_FLAG_TRIED)) {
         if (vmf.flags & FAULT_FLAG_RETRY_NOWAIT) return VM_FAULT_RETRY;
-        mmap_read_unlock(*vmf.vma->vm_mm, MMR_SITE("folio_lock_or_retry"));  // release_fault_lock
+        release_fault_lock(k, vmf);
         folio_lock(k, p);  // folio_wait_locked
         folio_unlock(k, p);
         return VM_FAULT_RETRY;
@@ -207,6 +245,12 @@ bool should_try_to_free_swap(Kernel& k, Pfn p, vm_area_struct* vma, uint32_t fla
 // goes on to do_wp_page.
 vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     vm_area_struct* vma = vmf.vma;
+    // Swap-in under the VMA lock came in 6.6 ("mm: handle swap page faults under
+    // per-VMA lock"); before it the fault retries under mmap_lock.
+    if (vmf.flags & FAULT_FLAG_VMA_LOCK) {
+        release_fault_lock(k, vmf);
+        return VM_FAULT_RETRY;
+    }
     swp_entry_t entry = pte_to_swp_entry(vmf.orig_pte);
     if (!k.swap.valid(entry))
         check::violation("use_after_free", "swap PTE at " + std::to_string(vmf.address) +
@@ -255,7 +299,7 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     pte_t pte = pte_mkyoung(mk_pte(p, false));
     // The same logic as do_wp_page's reuse, for a folio certainly not shared.
     if (exclusive || f.refcount == 1) {
-        if (vma->vm_flags & VM_WRITE) {
+        if (vmf.vma_flags & VM_WRITE) {
             pte = pte_mkwrite(pte);
             if (vmf.flags & FAULT_FLAG_WRITE) {
                 pte = pte_mkdirty(pte);
@@ -293,7 +337,7 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     }
     pte_t entry = pte_mkyoung(mk_pte(p, false));
     if (write) entry = pte_mkdirty(entry);
-    if (write && (vma->vm_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
+    if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
     if (anon_copy) folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
     else ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
     set_pte_at(k, vmf.pte, entry);
@@ -354,26 +398,35 @@ vm_fault_t do_shared_fault(Kernel& k, vm_fault& vmf) {
 // do_fault
 vm_fault_t do_fault(Kernel& k, vm_fault& vmf) {
     if (!(vmf.flags & FAULT_FLAG_WRITE)) return do_read_fault(k, vmf);
-    if (!(vmf.vma->vm_flags & VM_SHARED)) return do_cow_fault(k, vmf);
+    if (!(vmf.vma_flags & VM_SHARED)) return do_cow_fault(k, vmf);
     return do_shared_fault(k, vmf);
 }
 
-// handle_pte_fault.  mmap_lock held for read.
+// handle_pte_fault.  mmap_lock held for read, or the VMA lock, or (speculative) none,
+// in which case the walk already read vmf.pte and orig_pte and only anonymous faults
+// on present or none PTEs arrive.
 vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
-    TableId t = pte_table_lookup(k, *vmf.vma->vm_mm, vmf.address);
-    if (t != kNoTable) {
-        vmf.pte = PteRef{t, k.geo.index(vmf.address, PTE_LEVEL)};
-        vmf.orig_pte = ptep_get_lockless(k, vmf.pte, MMR_SITE("handle_pte_fault"));
-        vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID;
+    if (!(vmf.flags & FAULT_FLAG_SPECULATIVE)) {
+        TableId t = pte_table_lookup(k, *vmf.vma->vm_mm, vmf.address);
+        if (t != kNoTable) {
+            vmf.pte = PteRef{t, k.geo.index(vmf.address, PTE_LEVEL)};
+            vmf.orig_pte = ptep_get_lockless(k, vmf.pte, MMR_SITE("handle_pte_fault"));
+            vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID;
+        }
     }
     if (!vmf.pte || pte_none(vmf.orig_pte)) {  // do_pte_missing
         vmf.orig_pte = 0;
         return vmf.vma->vma_is_anonymous() ? do_anonymous_page(k, vmf) : do_fault(k, vmf);
     }
     if (!pte_present(vmf.orig_pte)) return do_swap_page(k, vmf);
+    if (pte_protnone(vmf.orig_pte) && (vmf.flags & FAULT_FLAG_SPECULATIVE)) {
+        // The flags it checked are stale: an mprotect(PROT_NONE) ran since.
+        k.counters.inc(Counter::spf_vma_changed);
+        return VM_FAULT_RETRY;
+    }
     if (pte_protnone(vmf.orig_pte))  // access_error let the fault in: VMA accessible
         throw ModelError("PROT_NONE PTE in an accessible VMA (NUMA hinting is not modelled)");
-    pte_lock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
+    if (!pte_map_lock(k, vmf, MMR_SITE("handle_pte_fault"))) return VM_FAULT_RETRY;  // pte_spinlock
     pte_t entry = vmf.orig_pte;
     if (ptep_get(k, vmf.pte) != entry) {
         pte_unlock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
@@ -390,11 +443,24 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
 
 }  // namespace
 
+void release_fault_lock(Kernel& k, vm_fault& vmf) {
+    if (vmf.flags & FAULT_FLAG_VMA_LOCK) vma_end_read(vmf.vma);
+    else mmap_read_unlock(*vmf.vma->vm_mm, MMR_SITE("release_fault_lock"));
+}
+
 vm_fault_t handle_mm_fault(Kernel& k, vm_area_struct* vma, uint64_t address, uint32_t flags) {
-    mmap_assert_locked(*vma->vm_mm);
+    if (flags & FAULT_FLAG_VMA_LOCK) vma_assert_locked(vma);
+    else mmap_assert_locked(*vma->vm_mm);
     k.counters.inc(Counter::pgfault);
     vm_fault vmf{vma, flags, address & ~(PAGE_SIZE - 1), address, {}, 0};
+    vmf.vma_flags = vma->vm_flags;
+    vmf.pgoff = linear_page_index(vma, vmf.address);
+    vmf.anon_vma = vma->anon_vma;
     // PGMAJFAULT is counted where the fault waits for I/O (filemap_fault), as upstream.
+    return handle_pte_fault(k, vmf);
+}
+
+vm_fault_t handle_pte_fault_speculative(Kernel& k, vm_fault& vmf) {
     return handle_pte_fault(k, vmf);
 }
 

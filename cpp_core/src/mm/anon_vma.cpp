@@ -4,6 +4,7 @@
 
 #include "check/report.hpp"
 #include "mm/kernel.hpp"
+#include "mm/spf_vma.hpp"
 #include "mmrace/run.hpp"
 
 namespace mmrace::mm {
@@ -171,6 +172,9 @@ void anon_vma_fork(Kernel& k, vm_area_struct* child, const vm_area_struct* paren
 void unlink_anon_vmas(Kernel& k, vm_area_struct* vma) {
     anon_vma* root = nullptr;
     std::vector<anon_vma*> empty;  // freed outside the lock, as upstream
+    // free_pgtables in the spf series: a speculative fault that checked anon_vma
+    // before this must see the sequence move.
+    vm_write_begin(vma);
     for (uint64_t id : vma->anon_vma_chain) {  // newest first: the root goes last
         anon_vma* av = anon_vma_of(k, id);
         root = lock_anon_vma_root(root, av);
@@ -186,6 +190,7 @@ void unlink_anon_vmas(Kernel& k, vm_area_struct* vma) {
         vma->anon_vma = 0;
     }
     vma->anon_vma_chain.clear();
+    vm_write_end(vma);
     unlock_anon_vma_root(root);
     for (anon_vma* av : empty) put_anon_vma(k, av);
 }

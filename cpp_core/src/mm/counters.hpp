@@ -24,6 +24,17 @@ namespace mmrace::mm {
     X(pgscan_file)        /* PGSCAN_FILE: page-cache folios reclaim looked at */        \
     X(pgsteal_anon)       /* PGSTEAL_ANON: anonymous folios reclaim freed */            \
     X(pgsteal_file)       /* PGSTEAL_FILE: page-cache folios reclaim freed */           \
+    X(spf)                /* PERF_COUNT_SW_SPF: faults handled speculatively */          \
+    X(spf_vma_changed)    /* spf abort: VMA sequence moved, or it left the tree */      \
+    X(spf_vma_noanon)     /* spf abort: no anon_vma yet (anon_vma_prepare needs mmap_lock) */ \
+    X(spf_vma_notsup)     /* spf abort: file, stack, uffd or swap PTE, or no PTE table */ \
+    X(spf_vma_access)     /* spf: the VMA forbids the access (SIGSEGV without mmap_lock) */ \
+    X(spf_pmd_changed)    /* spf abort: the PMD changed under the fault */              \
+    X(spf_ptl_busy)       /* spf abort: spin_trylock of the PTE lock failed (no trace event) */ \
+    X(vma_lock_success)   /* VMA_LOCK_SUCCESS: faults handled under the VMA lock */     \
+    X(vma_lock_abort)     /* VMA_LOCK_ABORT: lock_vma_under_rcu gave up */              \
+    X(vma_lock_retry)     /* VMA_LOCK_RETRY: VM_FAULT_RETRY under the VMA lock */       \
+    X(vma_lock_miss)      /* VMA_LOCK_MISS: the locked VMA was detached meanwhile */    \
     X(sigsegv)                                                                          \
     X(sigbus)
 

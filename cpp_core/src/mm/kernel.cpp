@@ -13,6 +13,14 @@ Kernel::Kernel(const Config& cfg, rt::RuntimeConfig rcfg)
     folios.reset(cfg.folios);
     tables.reset(cfg.pgtables);
     swap.reset(cfg.swap_slots);
+    set_mutants();
+}
+
+void Kernel::set_mutants() {
+    mutants_.reset();
+    for (const std::string& name : config.mutants)
+        if (const MutantInfo* row = find_mutant(name))
+            mutants_.set(static_cast<size_t>(mutant_id(*row)));
 }
 
 Kernel::~Kernel() = default;
@@ -20,6 +28,7 @@ Kernel::~Kernel() = default;
 void Kernel::prepare(const Config& cfg, rt::RuntimeConfig rcfg) {
     if (cfg.geometry != config.geometry) throw ModelError("Kernel::prepare: another geometry");
     config = cfg;
+    set_mutants();
     rt.reset(std::move(rcfg));
     thread_process.clear();
 }
@@ -42,7 +51,11 @@ mm_struct* Kernel::mm_alloc() {
     // mm_structs are rebuilt per run (their locks carry per-run state); there are few.
     if (mms_used_ == mms_.size()) mms_.push_back(nullptr);
     mms_[mms_used_] = std::make_unique<mm_struct>(static_cast<int>(mms_used_));
-    return mms_[mms_used_++].get();
+    mm_struct* mm = mms_[mms_used_++].get();
+    // The maple tree is in RCU mode where lookups may run without mmap_lock (pervma);
+    // spf's readers take the mm_rb lock instead.
+    mm->mm_mt.set_in_rcu(config.strategy == Strategy::pervma);
+    return mm;
 }
 
 mm_struct& Kernel::current_mm() {

@@ -3,6 +3,7 @@
 // starts from reset() and nothing leaks between runs.
 #pragma once
 
+#include <bitset>
 #include <memory>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "mm/swap.hpp"
 #include "mm/tlb.hpp"
 #include "mmrace/program.hpp"
+#include "mutants/catalogue.hpp"
 #include "runtime/runtime.hpp"
 #include "sync/domain.hpp"
 
@@ -59,6 +61,9 @@ public:
     // rest and applies the limits.
     void prepare(const Config& cfg, rt::RuntimeConfig rcfg);
 
+    // Whether the run re-introduces this historical bug (config mutants=..., DESIGN §8).
+    bool mutant(MutantId m) const { return mutants_.test(static_cast<size_t>(m)); }
+
     mm_struct* mm_alloc();
     // The mm of the thread that is running (current->mm).
     mm_struct& current_mm();
@@ -78,6 +83,9 @@ public:
     };
 
 private:
+    void set_mutants();
+
+    std::bitset<kMutantCount> mutants_;
     std::vector<std::unique_ptr<mm_struct>> mms_;
     size_t mms_used_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "mm/maple_tree.hpp"
 #include "mm/pgtable.hpp"
 #include "mm/vma.hpp"
 #include "sync/rwsem.hpp"
@@ -25,7 +26,13 @@ struct mm_struct {
     sync::RwSem mmap_lock{"&mm->mmap_lock"};
     sync::SpinLock page_table_lock{"&mm->page_table_lock"};  // upper page-table levels
     // The VMA tree, keyed by vm_end, as find_vma searches it (mm_mt in the kernel).
-    std::map<uint64_t, vm_area_struct*> mm_mt;
+    MapleTree mm_mt;
+    // spf: the 2018 series' mm_rb rwlock; a speculative fault looks VMAs up under its
+    // read side, writers change the tree under its write side (mm_rb_write_lock).
+    sync::RwLock mm_rb_lock{"&mm->mm_rb_lock"};
+    // pervma: advanced by mmap_write_unlock/downgrade (vma_end_write_all), ending every
+    // VMA write lock taken under that mmap_lock hold.
+    int64_t mm_lock_seq = 0;
     std::map<uint64_t, TableId> pgd;  // PGD index -> PUD table
     uint64_t mmap_base = kMmapBase;
     int mm_users = 0;
@@ -38,7 +45,15 @@ struct mm_struct {
     vm_area_struct* find_vma_prev(uint64_t addr) const;
 
     vm_area_struct* vm_area_alloc();
+    // vm_area_dup (kernel/fork.c): a new VMA with orig's fields, its own locks, and no
+    // anon_vma chain yet (anon_vma_clone/anon_vma_fork link it).
+    vm_area_struct* vm_area_dup(const vm_area_struct& orig);
+    // vm_area_free: classic frees at once; pervma through RCU (lockless walkers may
+    // still hold it, 6.4's vm_area_free_rcu_cb); spf drops the tree's reference
+    // (put_vma), so a speculative fault's get_vma keeps it.
     void vm_area_free(vm_area_struct* vma);
+    // __free_vma: back to the allocator.  Not called directly: vm_area_free decides when.
+    void free_vma_now(vm_area_struct* vma);
     void vma_link(vm_area_struct* vma);    // insert into the tree; mmap_lock held for write
     void vma_unlink(vm_area_struct* vma);  // remove from the tree; mmap_lock held for write
     size_t live_vmas() const { return vmas_.size() - free_vmas_.size(); }
@@ -46,6 +61,7 @@ struct mm_struct {
 private:
     std::vector<std::unique_ptr<vm_area_struct>> vmas_;  // storage; freed ones reused
     std::vector<vm_area_struct*> free_vmas_;
+    uint64_t vma_serial_ = 0;
 };
 
 }  // namespace mmrace::mm

@@ -1,6 +1,7 @@
 #include "mm/mmap_lock.hpp"
 
 #include "mm/kernel.hpp"
+#include "mm/vma_lock.hpp"
 #include "sync/domain.hpp"
 #include "sync/lockdep.hpp"
 
@@ -39,10 +40,12 @@ void mmap_write_lock_nested(mm_struct& mm, int subclass, const rt::Site* site) {
 }
 
 void mmap_write_unlock(mm_struct& mm, const rt::Site* site) {
+    vma_end_write_all(mm);
     mm.mmap_lock.up_write(or_default(site, MMR_SITE("mmap_write_unlock")));
 }
 
 void mmap_write_downgrade(mm_struct& mm, const rt::Site* site) {
+    vma_end_write_all(mm);
     mm.mmap_lock.downgrade_write(or_default(site, MMR_SITE("mmap_write_downgrade")));
 }
 

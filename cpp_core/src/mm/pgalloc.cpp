@@ -86,6 +86,10 @@ void pte_lock(Kernel& k, PteRef p, const rt::Site* site) {
     k.tables[p.table].ptl.spin_lock(site);
 }
 
+bool pte_trylock(Kernel& k, PteRef p, const rt::Site* site) {
+    return k.tables[p.table].ptl.spin_trylock(site);
+}
+
 void pte_unlock(Kernel& k, PteRef p, const rt::Site* site) {
     k.tables[p.table].ptl.spin_unlock(site);
 }

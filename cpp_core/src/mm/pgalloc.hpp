@@ -35,5 +35,7 @@ void set_pte_at(Kernel& k, PteRef p, pte_t pte);
 // pte_offset_map_lock's lock half: takes the split PTE lock of p's table.
 void pte_lock(Kernel& k, PteRef p, const rt::Site* site);
 void pte_unlock(Kernel& k, PteRef p, const rt::Site* site);
+// spin_trylock of the PTE lock (the speculative fault's pte_map_lock).
+bool pte_trylock(Kernel& k, PteRef p, const rt::Site* site);
 
 }  // namespace mmrace::mm

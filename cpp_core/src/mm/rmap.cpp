@@ -99,11 +99,15 @@ void rmap_walk_file(Kernel& k, Pfn p) {
 }  // namespace
 
 void folio_add_new_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive) {
-    if (!vma->anon_vma) throw ModelError("folio_add_new_anon_rmap on a VMA without an anon_vma");
+    __folio_add_new_anon_rmap(k, p, vma->anon_vma, linear_page_index(vma, addr), exclusive);
+}
+
+void __folio_add_new_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma_id, uint64_t index, bool exclusive) {
+    if (!anon_vma_id) throw ModelError("folio_add_new_anon_rmap on a VMA without an anon_vma");
     Folio& f = k.folios[p];
-    anon_vma* av = anon_vma_of(k, vma->anon_vma);
+    anon_vma* av = anon_vma_of(k, anon_vma_id);
     f.anon_vma = exclusive ? av->id : av->root->id;  // __folio_set_anon
-    f.index = linear_page_index(vma, addr);
+    f.index = index;
     f.flags |= PG_anon;
     if (exclusive) f.flags |= PG_anon_exclusive;
     f.mapcount = 1;
@@ -115,8 +119,8 @@ void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t add
     ++f.mapcount;
 }
 
-void folio_move_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma) {
-    k.folios[p].anon_vma = vma->anon_vma;
+void folio_move_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma) {
+    k.folios[p].anon_vma = anon_vma;
 }
 
 void folio_remove_rmap_pte(Kernel& k, Pfn p) {

@@ -22,6 +22,10 @@ inline uint64_t linear_page_index(const vm_area_struct* vma, uint64_t addr) {
 // (which has an anon_vma).  An exclusive folio gets vma's own anon_vma, a shared one the
 // root (__folio_set_anon: "the _oldest_ possible anon_vma").  PTE lock held.
 void folio_add_new_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive);
+// The same with the anon_vma (an id) and the folio's linear page index given (the
+// series' __page_add_new_anon_rmap): a speculative fault read both when it began,
+// since a merge or split may change vma while the fault holds only the PTE lock.
+void __folio_add_new_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma, uint64_t index, bool exclusive);
 
 // folio_add_anon_rmap_pte: one more mapping of an anonymous folio that keeps its
 // anon_vma (do_swap_page on a swap-cache folio); RMAP_EXCLUSIVE marks it exclusive.
@@ -30,7 +34,9 @@ void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t add
 
 // folio_move_anon_rmap: a folio only vma maps moves to vma's own anon_vma (do_wp_page
 // reuse).  Folio locked.
-void folio_move_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma);
+// Takes the anon_vma id the fault read (vmf->anon_vma): a speculative fault's VMA may
+// have been split and unmapped meanwhile, its anon_vma pointer cleared.
+void folio_move_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma);
 
 // folio_remove_rmap_pte: one mapping fewer (the zero page has none).
 void folio_remove_rmap_pte(Kernel& k, Pfn p);

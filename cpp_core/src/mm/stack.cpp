@@ -3,6 +3,7 @@
 #include "mm/anon_vma.hpp"
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
+#include "mm/vma_lock.hpp"
 
 namespace mmrace::mm {
 
@@ -25,10 +26,12 @@ int expand_downwards(mm_struct& mm, vm_area_struct* vma, uint64_t addr) {
     if (addr >= vma->vm_start) return 0;  // somebody else expanded it already
     uint64_t grow = (vma->vm_start - addr) >> PAGE_SHIFT;
     if (grow > vma->vm_pgoff || vma->vm_end - addr > kRlimitStack) return 12;  // acct_stack_growth
+    vma_write_begin(vma);  // c137381f71ae: expand_downwards write-locks the VMA
     mm.vma_unlink(vma);
     vma->vm_start = addr;
     vma->vm_pgoff -= grow;
     mm.vma_link(vma);
+    vma_write_end_spf(vma);
     return 0;
 }
 

@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "sync/rwsem.hpp"
+#include "sync/seqcount.hpp"
+
 namespace mmrace::mm {
 
 struct mm_struct;
@@ -27,7 +30,10 @@ enum VmFlag : uint64_t {
 };
 constexpr uint64_t VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 
-struct vm_area_struct {
+// What vm_area_dup copies: the mapping itself.  The per-VMA synchronisation of the
+// speculative strategies (vm_area_struct below) belongs to one allocation and is never
+// copied.
+struct vm_area_fields {
     uint64_t vm_start = 0;
     uint64_t vm_end = 0;  // exclusive
     uint64_t vm_flags = 0;
@@ -51,6 +57,24 @@ struct vm_area_struct {
     uint64_t pgoff_at(uint64_t addr) const { return vm_pgoff + ((addr - vm_start) >> 12); }
     // vma_had_uncowed_parents: a forked VMA whose anon_vma chain reaches its parent's.
     bool had_uncowed_parents() const { return anon_vma && anon_vma_chain.size() != 1; }
+};
+
+struct vm_area_struct : vm_area_fields {
+    // Which allocation of this slot it is: a lockless reader that kept a pointer tells
+    // a freed and reused VMA from the one it found (a use after free).
+    uint64_t serial = 0;
+    bool freed = false;  // returned to the allocator (after RCU or the last put_vma)
+
+    // spf (seed 000): vm_sequence, odd while a writer changes what a speculative fault
+    // reads (vm_write_begin/vm_write_end), and vm_ref_count (get_vma/put_vma).
+    sync::SeqCount vm_sequence{"&vma->vm_sequence"};
+    int vm_write_depth = 0;  // nested vma_write_begin of one modifier (model bookkeeping)
+    int64_t vm_ref_count = 0;
+    // pervma (include/linux/mm.h, 6.4+): vm_lock, read-held by a fault that runs under
+    // this VMA alone, and vm_lock_seq: equal to mm->mm_lock_seq while the VMA is write
+    // locked (vma_start_write) until mmap_write_unlock advances mm_lock_seq.
+    sync::RwSem vm_lock{"&vma->vm_lock->lock"};
+    int64_t vm_lock_seq = -1;
 };
 
 }  // namespace mmrace::mm

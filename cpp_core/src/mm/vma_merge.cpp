@@ -3,6 +3,7 @@
 #include "mm/anon_vma.hpp"
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
+#include "mm/vma_lock.hpp"
 #include "mm/vma_split.hpp"
 #include "mmrace/run.hpp"
 
@@ -52,6 +53,7 @@ void set_bounds(mm_struct& mm, vm_area_struct* v, uint64_t start, uint64_t end) 
 // anon_vmas (anon_vma_merge) and freed once the merge is complete (free_removed).
 void remove(mm_struct& mm, vm_area_struct* v, std::vector<vm_area_struct*>& removed) {
     mm.vma_unlink(v);
+    vma_mark_detached(v);
     i_mmap_remove(Kernel::current(), v);
     removed.push_back(v);
 }
@@ -74,6 +76,12 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
     if (!left && !right) return nullptr;
     Kernel& k = Kernel::current();
     vm_area_struct* tgt = left ? prev : next;
+    // vma_prepare: every VMA the merge changes or removes is write-locked first.
+    std::vector<vm_area_struct*> touched;
+    if (left) touched.push_back(prev);
+    if (right) touched.push_back(next);
+    if (middle) touched.push_back(middle);
+    for (vm_area_struct* v : touched) vma_write_begin(v);
     adopt_anon_vma(k, tgt, r);
     if (left && right) adopt_anon_vma(k, prev, MergeRange{0, 0, 0, 0, 0, next, next->anon_vma});
     std::vector<vm_area_struct*> removed;
@@ -98,6 +106,7 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
         mm.vma_link(next);
     }
     i_mmap_unlock_write(k, r.file);  // vma_complete
+    for (vm_area_struct* v : touched) vma_write_end_spf(v);
     free_removed(k, mm, removed);
     return tgt;
 }
@@ -113,7 +122,9 @@ vm_area_struct* vma_modify_flags(mm_struct& mm, vm_area_struct* vma, uint64_t st
     if (vm_area_struct* merged = try_merge(mm, r, prev, next, vma)) return merged;
     if (start > vma->vm_start) split_vma(mm, vma, start, /*new_below=*/true);
     if (end < vma->vm_end) split_vma(mm, vma, end, /*new_below=*/false);
+    vma_write_begin(vma);  // mprotect_fixup: vma_start_write, vm_write_begin
     vma->vm_flags = newflags;
+    vma_write_end_spf(vma);
     return vma;
 }
 

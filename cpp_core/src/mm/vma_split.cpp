@@ -3,15 +3,15 @@
 #include "mm/anon_vma.hpp"
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
+#include "mm/vma_lock.hpp"
 
 namespace mmrace::mm {
 
 vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, bool new_below) {
     mmap_assert_write_locked(mm);
     Kernel& k = Kernel::current();
-    vm_area_struct* n = mm.vm_area_alloc();
-    *n = *vma;  // vm_area_dup
-    vma_clear_anon_chain(n);
+    vma_write_begin(vma);  // vma_prepare
+    vm_area_struct* n = mm.vm_area_dup(*vma);
     anon_vma_clone(k, n, vma);  // the new half is on every anon_vma the old one is
     i_mmap_lock_write(k, vma->vm_file);  // vma_prepare
     mm.vma_unlink(vma);
@@ -28,6 +28,7 @@ vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, boo
     mm.vma_link(n);
     i_mmap_insert(k, n);  // vma_complete: the new half joins i_mmap
     i_mmap_unlock_write(k, vma->vm_file);
+    vma_write_end_spf(vma);
     return n;
 }
 

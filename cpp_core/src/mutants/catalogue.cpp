@@ -4,6 +4,10 @@
 // DESIGN §7.1 (a PTE outside its VMA, an anon folio without anon_vma) `invariant`.
 #include "mutants/catalogue.hpp"
 
+#include <iterator>
+#include <stdexcept>
+#include <string>
+
 namespace mmrace {
 
 const std::vector<MutantInfo>& mutant_catalogue() {
@@ -24,7 +28,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"fault_retry_stale_vma", "seeds 001, 003", "001,003", "classic,pervma", "uaf",
          "a retried fault reuses the VMA found before the lock was dropped", false},
         {"spf_no_seqcount_check", "seed 000", "000", "spf", "invariant",
-         "spf installs a PTE without re-checking the VMA sequence count", false},
+         "spf installs a PTE without re-checking the VMA sequence count", true},
         {"spf_no_pmd_recheck", "seed 000", "000", "spf", "uaf",
          "spf installs a PTE without re-checking the PMD against a collapse", false},
         {"spf_no_vma_refcount", "seed 000", "000", "spf", "uaf",
@@ -32,7 +36,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"pervma_fork_no_vma_write_lock", "fb49c455323f", "-", "pervma", "semantic",
          "a per-VMA fault during fork COWs a page while siblings write through stale TLB "
          "entries",
-         false},
+         true},
         {"pervma_anon_vma_check_unlocked", "657b5146955e", "-", "pervma", "invariant",
          "lock_vma_under_rcu checks vma->anon_vma before taking the VMA lock", false},
         {"pervma_dup_anon_vma_unlocked", "d8ab9f7b644a", "-", "pervma", "invariant",
@@ -56,6 +60,24 @@ const std::vector<MutantInfo>& mutant_catalogue() {
          "UFFDIO_COPY races fork/mremap without the mmap_changing check", false},
     };
     return rows;
+}
+
+namespace {
+constexpr std::string_view kIdNames[] = {
+#define X(name) #name,
+    MMRACE_MUTANTS(X)
+#undef X
+};
+static_assert(std::size(kIdNames) == kMutantCount);
+}  // namespace
+
+MutantId mutant_id(const MutantInfo& row) {
+    const auto& rows = mutant_catalogue();
+    auto i = static_cast<size_t>(&row - rows.data());
+    if (i >= rows.size() || kIdNames[i] != row.name)
+        throw std::logic_error("mutant catalogue and MMRACE_MUTANTS disagree at " +
+                               std::string(row.name));
+    return static_cast<MutantId>(i);
 }
 
 const MutantInfo* find_mutant(std::string_view name) {

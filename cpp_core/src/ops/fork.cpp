@@ -4,6 +4,7 @@
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/swap.hpp"
+#include "mm/vma_lock.hpp"
 #include "ops/ops.hpp"
 
 namespace mmrace::ops {
@@ -92,10 +93,15 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
     mmap_write_lock(oldmm, MMR_SITE("dup_mmap"));
     mmap_write_lock_nested(*mm, SINGLE_DEPTH_NESTING, MMR_SITE("dup_mmap"));
     bool copied = true;
+    size_t begun = 0;  // parent VMAs whose write section is open
     for (auto& [end, vma] : oldmm.mm_mt) {
-        vm_area_struct* tmp = mm->vm_area_alloc();
-        *tmp = *vma;
-        tmp->vm_mm = mm;
+        // fb49c455323f: a per-VMA fault in the parent must not COW a page that
+        // copy_page_range write-protects while siblings still write through TLB
+        // entries the flush below has yet to remove.  spf keeps the write section open
+        // until that flush for the same reason.
+        if (!k.mutant(MutantId::pervma_fork_no_vma_write_lock)) vma_write_begin(vma);
+        ++begun;
+        vm_area_struct* tmp = mm->vm_area_dup(*vma);
         anon_vma_fork(k, tmp, vma);
         mm->vma_link(tmp);
         vma_link_file(k, tmp);  // vma_interval_tree_insert_after
@@ -105,6 +111,8 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
     mmap_write_unlock(*mm, MMR_SITE("dup_mmap"));
     // The parent's writable translations of now write-protected pages must go.
     flush_tlb_mm(k, oldmm);
+    if (!k.mutant(MutantId::pervma_fork_no_vma_write_lock))
+        for (auto it = oldmm.mm_mt.begin(); begun--; ++it) vma_write_end_spf(it->second);
     mmap_write_unlock(oldmm, MMR_SITE("dup_mmap"));
     if (!copied) {
         // copy_process fails (bad_fork_cleanup_mm): mmput tears down what dup_mmap

@@ -3,6 +3,7 @@
 #include "fault/fault.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/stack.hpp"
+#include "mm/vma_lock.hpp"
 #include "mm/vma_merge.hpp"
 #include "mmrace/run.hpp"
 #include "ops/ops.hpp"
@@ -182,6 +183,7 @@ std::string sys_mmap(Kernel& k, const Op& op) {
         vma->vm_flags = flags;
         vma->vm_pgoff = pgoff;
         vma->vm_file = file;
+        vma_start_write(vma);  // 33313a747e81: locked before it becomes visible
         mm.vma_link(vma);
         vma_link_file(k, vma);
     }

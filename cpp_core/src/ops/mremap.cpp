@@ -8,6 +8,8 @@
 #include "mm/filemap.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
+#include "mm/spf_vma.hpp"
+#include "mm/vma_lock.hpp"
 #include "mm/vma_merge.hpp"
 #include "ops/ops.hpp"
 
@@ -75,21 +77,21 @@ uint64_t move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uin
 // copy_vma: the VMA at the new place, merged into a neighbour there if upstream would.
 // An anonymous VMA that never faulted gets the pgoff of its new address, so that it
 // can merge there.
-void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint64_t new_len,
-              uint64_t new_pgoff) {
+vm_area_struct* copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr,
+                         uint64_t new_len, uint64_t new_pgoff) {
     if (vma->vma_is_anonymous() && !vma->anon_vma) new_pgoff = new_addr >> PAGE_SHIFT;
-    if (vma_merge_new_range(mm, new_addr, new_addr + new_len, vma->vm_flags, vma->vm_file,
-                            new_pgoff, vma))
-        return;
-    vm_area_struct* n = mm.vm_area_alloc();
-    *n = *vma;  // vm_area_dup, sharing the anon_vma
-    vma_clear_anon_chain(n);
+    if (vm_area_struct* merged = vma_merge_new_range(mm, new_addr, new_addr + new_len,
+                                                     vma->vm_flags, vma->vm_file, new_pgoff, vma))
+        return merged;
+    vm_area_struct* n = mm.vm_area_dup(*vma);  // sharing the anon_vma
     anon_vma_clone(Kernel::current(), n, vma);
     n->vm_start = new_addr;
     n->vm_end = new_addr + new_len;
     n->vm_pgoff = new_pgoff;
+    vma_start_write(n);  // no fault may fill the new range before its PTEs arrive
     mm.vma_link(n);
     vma_link_file(Kernel::current(), n);
+    return n;
 }
 
 // move_vma (copy_vma_and_data): a new VMA, the page tables moved into it, the old
@@ -97,16 +99,35 @@ void copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr, uint6
 // PTEs moved so far go back, the new range is unmapped instead, and it is -ENOMEM.
 int64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_addr,
                  uint64_t old_len, uint64_t new_len, uint64_t new_addr) {
-    copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
+    // Faults in either range must wait or fall back while page tables move: the new
+    // one would fill PTEs that move_ptes overwrites, the old one PTEs (the zero page
+    // where content just left) until the unmap below is done with it ("mm: protect
+    // mremap() against SPF handler", and v6's "fix race window when moving VMA in
+    // move_vma()"; vma_start_write in move_vma upstream).  do_munmap's splits leave
+    // vma itself as the unmapped part, so its section covers the old range; the
+    // reference keeps it until the section ends.
+    vma_write_begin(vma);
+    hold_vma(vma);
+    vm_area_struct* new_vma = copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
+    vma_write_begin(new_vma);
     uint64_t moved = move_page_tables(k, vma, old_addr, new_addr, old_len);
     if (moved < old_len) {
         // "Move entries back from new area to old, which will succeed since page tables
-        // still there": the result is not checked upstream either.
-        move_page_tables(k, mm.vma_lookup(new_addr), new_addr, old_addr, moved);
+        // still there": the result is not checked upstream either.  Then the roles swap:
+        // the new range is unmapped, under new_vma's section.
+        move_page_tables(k, new_vma, new_addr, old_addr, moved);
+        vma_write_end_spf(vma);
+        release_vma(vma);
+        hold_vma(new_vma);
         do_munmap(k, mm, new_addr, new_addr + new_len, /*downgrade=*/false);
+        vma_write_end_spf(new_vma);
+        release_vma(new_vma);
         return -ENOMEM_;
     }
+    vma_write_end_spf(new_vma);
     do_munmap(k, mm, old_addr, old_addr + old_len, /*downgrade=*/false);
+    vma_write_end_spf(vma);
+    release_vma(vma);
     return static_cast<int64_t>(new_addr);
 }
 

@@ -7,6 +7,8 @@
 #include "mm/anon_vma.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/unmap.hpp"
+#include "mm/spf_vma.hpp"
+#include "mm/vma_lock.hpp"
 #include "mm/vma_split.hpp"
 #include "ops/ops.hpp"
 
@@ -25,8 +27,9 @@ std::vector<vm_area_struct*> detach_range(mm_struct& mm, uint64_t start, uint64_
             continue;
         }
         if (v->vm_end > end) split_vma(mm, v, end, false);
+        vma_start_write(v);  // vms_gather_munmap_vmas
         mm.vma_unlink(v);
-        v->detached = true;
+        vma_mark_detached(v);
         gone.push_back(v);
     }
     return gone;
@@ -40,7 +43,15 @@ static void unmap_region(Kernel& k, mm_struct& mm, const std::vector<vm_area_str
                   uint64_t floor, uint64_t ceiling) {
     mmu_gather tlb;
     tlb_gather_mmu(tlb, k, mm);
-    for (vm_area_struct* v : vmas) unmap_single_vma(tlb, v, v->vm_start, v->vm_end);
+    // The spf series bumps the sequence count where it zaps (unmap_page_range): a
+    // speculative fault that found the VMA before it was detached must not install a
+    // PTE the zap has passed.  Only munmap's own detached VMAs: MADV_DONTNEED and
+    // truncate zap without excluding each other, and a racing fault is harmless there.
+    for (vm_area_struct* v : vmas) {
+        vm_write_begin(v);
+        unmap_single_vma(tlb, v, v->vm_start, v->vm_end);
+        vm_write_end(v);
+    }
     for (vm_area_struct* v : vmas) {  // free_pgtables: rmap first
         unlink_anon_vmas(k, v);
         unlink_file_vma(k, v);

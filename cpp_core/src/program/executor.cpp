@@ -10,6 +10,7 @@
 #include "mm/kernel.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
+#include "mutants/catalogue.hpp"
 #include "ops/ops.hpp"
 
 namespace mmrace {
@@ -198,10 +199,28 @@ private:
 
 }  // namespace
 
+// Whether a catalogue row's strategies ("all" or a comma list) include s.
+bool mutant_applies(const MutantInfo& row, Strategy s) {
+    std::string_view list = row.strategies, name = strategy_name(s);
+    if (list == "all") return true;
+    for (size_t at = 0; at <= list.size();) {
+        size_t comma = std::min(list.find(',', at), list.size());
+        if (list.substr(at, comma - at) == name) return true;
+        at = comma + 1;
+    }
+    return false;
+}
+
 void check_built(const Program& p) {
-    if (p.config.strategy != Strategy::classic)
-        not_built(std::string("strategy '") + strategy_name(p.config.strategy) + "'");
-    for (const auto& m : p.config.mutants) not_built("mutant '" + m + "'");
+    for (const auto& m : p.config.mutants) {
+        const MutantInfo* row = find_mutant(m);
+        if (!row) throw std::invalid_argument("unknown mutant '" + m + "'");
+        if (!row->built) not_built("mutant '" + m + "'");
+        if (!mutant_applies(*row, p.config.strategy))
+            throw std::invalid_argument("mutant '" + m + "' applies to strategy " +
+                                        row->strategies + ", not " +
+                                        strategy_name(p.config.strategy));
+    }
     for (const auto& proc : p.processes)
         for (const auto& t : proc.threads)
             for (const auto& op : t.ops) check_op_built(op);

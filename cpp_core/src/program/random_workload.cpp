@@ -17,7 +17,7 @@ public:
 
     std::string program() {
         std::ostringstream out;
-        out << "mmrace 1\nconfig strategy=classic geometry=" << s_.geometry << "\n";
+        out << "mmrace 1\nconfig strategy=" << s_.strategy << " geometry=" << s_.geometry << "\n";
         out << "file F0 pages=4\nfile F1 pages=2\n";
         int nprocs = s_.fork ? 1 + static_cast<int>(rng_.below(3)) : 1;  // P0 + forked
         for (int p = 0; p < nprocs; ++p) {

@@ -15,6 +15,7 @@ struct WorkloadShape {
     int pages = 16;                        // the contested window at 0x100000
     bool fork = true;
     const char* geometry = "small";        // or "x86"
+    const char* strategy = "classic";      // or "spf", "pervma"
 };
 
 // The .mmr text of the workload drawn from `seed` (the same on every platform).
