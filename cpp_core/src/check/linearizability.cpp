@@ -118,6 +118,8 @@ bool Partition::supported() const {
 void Partition::process_facts() {
     size_t np = h_.program->processes.size();
     ctx_.nfiles = h_.program->files.size();
+    const Config& cfg = h_.program->config;
+    ctx_.populate_may_stop = cfg.folios != kDefaultFolios || cfg.pgtables != kDefaultPgtables;
     ctx_.stacky.assign(np, false);
     ctx_.stack_backed.assign(np, false);
     ctx_.parent.assign(np, -1);

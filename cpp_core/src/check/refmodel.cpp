@@ -187,18 +187,41 @@ void do_mmap(const Context& ctx, const State& s, const SubOp& x, std::vector<Sta
 
 // __mm_populate, after mmap dropped its write lock: a write fault on every page of a
 // private writable mapping (populate_vma_page_range), which copies a file page now.
-// It faults whatever is mapped there by then, so it is a step of its own.
-void do_populate(const State& s, const SubOp& x, std::vector<State>& out) {
+// It faults whatever is mapped there by then, so it is a step of its own.  When the
+// pools are bounded a fault may fail (and populate skip the rest of the VMA, or, with
+// concurrent changes, go on in the next one), so each page is copied or not: every
+// combination, or, past kMaxChoices pages in one group, an unknown page.
+void do_populate(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    constexpr size_t kMaxChoices = 8;
     uint64_t a;
     if (!result_addr(*x.h, &a)) return out.push_back(s);  // nothing mapped, nothing populated
-    State t = s;
-    for (Key k : x.pages) {
-        View& v = t.pages.at(k).cur;
-        if (v.kind != View::mapped || v.shared || !(v.prot & PROT_WRITE_) || !v.prot_known) continue;
-        if (v.obj == kNoKey || v.anon >= 0 || !t.objs.at(v.obj).in_eof) continue;
-        v.anon = copy_cell(t, v.backing);
+    auto copies = [&](const State& t, Key k) {
+        const View& v = t.pages.at(k).cur;
+        if (v.kind != View::mapped || v.shared || !(v.prot & PROT_WRITE_) || !v.prot_known) return false;
+        return v.obj != kNoKey && v.anon < 0 && t.objs.at(v.obj).in_eof;
+    };
+    std::vector<Key> copied;
+    for (Key k : x.pages)
+        if (copies(s, k)) copied.push_back(k);
+    std::vector<State> states{s};
+    for (Key k : copied) {
+        if (!ctx.populate_may_stop) {
+            View& v = states[0].pages.at(k).cur;
+            v.anon = copy_cell(states[0], v.backing);
+            continue;
+        }
+        if (copied.size() > kMaxChoices) {
+            for (State& t : states) change(t, k, View{View::unknown}, x);
+            continue;
+        }
+        for (size_t i = 0, n = states.size(); i < n; ++i) {
+            State t = states[i];  // this one keeps the page unfaulted
+            View& v = t.pages.at(k).cur;
+            v.anon = copy_cell(t, v.backing);
+            states.push_back(std::move(t));
+        }
     }
-    out.push_back(std::move(t));
+    for (State& t : states) out.push_back(std::move(t));
 }
 
 void do_munmap(const State& s, const SubOp& x, std::vector<State>& out) {
@@ -483,7 +506,7 @@ bool windowed(const Op& op) {
 
 void apply(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
     if (x.phase == SubOp::Phase::end) return end_window(s, x, out);
-    if (x.phase == SubOp::Phase::populate) return do_populate(s, x, out);
+    if (x.phase == SubOp::Phase::populate) return do_populate(ctx, s, x, out);
     switch (x.h->op->kind) {
         case OpKind::read:
         case OpKind::write: return do_access(ctx, s, x, out);

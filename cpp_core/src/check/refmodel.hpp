@@ -112,6 +112,9 @@ struct Context {
     // object pages (vm_pgoff goes down) that the oracle does not follow
     std::vector<bool> stack_backed;
     std::vector<int> parent;   // per process: who forked it, -1
+    // The config bounds folios or page tables: a populate may leave any page unfaulted
+    // (VM_FAULT_OOM; __mm_populate ignores errors).
+    bool populate_may_stop = false;
 };
 
 // The address an mmap or mremap returned, or false for an errno.
