@@ -3,7 +3,7 @@
 // pools (config folios=, swap_slots=, pgtables=) so that allocations fail in every
 // path.  Every run must end `ok`; the first that does not is printed as a reproducer
 // and the soak exits 1.
-//   soak [PROGRAMS=10000] [FIRST_SEED=0] [STRATEGY=classic|spf|pervma|all]
+//   soak [PROGRAMS=10000] [FIRST_SEED=0] [STRATEGY=classic|spf|pervma|pervma+swapin|all]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,10 +24,12 @@ int main(int argc, char** argv) {
     uint64_t first = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
     std::string which = argc > 3 ? argv[3] : "classic";
     std::vector<const char*> strategies;
-    for (const char* s : {"classic", "spf", "pervma"})
+    // pervma+swapin: pervma with config vma_lock=swapin.
+    for (const char* s : {"classic", "spf", "pervma", "pervma+swapin"})
         if (which == "all" || which == s) strategies.push_back(s);
     if (strategies.empty()) {
-        std::fprintf(stderr, "soak: unknown strategy '%s' (classic, spf, pervma or all)\n", which.c_str());
+        std::fprintf(stderr, "soak: unknown strategy '%s' (classic, spf, pervma, pervma+swapin or all)\n",
+                     which.c_str());
         return 2;
     }
     std::printf("| strategy | policy | programs | runs | not ok | seconds | runs/s | oracle groups | ops checked | search nodes | gave up | skipped |\n"
@@ -45,13 +47,15 @@ int main(int argc, char** argv) {
         auto kind = pass == 1 ? Schedule::Kind::pct : Schedule::Kind::random;
         bool tiny = pass == 2;
         WorkloadShape shape;
-        shape.strategy = strategy;
+        bool swapin = std::string(strategy) == "pervma+swapin";
+        shape.strategy = swapin ? "pervma" : strategy;
         auto t0 = Clock::now();
         uint64_t runs = 0, bad = 0;
         check::LinStats total;
         size_t skipped = 0;
         for (uint64_t seed = first; seed < first + programs; ++seed) {
             Program p = parse_mmr(random_workload(seed, shape));
+            p.config.vma_lock_swapin = swapin;
             if (tiny) {
                 const Pools& pools = kTiny[seed % std::size(kTiny)];
                 p.config.folios = pools.folios;

@@ -606,7 +606,9 @@ const BadCase kBadCases[] = {
     {"FoliosEmpty", "mmrace 1\nconfig folios=\n", 2, 15, "folios expects a number"},
     {"PoolKeyTypo", "mmrace 1\nconfig swapslots=4\n", 2, 8,
      "unknown config key 'swapslots' (expected strategy, geometry, folios, swap_slots, "
-     "pgtables or mutants) (did you mean 'swap_slots'?)"},
+     "pgtables, vma_lock or mutants) (did you mean 'swap_slots'?)"},
+    {"VmaLockUnknownCase", "mmrace 1\nconfig strategy=pervma vma_lock=swap\n", 2, 33,
+     "unknown vma_lock case 'swap' (expected swapin) (did you mean 'swapin'?)"},
     {"DuplicatePoolKey", "mmrace 1\nconfig folios=4 folios=4\n", 2, 17, "duplicate config key"},
     {"UnknownSchedule", "mmrace 1\nschedule dfs\n", 2, 10, "unknown schedule policy 'dfs'"},
     {"ReplayNotANumber", "mmrace 1\nschedule replay 0 1 x\n", 2, 21, "expected a number, got 'x'"},

@@ -115,3 +115,37 @@ TEST(Mutants, SpfNoSeqcountCheckIsCaught) {
     EXPECT_EQ(bad.first.check, "invariant") << bad.first.message;
     EXPECT_EQ(sweep(with_config("strategy=spf", body), 300).bad, 0);
 }
+
+// config vma_lock=swapin (6.6): under pervma a swap-in starts its read under the VMA
+// lock, before any mmap_lock; without it (6.4) the fault falls back first.  The results
+// are the same either way.
+TEST(Strategies, SwapInUnderTheVmaLockIsAConfigOption) {
+    const std::string body = R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 5
+  madvise 0x100000 pages=1 advice=pageout
+  read 0x100000
+)";
+    auto io_before_mmap_lock = [](const RunResult& r) {
+        bool reading = false;  // inside the final read op
+        for (const auto& e : r.trace) {
+            if (e.event == "op_begin" && e.arg == 3) reading = true;
+            if (!reading) continue;
+            if (e.event == "io_submit") return true;
+            if (e.site == "lock_mm_and_find_vma") return false;
+        }
+        ADD_FAILURE() << "the read neither did I/O nor took mmap_lock";
+        return false;
+    };
+    RunResult off = run_text(with_config("strategy=pervma", body));
+    RunResult on = run_text(with_config("strategy=pervma vma_lock=swapin", body));
+    ASSERT_EQ(off.verdict, "ok") << off.message;
+    ASSERT_EQ(on.verdict, "ok") << on.message;
+    EXPECT_EQ(results(on), results(off));
+    EXPECT_EQ(results(on).back(), "5");
+    EXPECT_EQ(counter(on, "pswpin"), 1u);
+    EXPECT_FALSE(io_before_mmap_lock(off));
+    EXPECT_TRUE(io_before_mmap_lock(on));
+    EXPECT_THROW(run_text(with_config("strategy=classic vma_lock=swapin", body)), std::invalid_argument);
+}

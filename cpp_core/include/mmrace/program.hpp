@@ -128,6 +128,11 @@ struct Config {
     uint64_t folios = kDefaultFolios;
     uint64_t swap_slots = kDefaultSwapSlots;
     uint64_t pgtables = kDefaultPgtables;
+    // pervma: the fault cases upstream later moved under the VMA lock, as they are
+    // switched on (config vma_lock=swapin).  Off by default: 6.4's behaviour.
+    //   swapin: do_swap_page under the VMA lock (6.6, "mm: handle swap page faults
+    //   under per-VMA lock").
+    bool vma_lock_swapin = false;
     std::vector<std::string> mutants;  // in the order written
     bool operator==(const Config&) const = default;
 };

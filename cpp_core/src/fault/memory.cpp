@@ -246,8 +246,9 @@ bool should_try_to_free_swap(Kernel& k, Pfn p, vm_area_struct* vma, uint32_t fla
 vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     vm_area_struct* vma = vmf.vma;
     // Swap-in under the VMA lock came in 6.6 ("mm: handle swap page faults under
-    // per-VMA lock"); before it the fault retries under mmap_lock.
-    if (vmf.flags & FAULT_FLAG_VMA_LOCK) {
+    // per-VMA lock", config vma_lock=swapin); before it the fault retries under
+    // mmap_lock.  With it, waiting for the read drops the VMA lock (folio_lock_or_retry).
+    if ((vmf.flags & FAULT_FLAG_VMA_LOCK) && !k.config.vma_lock_swapin) {
         release_fault_lock(k, vmf);
         return VM_FAULT_RETRY;
     }

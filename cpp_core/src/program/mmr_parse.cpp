@@ -527,8 +527,8 @@ private:
                  "duplicate config line (the first is line " + std::to_string(config_line_) + ")");
         if (declared_) fail(head, "the config line must come before files, processes and kthreads");
         config_line_ = head.line;
-        static constexpr std::string_view kKeys[] = {"strategy", "geometry", "folios",
-                                                     "swap_slots", "pgtables", "mutants"};
+        static constexpr std::string_view kKeys[] = {"strategy", "geometry", "folios", "swap_slots",
+                                                     "pgtables", "vma_lock", "mutants"};
         std::vector<std::string_view> seen;
         Token w;
         while (line.next(w)) {
@@ -549,6 +549,8 @@ private:
                 prog_.config.swap_slots = pool_size(value, kMaxSwapSlots, "swap_slots");
             } else if (key == "pgtables") {
                 prog_.config.pgtables = pool_size(value, kMaxPgtables, "pgtables");
+            } else if (key == "vma_lock") {
+                vma_lock(value);
             } else if (key == "mutants") {
                 mutants(value);
             } else {
@@ -556,6 +558,18 @@ private:
                             ")" + suggest(key, kKeys));
             }
         }
+    }
+
+    // vma_lock=CASE[,CASE]: fault cases pervma handles under the VMA lock (today: swapin).
+    void vma_lock(const Token& value) {
+        static constexpr std::string_view kCases[] = {"swapin"};
+        if (value.text.empty()) fail(value, "empty vma_lock list (leave out vma_lock= for none)");
+        for_each_item(value, "vma_lock list", [&](const Token& item) {
+            if (item.text != "swapin")
+                fail(item, "unknown vma_lock case " + quote(item.text) + " (expected " +
+                               alternatives(kCases) + ")" + suggest(item.text, kCases));
+            prog_.config.vma_lock_swapin = true;
+        });
     }
 
     void mutants(const Token& value) {
