@@ -2,6 +2,8 @@
 // a test-only hook, not a mutant) and names itself.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
 #include "mmrace/mmr.hpp"
@@ -9,6 +11,7 @@
 
 using namespace mmrace;
 using namespace mmrace::mm;
+using mmrace::testing::pte_of;
 
 namespace {
 
@@ -31,12 +34,6 @@ RunResult run_broken(size_t at, std::function<void(Kernel&)> breakit, bool quies
         if (index == at) breakit(k);
     };
     return run_program(parse_mmr(kProgram), o);
-}
-
-pte_t& pte_of(Kernel& k, uint64_t addr) {
-    TableId t = pte_table_lookup(k, k.current_mm(), addr);
-    EXPECT_NE(t, kNoTable);
-    return k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
 }
 
 }  // namespace

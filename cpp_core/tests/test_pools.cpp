@@ -7,6 +7,8 @@
 // (0x40000), a PUD table 512 (0x200000); the first fault of a program needs three tables.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include "mm/anon_vma.hpp"
 #include "mm/kernel.hpp"
 #include "mmrace/mmr.hpp"
@@ -14,28 +16,9 @@
 
 using namespace mmrace;
 using namespace mmrace::mm;
+using namespace mmrace::testing;
 
 namespace {
-
-std::vector<std::string> results(const RunResult& r) {
-    std::vector<std::string> v;
-    for (const auto& o : r.ops) v.push_back(o.result.value_or("-"));
-    return v;
-}
-
-uint64_t counter(const RunResult& r, const std::string& name) {
-    for (const auto& [k, v] : r.counters)
-        if (k == name) return v;
-    ADD_FAILURE() << "no counter " << name;
-    return 0;
-}
-
-RunResult run_text(const std::string& text,
-                   std::function<void(Kernel&, const std::string&, size_t)> after_op = {}) {
-    RunOptions o;
-    o.after_op = std::move(after_op);
-    return run_program(parse_mmr(text), o);
-}
 
 using Results = std::vector<std::string>;
 
@@ -348,7 +331,7 @@ thread P0.T0
     };
     auto run = [&] {
         Seen s;
-        auto r = run_text(text, [&](Kernel& k, const std::string&, size_t i) {
+        auto r = run_text(text, std::nullopt, [&](Kernel& k, const std::string&, size_t i) {
             if (i != 1) return;
             s.folio = &k.folios[1];
             s.table = &k.tables[0];
@@ -376,7 +359,7 @@ thread P0.T0
   write 0x100000 2
 )";
     bool checked = false;
-    auto r = run_text(text, [&](Kernel& k, const std::string&, size_t i) {
+    auto r = run_text(text, std::nullopt, [&](Kernel& k, const std::string&, size_t i) {
         if (i != 4) return;
         ASSERT_EQ(k.anon_vmas.size(), 2u);
         EXPECT_FALSE(anon_vma_of(k, 1)->in_use);
@@ -390,7 +373,7 @@ thread P0.T0
     EXPECT_TRUE(checked);
 
     // Taking a reference on the freed one is a use after free.
-    auto uaf = run_text(text, [](Kernel& k, const std::string&, size_t i) {
+    auto uaf = run_text(text, std::nullopt, [](Kernel& k, const std::string&, size_t i) {
         if (i == 2) get_anon_vma(anon_vma_of(k, 1));
     });
     EXPECT_EQ(uaf.verdict, "violation");

@@ -16,16 +16,6 @@ using namespace mmrace::mm;
 
 using namespace mmrace::testing;
 
-namespace {
-
-pte_t& pte_of(Kernel& k, uint64_t addr) {
-    TableId t = pte_table_lookup(k, k.current_mm(), addr);
-    EXPECT_NE(t, kNoTable);
-    return k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
-}
-
-}  // namespace
-
 TEST(Swap, PageoutAndSwapInKeepContent) {
     auto r = run_text(R"(mmrace 1
 process P0

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mm/kernel.hpp"
+#include "mm/pgalloc.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 
@@ -35,6 +36,14 @@ inline RunResult run_text(const std::string& text, std::optional<Schedule> s = s
     o.schedule = s;
     o.after_op = std::move(after_op);
     return run_program(parse_mmr(text), o);
+}
+
+// The PTE of addr in the current mm, for a test that breaks a state by hand (its PTE
+// table must exist).  Called on the simulated thread, e.g. from RunOptions::after_op.
+inline mm::pte_t& pte_of(mm::Kernel& k, uint64_t addr) {
+    mm::TableId t = mm::pte_table_lookup(k, k.current_mm(), addr);
+    EXPECT_NE(t, mm::kNoTable);
+    return k.tables[t].entries[k.geo.index(addr, mm::PTE_LEVEL)];
 }
 
 inline Schedule random_schedule(uint64_t seed) {
