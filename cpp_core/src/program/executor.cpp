@@ -8,6 +8,7 @@
 #include "check/history.hpp"
 #include "check/invariants.hpp"
 #include "mm/kernel.hpp"
+#include "mm/kswapd.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
@@ -39,6 +40,9 @@ void check_op_built(const Op& op) {
             return;
         case OpKind::mmap:
             return;
+        case OpKind::reclaim:
+        case OpKind::smaps:
+            return;
         default:
             not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
@@ -67,6 +71,8 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
         case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
         case OpKind::exit: return "0";  // the thread body stops after it
+        case OpKind::reclaim: return mm::kswapd_reclaim(k, op.pages);
+        case OpKind::smaps: return ops::proc_smaps(k, op.process);
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
 }
