@@ -120,9 +120,9 @@ void shrink_lruvec(Kernel& k, scan_control& sc) {
             uint64_t& left = nr[static_cast<size_t>(lru)];
             if (!left) continue;
             uint64_t nr_to_scan = std::min(left, SWAP_CLUSTER_MAX);
-            left -= nr_to_scan;
             if (!is_active_lru(lru))
                 nr_to_scan = std::min(nr_to_scan, sc.nr_to_reclaim - sc.nr_reclaimed);
+            left -= nr_to_scan;
             sc.nr_reclaimed += shrink_list(k, lru, nr_to_scan, sc);
         }
     }
@@ -144,8 +144,10 @@ void shrink_node(Kernel& k, scan_control& sc) {
 std::string kswapd_reclaim(Kernel& k, uint64_t count) {
     scan_control sc{count};
     // balance_pgdat: raise the pressure (lower the priority) until the goal is met.
-    for (sc.priority = DEF_PRIORITY; sc.priority >= 0 && sc.nr_reclaimed < count; --sc.priority)
+    for (sc.priority = DEF_PRIORITY; sc.priority >= 0 && sc.nr_reclaimed < count; --sc.priority) {
+        k.rt.yield(MMR_SITE("balance_pgdat"), rt::Ev::yield, static_cast<uint64_t>(sc.priority));
         shrink_node(k, sc);
+    }
     return "0";
 }
 

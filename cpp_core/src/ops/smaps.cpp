@@ -1,6 +1,8 @@
 // /proc/PID/smaps (fs/proc/task_mmu.c): the monitoring reader of seed 003.  It holds
 // mmap_lock for read across a walk of every VMA's page tables, which is what makes it
 // a priority-inversion hazard: a writer queued behind it blocks every later fault.
+#include <algorithm>
+
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "ops/ops.hpp"

@@ -125,7 +125,7 @@ private:
     void kthread(std::ostringstream& out, int nprocs) {
         if (krng_.next() % 2) return;
         out << "kthread K0\n";
-        for (uint64_t n = 1 + krng_.next() % 4; n; --n) {
+        for (uint64_t n = 2 + krng_.next() % 5; n; --n) {
             if (krng_.next() % 3) out << "  reclaim " << 1 + krng_.next() % 16 << "\n";
             else out << "  smaps P" << krng_.next() % static_cast<uint64_t>(nprocs) << "\n";
         }
