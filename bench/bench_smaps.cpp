@@ -56,13 +56,13 @@ int main(int argc, char** argv) {
     int runs = argc > 1 ? std::atoi(argv[1]) : 1000;
     std::printf("%d random schedules per row; counters summed, then per run or per walk\n\n", runs);
     std::printf("| strategy | faulting threads | smaps reader | not ok | pgfault/run | vma_lock_success/run |"
-                " mmap_lock_wait/run | walks/run | hold steps/walk | waiters queued/walk | runs/s |\n"
-                "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                " mmap_lock_wait/run | walks/run | hold steps/walk | waiters queued/walk | walks a writer waited on | runs/s |\n"
+                "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const char* strategy : {"classic", "pervma"})
         for (int n : {1, 2, 4})
             for (bool smaps : {false, true}) {
                 Program p = parse_mmr(workload(strategy, n, smaps));
-                uint64_t fault = 0, vma = 0, wait = 0, walks = 0, hold = 0, waiters = 0;
+                uint64_t fault = 0, vma = 0, wait = 0, walks = 0, hold = 0, waiters = 0, contended = 0;
                 int bad = 0;
                 auto t0 = Clock::now();
                 for (int i = 0; i < runs; ++i) {
@@ -81,12 +81,13 @@ int main(int argc, char** argv) {
                     walks += get(r, "smaps");
                     hold += get(r, "smaps_lock_hold_steps");
                     waiters += get(r, "smaps_lock_waiters");
+                    contended += get(r, "smaps_lock_contended");
                 }
                 double secs = std::chrono::duration<double>(Clock::now() - t0).count();
                 double per = static_cast<double>(runs), w = walks ? static_cast<double>(walks) : 1.0;
-                std::printf("| %s | %d | %s | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.0f |\n",
+                std::printf("| %s | %d | %s | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f%% | %.0f |\n",
                             strategy, n, smaps ? "yes" : "no", bad, fault / per, vma / per, wait / per,
-                            walks / per, hold / w, waiters / w, runs / secs);
+                            walks / per, hold / w, waiters / w, 100.0 * contended / w, runs / secs);
             }
     return 0;
 }

@@ -444,7 +444,7 @@ kthread K0
   smaps P0
   smaps P0
 )");
-    uint64_t waiters = 0, hold = 0;
+    uint64_t waiters = 0, hold = 0, contended = 0;
     for (uint64_t seed = 0; seed < 300; ++seed) {
         RunOptions o;
         o.schedule = random_schedule(seed);
@@ -453,7 +453,10 @@ kthread K0
         ASSERT_EQ(r.verdict, "ok") << seed << ": " << r.check << ": " << r.message;
         waiters += counter(r, "smaps_lock_waiters");
         hold += counter(r, "smaps_lock_hold_steps");
+        contended += counter(r, "smaps_lock_contended");
+        EXPECT_LE(counter(r, "smaps_lock_contended"), counter(r, "smaps_lock_waiters"));
     }
-    EXPECT_GT(waiters, 0u);
+    EXPECT_GT(contended, 0u);
+    EXPECT_GE(waiters, contended);
     EXPECT_GT(hold, 0u);
 }

@@ -32,6 +32,7 @@ namespace mmrace::mm {
     X(smaps)              /* smaps walks that found the mm (mmrace) */                  \
     X(smaps_lock_hold_steps) /* scheduler steps smaps held mmap_lock, summed (mmrace) */ \
     X(smaps_lock_waiters) /* threads queued on mmap_lock when smaps released it (mmrace) */ \
+    X(smaps_lock_contended) /* smaps walks that ended with a writer queued: mmap_lock_is_contended (mmrace) */ \
     X(spf)                /* PERF_COUNT_SW_SPF: faults handled speculatively */          \
     X(spf_vma_changed)    /* spf abort: VMA sequence moved, or it left the tree */      \
     X(spf_vma_noanon)     /* spf abort: no anon_vma yet (anon_vma_prepare needs mmap_lock) */ \

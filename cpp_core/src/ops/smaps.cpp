@@ -76,7 +76,10 @@ std::string proc_smaps(Kernel& k, int process) {
         smap_gather_stats(k, vma, mss);
     k.counters.inc(Counter::smaps);
     k.counters.inc(Counter::smaps_lock_hold_steps, k.rt.step() - taken);
+    // While smaps holds it for read, only a writer queues first (readers queue behind a
+    // queued writer): a non-empty queue means a writer waited on this walk.
     k.counters.inc(Counter::smaps_lock_waiters, mm->mmap_lock.waiters());
+    if (mm->mmap_lock.is_contended()) k.counters.inc(Counter::smaps_lock_contended);
     mmap_read_unlock(*mm, MMR_SITE("m_stop"));
     // mmput: the last user tears the address space down, even from here.
     if (--mm->mm_users == 0) exit_mmap(k, *mm);
