@@ -460,3 +460,23 @@ kthread K0
     EXPECT_GE(waiters, contended);
     EXPECT_GT(hold, 0u);
 }
+
+// A live folio that never joined an LRU list (a new allocation site that forgot
+// folio_add_lru) is caught by name: reclaim would never see it.
+TEST(ReclaimChecks, LiveFolioOnNoListIsCaught) {
+    auto r = run_text(R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  read 0x100000
+)",
+                      std::nullopt, [&](Kernel& k, const std::string& t, size_t i) {
+                          if (i != 1) return;
+                          Pfn p = pte_pfn(pte_of(k, page(0)));
+                          lruvec_del_folio(k.lru, k.folios, p);  // cleanly off every list
+                      });
+    EXPECT_EQ(r.verdict, "violation");
+    EXPECT_EQ(r.check, "lru");
+    EXPECT_NE(r.message.find("on no LRU list"), std::string::npos) << r.message;
+}
