@@ -33,6 +33,8 @@ void check_op_built(const Op& op) {
         case OpKind::exit:
         case OpKind::file_write:
         case OpKind::truncate:
+        case OpKind::sysfs_write:
+        case OpKind::cpu_hotplug:
             return;
         case OpKind::madvise:
             if (op.advice == Advice::collapse) not_built("madvise collapse (THP)", op.loc);
@@ -67,6 +69,8 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
         case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
         case OpKind::exit: return "0";  // the thread body stops after it
+        case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
+        case OpKind::cpu_hotplug: return ops::cpu_hotplug(k);
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
 }
