@@ -216,7 +216,8 @@ bool mutant_applies(const MutantInfo& row, Strategy s) {
 }
 
 void check_built(const Program& p) {
-    if (p.config.vma_lock_swapin && p.config.strategy != Strategy::pervma)
+    if ((p.config.vma_lock_swapin || p.config.vma_lock_file) &&
+        p.config.strategy != Strategy::pervma)
         throw std::invalid_argument(std::string("config vma_lock= is for strategy pervma, not ") +
                                     strategy_name(p.config.strategy));
     for (const auto& m : p.config.mutants) {
