@@ -43,7 +43,11 @@ bool modelled(const Op& op) {
         case OpKind::fork:
         case OpKind::exit:
         case OpKind::file_write:
-        case OpKind::truncate: return true;
+        case OpKind::truncate:
+        // Reclaim moves content between folios, swap and files without changing it,
+        // and smaps reads nothing the model follows: neither touches a page's content.
+        case OpKind::reclaim:
+        case OpKind::smaps: return true;
         default: return false;
     }
 }

@@ -8,6 +8,7 @@
 #include "fault/fault.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/rmap.hpp"
 #include "mm/swap.hpp"
@@ -93,6 +94,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         return 0;
     }
     __folio_add_new_anon_rmap(k, p, vmf.anon_vma, vmf.pgoff, true);
+    folio_add_lru(k, p);  // folio_add_lru_vma
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
     return 0;
@@ -138,6 +140,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
         set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
         flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
         __folio_add_new_anon_rmap(k, fresh, vmf.anon_vma, vmf.pgoff, true);
+        folio_add_lru(k, fresh);  // folio_add_lru_vma
         set_pte_at(k, vmf.pte, entry);
         folio_remove_rmap_pte(k, old);
         to_put = old;  // drop the old mapping's reference
@@ -214,6 +217,7 @@ Pfn read_swap_cache_async(Kernel& k, swp_entry_t entry, bool* allocated) {
         f.flags |= PG_swapcache;
         f.swap = entry.val;
         k.swap.swap_cache[entry.val] = fresh;
+        folio_add_lru(k, fresh);
         swap_read_folio(k, fresh, entry);
         *allocated = true;
         return fresh;
@@ -346,8 +350,12 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     pte_t entry = pte_mkyoung(mk_pte(p, false));
     if (write) entry = pte_mkdirty(entry);
     if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
-    if (anon_copy) folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
-    else ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
+    if (anon_copy) {
+        folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
+        folio_add_lru(k, p);  // folio_add_lru_vma
+    } else {
+        ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
+    }
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
     return 0;

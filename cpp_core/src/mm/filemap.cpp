@@ -4,6 +4,7 @@
 
 #include "fault/fault.hpp"
 #include "mm/kernel.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/mmu_gather.hpp"
 #include "mm/unmap.hpp"
@@ -55,6 +56,7 @@ Pfn add_and_read(Kernel& k, address_space& f, uint64_t index, bool read) {
     fo.index = index;
     k.folios.get(p);  // the page cache's reference
     f.i_pages[index] = p;
+    folio_add_lru(k, p);  // filemap_add_folio
     if (!read) {  // a page past EOF being written: zeroed, no I/O
         fo.flags |= PG_uptodate;
         return p;
@@ -253,6 +255,7 @@ std::string file_write(Kernel& k, address_space& f, uint64_t pgoff, uint64_t val
     }
     folio_lock(k, p);
     k.folios[p].write_word(0, value);  // copy_folio_from_iter_atomic
+    folio_mark_accessed(k, p);         // write_begin's FGP_ACCESSED
     k.folios[p].flags |= PG_dirty;
     f.i_size = std::max(f.i_size, pgoff * PAGE_SIZE + 8);  // write_end: i_size_write
     folio_unlock(k, p);

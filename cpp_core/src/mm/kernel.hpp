@@ -12,6 +12,7 @@
 #include "mm/counters.hpp"
 #include "mm/filemap.hpp"
 #include "mm/folio.hpp"
+#include "mm/lru.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
 #include "mm/swap.hpp"
@@ -34,6 +35,7 @@ public:
     sync::SyncDomain sync;
     PtGeometry geo;
     FolioPool folios;
+    lruvec lru;  // the LRU lists reclaim scans (mm/lru.hpp)
     PageTablePool tables;
     Counters counters;
 

@@ -54,6 +54,11 @@ bool range_is_free(const mm::mm_struct& mm, uint64_t addr, uint64_t len);
 // nothing fits.
 uint64_t get_unmapped_area(const mm::mm_struct& mm, uint64_t hint, uint64_t len);
 
+// The `smaps PNAME` kthread op: a /proc/PID/smaps read of process `process` under its
+// mmap_lock (ops/smaps.cpp).  "vmas=V rss=N anon=M swap=K" in pages, or ESRCH when the
+// process has not started or has exited.  No locks held on entry.
+std::string proc_smaps(Kernel& k, int process);
+
 // Errno names as .mmr prints them.
 enum Errno : int { EPERM_ = 1, EAGAIN_ = 11, ENODEV_ = 19, ENOMEM_ = 12, EACCES_ = 13, EFAULT_ = 14,
                    EBUSY_ = 16, EEXIST_ = 17, EINVAL_ = 22 };

@@ -8,6 +8,7 @@
 #include "check/history.hpp"
 #include "check/invariants.hpp"
 #include "mm/kernel.hpp"
+#include "mm/kswapd.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
@@ -41,6 +42,9 @@ void check_op_built(const Op& op) {
             return;
         case OpKind::mmap:
             return;
+        case OpKind::reclaim:
+        case OpKind::smaps:
+            return;
         default:
             not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
@@ -71,6 +75,8 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::exit: return "0";  // the thread body stops after it
         case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
         case OpKind::cpu_hotplug: return ops::cpu_hotplug(k);
+        case OpKind::reclaim: return mm::kswapd_reclaim(k, op.pages);
+        case OpKind::smaps: return ops::proc_smaps(k, op.process);
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
 }
