@@ -39,10 +39,17 @@ bool pte_map_lock(Kernel& k, vm_fault& vmf, const rt::Site* site) {
 // vmf_anon_prepare: give the VMA an anon_vma.  A speculative fault may not (it needs
 // mmap_lock): nonzero means abort.  The fault began with one, so only a concurrent
 // unmap can have taken it (free_pgtables), and pte_map_lock would fail anyway.
+// Under the VMA lock (6.7) it may not either: the VMA lock is dropped and nonzero
+// means VM_FAULT_RETRY, which then runs under mmap_lock.  Only a file VMA's COW can
+// get here so: lock_vma_under_rcu makes sure an anonymous VMA has one.
 int vmf_anon_prepare(Kernel& k, vm_fault& vmf) {
     if (vmf.flags & FAULT_FLAG_SPECULATIVE) {
         if (vmf.anon_vma && vmf.vma->anon_vma) return 0;
         k.counters.inc(Counter::spf_vma_noanon);
+        return 1;
+    }
+    if ((vmf.flags & FAULT_FLAG_VMA_LOCK) && !vmf.vma->anon_vma) {
+        vma_end_read(vmf.vma);
         return 1;
     }
     anon_vma_prepare(k, vmf.vma);
@@ -375,7 +382,7 @@ vm_fault_t do_read_fault(Kernel& k, vm_fault& vmf) {
 
 // do_cow_fault: a write fault in a private file mapping maps a private copy.
 vm_fault_t do_cow_fault(Kernel& k, vm_fault& vmf) {
-    anon_vma_prepare(k, vmf.vma);
+    if (vmf_anon_prepare(k, vmf)) return VM_FAULT_RETRY;
     Pfn cow = alloc_anon_folio(k);
     if (cow == FolioPool::kNoPfn) return VM_FAULT_OOM;
     Pfn p = 0;

@@ -47,6 +47,7 @@ void Kernel::reset(size_t nprocesses) {
     files.clear();
     tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();
+    cpuid_kn.removed = false;
 }
 
 mm_struct* Kernel::mm_alloc() {

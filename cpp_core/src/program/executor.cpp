@@ -34,6 +34,8 @@ void check_op_built(const Op& op) {
         case OpKind::exit:
         case OpKind::file_write:
         case OpKind::truncate:
+        case OpKind::sysfs_write:
+        case OpKind::cpu_hotplug:
             return;
         case OpKind::madvise:
             if (op.advice == Advice::collapse) not_built("madvise collapse (THP)", op.loc);
@@ -71,6 +73,8 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
         case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
         case OpKind::exit: return "0";  // the thread body stops after it
+        case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
+        case OpKind::cpu_hotplug: return ops::cpu_hotplug(k);
         case OpKind::reclaim: return mm::kswapd_reclaim(k, op.pages);
         case OpKind::smaps: return ops::proc_smaps(k, op.process);
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
@@ -218,7 +222,8 @@ bool mutant_applies(const MutantInfo& row, Strategy s) {
 }
 
 void check_built(const Program& p) {
-    if (p.config.vma_lock_swapin && p.config.strategy != Strategy::pervma)
+    if ((p.config.vma_lock_swapin || p.config.vma_lock_file) &&
+        p.config.strategy != Strategy::pervma)
         throw std::invalid_argument(std::string("config vma_lock= is for strategy pervma, not ") +
                                     strategy_name(p.config.strategy));
     for (const auto& m : p.config.mutants) {
