@@ -268,11 +268,12 @@ kthread K0
   reclaim 32
 )";
     uint64_t stolen = 0, runs = 0;
-    for (const char* strategy : {"classic", "spf", "pervma", "pervma vma_lock=swapin"}) {
+    for (const char* strategy :
+         {"classic", "spf", "pervma", "pervma vma_lock=swapin", "pervma vma_lock=file"}) {
         char buf[4096];
         std::snprintf(buf, sizeof buf, text, strategy);
         Program p = parse_mmr(buf);
-        for (uint64_t seed = 0; seed < 120; ++seed)
+        for (uint64_t seed = 0; seed < 100; ++seed)
             for (Schedule s : {random_schedule(seed), pct_schedule(seed)}) {
                 RunOptions o;
                 o.schedule = s;
