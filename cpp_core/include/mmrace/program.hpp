@@ -133,6 +133,9 @@ struct Config {
     //   swapin: do_swap_page under the VMA lock (6.6, "mm: handle swap page faults
     //   under per-VMA lock").
     bool vma_lock_swapin = false;
+    //   uffd: handle_userfault under the VMA lock (6.6, "mm: handle userfaults under
+    //   VMA lock"): lock_vma_under_rcu no longer falls back for userfaultfd-armed VMAs.
+    bool vma_lock_uffd = false;
     std::vector<std::string> mutants;  // in the order written
     bool operator==(const Config&) const = default;
 };

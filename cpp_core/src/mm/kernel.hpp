@@ -22,6 +22,8 @@
 
 namespace mmrace::mm {
 
+struct userfaultfd_state;  // mm/userfaultfd.hpp
+
 class Kernel {
 public:
     Kernel(const Config& cfg, rt::RuntimeConfig rcfg);
@@ -49,6 +51,8 @@ public:
     std::vector<int> process_nthreads;
     // One TLB per simulated CPU (= per thread).
     std::vector<Tlb> tlbs;
+    // The userfaultfd contexts of the run and their handlers (mm/userfaultfd.hpp).
+    std::unique_ptr<userfaultfd_state> uffd;
 
     // Whether CPU t runs mm (is in its mm_cpumask).
     bool thread_runs_mm(rt::Tid t, const mm_struct& mm) const {

@@ -562,13 +562,13 @@ private:
 
     // vma_lock=CASE[,CASE]: fault cases pervma handles under the VMA lock (today: swapin).
     void vma_lock(const Token& value) {
-        static constexpr std::string_view kCases[] = {"swapin"};
+        static constexpr std::string_view kCases[] = {"swapin", "uffd"};
         if (value.text.empty()) fail(value, "empty vma_lock list (leave out vma_lock= for none)");
         for_each_item(value, "vma_lock list", [&](const Token& item) {
-            if (item.text != "swapin")
+            if (item.text != "swapin" && item.text != "uffd")
                 fail(item, "unknown vma_lock case " + quote(item.text) + " (expected " +
                                alternatives(kCases) + ")" + suggest(item.text, kCases));
-            prog_.config.vma_lock_swapin = true;
+            (item.text == "uffd" ? prog_.config.vma_lock_uffd : prog_.config.vma_lock_swapin) = true;
         });
     }
 

@@ -123,7 +123,9 @@ std::string config_text(const Config& c) {
     if (c.folios != kDefaultFolios) s += " folios=" + num(c.folios);
     if (c.swap_slots != kDefaultSwapSlots) s += " swap_slots=" + num(c.swap_slots);
     if (c.pgtables != kDefaultPgtables) s += " pgtables=" + num(c.pgtables);
-    if (c.vma_lock_swapin) s += " vma_lock=swapin";
+    if (c.vma_lock_swapin || c.vma_lock_uffd)
+        s += std::string(" vma_lock=") + (c.vma_lock_swapin ? "swapin" : "") +
+             (c.vma_lock_swapin && c.vma_lock_uffd ? "," : "") + (c.vma_lock_uffd ? "uffd" : "");
     for (size_t i = 0; i < c.mutants.size(); ++i) s += (i ? "," : " mutants=") + c.mutants[i];
     return s;
 }
