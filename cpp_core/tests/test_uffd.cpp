@@ -3,6 +3,9 @@
 // mutant of df2cc96e7701.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "mm/userfaultfd.hpp"
 #include "program/random_workload.hpp"
 #include "test_util.hpp"
@@ -413,6 +416,30 @@ TEST(Uffd, RandomWorkloadsExerciseUserfaultsAndStayOk) {
     std::printf("uffd in workloads: %llu handlers, %llu userfaults, %llu copies, %llu EAGAIN\n",
                 (unsigned long long)handlers, (unsigned long long)faults,
                 (unsigned long long)copies, (unsigned long long)eagain);
+}
+
+}  // namespace
+}  // namespace mmrace
+
+namespace mmrace {
+namespace {
+
+TEST(Uffd, ReproducerFailsWithTheMutantAndPassesWithout) {
+    std::ifstream f(std::string(MMRACE_SOURCE_DIR) +
+                    "/examples/mutants/uffd_copy_ignores_mmap_changing.mmr");
+    std::stringstream text;
+    text << f.rdbuf();
+    RunResult bad = run_text(text.str());
+    EXPECT_EQ(bad.verdict, "violation");
+    EXPECT_EQ(bad.check, "uffd_event_order") << bad.message;
+    std::string good = text.str();
+    good.erase(good.find(" mutants="), std::string(" mutants=uffd_copy_ignores_mmap_changing").size());
+    RunResult ok = run_text(good);
+    ASSERT_EQ(ok.verdict, "ok") << ok.message;
+    // Correct: the copy waited (EAGAIN) for the fork event; the parent got the
+    // handler's page, the child faulted on its own and got its handler's.
+    EXPECT_EQ(results(ok), (std::vector<std::string>{"0x100000", "0", "7", "0", "P1", "8", "0"}));
+    EXPECT_EQ(counter(ok, "uffd_eagain"), 1u);
 }
 
 }  // namespace

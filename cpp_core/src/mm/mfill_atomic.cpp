@@ -33,7 +33,9 @@ vm_area_struct* find_dst_vma(mm_struct& mm, uint64_t dst, uint64_t len) {
 // none.  The folio reference becomes the mapping's.  mmap_lock held for read.
 int mfill_atomic_install_pte(Kernel& k, userfaultfd_ctx* ctx, vm_area_struct* vma, PteRef pte,
                              uint64_t dst, Pfn p) {
+    // mk_pte(page, dst_vma->vm_page_prot): a PROT_NONE VMA gets a PROT_NONE PTE.
     pte_t entry = pte_mkdirty(mk_pte(p, false));
+    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) entry = (entry & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
     if (vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
     pte_lock(k, pte, MMR_SITE("mfill_atomic_install_pte"));
     if (!pte_none(ptep_get(k, pte))) {
