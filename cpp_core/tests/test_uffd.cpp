@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "fault/fault.hpp"
+#include "mm/mmap_lock.hpp"
 #include "mm/userfaultfd.hpp"
 #include "program/random_workload.hpp"
 #include "test_util.hpp"
@@ -440,6 +442,40 @@ TEST(Uffd, ReproducerFailsWithTheMutantAndPassesWithout) {
     // handler's page, the child faulted on its own and got its handler's.
     EXPECT_EQ(results(ok), (std::vector<std::string>{"0x100000", "0", "7", "0", "P1", "8", "0"}));
     EXPECT_EQ(counter(ok, "uffd_eagain"), 1u);
+}
+
+}  // namespace
+}  // namespace mmrace
+
+namespace mmrace {
+namespace {
+
+// No user fault path of the model lacks FAULT_FLAG_ALLOW_RETRY (the speculative fault
+// drops it but gives up on uffd VMAs first), so the fault is raised by hand, as a
+// get_user_pages without FOLL_ALLOW_RETRY of 2014 would: it is SIGBUS, without waiting
+// and with mmap_lock still held.
+TEST(Uffd, UserfaultWithoutAllowRetryIsSigbus) {
+    const char* text = R"(mmrace 1
+config strategy=classic
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  uffd_register 0x100000 pages=1 mode=missing
+)";
+    uint32_t ret = 0;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
+        if (i != 1) return;
+        mm::mm_struct& mm = k.current_mm();
+        mm::mmap_read_lock(mm);
+        mm::vm_area_struct* vma = mm.find_vma(0x100000);
+        ret = fault::handle_mm_fault(k, vma, 0x100000, fault::FAULT_FLAG_USER);
+        mm::mmap_assert_locked(mm);
+        mm::mmap_read_unlock(mm);
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_TRUE(ret & fault::VM_FAULT_SIGBUS);
+    EXPECT_EQ(counter(r, "uffd_fault_sigbus"), 1u);
+    EXPECT_EQ(counter(r, "uffd_fault"), 0u);
 }
 
 }  // namespace
