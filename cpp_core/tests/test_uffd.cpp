@@ -310,6 +310,32 @@ thread P0.T0
     EXPECT_NE(r.message.find("userfault"), std::string::npos) << r.message;
 }
 
+// fork waits until the monitor reads its event (userfaultfd_event_wait_completion); with
+// no handler in the process that is forever, as on a real kernel.
+TEST(Uffd, ForkWaitsForTheMonitorToReadItsEvent) {
+    const char* text = R"(mmrace 1
+config strategy=classic
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  uffd_register 0x100000 pages=1 mode=missing
+  fork P1
+thread P0.T1
+  uffd_serve 1 value=1
+process P1 forked
+thread P1.T0
+  read 0x100000
+)";
+    RunResult r = run_text(text);
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "P1", "0", "0"}));
+    std::string no_handler = text;
+    no_handler.erase(no_handler.find("thread P0.T1"), std::string("thread P0.T1\n  uffd_serve 1 value=1\n").size());
+    RunResult stuck = run_text(no_handler);
+    EXPECT_EQ(stuck.verdict, "deadlock");
+    EXPECT_NE(stuck.message.find("userfaultfd event"), std::string::npos) << stuck.message;
+}
+
 // A fork or mremap racing a MISSING userfault: the handler's UFFDIO_COPY sees
 // mmap_changing (EAGAIN) in some schedules and retries; every schedule is ok.  With
 // df2cc96e7701 undone the copy lands while the event is under way.

@@ -92,10 +92,29 @@ bool take_event(Kernel& k, userfaultfd_event* out) {
     return false;
 }
 
-// userfaultfd_event_wait_completion once the monitor has read the event: the model's
-// monitor reads it at once (a scheduling point, not a wait), then mmap_changing drops.
-void event_read(Kernel& k, userfaultfd_ctx* ctx) {
-    k.rt.yield(MMR_SITE("userfaultfd_event_wait_completion"), rt::Ev::yield);
+class EventWait final : public rt::Waitable {
+public:
+    explicit EventWait(int process) : process_(process) {}
+    std::string describe() const override {
+        return "a fork or mremap waiting for a uffd_serve of process " + std::to_string(process_) +
+               " to read its userfaultfd event";
+    }
+
+private:
+    int process_;
+};
+
+// userfaultfd_event_wait_completion: queue the event, wake the handlers, sleep until
+// one reads it or the uffd is closed; then mmap_changing drops.  No locks held.
+void userfaultfd_event_wait_completion(Kernel& k, userfaultfd_ctx* ctx) {
+    userfaultfd_event_wait ewq{k.rt.self()};
+    ctx->event_wqh.push_back(&ewq);
+    wake_all(k, ctx->fd_wqh);  // wake_up_poll(&ctx->fd_wqh, EPOLLIN)
+    wake_all(k, ctx->changing_wqh);
+    EventWait w(ctx->process);
+    while (!ewq.read && !ctx->released) k.rt.wait(MMR_SITE("userfaultfd_event_wait_completion"), &w);
+    auto& q = ctx->event_wqh;
+    q.erase(std::remove(q.begin(), q.end(), &ewq), q.end());
     if (--ctx->mmap_changing < 0) throw ModelError("userfaultfd: mmap_changing underflow");
     if (!ctx->mmap_changing) wake_all(k, ctx->changing_wqh);
 }
@@ -132,6 +151,17 @@ userfaultfd_ctx* userfaultfd_ctx_open(Kernel& k) {
     mm_struct& mm = k.current_mm();
     if (userfaultfd_ctx* ctx = userfaultfd_ctx_of(k, mm)) return ctx;
     return new_ctx(k, mm, current_process(k));
+}
+
+bool userfaultfd_read_events(Kernel& k, userfaultfd_ctx* ctx) {
+    bool any = !ctx->event_wqh.empty();
+    while (!ctx->event_wqh.empty()) {
+        userfaultfd_event_wait* ewq = ctx->event_wqh.front();
+        ctx->event_wqh.pop_front();
+        ewq->read = true;  // userfaultfd_event_complete
+        k.rt.wake(ewq->tid);
+    }
+    return any;
 }
 
 void wake_userfault(Kernel& k, userfaultfd_ctx* ctx, uint64_t start, uint64_t len) {
@@ -195,6 +225,7 @@ void userfaultfd_release(Kernel& k, userfaultfd_ctx* ctx) {
     }
     ctx->released = true;
     wake_userfault(k, ctx, 0, UINT64_MAX);  // range.len == 0: wake all
+    for (userfaultfd_event_wait* ewq : ctx->event_wqh) k.rt.wake(ewq->tid);
     wake_all(k, ctx->fd_wqh);
     wake_all(k, ctx->changing_wqh);
 }
@@ -216,7 +247,7 @@ void dup_userfaultfd_complete(Kernel& k, mm_struct& child_mm, int child_process)
     userfaultfd_event e;
     while (take_event(k, &e)) {
         e.new_ctx->process = child_process;
-        event_read(k, e.ctx);
+        userfaultfd_event_wait_completion(k, e.ctx);
         // The monitor got the child's uffd with the event.  If the child process has no
         // handler, the monitor closes it: the child runs unregistered.
         if (!k.uffd->has_server.at(child_process)) {
@@ -249,7 +280,7 @@ void mremap_userfaultfd_prep(Kernel& k, vm_area_struct* new_vma) {
 
 void mremap_userfaultfd_complete(Kernel& k) {
     userfaultfd_event e;
-    while (take_event(k, &e)) event_read(k, e.ctx);
+    while (take_event(k, &e)) userfaultfd_event_wait_completion(k, e.ctx);
 }
 
 }  // namespace mmrace::mm

@@ -11,9 +11,10 @@
 //    range stays registered.  EVENT_REMOVE/EVENT_UNMAP, WP_UNPOPULATED (PTE markers),
 //    UFFD_FEATURE_SIGBUS and hugetlb/shmem/file registrations are not modelled: shmem
 //    and file VMAs are refused with EINVAL (the kernel accepts shmem).
-//  - The monitor reads a fork or remap event as soon as it is queued: the event wait of
-//    userfaultfd_event_wait_completion is a scheduling point, not a block, so fork and
-//    mremap never wait for a handler.
+//  - fork and mremap wait (userfaultfd_event_wait_completion) until a handler of the
+//    process reads their event, or the uffd is closed; mmap_changing drops after.  A
+//    handler reads events after pending userfaults, also while it waits to retry an
+//    EAGAIN, as a real monitor's poll loop does.
 //  - `uffd_serve COUNT value=V` is the monitor of its process's context: it reads up to
 //    COUNT userfaults, resolving each (MISSING: UFFDIO_COPY of a page whose words are V;
 //    WP: UFFDIO_WRITEPROTECT off that page), retrying EAGAIN once mmap_changing drops
@@ -54,6 +55,13 @@ struct userfaultfd_wait_queue {
     bool waken = false;
 };
 
+// A non-cooperative event (UFFD_EVENT_FORK, UFFD_EVENT_REMAP) waiting for the monitor
+// to read it, on the stack of the thread that raised it.
+struct userfaultfd_event_wait {
+    rt::Tid tid;
+    bool read = false;
+};
+
 // struct userfaultfd_ctx
 struct userfaultfd_ctx {
     int mm_id;          // ctx->mm (by id: an mm is never reused within a run)
@@ -62,6 +70,7 @@ struct userfaultfd_ctx {
     int mmap_changing = 0;
     std::deque<userfaultfd_wait_queue*> fault_pending_wqh;  // not read yet
     std::vector<userfaultfd_wait_queue*> fault_wqh;         // read, not yet woken
+    std::deque<userfaultfd_event_wait*> event_wqh;          // events not read yet
     std::vector<rt::Tid> fd_wqh;        // handlers waiting in read(2)
     std::vector<rt::Tid> changing_wqh;  // handlers waiting to retry an EAGAIN
     int readers = 0;                    // uffd_serve ops under way
@@ -100,6 +109,9 @@ userfaultfd_ctx* userfaultfd_ctx_open(Kernel& k);
 // (under mmap_write_lock, with the strategies' VMA writer rules) and every blocked
 // userfault is woken to retry.  No locks held on entry.
 void userfaultfd_release(Kernel& k, userfaultfd_ctx* ctx);
+// The handler's read of pending events: each is marked read and its thread woken.
+// True if there was one.
+bool userfaultfd_read_events(Kernel& k, userfaultfd_ctx* ctx);
 // wake_userfault: wakes the userfaults of ctx in [start, start + len), read or not.
 void wake_userfault(Kernel& k, userfaultfd_ctx* ctx, uint64_t start, uint64_t len);
 

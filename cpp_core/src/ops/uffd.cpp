@@ -59,6 +59,8 @@ bool userfaultfd_ctx_read(Kernel& k, userfaultfd_ctx* ctx, uffd_msg* msg) {
             *msg = uffd_msg{uwq->address, uwq->reason};
             return true;
         }
+        // Then events: fork and remap wait for the monitor to know of them.
+        if (userfaultfd_read_events(k, ctx)) continue;
         // Threads that could still fault in the process's memory: not finished and not
         // handlers themselves.
         int p = ctx->process;
@@ -75,7 +77,10 @@ void wait_mmap_changing(Kernel& k, userfaultfd_ctx* ctx) {
         std::string describe() const override { return "uffd_serve waiting to retry EAGAIN"; }
     } w;
     k.counters.inc(Counter::uffd_eagain);
-    while (ctx->mmap_changing && !ctx->released) {
+    // Back to the poll loop: the event that raised mmap_changing may be the one to read.
+    for (;;) {
+        userfaultfd_read_events(k, ctx);
+        if (!ctx->mmap_changing || ctx->released) return;
         ctx->changing_wqh.push_back(k.rt.self());
         k.rt.wait(MMR_SITE("uffd_serve_eagain"), &w);
     }
