@@ -310,6 +310,28 @@ thread P0.T0
     EXPECT_NE(r.message.find("userfault"), std::string::npos) << r.message;
 }
 
+// The userfault dropped mmap_lock; the VMA went meanwhile (the copy finds no VMA:
+// ENOENT, the handler wakes the fault).  The retry looks the VMA up again: SIGSEGV.
+TEST(Uffd, RetryAfterAUserfaultLooksTheVmaUpAgain) {
+    const char* body = R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  uffd_register 0x100000 pages=1 mode=missing
+  read 0x100000
+thread P0.T1
+  munmap 0x100000 pages=1
+thread P0.T2
+  uffd_serve 1 value=3
+)";
+    for (const char* config : kStrategies) {
+        RunResult r = run_text(with_config(config, body));
+        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+        EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "SIGSEGV", "0", "0"})) << config;
+        EXPECT_EQ(counter(r, "uffd_fault"), 1u);
+        EXPECT_EQ(counter(r, "fault_retry") + counter(r, "vma_lock_retry"), 1u) << config;
+    }
+}
+
 // fork waits until the monitor reads its event (userfaultfd_event_wait_completion); with
 // no handler in the process that is forever, as on a real kernel.
 TEST(Uffd, ForkWaitsForTheMonitorToReadItsEvent) {
