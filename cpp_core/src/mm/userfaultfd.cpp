@@ -12,6 +12,7 @@
 #include "mm/vma_lock.hpp"
 #include "mm/vma_merge.hpp"
 #include "mmrace/run.hpp"
+#include "ops/ops.hpp"
 
 namespace mmrace::mm {
 
@@ -30,17 +31,11 @@ public:
     UserfaultWait(const userfaultfd_wait_queue& uwq, int process) : uwq_(uwq), process_(process) {}
     std::string describe() const override {
         return std::string(uwq_.reason == VM_UFFD_WP ? "a WP" : "a MISSING") +
-               " userfault at 0x" + ops_hex(uwq_.address) + " waiting for a uffd_serve of process " +
+               " userfault at " + ops::hex(uwq_.address) + " waiting for a uffd_serve of process " +
                std::to_string(process_);
     }
 
 private:
-    static std::string ops_hex(uint64_t v) {
-        static const char* d = "0123456789abcdef";
-        std::string s;
-        do s.insert(s.begin(), d[v & 15]); while (v >>= 4);
-        return s;
-    }
     const userfaultfd_wait_queue& uwq_;
     int process_;
 };
