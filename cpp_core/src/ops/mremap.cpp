@@ -9,9 +9,9 @@
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/spf_vma.hpp"
+#include "mm/userfaultfd.hpp"
 #include "mm/vma_lock.hpp"
 #include "mm/vma_merge.hpp"
-#include "mm/userfaultfd.hpp"
 #include "ops/ops.hpp"
 
 namespace mmrace::ops {
