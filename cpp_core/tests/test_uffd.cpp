@@ -411,6 +411,17 @@ TEST(Uffd, MmapChangingMakesCopyRetryDuringForkAndMremap) {
     }
 }
 
+TEST(Uffd, SameScheduleSameTrace) {
+    for (uint64_t seed = 0; seed < 20; ++seed)
+        for (const char* body : {kForkRace, kRemapRace, kMissing}) {
+            std::string text = with_config("strategy=pervma vma_lock=uffd", body);
+            RunResult a = run_text(text, random_schedule(seed));
+            RunResult b = run_text(text, random_schedule(seed));
+            EXPECT_EQ(a.trace_hash, b.trace_hash);
+            EXPECT_EQ(results(a), results(b));
+        }
+}
+
 TEST(Uffd, CopyIgnoringMmapChangingIsCaught) {
     for (const char* body : {kForkRace, kRemapRace}) {
         int caught = 0;
