@@ -44,6 +44,10 @@ bool modelled(const Op& op) {
         case OpKind::exit:
         case OpKind::file_write:
         case OpKind::truncate:
+        // Reclaim moves content between folios, swap and files without changing it,
+        // and smaps reads nothing the model follows: neither touches a page's content.
+        case OpKind::reclaim:
+        case OpKind::smaps:
         // userfaultfd changes no content or protection a user access can tell, except
         // that a MISSING userfault fills a page with the handler's value
         // (Context::uffd_values).

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "check/report.hpp"
+#include "mm/lru.hpp"
 
 namespace mmrace::mm {
 
@@ -22,6 +23,8 @@ void folio_reinit(Folio& f) {
     f.index = 0;
     f.swap = 0;
     f.isolated = false;
+    f.lru = kNoLru;
+    f.lru_prev = f.lru_next = UINT32_MAX;
     f.writeback_waiters.clear();
     f.locked = false;
     f.lock_owner = UINT32_MAX;
@@ -85,6 +88,8 @@ void FolioPool::put(Pfn p) {
         check::violation("refcount", "folio_put on free folio pfn " + std::to_string(p) +
                                          " (refcount underflow)");
     if (--f.refcount == 0) {
+        // __page_cache_release: a folio freed while on the LRU leaves it.
+        if (f.lru != kNoLru && lruvec_) lruvec_del_folio(*lruvec_, *this, p);
         f.in_use = false;
         f.words.clear();
         free_.push_back(p);

@@ -3,6 +3,7 @@
 // of change_protection, mm/mprotect.c).
 #include "check/report.hpp"
 #include "mm/anon_vma.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/mmu_gather.hpp"
 #include "mm/pgalloc.hpp"
@@ -54,6 +55,7 @@ int mfill_atomic_install_pte(Kernel& k, userfaultfd_ctx* ctx, vm_area_struct* vm
                              "(mmap_changing): the monitor's view of the child or of the "
                              "moved range is wrong");
     folio_add_new_anon_rmap(k, p, vma, dst, true);
+    folio_add_lru(k, p);  // a newly allocated folio
     set_pte_at(k, pte, entry);
     pte_unlock(k, pte, MMR_SITE("mfill_atomic_install_pte"));
     return 0;

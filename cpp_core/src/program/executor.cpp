@@ -8,6 +8,7 @@
 #include "check/history.hpp"
 #include "check/invariants.hpp"
 #include "mm/kernel.hpp"
+#include "mm/kswapd.hpp"
 #include "mm/userfaultfd.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
@@ -34,6 +35,8 @@ void check_op_built(const Op& op) {
         case OpKind::exit:
         case OpKind::file_write:
         case OpKind::truncate:
+        case OpKind::sysfs_write:
+        case OpKind::cpu_hotplug:
         case OpKind::uffd_register:
         case OpKind::uffd_wp:
         case OpKind::uffd_serve:
@@ -42,6 +45,9 @@ void check_op_built(const Op& op) {
             if (op.advice == Advice::collapse) not_built("madvise collapse (THP)", op.loc);
             return;
         case OpKind::mmap:
+            return;
+        case OpKind::reclaim:
+        case OpKind::smaps:
             return;
         default:
             not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
@@ -74,6 +80,10 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::uffd_wp: return ops::sys_uffd_wp(k, op.addr, op.pages, op.on);
         case OpKind::uffd_serve: return ops::uffd_serve(k, op.pages, op.value);
         case OpKind::exit: return "0";  // the thread body stops after it
+        case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
+        case OpKind::cpu_hotplug: return ops::cpu_hotplug(k);
+        case OpKind::reclaim: return mm::kswapd_reclaim(k, op.pages);
+        case OpKind::smaps: return ops::proc_smaps(k, op.process);
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
 }
@@ -220,7 +230,8 @@ bool mutant_applies(const MutantInfo& row, Strategy s) {
 }
 
 void check_built(const Program& p) {
-    if ((p.config.vma_lock_swapin || p.config.vma_lock_uffd) && p.config.strategy != Strategy::pervma)
+    if ((p.config.vma_lock_swapin || p.config.vma_lock_file || p.config.vma_lock_uffd) &&
+        p.config.strategy != Strategy::pervma)
         throw std::invalid_argument(std::string("config vma_lock= is for strategy pervma, not ") +
                                     strategy_name(p.config.strategy));
     for (const auto& m : p.config.mutants) {

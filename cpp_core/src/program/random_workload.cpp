@@ -15,7 +15,8 @@ constexpr uint64_t kBase = 0x100000;
 class Gen {
 public:
     Gen(uint64_t seed, const WorkloadShape& s)
-        : rng_(seed), uffd_rng_(seed ^ 0x75666664ull /* "uffd" */), s_(s) {}
+        : rng_(seed), krng_(seed ^ 0x6b74687265616473ull),
+          uffd_rng_(seed ^ 0x75666664ull /* "uffd" */), s_(s) {}
 
     std::string program() {
         std::ostringstream out;
@@ -36,6 +37,7 @@ public:
             }
             if (s_.uffd) uffd_handler(out, p, nthreads);
         }
+        if (s_.kthreads) kthread(out, nprocs);
         return out.str();
     }
 
@@ -159,7 +161,19 @@ private:
         return s;
     }
 
+    // Half the workloads get a kthread K0: reclaim races faults, fork, munmap, mremap,
+    // madvise and exit; smaps holds mmap_lock against them.
+    void kthread(std::ostringstream& out, int nprocs) {
+        if (krng_.next() % 2) return;
+        out << "kthread K0\n";
+        for (uint64_t n = 2 + krng_.next() % 5; n; --n) {
+            if (krng_.next() % 3) out << "  reclaim " << 1 + krng_.next() % 16 << "\n";
+            else out << "  smaps P" << krng_.next() % static_cast<uint64_t>(nprocs) << "\n";
+        }
+    }
+
     rt::SplitMix64 rng_;
+    rt::SplitMix64 krng_;
     rt::SplitMix64 uffd_rng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
