@@ -539,3 +539,29 @@ thread P0.T0
 
 }  // namespace
 }  // namespace mmrace
+
+namespace mmrace {
+namespace {
+
+// A kernel-mode fault (copy_from_user in a sysfs write, no FAULT_FLAG_USER) in a
+// registered range is a userfault too (no UFFD_USER_MODE_ONLY): it waits, holding
+// kernfs s_active, until the handler serves it.
+TEST(Uffd, KernelModeCopyFromUserWaitsForTheHandler) {
+    for (const char* config : kStrategies) {
+        RunResult r = run_text(with_config(config, R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  uffd_register 0x100000 pages=1 mode=missing
+  sysfs_write 0x100000
+  read 0x100008
+thread P0.T1
+  uffd_serve 1 value=4
+)"));
+        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+        EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "ok", "4", "0"})) << config;
+        EXPECT_EQ(counter(r, "uffd_fault"), 1u) << config;
+    }
+}
+
+}  // namespace
+}  // namespace mmrace
