@@ -17,6 +17,7 @@ REPRO = os.path.join(HERE, "..", "examples", "mutants")
 EXPECTED = {
     "spf_no_seqcount_check": "invariant",
     "pervma_fork_no_vma_write_lock": "linearizability",
+    "uffd_copy_ignores_mmap_changing": "uffd_event_order",
 }
 
 
