@@ -44,6 +44,7 @@ enum VmFault : uint32_t {
     VM_FAULT_NOPAGE = 0x000100,
     VM_FAULT_LOCKED = 0x000200,
     VM_FAULT_RETRY = 0x000400,
+    VM_FAULT_FALLBACK = 0x000800,  // a huge page fault could not: fall back to PTEs
     VM_FAULT_COMPLETED = 0x004000,
 };
 using vm_fault_t = uint32_t;

@@ -1,6 +1,7 @@
 #include "mm/vma_split.hpp"
 
 #include "mm/anon_vma.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/vma_lock.hpp"
@@ -10,6 +11,7 @@ namespace mmrace::mm {
 vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, bool new_below) {
     mmap_assert_write_locked(mm);
     Kernel& k = Kernel::current();
+    vma_adjust_trans_huge(k, vma, addr);  // __split_vma: no huge PMD across the boundary
     vma_write_begin(vma);  // vma_prepare
     vm_area_struct* n = mm.vm_area_dup(*vma);
     anon_vma_clone(k, n, vma);  // the new half is on every anon_vma the old one is

@@ -1,4 +1,5 @@
 // mprotect(2): do_mprotect_pkey, mprotect_fixup and change_protection (mm/mprotect.c).
+#include "mm/huge_memory.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/mmu_gather.hpp"
 #include "mm/pgalloc.hpp"
@@ -54,6 +55,8 @@ void change_pte_range(mmu_gather& tlb, vm_area_struct* vma, uint64_t addr, uint6
 
 void change_protection(mmu_gather& tlb, vm_area_struct* vma, uint64_t start, uint64_t end) {
     uint64_t span = tlb.k->geo.span(PTE_LEVEL);
+    // change_pmd_range: the model splits a huge PMD instead of change_huge_pmd.
+    split_huge_pmd_range(*tlb.k, vma, start, end);
     for (uint64_t a = start; a < end;) {
         uint64_t next = std::min((a / span + 1) * span, end);
         change_pte_range(tlb, vma, a, next);
