@@ -2,6 +2,7 @@
 // every page-table walker, splitting, and khugepaged / MADV_COLLAPSE.
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <string>
 
 #include "mm/huge_memory.hpp"
@@ -15,17 +16,35 @@ namespace {
 struct Sweep {
     int bad = 0;
     RunResult first;
+    uint64_t collapsed = 0;  // thp_collapse_ok over all runs
 };
-// `runs` random and as many PCT schedules; how many ended other than ok.
+// `runs` random, as many PCT schedules, and as many replay schedules that run thread 0
+// alone for a while and then choose at random (so that a kthread's work lands in the
+// middle of the threads' instead of before it); how many ended other than ok.
 Sweep sweep(const std::string& text, int runs) {
     Sweep s;
     Program p = parse_mmr(text);
-    for (int i = 0; i < 2 * runs; ++i) {
+    for (int i = 0; i < 3 * runs; ++i) {
         RunOptions o;
-        o.schedule = i < runs ? random_schedule(i) : pct_schedule(i);
+        if (i < runs) {
+            o.schedule = random_schedule(i);
+        } else if (i < 2 * runs) {
+            o.schedule = pct_schedule(i);
+        } else {
+            Schedule rs;
+            rs.kind = Schedule::Kind::replay;
+            rs.replay.assign(static_cast<size_t>(i - 2 * runs) * 5, 0);
+            uint64_t x = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(i + 1);
+            for (int j = 0; j < 600; ++j) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                rs.replay.push_back(x % 7);
+            }
+            o.schedule = rs;
+        }
         o.trace = false;
         o.check_quiescent = true;
         RunResult r = run_program(p, o);
+        s.collapsed += counter(r, "thp_collapse_ok");
         if (r.verdict != "ok" && s.bad++ == 0) s.first = r;
     }
     return s;
@@ -170,5 +189,147 @@ thread P0.T1
 )");
         Sweep s = sweep(text, 60);
         EXPECT_EQ(s.bad, 0) << strat << ": " << s.first.check << ": " << s.first.message;
+    }
+}
+
+namespace {
+
+// Pages 0, 1, 3 and 9 written with PTEs, then the VMA is marked VM_HUGEPAGE.
+const char* kPtesThenHugepage = R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=16 prot=rw flags=private,anon,fixed
+  write 0x200000 1
+  write 0x201008 2
+  write 0x203ff8 3
+  write 0x209000 9
+  madvise 0x200000 pages=16 advice=hugepage
+)";
+
+}  // namespace
+
+TEST(Thp, MadviseCollapseIsContentTransparent) {
+    std::string text = prog("strategy=classic", std::string(kPtesThenHugepage) + R"(  madvise 0x200000 pages=16 advice=collapse
+  read 0x200000
+  read 0x201008
+  read 0x203ff8
+  read 0x202000
+  read 0x209000
+  write 0x207000 7
+  read 0x207000
+)");
+    bool huge0 = false, huge1 = false;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
+        if (i == 6) huge0 = huge_at(k, 0x200000), huge1 = huge_at(k, 0x208000);
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_TRUE(huge0);
+    EXPECT_TRUE(huge1);
+    auto v = results(r);
+    EXPECT_EQ(std::vector<std::string>(v.begin() + 6, v.end()),
+              (std::vector<std::string>{"0", "1", "2", "3", "0", "9", "ok", "7"}));
+    EXPECT_EQ(counter(r, "thp_collapse_ok"), 2u);
+}
+
+TEST(Thp, MadviseCollapseErrors) {
+    // No VM_HUGEPAGE needed, but VM_NOHUGEPAGE refuses; a never-faulted VMA has no
+    // anon_vma (EINVAL); a read-only range (no writable PTE) is SCAN_PAGE_RO (EINVAL).
+    std::string text = prog("strategy=classic", R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  madvise 0x200000 pages=8 advice=collapse
+  read 0x200000
+  madvise 0x200000 pages=8 advice=collapse
+  write 0x200000 5
+  madvise 0x200000 pages=8 advice=nohugepage
+  madvise 0x200000 pages=8 advice=collapse
+  madvise 0x200000 pages=8 advice=hugepage
+  madvise 0x200000 pages=8 advice=collapse
+  read 0x200000
+)");
+    RunResult r = run_text(text);
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "EINVAL", "0", "EINVAL", "ok", "0",
+                                                    "EINVAL", "0", "0", "5"}));
+}
+
+// A replay schedule that runs thread 0 for `n` decisions, then thread `then` (an index
+// into the runnable list) as long as it can run.
+Schedule first_then(size_t n, uint64_t then) {
+    Schedule s;
+    s.kind = Schedule::Kind::replay;
+    s.replay.assign(n, 0);
+    s.replay.resize(n + 4000, then);
+    return s;
+}
+
+TEST(Thp, KhugepagedCollapseResults) {
+    // T0 sets the range up; then khugepaged (third runnable thread) collapses.
+    std::string text = prog("strategy=classic", std::string(kPtesThenHugepage) + R"(  read 0x200000
+  read 0x201008
+  read 0x203ff8
+  read 0x209000
+thread P0.T1
+  read 0x202000
+kthread khugepaged
+  collapse P0 0x200000
+  collapse P0 0x208000
+  collapse P0 0x200000
+  collapse P0 0x300000
+)");
+    bool found = false;
+    for (size_t n = 0; n < 400 && !found; n += 2) {
+        RunResult r = run_text(text, first_then(n, 2));
+        ASSERT_EQ(r.verdict, "ok") << r.message;
+        auto v = results(r);
+        if (v[11] != "0") continue;
+        found = true;
+        // One written page in 0x208000 (7 none <= max_ptes_none 7): collapsed too; the
+        // first range again is mapped by a huge PMD; nothing is mapped at 0x300000.
+        EXPECT_EQ(std::vector<std::string>(v.begin() + 11, v.end()),
+                  (std::vector<std::string>{"0", "0", "SCAN_PMD_MAPPED", "SCAN_VMA_NULL"}));
+        EXPECT_EQ(std::vector<std::string>(v.begin() + 6, v.begin() + 10),
+                  (std::vector<std::string>{"1", "2", "3", "9"}));
+        EXPECT_EQ(counter(r, "thp_collapse_ok"), 2u);
+    }
+    EXPECT_TRUE(found);
+}
+
+// Collapse racing faults, munmap, mprotect, fork and MADV_DONTNEED, under every strategy
+// and many schedules: every check passes and the oracle accepts every run.
+TEST(Thp, CollapseRacesUnderEveryStrategy) {
+    const char* body = R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=16 prot=rw flags=private,anon,fixed
+  write 0x200000 1
+  write 0x201000 2
+  write 0x202000 3
+  madvise 0x200000 pages=16 advice=hugepage
+  write 0x203000 4
+  read 0x201000
+  %OP%
+  read 0x202000
+  write 0x200000 5
+thread P0.T1
+  write 0x204000 6
+  read 0x200000
+  write 0x201000 7
+  read 0x203000
+kthread khugepaged
+  collapse P0 0x200000
+  collapse P0 0x200000
+)";
+    const char* ops[] = {"munmap 0x204000 pages=2", "mprotect 0x200000 pages=8 prot=r",
+                         "madvise 0x200000 pages=4 advice=dontneed", "fork P1",
+                         "madvise 0x200000 pages=8 advice=collapse", "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x400000"};
+    for (const char* strat : {"classic", "spf", "pervma"}) {
+        for (const char* op : ops) {
+            std::string b = body;
+            b.replace(b.find("%OP%"), 4, op);
+            if (std::string(op).rfind("fork", 0) == 0) b += "process P1 forked\nthread P1.T0\n  read 0x201000\n  write 0x202000 8\n";
+            Sweep s = sweep(prog(std::string("strategy=") + strat, b), 40);
+            EXPECT_EQ(s.bad, 0) << strat << " / " << op << ": " << s.first.check << ": " << s.first.message;
+            EXPECT_GT(s.collapsed, 0u) << strat << " / " << op << ": no run collapsed";
+            std::cerr << strat << " / " << op << ": collapsed " << s.collapsed << "\n";
+        }
     }
 }

@@ -120,6 +120,10 @@ std::optional<UserFault> pervma_fault(Kernel& k, uint64_t address, uint32_t erro
 std::optional<UserFault> spf_fault(Kernel& k, uint64_t address, uint32_t error_code,
                                    uint32_t flags, vm_area_struct** vma);
 
+// do_swap_page as mm/internal.h exports it to khugepaged (__collapse_huge_page_swapin):
+// vmf filled with the swap PTE; mmap_lock held for read, dropped with VM_FAULT_RETRY.
+vm_fault_t do_swap_page_for_khugepaged(Kernel& k, vm_fault& vmf);
+
 // access_error (arch/x86/mm/fault.c): true if the VMA forbids this access.
 bool access_error(uint32_t error_code, const vm_area_struct& vma);
 

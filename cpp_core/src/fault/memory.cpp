@@ -464,6 +464,8 @@ vm_fault_t handle_mm_fault(Kernel& k, vm_area_struct* vma, uint64_t address, uin
     return handle_pte_fault(k, vmf);
 }
 
+vm_fault_t do_swap_page_for_khugepaged(Kernel& k, vm_fault& vmf) { return do_swap_page(k, vmf); }
+
 vm_fault_t handle_pte_fault_speculative(Kernel& k, vm_fault& vmf) {
     return handle_pte_fault(k, vmf);
 }

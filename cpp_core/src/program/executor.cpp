@@ -8,6 +8,7 @@
 #include "check/history.hpp"
 #include "check/invariants.hpp"
 #include "mm/kernel.hpp"
+#include "mm/khugepaged.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
@@ -35,7 +36,7 @@ void check_op_built(const Op& op) {
         case OpKind::truncate:
             return;
         case OpKind::madvise:
-            if (op.advice == Advice::collapse) not_built("madvise collapse (THP)", op.loc);
+        case OpKind::collapse:
             return;
         case OpKind::mmap:
             return;
@@ -67,6 +68,7 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
         case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
         case OpKind::exit: return "0";  // the thread body stops after it
+        case OpKind::collapse: return mm::khugepaged_collapse(k, op.process, op.addr);
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
 }
