@@ -333,3 +333,114 @@ kthread khugepaged
         }
     }
 }
+
+namespace {
+
+// A mutant's program run with and without the mutant over the same schedules: how
+// many runs failed (and with which check) each way.
+struct MutantSweep {
+    int caught = 0, other = 0, clean_bad = 0;
+    std::string other_msg, clean_msg;
+};
+MutantSweep mutant_sweep(const std::string& with, const std::string& without,
+                         const std::string& check, int runs) {
+    MutantSweep m;
+    Program p = parse_mmr(with), q = parse_mmr(without);
+    for (int i = 0; i < runs; ++i) {
+        RunOptions o;
+        // Random and PCT schedules, and replays that run thread 0 alone for a while and
+        // then choose at random (the races need the setup done first).
+        if (i % 4 == 0) {
+            o.schedule = random_schedule(i);
+        } else if (i % 4 == 1) {
+            o.schedule = pct_schedule(i);
+        } else if (i % 4 == 3) {
+            // Thread 0 for n decisions, the last runnable thread (a kthread) for m, then
+            // thread 0 again.
+            Schedule rs;
+            rs.kind = Schedule::Kind::replay;
+            size_t n = static_cast<size_t>(i / 4) % 60, m = static_cast<size_t>(i / 4) / 60 % 40;
+            rs.replay.assign(n, 0);
+            rs.replay.resize(n + m, 2);
+            rs.replay.resize(n + m + 400, 0);
+            o.schedule = rs;
+        } else {
+            Schedule rs;
+            rs.kind = Schedule::Kind::replay;
+            uint64_t x = 88172645463325252ull + static_cast<uint64_t>(i);
+            for (int j = 0; j < 400; ++j) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                rs.replay.push_back(j < (i / 4) % 200 ? 0 : x % 5);
+            }
+            o.schedule = rs;
+        }
+        o.trace = false;
+        RunResult r = run_program(p, o);
+        if (r.verdict == "violation" && r.check == check) ++m.caught;
+        else if (r.verdict != "ok" && m.other++ == 0) m.other_msg = r.check + ": " + r.message;
+        RunResult c = run_program(q, o);
+        if (c.verdict != "ok" && m.clean_bad++ == 0) m.clean_msg = c.check + ": " + c.message;
+    }
+    return m;
+}
+
+// Seed 002: khugepaged drops mmap_lock to allocate; a munmap frees the VMA (and the
+// page tables) meanwhile.
+const char* kNoRevalidate = R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  write 0x200000 1
+  write 0x201000 2
+  madvise 0x200000 pages=8 advice=hugepage
+  munmap 0x200000 pages=8
+  read 0x200000
+thread P0.T1
+  read 0x300000
+kthread khugepaged
+  collapse P0 0x200000
+)";
+
+// Seed 000: T1's speculative fault walks to the PTE table, MADV_COLLAPSE retracts it
+// under a huge PMD, and the fault installs its page there anyway.
+const char* kNoPmdRecheck = R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  write 0x200000 1
+  write 0x201000 2
+  madvise 0x200000 pages=8 advice=collapse
+  madvise 0x200000 pages=8 advice=dontneed
+thread P0.T1
+  write 0x205000 5
+  read 0x205000
+)";
+
+}  // namespace
+
+TEST(ThpMutants, KhugepagedNoRevalidateIsAUseAfterFree) {
+    MutantSweep m = mutant_sweep(prog("strategy=classic mutants=khugepaged_no_revalidate", kNoRevalidate),
+                                 prog("strategy=classic", kNoRevalidate), "use_after_free", 2400);
+    EXPECT_GT(m.caught, 0);
+    EXPECT_EQ(m.other, 0) << m.other_msg;
+    EXPECT_EQ(m.clean_bad, 0) << m.clean_msg;
+    // The reproducer's schedule: with the fresh lookup the collapse sees the VMA gone.
+    std::string sched = "schedule replay 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 0 0 0 1 0 1 0 1 1 1 1 1 1 1 1 0\n";
+    RunResult bad = run_text(prog("strategy=classic mutants=khugepaged_no_revalidate", kNoRevalidate) + sched);
+    EXPECT_EQ(bad.check, "use_after_free");
+    RunResult good = run_text(prog("strategy=classic", kNoRevalidate) + sched);
+    ASSERT_EQ(good.verdict, "ok") << good.message;
+    EXPECT_EQ(results(good).back(), "SCAN_VMA_NULL");
+}
+
+TEST(ThpMutants, SpfNoPmdRecheckInstallsIntoARetractedTable) {
+    MutantSweep m = mutant_sweep(prog("strategy=spf mutants=spf_no_pmd_recheck", kNoPmdRecheck),
+                                 prog("strategy=spf", kNoPmdRecheck), "pgtable", 2400);
+    EXPECT_GT(m.caught, 0);
+    EXPECT_EQ(m.clean_bad, 0) << m.clean_msg;
+    std::string sched = "schedule replay 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0 0 1 1 0 0 0 0 0 0 1 0 1 0 0 0 0 0 0 1 1 0 0 0 1 0 0 0 0 0 1\n";
+    RunResult bad = run_text(prog("strategy=spf mutants=spf_no_pmd_recheck", kNoPmdRecheck) + sched);
+    EXPECT_EQ(bad.check, "pgtable") << bad.message;
+    RunResult good = run_text(prog("strategy=spf", kNoPmdRecheck) + sched);
+    ASSERT_EQ(good.verdict, "ok") << good.message;
+    EXPECT_GT(counter(good, "spf_pmd_changed"), 0u);
+    EXPECT_EQ(counter(good, "thp_collapse_ok"), 1u);
+}

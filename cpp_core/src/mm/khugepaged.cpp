@@ -185,8 +185,11 @@ void collapse_huge_page_copy(Kernel& k, TableId pt, Pfn folio, const std::vector
             continue;
         }
         Pfn p = pte_pfn(pte);
+        // Only a fault that kept using the table after the PMD was cleared can have put
+        // a page there (seed 000's spf without the PMD re-check).
         if (std::find(isolated.begin(), isolated.end(), p) == isolated.end())
-            throw ModelError("__collapse_huge_page_copy: a page that was not isolated");
+            check::violation("pgtable", "a PTE appeared in the page table collapse retracted "
+                                        "(a fault used it after the PMD was cleared)");
         folio_unlock(k, p);  // release_pte_folio
         k.folios[p].isolated = false;
         k.folios.put(p);

@@ -1,5 +1,6 @@
 #include "mm/pgalloc.hpp"
 
+#include "check/report.hpp"
 #include "sync/lockdep.hpp"
 
 namespace mmrace::mm {
@@ -108,11 +109,25 @@ void set_pte_at(Kernel& k, PteRef p, pte_t pte) {
     k.tables[p.table].entries[p.index] = pte;
 }
 
+namespace {
+
+// A PTE lock lives in its page table's struct ptdesc: taking it after the table was
+// freed is a use after free (a walker kept a table that was retracted and freed).
+void check_table_live(Kernel& k, PteRef p) {
+    if (!k.tables[p.table].in_use)
+        check::violation("use_after_free", "the PTE lock of freed page table " + std::to_string(p.table) +
+                                               " is taken");
+}
+
+}  // namespace
+
 void pte_lock(Kernel& k, PteRef p, const rt::Site* site) {
+    check_table_live(k, p);
     k.tables[p.table].ptl.spin_lock(site);
 }
 
 bool pte_trylock(Kernel& k, PteRef p, const rt::Site* site) {
+    check_table_live(k, p);
     return k.tables[p.table].ptl.spin_trylock(site);
 }
 
