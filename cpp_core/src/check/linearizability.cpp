@@ -43,7 +43,8 @@ bool modelled(const Op& op) {
         case OpKind::fork:
         case OpKind::exit:
         case OpKind::file_write:
-        case OpKind::truncate: return true;
+        case OpKind::truncate:
+        case OpKind::collapse: return true;  // khugepaged: no effect on content
         default: return false;
     }
 }
