@@ -6,6 +6,7 @@
 #include <string>
 
 #include "mm/huge_memory.hpp"
+#include "program/random_workload.hpp"
 #include "test_util.hpp"
 
 using namespace mmrace;
@@ -443,4 +444,110 @@ TEST(ThpMutants, SpfNoPmdRecheckInstallsIntoARetractedTable) {
     ASSERT_EQ(good.verdict, "ok") << good.message;
     EXPECT_GT(counter(good, "spf_pmd_changed"), 0u);
     EXPECT_EQ(counter(good, "thp_collapse_ok"), 1u);
+}
+
+TEST(Thp, CollapseSwapsPagesIn) {
+    // Pages 2 and 5 are swapped out; MADV_COLLAPSE (no max_ptes_swap) swaps them in
+    // under mmap_lock read and collapses with their content.
+    std::string text = prog("strategy=classic", R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  write 0x200000 1
+  write 0x201000 2
+  write 0x202000 3
+  write 0x203000 4
+  write 0x205000 6
+  madvise 0x202000 pages=1 advice=pageout
+  madvise 0x205000 pages=1 advice=pageout
+  madvise 0x200000 pages=8 advice=collapse
+  madvise 0x200000 pages=8 advice=collapse
+  madvise 0x200000 pages=8 advice=collapse
+  read 0x202000
+  read 0x205000
+  read 0x201000
+)");
+    bool huge = false;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
+        if (i == 10) huge = huge_at(k, 0x200000);
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_TRUE(huge);
+    auto v = results(r);
+    // Each swap-in that must wait for the read drops mmap_lock (VM_FAULT_RETRY): that
+    // attempt fails with SCAN_PAGE_LOCK (EAGAIN), the read goes on, and a later attempt
+    // finds the page in the swap cache.
+    EXPECT_EQ(std::vector<std::string>(v.begin() + 6, v.end()),
+              (std::vector<std::string>{"0", "0", "EAGAIN", "EAGAIN", "0", "3", "6", "2"}));
+    EXPECT_EQ(counter(r, "pswpout"), 2u);
+    EXPECT_EQ(counter(r, "thp_collapse_ok"), 1u);
+}
+
+TEST(Thp, CollapseWithSwapInRacingEveryStrategy) {
+    for (const char* strat : {"classic", "spf", "pervma"}) {
+        std::string text = prog(std::string("strategy=") + strat, R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  write 0x200000 1
+  write 0x201000 2
+  write 0x202000 3
+  write 0x203000 4
+  write 0x204000 5
+  madvise 0x200000 pages=8 advice=hugepage
+  madvise 0x202000 pages=1 advice=pageout
+  read 0x202000
+  write 0x203000 7
+  madvise 0x200000 pages=8 advice=collapse
+thread P0.T1
+  read 0x202000
+  write 0x204000 9
+  madvise 0x201000 pages=1 advice=pageout
+  read 0x201000
+kthread khugepaged
+  collapse P0 0x200000
+  collapse P0 0x200000
+)");
+        Sweep s = sweep(text, 60);
+        EXPECT_EQ(s.bad, 0) << strat << ": " << s.first.check << ": " << s.first.message;
+        EXPECT_GT(s.collapsed, 0u) << strat;
+    }
+}
+
+TEST(Thp, X86GeometryFaultsA512PageFolio) {
+    std::string text = prog("strategy=classic geometry=x86", R"(process P0
+thread P0.T0
+  mmap 0x40000000 pages=512 prot=rw flags=private,anon,fixed
+  madvise 0x40000000 pages=512 advice=hugepage
+  write 0x40000000 1
+  write 0x401ff000 2
+  munmap 0x40100000 pages=1
+  read 0x401ff000
+  read 0x40100000
+)");
+    RunResult r = run_text(text);
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x40000000", "0", "ok", "ok", "0", "2", "SIGSEGV"}));
+    EXPECT_EQ(counter(r, "thp_fault_alloc"), 1u);
+    EXPECT_EQ(counter(r, "thp_split_pmd"), 1u);
+}
+
+// The soak's random workloads (THP faults, MADV_COLLAPSE, a khugepaged kthread) with
+// every invariant checked at every quiescent point.
+TEST(Thp, RandomWorkloadsPassQuiescentChecks) {
+    uint64_t collapsed = 0, faulted = 0;
+    for (const char* strat : {"classic", "spf", "pervma"}) {
+        WorkloadShape shape;
+        shape.strategy = strat;
+        for (uint64_t seed = 0; seed < 60; ++seed) {
+            RunOptions o;
+            o.schedule = seed % 2 ? random_schedule(seed) : pct_schedule(seed);
+            o.trace = false;
+            o.check_quiescent = true;
+            RunResult r = run_program(parse_mmr(random_workload(seed, shape)), o);
+            ASSERT_EQ(r.verdict, "ok") << strat << " seed " << seed << ": " << r.check << ": " << r.message;
+            collapsed += counter(r, "thp_collapse_ok");
+            faulted += counter(r, "thp_fault_alloc");
+        }
+    }
+    EXPECT_GT(collapsed, 0u);
+    EXPECT_GT(faulted, 0u);
 }
