@@ -2,7 +2,6 @@
 // every page-table walker, splitting, and khugepaged / MADV_COLLAPSE.
 #include <gtest/gtest.h>
 
-#include <iostream>
 #include <string>
 
 #include "mm/huge_memory.hpp"
@@ -317,21 +316,26 @@ thread P0.T1
   read 0x203000
 kthread khugepaged
   collapse P0 0x200000
+  collapse P0 0x208000
   collapse P0 0x200000
 )";
-    const char* ops[] = {"munmap 0x204000 pages=2", "mprotect 0x200000 pages=8 prot=r",
+    const char* ops[] = {"munmap 0x204000 pages=2", "munmap 0x208000 pages=8",
+                         "mprotect 0x200000 pages=8 prot=r", "mprotect 0x208000 pages=8 prot=r",
                          "madvise 0x200000 pages=4 advice=dontneed", "fork P1",
-                         "madvise 0x200000 pages=8 advice=collapse", "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x400000"};
+                         "madvise 0x200000 pages=8 advice=collapse",
+                         "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x400000",
+                         "mremap 0x208000 pages=8 new_pages=8 flags=maymove,fixed to=0x400000"};
     for (const char* strat : {"classic", "spf", "pervma"}) {
+        uint64_t collapsed = 0;
         for (const char* op : ops) {
             std::string b = body;
             b.replace(b.find("%OP%"), 4, op);
             if (std::string(op).rfind("fork", 0) == 0) b += "process P1 forked\nthread P1.T0\n  read 0x201000\n  write 0x202000 8\n";
             Sweep s = sweep(prog(std::string("strategy=") + strat, b), 40);
             EXPECT_EQ(s.bad, 0) << strat << " / " << op << ": " << s.first.check << ": " << s.first.message;
-            EXPECT_GT(s.collapsed, 0u) << strat << " / " << op << ": no run collapsed";
-            std::cerr << strat << " / " << op << ": collapsed " << s.collapsed << "\n";
+            collapsed += s.collapsed;
         }
+        EXPECT_GT(collapsed, 20u) << strat;
     }
 }
 

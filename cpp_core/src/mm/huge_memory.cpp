@@ -197,6 +197,9 @@ std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
     bool allow = thp_vma_allowable(k, vma, vmf.address, true);
     PmdRef pmd = allow ? pmd_alloc(k, mm, vmf.address) : pmd_lookup(k, mm, vmf.address);
     if (!pmd) return allow ? std::optional<vm_fault_t>(fault::VM_FAULT_OOM) : std::nullopt;
+    // Outside THP VMAs only a huge PMD matters; the check is not a scheduling point, so
+    // that faults elsewhere interleave exactly as they did before THP was modelled.
+    if (!allow && !pmd_trans_huge(pmd_entry(k, pmd))) return std::nullopt;
     pmd_t orig = pmdp_get_lockless(k, pmd, MMR_SITE("__handle_mm_fault"));
     vm_fault_t ret = fault::VM_FAULT_FALLBACK;
     if (!orig && allow) {
@@ -214,7 +217,8 @@ std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
 void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr) {
     mm_struct& mm = *vma->vm_mm;
     PmdRef pmd = pmd_lookup(k, mm, addr);
-    if (!pmd) return;
+    // split_huge_pmd: only a huge PMD is worth the lock (re-checked under it).
+    if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return;
     pmd_lock(mm, MMR_SITE("__split_huge_pmd"));
     if (pmd_trans_huge(pmd_entry(k, pmd)))
         split_huge_pmd_locked(k, vma, pmd, addr & ~(hpage_pmd_size(k) - 1));
