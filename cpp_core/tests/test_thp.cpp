@@ -555,3 +555,30 @@ TEST(Thp, RandomWorkloadsPassQuiescentChecks) {
     EXPECT_GT(collapsed, 0u);
     EXPECT_GT(faulted, 0u);
 }
+
+TEST(Thp, MprotectOfAWholeHugePmdChangesItInPlace) {
+    std::string text = prog("strategy=classic", std::string(kThpVma) + R"(  write 0x200000 1
+  mprotect 0x200000 pages=8 prot=r
+  write 0x200000 2
+  read 0x200000
+  mprotect 0x200000 pages=8 prot=rw
+  write 0x201000 3
+  mprotect 0x200000 pages=8 prot=none
+  read 0x200000
+  mprotect 0x200000 pages=8 prot=rw
+  read 0x201000
+)");
+    bool huge_ro = false, huge_rw = false, huge_none = true;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
+        if (i == 4) huge_ro = huge_at(k, 0x200000);
+        if (i == 7) huge_rw = huge_at(k, 0x200000);
+        if (i == 8) huge_none = huge_at(k, 0x200000);
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_TRUE(huge_ro);
+    EXPECT_TRUE(huge_rw);
+    EXPECT_FALSE(huge_none);  // PROT_NONE: split (the model keeps PROT_NONE to PTEs)
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "0", "SIGSEGV", "1", "0",
+                                                    "ok", "0", "SIGSEGV", "0", "3"}));
+    EXPECT_EQ(counter(r, "thp_split_pmd"), 1u);
+}

@@ -262,6 +262,28 @@ bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t had
     return true;
 }
 
+bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
+    Kernel& k = *tlb.k;
+    mm_struct& mm = *vma->vm_mm;
+    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return false;
+    pmd_lock(mm, MMR_SITE("change_huge_pmd"));
+    uint64_t& e = pmd_entry(k, pmd);
+    if (!pmd_trans_huge(e)) {
+        pmd_unlock(mm, MMR_SITE("change_huge_pmd"));
+        return false;
+    }
+    const Folio& f = k.folios[pmd_pfn(e)];
+    bool writable = (vma->vm_flags & VM_WRITE) && (f.flags & PG_anon_exclusive);
+    pmd_t n = writable ? (e | _PAGE_RW) : (e & ~_PAGE_RW);
+    if (n != e) {
+        e = n;  // pmdp_invalidate_ad + set_pmd_at
+        tlb.start = std::min(tlb.start, haddr);  // tlb_flush_pmd_range
+        tlb.end = std::max(tlb.end, haddr + hpage_pmd_size(k));
+    }
+    pmd_unlock(mm, MMR_SITE("change_huge_pmd"));
+    return true;
+}
+
 int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr) {
     PmdRef pmd = pmd_lookup(k, *src_vma->vm_mm, addr);
     if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return 0;

@@ -63,6 +63,13 @@ void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr);
 // the caller zaps the PTE table.  Takes the PMD lock.
 bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr);
 
+// change_huge_pmd (mprotect): the huge PMD at pmd covering [haddr, haddr + HPAGE_PMD_SIZE),
+// all of it in the range, takes vma's new protection: read-only, or writable if the VMA
+// may write and the folio is exclusive (can_change_pmd_writable).  False (the caller
+// splits) if the PMD is not huge any more, or for PROT_NONE, which the model keeps to
+// PTEs.  mmap_lock held for write; takes the PMD lock.
+bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr);
+
 // copy_huge_pmd for fork: the parent's huge PMD at addr.  Both mmap_locks held for
 // write.  Returns -EAGAIN (as upstream for a folio that may be pinned) after splitting
 // it: the caller copies the PTEs.  0 if there was no huge PMD.

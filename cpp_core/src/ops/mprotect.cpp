@@ -55,10 +55,17 @@ void change_pte_range(mmu_gather& tlb, vm_area_struct* vma, uint64_t addr, uint6
 
 void change_protection(mmu_gather& tlb, vm_area_struct* vma, uint64_t start, uint64_t end) {
     uint64_t span = tlb.k->geo.span(PTE_LEVEL);
-    // change_pmd_range: the model splits a huge PMD instead of change_huge_pmd.
-    split_huge_pmd_range(*tlb.k, vma, start, end);
     for (uint64_t a = start; a < end;) {
         uint64_t next = std::min((a / span + 1) * span, end);
+        // change_pmd_range: a huge PMD wholly in the range changes in place, else splits.
+        PmdRef pmd = pmd_lookup(*tlb.k, *vma->vm_mm, a);
+        if (pmd && pmd_trans_huge(pmd_entry(*tlb.k, pmd))) {
+            if (next - a == span && change_huge_pmd(tlb, vma, pmd, a)) {
+                a = next;
+                continue;
+            }
+            split_huge_pmd(*tlb.k, vma, a);
+        }
         change_pte_range(tlb, vma, a, next);
         a = next;
     }
