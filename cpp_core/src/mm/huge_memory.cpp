@@ -225,14 +225,6 @@ void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr) {
     pmd_unlock(mm, MMR_SITE("__split_huge_pmd"));
 }
 
-void split_huge_pmd_range(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end) {
-    uint64_t size = hpage_pmd_size(k);
-    for (uint64_t a = start & ~(size - 1); a < end; a += size) {
-        PmdRef pmd = pmd_lookup(k, *vma->vm_mm, a);
-        if (pmd && pmd_trans_huge(pmd_entry(k, pmd))) split_huge_pmd(k, vma, a);
-    }
-}
-
 void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr) {
     uint64_t size = hpage_pmd_size(k);
     if (addr % size == 0) return;

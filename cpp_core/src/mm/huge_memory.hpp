@@ -52,8 +52,6 @@ std::optional<fault::vm_fault_t> handle_huge_pmd_fault(Kernel& k, fault::vm_faul
 // deposited one) mapping the folio's pages, now order-0 folios.  mmap_lock (or the VMA
 // lock) held; takes the PMD lock.
 void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr);
-// Every huge PMD overlapping [start, end) of vma.
-void split_huge_pmd_range(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end);
 // vma_adjust_trans_huge / split_huge_pmd_if_needed: a VMA boundary is about to be at
 // addr; a huge PMD straddling it is split.  mmap_lock held for write.
 void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr);
