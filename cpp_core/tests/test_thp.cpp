@@ -582,3 +582,23 @@ TEST(Thp, MprotectOfAWholeHugePmdChangesItInPlace) {
                                                     "ok", "0", "SIGSEGV", "0", "3"}));
     EXPECT_EQ(counter(r, "thp_split_pmd"), 1u);
 }
+
+TEST(Thp, ReplayingARunGivesTheSameTrace) {
+    std::string text = prog("strategy=pervma", std::string(kPtesThenHugepage) + R"(  write 0x202000 4
+  munmap 0x208000 pages=8
+thread P0.T1
+  write 0x204000 5
+  madvise 0x200000 pages=8 advice=collapse
+  read 0x202000
+kthread khugepaged
+  collapse P0 0x200000
+  collapse P0 0x208000
+)");
+    for (uint64_t seed = 0; seed < 30; ++seed) {
+        RunResult a = run_text(text, random_schedule(seed));
+        ASSERT_EQ(a.verdict, "ok") << a.message;
+        RunResult b = run_program(parse_mmr(text + a.schedule + "\n"));
+        EXPECT_EQ(a.trace_hash, b.trace_hash);
+        EXPECT_EQ(results(a), results(b));
+    }
+}
