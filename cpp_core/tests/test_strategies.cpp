@@ -149,3 +149,41 @@ thread P0.T0
     EXPECT_TRUE(io_before_mmap_lock(on));
     EXPECT_THROW(run_text(with_config("strategy=classic vma_lock=swapin", body)), std::invalid_argument);
 }
+
+// config vma_lock=file (6.7): a file fault runs under the VMA lock.  A page-cache hit
+// completes there; a miss drops the VMA lock for the read and retries under mmap_lock
+// (FAULT_FLAG_TRIED); a private COW in a VMA without an anon_vma retries too
+// (vmf_anon_prepare).  The results are those of 6.4, which takes mmap_lock for all.
+TEST(Strategies, FileFaultsUnderTheVmaLockAreAConfigOption) {
+    const std::string body = R"(file F pages=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=rw flags=shared,file:F:0,fixed
+  mmap 0x200000 pages=2 prot=rw flags=private,file:F:0,fixed
+  file_write F 1 7
+  read 0x100000
+  read 0x101000
+  write 0x100008 3
+  read 0x200008
+  write 0x201000 4
+  read 0x101000
+  truncate F pages=1
+  read 0x101000
+)";
+    RunResult off = run_text(with_config("strategy=pervma", body));
+    RunResult on = run_text(with_config("strategy=pervma vma_lock=file", body));
+    RunResult both = run_text(with_config("strategy=pervma vma_lock=swapin,file", body));
+    ASSERT_EQ(off.verdict, "ok") << off.message;
+    ASSERT_EQ(on.verdict, "ok") << on.message;
+    std::vector<std::string> want{"0x100000", "0x200000", "ok", "0", "7", "ok", "3", "ok", "7", "0", "SIGBUS"};
+    EXPECT_EQ(results(off), want);
+    EXPECT_EQ(results(on), want);
+    EXPECT_EQ(results(both), want);
+    EXPECT_EQ(counter(off, "vma_lock_success"), 0u);
+    // Under the VMA lock: the write to the mapped shared page is a fault that hits,
+    // and so is the private read of page 0 and the read past the truncation (SIGBUS).
+    EXPECT_GE(counter(on, "vma_lock_success"), 3u);
+    EXPECT_GE(counter(on, "vma_lock_retry"), 1u);  // page 0 was read from the file
+    EXPECT_EQ(counter(on, "pgmajfault"), counter(off, "pgmajfault"));
+    EXPECT_THROW(run_text(with_config("strategy=spf vma_lock=file", body)), std::invalid_argument);
+}

@@ -133,6 +133,11 @@ struct Config {
     //   swapin: do_swap_page under the VMA lock (6.6, "mm: handle swap page faults
     //   under per-VMA lock").
     bool vma_lock_swapin = false;
+    //   file: faults on file-backed VMAs, which complete under the VMA lock when the
+    //   page is in the page cache and drop it to wait for I/O (6.7: "mm: allow per-VMA
+    //   locks on file-backed VMAs", "mm: handle read faults under the VMA lock", and
+    //   the shared and COW fault patches of that series).
+    bool vma_lock_file = false;
     std::vector<std::string> mutants;  // in the order written
     bool operator==(const Config&) const = default;
 };

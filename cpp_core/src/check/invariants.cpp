@@ -5,6 +5,7 @@
 
 #include "check/report.hpp"
 #include "mm/kernel.hpp"
+#include "mm/lru.hpp"
 #include "ops/ops.hpp"
 
 namespace mmrace::check {
@@ -231,6 +232,7 @@ void check_swap_accounting(Kernel& k, const PteCounts& c) {
 // The folio and swap accounting against PTE counts of every mm.
 void check_accounting(Kernel& k, const PteCounts& c) {
     check_swap_accounting(k, c);
+    check_lru(k);
     for (Pfn p = 1; p < k.folios.high_water(); ++p) {
         const Folio& f = k.folios[p];
         if (!f.in_use) continue;

@@ -44,6 +44,10 @@ bool modelled(const Op& op) {
         case OpKind::exit:
         case OpKind::file_write:
         case OpKind::truncate:
+        // Reclaim moves content between folios, swap and files without changing it,
+        // and smaps reads nothing the model follows: neither touches a page's content.
+        case OpKind::reclaim:
+        case OpKind::smaps:
         case OpKind::collapse: return true;  // khugepaged: no effect on content
         default: return false;
     }

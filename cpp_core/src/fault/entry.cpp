@@ -13,7 +13,8 @@ bool access_error(uint32_t error_code, const vm_area_struct& vma) {
 }
 
 UserFault do_user_addr_fault(Kernel& k, uint64_t address, uint32_t error_code) {
-    uint32_t flags = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER;
+    uint32_t flags = FAULT_FLAG_DEFAULT;
+    if (error_code & X86_PF_USER) flags |= FAULT_FLAG_USER;
     if (error_code & X86_PF_WRITE) flags |= FAULT_FLAG_WRITE;
     vm_area_struct* spf_vma = nullptr;
     switch (k.config.strategy) {

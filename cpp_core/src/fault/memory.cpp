@@ -9,6 +9,7 @@
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
 #include "mm/huge_memory.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/rmap.hpp"
 #include "mm/swap.hpp"
@@ -39,10 +40,17 @@ bool pte_map_lock(Kernel& k, vm_fault& vmf, const rt::Site* site) {
 // vmf_anon_prepare: give the VMA an anon_vma.  A speculative fault may not (it needs
 // mmap_lock): nonzero means abort.  The fault began with one, so only a concurrent
 // unmap can have taken it (free_pgtables), and pte_map_lock would fail anyway.
+// Under the VMA lock (6.7) it may not either: the VMA lock is dropped and nonzero
+// means VM_FAULT_RETRY, which then runs under mmap_lock.  Only a file VMA's COW can
+// get here so: lock_vma_under_rcu makes sure an anonymous VMA has one.
 int vmf_anon_prepare(Kernel& k, vm_fault& vmf) {
     if (vmf.flags & FAULT_FLAG_SPECULATIVE) {
         if (vmf.anon_vma && vmf.vma->anon_vma) return 0;
         k.counters.inc(Counter::spf_vma_noanon);
+        return 1;
+    }
+    if ((vmf.flags & FAULT_FLAG_VMA_LOCK) && !vmf.vma->anon_vma) {
+        vma_end_read(vmf.vma);
         return 1;
     }
     anon_vma_prepare(k, vmf.vma);
@@ -87,6 +95,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         return 0;
     }
     __folio_add_new_anon_rmap(k, p, vmf.anon_vma, vmf.pgoff, true);
+    folio_add_lru(k, p);  // folio_add_lru_vma
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
     return 0;
@@ -132,6 +141,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
         set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
         flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
         __folio_add_new_anon_rmap(k, fresh, vmf.anon_vma, vmf.pgoff, true);
+        folio_add_lru(k, fresh);  // folio_add_lru_vma
         set_pte_at(k, vmf.pte, entry);
         folio_remove_rmap_pte(k, old);
         to_put = old;  // drop the old mapping's reference
@@ -208,6 +218,7 @@ Pfn read_swap_cache_async(Kernel& k, swp_entry_t entry, bool* allocated) {
         f.flags |= PG_swapcache;
         f.swap = entry.val;
         k.swap.swap_cache[entry.val] = fresh;
+        folio_add_lru(k, fresh);
         swap_read_folio(k, fresh, entry);
         *allocated = true;
         return fresh;
@@ -340,8 +351,12 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     pte_t entry = pte_mkyoung(mk_pte(p, false));
     if (write) entry = pte_mkdirty(entry);
     if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
-    if (anon_copy) folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
-    else ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
+    if (anon_copy) {
+        folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
+        folio_add_lru(k, p);  // folio_add_lru_vma
+    } else {
+        ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
+    }
     set_pte_at(k, vmf.pte, entry);
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
     return 0;
@@ -368,7 +383,7 @@ vm_fault_t do_read_fault(Kernel& k, vm_fault& vmf) {
 
 // do_cow_fault: a write fault in a private file mapping maps a private copy.
 vm_fault_t do_cow_fault(Kernel& k, vm_fault& vmf) {
-    anon_vma_prepare(k, vmf.vma);
+    if (vmf_anon_prepare(k, vmf)) return VM_FAULT_RETRY;
     Pfn cow = alloc_anon_folio(k);
     if (cow == FolioPool::kNoPfn) return VM_FAULT_OOM;
     Pfn p = 0;

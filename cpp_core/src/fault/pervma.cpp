@@ -18,14 +18,17 @@ vm_area_struct* lock_vma_under_rcu(Kernel& k, mm::mm_struct& mm, uint64_t addres
         vm_area_struct* vma = mm.mm_mt.mas_walk_rcu(address);
         if (!vma) break;  // inval
         // Only anonymous VMAs: file faults may call into ->fault, which may rely on
-        // mmap_lock (6.4; the page-cache-hit cases moved under the VMA lock in 6.7).
-        if (!vma->vma_is_anonymous()) break;
+        // mmap_lock (6.4).  config vma_lock=file is 6.7, where filemap_fault learnt to
+        // drop the VMA lock for I/O.
+        bool anon = vma->vma_is_anonymous();
+        if (!anon && !k.config.vma_lock_file) break;
         if (!vma_start_read(vma)) break;
         // After locking (657b5146955e): anon_vma_prepare needs mmap_lock, and the
-        // lockless value could be stale.  A userfaultfd-armed VMA must be able to drop
+        // lockless value could be stale (a file VMA's COW fault checks in
+        // vmf_anon_prepare instead).  A userfaultfd-armed VMA must be able to drop
         // mmap_lock in handle_userfault.  vm_start/vm_end may have changed before the
         // lock: no stack expansion here, unlike the mmap_lock lookup.
-        if (!vma->anon_vma || (vma->vm_flags & (mm::VM_UFFD_MISSING | mm::VM_UFFD_WP)) ||
+        if ((anon && !vma->anon_vma) || (vma->vm_flags & (mm::VM_UFFD_MISSING | mm::VM_UFFD_WP)) ||
             address < vma->vm_start || address >= vma->vm_end) {
             vma_end_read(vma);  // inval_end_read
             break;

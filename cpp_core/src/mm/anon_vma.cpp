@@ -96,6 +96,9 @@ void anon_vma_lock_write(anon_vma* av) { av->root->rwsem.down_write(MMR_SITE("an
 void anon_vma_unlock_write(anon_vma* av) { av->root->rwsem.up_write(MMR_SITE("anon_vma_unlock_write")); }
 void anon_vma_lock_read(anon_vma* av) { av->root->rwsem.down_read(MMR_SITE("anon_vma_lock_read")); }
 void anon_vma_unlock_read(anon_vma* av) { av->root->rwsem.up_read(MMR_SITE("anon_vma_unlock_read")); }
+bool anon_vma_trylock_read(anon_vma* av) {
+    return av->root->rwsem.down_read_trylock(MMR_SITE("anon_vma_trylock_read"));
+}
 
 void get_anon_vma(anon_vma* av) {
     if (!av->in_use || av->refcount <= 0)

@@ -60,6 +60,8 @@ void anon_vma_lock_write(anon_vma* av);
 void anon_vma_unlock_write(anon_vma* av);
 void anon_vma_lock_read(anon_vma* av);
 void anon_vma_unlock_read(anon_vma* av);
+// anon_vma_trylock_read: the rmap walk of folio_referenced (rwc->try_lock).
+bool anon_vma_trylock_read(anon_vma* av);
 
 // get_anon_vma / put_anon_vma: the last put frees it (and drops its root reference).
 // put_anon_vma takes no lock here: nothing can reach an anon_vma whose tree is empty

@@ -24,6 +24,15 @@ namespace mmrace::mm {
     X(pgscan_file)        /* PGSCAN_FILE: page-cache folios reclaim looked at */        \
     X(pgsteal_anon)       /* PGSTEAL_ANON: anonymous folios reclaim freed */            \
     X(pgsteal_file)       /* PGSTEAL_FILE: page-cache folios reclaim freed */           \
+    X(pgscan_kswapd)      /* PGSCAN_KSWAPD: folios the reclaim kthread isolated from inactive lists */ \
+    X(pgsteal_kswapd)     /* PGSTEAL_KSWAPD: folios the reclaim kthread freed */        \
+    X(pgactivate)         /* PGACTIVATE: folios moved to an active list */              \
+    X(pgdeactivate)       /* PGDEACTIVATE: folios shrink_active_list moved to inactive */ \
+    X(pgrefill)           /* PGREFILL: folios shrink_active_list scanned */             \
+    X(smaps)              /* smaps walks that found the mm (mmrace) */                  \
+    X(smaps_lock_hold_steps) /* scheduler steps smaps held mmap_lock, summed (mmrace) */ \
+    X(smaps_lock_waiters) /* threads queued on mmap_lock when smaps released it (mmrace) */ \
+    X(smaps_lock_contended) /* smaps walks that ended with a writer queued: mmap_lock_is_contended (mmrace) */ \
     X(spf)                /* PERF_COUNT_SW_SPF: faults handled speculatively */          \
     X(spf_vma_changed)    /* spf abort: VMA sequence moved, or it left the tree */      \
     X(spf_vma_noanon)     /* spf abort: no anon_vma yet (anon_vma_prepare needs mmap_lock) */ \

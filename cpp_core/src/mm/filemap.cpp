@@ -4,9 +4,11 @@
 
 #include "fault/fault.hpp"
 #include "mm/kernel.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/mmu_gather.hpp"
 #include "mm/unmap.hpp"
+#include "mm/vma_lock.hpp"
 #include "sync/lockdep.hpp"
 
 namespace mmrace::mm {
@@ -54,6 +56,7 @@ Pfn add_and_read(Kernel& k, address_space& f, uint64_t index, bool read) {
     fo.index = index;
     k.folios.get(p);  // the page cache's reference
     f.i_pages[index] = p;
+    folio_add_lru(k, p);  // filemap_add_folio
     if (!read) {  // a page past EOF being written: zeroed, no I/O
         fo.flags |= PG_uptodate;
         return p;
@@ -181,7 +184,12 @@ void unlink_file_vma(Kernel& k, vm_area_struct* vma) {
 
 uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t flags, Pfn* page) {
     address_space& f = *k.files[vma->vm_file];
-    mm_struct& mm = *vma->vm_mm;
+    // The fault's lock, mmap_lock or (config vma_lock=file, 6.7) the VMA lock:
+    // maybe_unlock_mmap_for_io and lock_folio_maybe_drop_mmap use release_fault_lock.
+    auto release_fault_lock = [&] {
+        if (flags & fault::FAULT_FLAG_VMA_LOCK) vma_end_read(vma);
+        else mmap_read_unlock(*vma->vm_mm, MMR_SITE("filemap_fault"));
+    };
     uint32_t ret = 0;
     // maybe_unlock_mmap_for_io: a fault that may retry does not sleep on I/O holding
     // mmap_lock, on its first attempt only (fault_flag_allow_retry_first): a retried
@@ -203,7 +211,7 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
             k.counters.inc(Counter::pgmajfault);
             ret |= fault::VM_FAULT_MAJOR;
             if (may_drop && !dropped) {
-                mmap_read_unlock(mm, MMR_SITE("filemap_fault"));
+                release_fault_lock();
                 dropped = true;
             }
             f.invalidate_lock.down_read(MMR_SITE("filemap_fault"));
@@ -214,7 +222,7 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
         // lock_folio_maybe_drop_mmap
         if (!folio_trylock(k, p)) {
             if (may_drop && !dropped) {
-                mmap_read_unlock(mm, MMR_SITE("filemap_fault"));
+                release_fault_lock();
                 dropped = true;
             }
             folio_lock(k, p);
@@ -247,6 +255,7 @@ std::string file_write(Kernel& k, address_space& f, uint64_t pgoff, uint64_t val
     }
     folio_lock(k, p);
     k.folios[p].write_word(0, value);  // copy_folio_from_iter_atomic
+    folio_mark_accessed(k, p);         // write_begin's FGP_ACCESSED
     k.folios[p].flags |= PG_dirty;
     f.i_size = std::max(f.i_size, pgoff * PAGE_SIZE + 8);  // write_end: i_size_write
     folio_unlock(k, p);

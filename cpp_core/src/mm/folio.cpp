@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "check/report.hpp"
+#include "mm/lru.hpp"
 
 namespace mmrace::mm {
 
@@ -22,6 +23,8 @@ void folio_reinit(Folio& f) {
     f.index = 0;
     f.swap = 0;
     f.isolated = false;
+    f.lru = kNoLru;
+    f.lru_prev = f.lru_next = UINT32_MAX;
     f.writeback_waiters.clear();
     f.locked = false;
     f.lock_owner = UINT32_MAX;
@@ -153,6 +156,8 @@ void FolioPool::put(Pfn p) {
         size_t nr = size_t{1} << f.order;
         for (size_t i = 0; i < nr; ++i) {
             Folio& page = folios_[p + i];
+            // __page_cache_release: a folio freed while on the LRU leaves it.
+            if (page.lru != kNoLru && lruvec_) lruvec_del_folio(*lruvec_, *this, static_cast<Pfn>(p + i));
             page.in_use = false;
             page.tail = false;
             page.words.clear();

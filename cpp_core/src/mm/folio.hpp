@@ -20,7 +20,12 @@ enum FolioFlag : uint32_t {
     PG_uptodate = 1u << 3,
     PG_swapcache = 1u << 4,  // in the swap cache: folio->swap names its slot
     PG_writeback = 1u << 5,  // write I/O in flight (swap_writeout)
+    PG_active = 1u << 6,     // on (or bound for) an active LRU list
+    PG_referenced = 1u << 7, // folio_mark_accessed / reclaim's first look saw it young
 };
+
+struct lruvec;
+constexpr int8_t kNoLru = -1;
 
 struct Folio {
     int64_t refcount = 0;   // folio_ref_count
@@ -39,6 +44,12 @@ struct Folio {
     // Isolated from the LRU (folio_isolate_lru cleared PG_lru): a reclaimer holds it
     // and no one else may isolate it.
     bool isolated = false;
+    // The LRU (mm/lru.hpp): which list it is on (enum lru_list; kNoLru when PG_lru is
+    // clear) and its neighbours there, intrusive like struct folio's lru list_head:
+    // lru_prev towards the list's head (newer), lru_next towards its tail (older).
+    int8_t lru = kNoLru;
+    Pfn lru_prev = UINT32_MAX;
+    Pfn lru_next = UINT32_MAX;
     std::vector<uint32_t> writeback_waiters;  // folio_wait_writeback
     // PG_locked: a sleeping bit lock (folio_lock); held across read I/O.
     bool locked = false;
@@ -97,6 +108,8 @@ public:
     // Every pfn handed out since reset() is below this (pfn 0 is the zero page).
     size_t high_water() const { return nr_; }
     static constexpr Pfn kNoPfn = UINT32_MAX;
+    // The LRU lists a freed folio leaves (__page_cache_release); set once by Kernel.
+    void set_lruvec(lruvec* l) { lruvec_ = l; }
 
 private:
     std::deque<Folio> folios_;  // a deque keeps references stable as it grows
@@ -105,6 +118,7 @@ private:
     size_t limit_ = 0;
     size_t used_ = 0;
     uint64_t serial_ = 0;
+    lruvec* lruvec_ = nullptr;
 };
 
 }  // namespace mmrace::mm

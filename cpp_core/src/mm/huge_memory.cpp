@@ -3,6 +3,7 @@
 #include "check/report.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/rmap.hpp"
 #include "mm/vma_lock.hpp"
@@ -182,6 +183,7 @@ void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t 
         pte_t pte = mk_pte(head + static_cast<Pfn>(i), pte_write(old)) |
                     (old & (_PAGE_DIRTY | _PAGE_ACCESSED));
         k.tables[pt].entries[i] = pte;
+        folio_add_lru(k, head + static_cast<Pfn>(i));  // lru_add_split_folio
     }
     e = mk_table_entry(pt);  // pmd_populate
     // pmdp_invalidate: no CPU keeps using the huge translation.

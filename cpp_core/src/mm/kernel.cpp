@@ -11,6 +11,7 @@ thread_local Kernel* tl_kernel = nullptr;
 Kernel::Kernel(const Config& cfg, rt::RuntimeConfig rcfg)
     : config(cfg), rt(std::move(rcfg)), sync(rt), geo(cfg.geometry), tables(geo) {
     folios.reset(cfg.folios);
+    folios.set_lruvec(&lru);
     tables.reset(cfg.pgtables);
     swap.reset(cfg.swap_slots);
     set_mutants();
@@ -35,6 +36,7 @@ void Kernel::prepare(const Config& cfg, rt::RuntimeConfig rcfg) {
 
 void Kernel::reset(size_t nprocesses) {
     folios.reset(config.folios);
+    lru.reset();
     tables.reset(config.pgtables);
     counters.reset();
     mms_used_ = 0;
@@ -45,6 +47,7 @@ void Kernel::reset(size_t nprocesses) {
     files.clear();
     tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();
+    cpuid_kn.removed = false;
 }
 
 mm_struct* Kernel::mm_alloc() {

@@ -7,10 +7,12 @@
 #include <memory>
 #include <vector>
 
+#include "fs/kernfs.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/counters.hpp"
 #include "mm/filemap.hpp"
 #include "mm/folio.hpp"
+#include "mm/lru.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
 #include "mm/swap.hpp"
@@ -19,6 +21,7 @@
 #include "mutants/catalogue.hpp"
 #include "runtime/runtime.hpp"
 #include "sync/domain.hpp"
+#include "sync/rwsem.hpp"
 
 namespace mmrace::mm {
 
@@ -32,6 +35,7 @@ public:
     sync::SyncDomain sync;
     PtGeometry geo;
     FolioPool folios;
+    lruvec lru;  // the LRU lists reclaim scans (mm/lru.hpp)
     PageTablePool tables;
     Counters counters;
 
@@ -49,6 +53,10 @@ public:
     std::vector<int> process_nthreads;
     // One TLB per simulated CPU (= per thread).
     std::vector<Tlb> tlbs;
+    // kernel/cpu.c's cpu_hotplug_lock, and the sysfs file of the cpuid device that CPU
+    // hotplug removes and creates again (seed 002's lockdep report).
+    sync::RwSem cpu_hotplug_lock{"cpu_hotplug_lock"};
+    fs::kernfs_node cpuid_kn;
 
     // Whether CPU t runs mm (is in its mm_cpumask).
     bool thread_runs_mm(rt::Tid t, const mm_struct& mm) const {

@@ -8,6 +8,7 @@
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
 #include "mm/huge_memory.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/rmap.hpp"
 #include "mm/swap.hpp"
@@ -103,10 +104,9 @@ void check_stale_use(Kernel& k, const vm_area_struct* vma, uint64_t serial, PmdR
 
 // release_pte_pages: undo the isolation of what __collapse_huge_page_isolate got.
 void release_pte_pages(Kernel& k, const std::vector<Pfn>& isolated) {
-    for (Pfn p : isolated) {
+    for (Pfn p : isolated) {  // release_pte_folio
         folio_unlock(k, p);
-        k.folios[p].isolated = false;  // folio_putback_lru
-        k.folios.put(p);
+        folio_putback_lru(k, p);
     }
 }
 
@@ -191,8 +191,7 @@ void collapse_huge_page_copy(Kernel& k, TableId pt, Pfn folio, const std::vector
             check::violation("pgtable", "a PTE appeared in the page table collapse retracted "
                                         "(a fault used it after the PMD was cleared)");
         folio_unlock(k, p);  // release_pte_folio
-        k.folios[p].isolated = false;
-        k.folios.put(p);
+        folio_putback_lru(k, p);
         pte_lock(k, lock, MMR_SITE("__collapse_huge_page_copy_succeeded"));
         set_pte_at(k, PteRef{pt, i}, 0);
         folio_remove_rmap_pte(k, p);
@@ -363,7 +362,7 @@ R hpage_collapse_scan_pmd(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_
         if (!(f.flags & PG_anon)) result = R::SCAN_PAGE_ANON;
         else if (f.mapcount > 1 && cc.is_khugepaged && ++shared > max_ptes_shared(k))
             result = R::SCAN_EXCEED_SHARED_PTE;
-        else if (f.isolated) result = R::SCAN_PAGE_LRU;
+        else if (!folio_test_lru(f)) result = R::SCAN_PAGE_LRU;
         else if (f.locked) result = R::SCAN_PAGE_LOCK;
         else if (!is_refcount_suitable(f)) result = R::SCAN_PAGE_COUNT;
         else if (pte & _PAGE_ACCESSED) ++referenced;

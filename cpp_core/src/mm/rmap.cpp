@@ -134,4 +134,100 @@ void try_to_unmap(Kernel& k, Pfn p) {
     else rmap_walk_file(k, p);
 }
 
+namespace {
+
+// struct folio_referenced_arg
+struct ReferencedArg {
+    int64_t mapcount;  // mappings not visited yet
+    int referenced = 0;
+    uint64_t vm_flags = 0;
+};
+
+// folio_referenced_one for an order-0 folio at addr of vma.  Returns false to stop the
+// walk: every mapping was seen, or an mlocked one was found.
+bool folio_referenced_one(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, ReferencedArg& pra) {
+    TableId t = pte_table_lookup(k, *vma->vm_mm, addr);  // page_vma_mapped_walk
+    if (t == kNoTable) return true;
+    PteRef pte{t, k.geo.index(addr, PTE_LEVEL)};
+    pte_lock(k, pte, MMR_SITE("folio_referenced_one"));
+    pte_t pteval = ptep_get(k, pte);
+    if (!pte_present(pteval) || pte_special(pteval) || pte_pfn(pteval) != p) {
+        pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
+        return true;
+    }
+    if (vma->vm_flags & VM_LOCKED) {
+        pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
+        pra.vm_flags |= VM_LOCKED;
+        return false;
+    }
+    bool young = pteval & _PAGE_ACCESSED;
+    if (young) set_pte_at(k, pte, pteval & ~_PAGE_ACCESSED);  // ptep_clear_young_notify
+    pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
+    --pra.mapcount;
+    if (young) {
+        ++pra.referenced;
+        pra.vm_flags |= vma->vm_flags & ~static_cast<uint64_t>(VM_LOCKED);
+    }
+    return pra.mapcount > 0;  // rwc->done: folio_referenced_one saw them all
+}
+
+// rmap_walk_anon with rwc->try_lock (folio_lock_anon_vma_read).  false if the anon_vma
+// lock was contended.  The walk holds a reference on the anon_vma across the trylock,
+// which is a scheduling point here (upstream it is under RCU with no window).
+bool referenced_walk_anon(Kernel& k, Pfn p, ReferencedArg& pra) {
+    Folio& f = k.folios[p];
+    if (!f.mapcount || !f.anon_vma) return true;
+    anon_vma* av = anon_vma_of(k, f.anon_vma);
+    get_anon_vma(av);
+    bool locked = anon_vma_trylock_read(av);
+    if (locked) {
+        // folio_mapped again under the lock; then av's tree is stable.
+        uint64_t pgoff = f.index;
+        for (size_t i = 0; k.folios[p].mapcount && i < av->rb_root.size(); ++i) {
+            uint64_t addr = vma_address(av->rb_root[i], pgoff);
+            if (addr == UINT64_MAX) continue;
+            if (!folio_referenced_one(k, p, av->rb_root[i], addr, pra)) break;
+        }
+        anon_vma_unlock_read(av);
+    }
+    put_anon_vma(k, av);
+    return locked;
+}
+
+// rmap_walk_file with rwc->try_lock: i_mmap_trylock_read.  false if contended.
+bool referenced_walk_file(Kernel& k, Pfn p, ReferencedArg& pra) {
+    int mapping = k.folios[p].mapping;
+    if (mapping < 0) return true;  // truncated meanwhile
+    address_space& as = *k.files[mapping];
+    if (!as.i_mmap_rwsem.down_read_trylock(MMR_SITE("rmap_walk_file"))) return false;
+    uint64_t pgoff = k.folios[p].index;
+    for (size_t i = 0; i < as.i_mmap.size(); ++i) {
+        uint64_t addr = vma_address(as.i_mmap[i], pgoff);
+        if (addr == UINT64_MAX) continue;
+        if (!folio_referenced_one(k, p, as.i_mmap[i], addr, pra)) break;
+    }
+    as.i_mmap_rwsem.up_read(MMR_SITE("rmap_walk_file"));
+    return true;
+}
+
+}  // namespace
+
+int folio_referenced(Kernel& k, Pfn p, bool is_locked, uint64_t* vm_flags) {
+    Folio& f = k.folios[p];
+    *vm_flags = 0;
+    bool anon = f.flags & PG_anon;
+    // !folio_raw_mapping || !folio_mapped: nothing maps it, nothing to look at.
+    if (!f.mapcount || (anon ? !f.anon_vma : f.mapping < 0)) return 0;
+    ReferencedArg pra{f.mapcount};
+    bool we_locked = false;
+    if (!is_locked && !anon) {
+        if (!folio_trylock(k, p)) return 1;
+        we_locked = true;
+    }
+    bool uncontended = anon ? referenced_walk_anon(k, p, pra) : referenced_walk_file(k, p, pra);
+    if (we_locked) folio_unlock(k, p);
+    *vm_flags = pra.vm_flags;
+    return uncontended ? pra.referenced : -1;
+}
+
 }  // namespace mmrace::mm

@@ -50,4 +50,15 @@ void folio_remove_rmap_pte(Kernel& k, Pfn p);
 // unmap (VM_LOCKED) leaves it mapped.
 void try_to_unmap(Kernel& k, Pfn p);
 
+// folio_referenced: how many PTEs mapping the folio had their young bit set, each
+// cleared as it is counted (ptep_clear_young_notify: x86 clears the accessed bit without
+// a TLB flush, so a CPU still holding the translation may touch the page unseen).  The
+// rmap walk only trylocks the anon_vma or i_mmap_rwsem (rwc->try_lock): -1 when that
+// failed (rwc->contended).  *vm_flags collects the flags of the VMAs that referenced it,
+// and VM_LOCKED if a VMA maps it mlocked (the walk stops there).  is_locked: the
+// caller holds the folio lock; otherwise a page-cache folio is trylocked for the walk
+// and counts as referenced if that fails.  A reference held; takes the rmap lock for
+// read, then PTE locks.
+int folio_referenced(Kernel& k, Pfn p, bool is_locked, uint64_t* vm_flags);
+
 }  // namespace mmrace::mm

@@ -3,18 +3,13 @@
 #include "check/report.hpp"
 #include "mm/filemap.hpp"
 #include "mm/kernel.hpp"
+#include "mm/lru.hpp"
 #include "mm/rmap.hpp"
 #include "mm/swap.hpp"
 
 namespace mmrace::mm {
 
 namespace {
-
-// folio_putback_lru: back on the LRU, the isolation reference dropped.
-void folio_putback_lru(Kernel& k, Pfn p) {
-    k.folios[p].isolated = false;
-    k.folios.put(p);
-}
 
 // __remove_mapping: free the folio from its swap cache or page cache if the cache and
 // the isolation hold the only references (folio_ref_freeze(folio, 2)) and it is clean.
@@ -34,12 +29,38 @@ bool remove_mapping(Kernel& k, Pfn p) {
     return true;
 }
 
-enum class Outcome { freed, keep };
+enum folio_references { FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, FOLIOREF_KEEP, FOLIOREF_ACTIVATE };
+
+// folio_check_references: mapped folios start with young PTEs from the fault that
+// mapped them, so a folio is only activated once it is seen used twice (PG_referenced
+// from an earlier look, or two young PTEs), or once if it is executable file memory.
+// Folio locked.
+folio_references folio_check_references(Kernel& k, Pfn p) {
+    Folio& f = k.folios[p];
+    uint64_t vm_flags = 0;
+    int referenced_ptes = folio_referenced(k, p, true, &vm_flags);
+    bool referenced_folio = f.flags & PG_referenced;  // folio_test_clear_referenced
+    f.flags &= ~PG_referenced;
+    if (vm_flags & VM_LOCKED) return FOLIOREF_ACTIVATE;
+    if (referenced_ptes == -1) return FOLIOREF_KEEP;  // rmap lock contention
+    bool file = folio_is_file_lru(k, p);
+    if (referenced_ptes) {
+        f.flags |= PG_referenced;
+        if (referenced_folio || referenced_ptes > 1) return FOLIOREF_ACTIVATE;
+        if ((vm_flags & VM_EXEC) && file) return FOLIOREF_ACTIVATE;
+        return FOLIOREF_KEEP;
+    }
+    if (referenced_folio && file) return FOLIOREF_RECLAIM_CLEAN;
+    return FOLIOREF_RECLAIM;
+}
+
+enum class Outcome { freed, keep, activate };
 
 // One folio of shrink_folio_list.  Holds the isolation reference on entry and exit.
-Outcome shrink_folio(Kernel& k, Pfn p) {
+Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references) {
     Folio& f = k.folios[p];
-    bool anon = f.flags & PG_anon;
+    // Swap-backed: anonymous, or a swap-cache folio not mapped yet (a swap-in's).
+    bool anon = f.flags & (PG_anon | PG_swapcache);
     k.counters.inc(anon ? Counter::pgscan_anon : Counter::pgscan_file);
     if (!folio_trylock(k, p)) return Outcome::keep;
     auto keep_locked = [&] {
@@ -49,9 +70,15 @@ Outcome shrink_folio(Kernel& k, Pfn p) {
     // activate_locked: a kept swap-cache folio gives its slot back when swap is full.
     auto activate_locked = [&] {
         if ((f.flags & PG_swapcache) && vm_swap_full(k)) folio_free_swap(k, p);
-        return keep_locked();
+        f.flags |= PG_active;
+        k.counters.inc(Counter::pgactivate);
+        folio_unlock(k, p);
+        return Outcome::activate;
     };
     if (f.flags & PG_writeback) return keep_locked();
+    folio_references refs = ignore_references ? FOLIOREF_RECLAIM : folio_check_references(k, p);
+    if (refs == FOLIOREF_ACTIVATE) return activate_locked();
+    if (refs == FOLIOREF_KEEP) return keep_locked();
     if (!anon && f.mapping >= 0 && k.files[f.mapping]->shmem) return activate_locked();
     if (!anon && f.mapping < 0) return keep_locked();  // truncated meanwhile
     if (anon && !(f.flags & PG_swapcache) && !add_to_swap(k, p)) return activate_locked();
@@ -81,27 +108,44 @@ Outcome shrink_folio(Kernel& k, Pfn p) {
 bool folio_isolate_lru(Kernel& k, Pfn p) {
     if (p == kZeroPfn) return false;
     Folio& f = k.folios[p];
-    if (f.isolated) return false;
-    f.isolated = true;
+    if (!folio_test_lru(f)) return false;  // folio_test_clear_lru
     k.folios.get(p);
+    lruvec_del_folio(k.lru, k.folios, p);
+    f.isolated = true;
     return true;
 }
 
-unsigned reclaim_pages(Kernel& k, std::vector<Pfn>& folios) {
+void folio_putback_lru(Kernel& k, Pfn p) {
+    k.folios[p].isolated = false;
+    folio_add_lru(k, p);
+    k.folios.put(p);
+}
+
+unsigned shrink_folio_list(Kernel& k, std::vector<Pfn>& folios, bool ignore_references) {
     unsigned freed = 0;
-    for (Pfn p : folios) {
-        if (shrink_folio(k, p) == Outcome::freed) {
-            // The caches' references are gone: the isolation's is the last.
-            k.folios[p].isolated = false;
-            k.folios.put(p);
-            if (k.folios[p].in_use)
-                check::violation("refcount", "a reclaimed folio (pfn " + std::to_string(p) +
-                                                 ") is still referenced");
-            ++freed;
-        } else {
-            folio_putback_lru(k, p);
+    size_t kept = 0;
+    for (size_t i = 0; i < folios.size(); ++i) {
+        Pfn p = folios[i];
+        if (shrink_folio(k, p, ignore_references) != Outcome::freed) {
+            folios[kept++] = p;
+            continue;
         }
+        // The caches' references are gone: the isolation's is the last.
+        k.folios[p].isolated = false;
+        k.folios.put(p);
+        if (k.folios[p].in_use)
+            check::violation("refcount", "a reclaimed folio (pfn " + std::to_string(p) +
+                                             ") is still referenced");
+        ++freed;
     }
+    folios.resize(kept);
+    return freed;
+}
+
+unsigned reclaim_pages(Kernel& k, std::vector<Pfn>& folios) {
+    for (Pfn p : folios) k.folios[p].flags &= ~PG_active;
+    unsigned freed = shrink_folio_list(k, folios, /*ignore_references=*/true);
+    for (Pfn p : folios) folio_putback_lru(k, p);
     folios.clear();
     return freed;
 }

@@ -6,6 +6,7 @@
 #include "mm/huge_memory.hpp"
 #include "mm/pgalloc.hpp"
 #include "ops/ops.hpp"
+#include "sync/lockdep.hpp"
 
 namespace mmrace::ops {
 
@@ -30,8 +31,8 @@ void touch_folio(Kernel& k, const TlbEntry& tr, uint64_t addr, bool write, uint6
 
 // One attempt: the TLB, else a walk that, if the PTE allows the access, fills the TLB.
 // Returns false with the x86 error code to fault with.
-bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, uint64_t& value,
-                    uint32_t& error_code) {
+bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, bool user,
+                    uint64_t& value, uint32_t& error_code) {
     Tlb& tlb = k.tlbs[k.rt.self()];
     uint64_t vpn = addr >> PAGE_SHIFT;
     if (const TlbEntry* e = tlb.lookup(mm.id, vpn); e && (!write || (e->write && e->dirty))) {
@@ -57,17 +58,19 @@ bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, uint64_
         touch_folio(k, e, addr, write, value);
         return true;
     }
-    error_code = fault::X86_PF_USER | (write ? fault::X86_PF_WRITE : 0) |
+    error_code = (user ? fault::X86_PF_USER : 0) | (write ? fault::X86_PF_WRITE : 0) |
                  (pte_hw_present(pte) ? fault::X86_PF_PROT : 0);
     return false;
 }
 
-std::string user_access(Kernel& k, uint64_t addr, bool write, uint64_t& value) {
+// `user`: a user-mode access (the op's own load or store); else the kernel's uaccess on
+// the thread's behalf (copy_from_user), whose faults carry no X86_PF_USER.
+std::string user_access(Kernel& k, uint64_t addr, bool write, bool user, uint64_t& value) {
     mm_struct& mm = k.current_mm();
     for (;;) {
         k.rt.yield(write ? MMR_SITE("mmu_store") : MMR_SITE("mmu_load"), rt::Ev::access, addr);
         uint32_t error_code = 0;
-        if (mmu_try_access(k, mm, addr, write, value, error_code)) return "";
+        if (mmu_try_access(k, mm, addr, write, user, value, error_code)) return "";
         switch (fault::do_user_addr_fault(k, addr, error_code)) {
             case fault::UserFault::handled: break;
             case fault::UserFault::sigsegv: return "SIGSEGV";
@@ -81,13 +84,21 @@ std::string user_access(Kernel& k, uint64_t addr, bool write, uint64_t& value) {
 
 std::string user_read(Kernel& k, uint64_t addr) {
     uint64_t v = 0;
-    std::string sig = user_access(k, addr, false, v);
+    std::string sig = user_access(k, addr, false, true, v);
     return sig.empty() ? std::to_string(v) : sig;
 }
 
 std::string user_write(Kernel& k, uint64_t addr, uint64_t value) {
-    std::string sig = user_access(k, addr, true, value);
+    std::string sig = user_access(k, addr, true, true, value);
     return sig.empty() ? "ok" : sig;
+}
+
+bool copy_from_user(Kernel& k, uint64_t addr, uint64_t& value) {
+    // __might_fault (mm/memory.c)
+    sync::might_sleep(MMR_SITE("__might_fault"));
+    sync::might_lock_read(k.current_mm().mmap_lock, MMR_SITE("__might_fault"));
+    // Any failure, VM_FAULT_OOM included, ends in kernelmode_fixup_or_oops: -EFAULT.
+    return user_access(k, addr, false, false, value).empty();
 }
 
 }  // namespace mmrace::ops

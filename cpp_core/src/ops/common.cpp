@@ -12,6 +12,7 @@ std::string errno_name(int e) {
         case EACCES_: return "EACCES";
         case EFAULT_: return "EFAULT";
         case EBUSY_: return "EBUSY";
+        case ENODEV_: return "ENODEV";
         case EEXIST_: return "EEXIST";
         case EINVAL_: return "EINVAL";
     }

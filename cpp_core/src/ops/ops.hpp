@@ -18,6 +18,16 @@ std::string sys_mmap(Kernel& k, const Op& op);
 // SIGSEGV / SIGBUS, or OOM when the fault ran out of a pool (VM_FAULT_OOM).
 std::string user_read(Kernel& k, uint64_t addr);
 std::string user_write(Kernel& k, uint64_t addr, uint64_t value);
+// copy_from_user of one word, in kernel mode: __might_fault (lockdep learns that the
+// caller's locks come before mmap_lock), then the access; a fault the fault path cannot
+// resolve is fixed up (kernelmode_fixup_or_oops) into false, i.e. -EFAULT.
+bool copy_from_user(Kernel& k, uint64_t addr, uint64_t& value);
+// kernfs_fop_write on a sysfs attribute of the cpuid device (fs/kernfs/file.c), as the
+// seed 002 report shows it: the user copy runs under the node's active reference.
+// "ok", EFAULT, or ENODEV while the CPU (and so the file) is offline.
+std::string sysfs_write(Kernel& k, uint64_t addr);
+// The kthread op `cpu_hotplug`: _cpu_down then _cpu_up of one CPU (kernel/cpu.c).  "0".
+std::string cpu_hotplug(Kernel& k);
 // kernel_clone -> copy_process -> copy_mm -> dup_mmap (kernel/fork.c).  Starts the
 // child's threads; returns the child's name, or ENOMEM (the child never runs) when a
 // page table cannot be allocated.
@@ -44,8 +54,13 @@ bool range_is_free(const mm::mm_struct& mm, uint64_t addr, uint64_t len);
 // nothing fits.
 uint64_t get_unmapped_area(const mm::mm_struct& mm, uint64_t hint, uint64_t len);
 
+// The `smaps PNAME` kthread op: a /proc/PID/smaps read of process `process` under its
+// mmap_lock (ops/smaps.cpp).  "vmas=V rss=N anon=M swap=K" in pages, or ESRCH when the
+// process has not started or has exited.  No locks held on entry.
+std::string proc_smaps(Kernel& k, int process);
+
 // Errno names as .mmr prints them.
-enum Errno : int { EPERM_ = 1, EAGAIN_ = 11, ENOMEM_ = 12, EACCES_ = 13, EFAULT_ = 14,
+enum Errno : int { EPERM_ = 1, EAGAIN_ = 11, ENODEV_ = 19, ENOMEM_ = 12, EACCES_ = 13, EFAULT_ = 14,
                    EBUSY_ = 16, EEXIST_ = 17, EINVAL_ = 22 };
 std::string errno_name(int e);
 std::string hex(uint64_t v);

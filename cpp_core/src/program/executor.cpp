@@ -9,6 +9,7 @@
 #include "check/invariants.hpp"
 #include "mm/kernel.hpp"
 #include "mm/khugepaged.hpp"
+#include "mm/kswapd.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
@@ -34,11 +35,16 @@ void check_op_built(const Op& op) {
         case OpKind::exit:
         case OpKind::file_write:
         case OpKind::truncate:
+        case OpKind::sysfs_write:
+        case OpKind::cpu_hotplug:
             return;
         case OpKind::madvise:
         case OpKind::collapse:
             return;
         case OpKind::mmap:
+            return;
+        case OpKind::reclaim:
+        case OpKind::smaps:
             return;
         default:
             not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
@@ -69,6 +75,10 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
         case OpKind::exit: return "0";  // the thread body stops after it
         case OpKind::collapse: return mm::khugepaged_collapse(k, op.process, op.addr);
+        case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
+        case OpKind::cpu_hotplug: return ops::cpu_hotplug(k);
+        case OpKind::reclaim: return mm::kswapd_reclaim(k, op.pages);
+        case OpKind::smaps: return ops::proc_smaps(k, op.process);
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
 }
@@ -214,7 +224,8 @@ bool mutant_applies(const MutantInfo& row, Strategy s) {
 }
 
 void check_built(const Program& p) {
-    if (p.config.vma_lock_swapin && p.config.strategy != Strategy::pervma)
+    if ((p.config.vma_lock_swapin || p.config.vma_lock_file) &&
+        p.config.strategy != Strategy::pervma)
         throw std::invalid_argument(std::string("config vma_lock= is for strategy pervma, not ") +
                                     strategy_name(p.config.strategy));
     for (const auto& m : p.config.mutants) {

@@ -560,15 +560,16 @@ private:
         }
     }
 
-    // vma_lock=CASE[,CASE]: fault cases pervma handles under the VMA lock (today: swapin).
+    // vma_lock=CASE[,CASE]: fault cases pervma handles under the VMA lock.
     void vma_lock(const Token& value) {
-        static constexpr std::string_view kCases[] = {"swapin"};
+        static constexpr std::string_view kCases[] = {"swapin", "file"};
         if (value.text.empty()) fail(value, "empty vma_lock list (leave out vma_lock= for none)");
         for_each_item(value, "vma_lock list", [&](const Token& item) {
-            if (item.text != "swapin")
+            if (item.text == "swapin") prog_.config.vma_lock_swapin = true;
+            else if (item.text == "file") prog_.config.vma_lock_file = true;
+            else
                 fail(item, "unknown vma_lock case " + quote(item.text) + " (expected " +
                                alternatives(kCases) + ")" + suggest(item.text, kCases));
-            prog_.config.vma_lock_swapin = true;
         });
     }
 

@@ -123,7 +123,11 @@ std::string config_text(const Config& c) {
     if (c.folios != kDefaultFolios) s += " folios=" + num(c.folios);
     if (c.swap_slots != kDefaultSwapSlots) s += " swap_slots=" + num(c.swap_slots);
     if (c.pgtables != kDefaultPgtables) s += " pgtables=" + num(c.pgtables);
-    if (c.vma_lock_swapin) s += " vma_lock=swapin";
+    if (c.vma_lock_swapin || c.vma_lock_file) {
+        s += " vma_lock=";
+        if (c.vma_lock_swapin) s += c.vma_lock_file ? "swapin,file" : "swapin";
+        else s += "file";
+    }
     for (size_t i = 0; i < c.mutants.size(); ++i) s += (i ? "," : " mutants=") + c.mutants[i];
     return s;
 }

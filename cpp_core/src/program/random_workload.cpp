@@ -13,7 +13,8 @@ constexpr uint64_t kBase = 0x100000;
 
 class Gen {
 public:
-    Gen(uint64_t seed, const WorkloadShape& s) : rng_(seed), s_(s) {}
+    Gen(uint64_t seed, const WorkloadShape& s)
+        : rng_(seed), krng_(seed ^ 0x6b74687265616473ull), s_(s) {}
 
     std::string program() {
         std::ostringstream out;
@@ -38,6 +39,7 @@ public:
                 out << "  collapse P" << rng_.below(static_cast<uint64_t>(nprocs)) << " 0x" << std::hex
                     << kBase + 0x8000 * rng_.below(2) << std::dec << "\n";
         }
+        if (s_.kthreads) kthread(out, nprocs);
         return out.str();
     }
 
@@ -133,7 +135,19 @@ private:
         if (rng_.below(8) == 0) out << "  exit\n";
     }
 
+    // Half the workloads get a kthread K0: reclaim races faults, fork, munmap, mremap,
+    // madvise and exit; smaps holds mmap_lock against them.
+    void kthread(std::ostringstream& out, int nprocs) {
+        if (krng_.next() % 2) return;
+        out << "kthread K0\n";
+        for (uint64_t n = 2 + krng_.next() % 5; n; --n) {
+            if (krng_.next() % 3) out << "  reclaim " << 1 + krng_.next() % 16 << "\n";
+            else out << "  smaps P" << krng_.next() % static_cast<uint64_t>(nprocs) << "\n";
+        }
+    }
+
     rt::SplitMix64 rng_;
+    rt::SplitMix64 krng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
 };

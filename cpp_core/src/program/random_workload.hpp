@@ -14,6 +14,9 @@ struct WorkloadShape {
     int min_ops = 3, max_ops = 10;         // per thread
     int pages = 16;                        // the contested window at 0x100000
     bool fork = true;
+    // Sometimes a kthread that runs `reclaim COUNT` and `smaps PNAME` ops against the
+    // processes (drawn from a stream of its own: the processes are as without it).
+    bool kthreads = true;
     const char* geometry = "small";        // or "x86"
     const char* strategy = "classic";      // or "spf", "pervma"
 };

@@ -308,6 +308,13 @@ bool lockdep_is_held(const LockdepMap& lock) {
     return d.lockdep().is_held(d.self(), lock, LockMode::any);
 }
 
+void might_lock_read(LockdepMap& lock, const rt::Site* site) {
+    SyncDomain& d = SyncDomain::current();
+    site = site ? site : MMR_SITE("might_lock_read");
+    d.lockdep().acquire(d.self(), lock, 0, Acquire::shared, false, site);
+    d.lockdep().release(d.self(), lock, site);
+}
+
 // __might_resched(): the report names what makes the context atomic.
 void might_sleep(const rt::Site* site) {
     SyncDomain& d = SyncDomain::current();

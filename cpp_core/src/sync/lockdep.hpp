@@ -167,6 +167,13 @@ void lockdep_assert_not_held(const LockdepMap& lock, const rt::Site* site = null
 // lockdep_is_held(): whether the current thread holds `lock` in any mode.
 bool lockdep_is_held(const LockdepMap& lock);
 
+// might_lock_read() (include/linux/lockdep.h): tell lockdep that the current thread
+// may take `lock` for read here, without taking it: an acquire (validated, so the
+// dependencies on every lock held are recorded) and an immediate release.
+// __might_fault() uses it on mmap_lock, so that a user copy under a lock teaches lockdep
+// the dependency whether or not this copy happens to fault.
+void might_lock_read(LockdepMap& lock, const rt::Site* site = nullptr);
+
 // might_sleep() under CONFIG_DEBUG_ATOMIC_SLEEP (__might_resched): violation "might_sleep"
 // if the current thread has IRQs off, holds or spins on a spinlock, or is inside
 // rcu_read_lock().  Not a scheduling point by itself.
