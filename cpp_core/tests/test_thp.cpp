@@ -602,3 +602,19 @@ kthread khugepaged
         EXPECT_EQ(results(a), results(b));
     }
 }
+
+TEST(Thp, SmapsCountsAHugePmd) {
+    std::string text = prog("strategy=classic", std::string(kThpVma) + R"(  write 0x200000 1
+  read 0x200000
+  read 0x200000
+kthread K
+  smaps P0
+)");
+    bool found = false;
+    for (size_t n = 0; n < 200 && !found; ++n) {
+        RunResult r = run_text(text, first_then(n, 1));
+        ASSERT_EQ(r.verdict, "ok") << r.message;
+        if (results(r).back() == "vmas=1 rss=8 anon=8 swap=0") found = true;
+    }
+    EXPECT_TRUE(found);
+}
