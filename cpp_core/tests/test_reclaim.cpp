@@ -268,11 +268,12 @@ kthread K0
   reclaim 32
 )";
     uint64_t stolen = 0, runs = 0;
-    for (const char* strategy : {"classic", "spf", "pervma", "pervma vma_lock=swapin"}) {
+    for (const char* strategy :
+         {"classic", "spf", "pervma", "pervma vma_lock=swapin", "pervma vma_lock=file"}) {
         char buf[4096];
         std::snprintf(buf, sizeof buf, text, strategy);
         Program p = parse_mmr(buf);
-        for (uint64_t seed = 0; seed < 120; ++seed)
+        for (uint64_t seed = 0; seed < 100; ++seed)
             for (Schedule s : {random_schedule(seed), pct_schedule(seed)}) {
                 RunOptions o;
                 o.schedule = s;
@@ -459,4 +460,53 @@ kthread K0
     EXPECT_GT(contended, 0u);
     EXPECT_GE(waiters, contended);
     EXPECT_GT(hold, 0u);
+}
+
+// A live folio that never joined an LRU list (a new allocation site that forgot
+// folio_add_lru) is caught by name: reclaim would never see it.
+TEST(ReclaimChecks, LiveFolioOnNoListIsCaught) {
+    auto r = run_text(R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  read 0x100000
+)",
+                      std::nullopt, [&](Kernel& k, const std::string& t, size_t i) {
+                          if (i != 1) return;
+                          Pfn p = pte_pfn(pte_of(k, page(0)));
+                          lruvec_del_folio(k.lru, k.folios, p);  // cleanly off every list
+                      });
+    EXPECT_EQ(r.verdict, "violation");
+    EXPECT_EQ(r.check, "lru");
+    EXPECT_NE(r.message.find("on no LRU list"), std::string::npos) << r.message;
+}
+
+// With the folio pool full, reclaim makes room: the next faults get folios instead of
+// VM_FAULT_OOM, and the reclaimed pages still read back once there is room again.
+TEST(Reclaim, FreesFoliosForLaterFaults) {
+    auto r = run_text(R"(mmrace 1
+config folios=4
+process P0
+thread P0.T0
+  mmap 0x100000 pages=8 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x101000 2
+  write 0x102000 3
+  write 0x103000 4
+  write 0x104000 5
+  write 0x105000 6
+  write 0x106000 7
+  munmap 0x104000 pages=3
+  read 0x100000
+  read 0x101000
+)",
+                      std::nullopt, [&](Kernel& k, const std::string& t, size_t i) {
+                          if (i == 4) kswapd_reclaim(k, 2);
+                      });
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "ok", "ok", "ok",
+                                                    "OOM", "0", "1", "2"}));
+    EXPECT_EQ(counter(r, "pgsteal_kswapd"), 2u);
+    EXPECT_EQ(counter(r, "pswpin"), 2u);
 }

@@ -232,7 +232,6 @@ void check_swap_accounting(Kernel& k, const PteCounts& c) {
 // The folio and swap accounting against PTE counts of every mm.
 void check_accounting(Kernel& k, const PteCounts& c) {
     check_swap_accounting(k, c);
-    check_lru(k);
     for (Pfn p = 1; p < k.folios.high_water(); ++p) {
         const Folio& f = k.folios[p];
         if (!f.in_use) continue;
@@ -255,6 +254,7 @@ void check_accounting(Kernel& k, const PteCounts& c) {
         if (f.mapping >= 0 && k.files[f.mapping]->i_pages.count(f.index) == 0)
             violation("folio_accounting", who() + " claims a page-cache slot it does not hold");
     }
+    check_lru(k);
 }
 
 }  // namespace

@@ -1,3 +1,6 @@
+// The LRU scan of mm/vmscan.c.  Every function here runs on the reclaim thread with no
+// lock held on entry or exit; the folio, rmap and PTE locks are taken inside
+// shrink_folio_list and folio_referenced.
 #include "mm/kswapd.hpp"
 
 #include <algorithm>

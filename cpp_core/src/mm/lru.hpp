@@ -70,7 +70,8 @@ void folio_add_lru(Kernel& k, Pfn p);
 void folio_mark_accessed(Kernel& k, Pfn p);
 
 // Checks the lists: links consistent, counts right, every folio on them live and on
-// the list its Folio::lru names, and none isolated.  Check "lru".  At a quiescent point.
+// the list its Folio::lru names, none isolated, and every live folio on one.  Check
+// "lru".  At a quiescent point.
 void check_lru(Kernel& k);
 
 }  // namespace mmrace::mm

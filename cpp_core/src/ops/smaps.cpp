@@ -24,7 +24,7 @@ struct mem_size_stats {
 
 // smaps_pte_entry for one PTE: a normal page counts as resident (and anonymous if it
 // is), a swap PTE as swap; the zero page has no struct page (vm_normal_page) and
-// counts as nothing, as upstream.
+// counts as nothing, as upstream.  PTE lock held.
 void smaps_pte_entry(Kernel& k, pte_t pte, mem_size_stats& mss) {
     if (is_swap_pte(pte)) {
         ++mss.swap;
@@ -36,7 +36,7 @@ void smaps_pte_entry(Kernel& k, pte_t pte, mem_size_stats& mss) {
 }
 
 // smaps_pte_range over [addr, end) inside one PTE table: pte_offset_map_lock, every
-// entry, unlock.
+// entry, unlock.  mmap_lock held for read (the table cannot be freed under it).
 void smaps_pte_range(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t end, mem_size_stats& mss) {
     TableId t = pte_table_lookup(k, mm, addr);
     if (t == kNoTable) return;
@@ -47,7 +47,8 @@ void smaps_pte_range(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t end, mem_
     pte_unlock(k, lock_ref, MMR_SITE("smaps_pte_range"));
 }
 
-// smap_gather_stats: walk_page_vma over the VMA, one PTE table at a time.
+// smap_gather_stats: walk_page_vma over the VMA, one PTE table at a time.  mmap_lock
+// held for read.
 void smap_gather_stats(Kernel& k, vm_area_struct* vma, mem_size_stats& mss) {
     mmap_assert_locked(*vma->vm_mm);
     ++mss.vmas;
