@@ -3,7 +3,7 @@
 // pools (config folios=, swap_slots=, pgtables=) so that allocations fail in every
 // path.  Every run must end `ok`; the first that does not is printed as a reproducer
 // and the soak exits 1.
-//   soak [PROGRAMS=10000] [FIRST_SEED=0] [STRATEGY=classic|spf|pervma|pervma+swapin|pervma+file|all]
+//   soak [PROGRAMS=10000] [FIRST_SEED=0] [STRATEGY=classic|spf|pervma|pervma+swapin|pervma+file|pervma+uffd|all]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,11 +24,12 @@ int main(int argc, char** argv) {
     uint64_t first = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
     std::string which = argc > 3 ? argv[3] : "classic";
     std::vector<const char*> strategies;
-    // pervma+swapin, pervma+file: pervma with config vma_lock=swapin or vma_lock=file.
-    for (const char* s : {"classic", "spf", "pervma", "pervma+swapin", "pervma+file"})
+    // pervma+swapin, pervma+file: pervma with config vma_lock=swapin or vma_lock=file;
+    // pervma+uffd: vma_lock=swapin,uffd.
+    for (const char* s : {"classic", "spf", "pervma", "pervma+swapin", "pervma+file", "pervma+uffd"})
         if (which == "all" || which == s) strategies.push_back(s);
     if (strategies.empty()) {
-        std::fprintf(stderr, "soak: unknown strategy '%s' (classic, spf, pervma, pervma+swapin, pervma+file or all)\n",
+        std::fprintf(stderr, "soak: unknown strategy '%s' (classic, spf, pervma, pervma+swapin, pervma+file, pervma+uffd or all)\n",
                      which.c_str());
         return 2;
     }
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
         auto kind = pass == 1 ? Schedule::Kind::pct : Schedule::Kind::random;
         bool tiny = pass == 2;
         WorkloadShape shape;
-        bool swapin = std::string(strategy) == "pervma+swapin";
+        bool uffd = std::string(strategy) == "pervma+uffd";
+        bool swapin = uffd || std::string(strategy) == "pervma+swapin";
         bool file = std::string(strategy) == "pervma+file";
         shape.strategy = swapin || file ? "pervma" : strategy;
         auto t0 = Clock::now();
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
             Program p = parse_mmr(random_workload(seed, shape));
             p.config.vma_lock_swapin = swapin;
             p.config.vma_lock_file = file;
+            p.config.vma_lock_uffd = uffd;
             if (tiny) {
                 const Pools& pools = kTiny[seed % std::size(kTiny)];
                 p.config.folios = pools.folios;

@@ -608,7 +608,7 @@ const BadCase kBadCases[] = {
      "unknown config key 'swapslots' (expected strategy, geometry, folios, swap_slots, "
      "pgtables, vma_lock or mutants) (did you mean 'swap_slots'?)"},
     {"VmaLockUnknownCase", "mmrace 1\nconfig strategy=pervma vma_lock=swap\n", 2, 33,
-     "unknown vma_lock case 'swap' (expected swapin or file) (did you mean 'swapin'?)"},
+     "unknown vma_lock case 'swap' (expected swapin, file or uffd) (did you mean 'swapin'?)"},
     {"DuplicatePoolKey", "mmrace 1\nconfig folios=4 folios=4\n", 2, 17, "duplicate config key"},
     {"UnknownSchedule", "mmrace 1\nschedule dfs\n", 2, 10, "unknown schedule policy 'dfs'"},
     {"ReplayNotANumber", "mmrace 1\nschedule replay 0 1 x\n", 2, 21, "expected a number, got 'x'"},
@@ -825,7 +825,8 @@ TEST(MutantCatalogue, EveryRowIsComplete) {
             pos = comma + 1;
         }
         const std::set<std::string> built = {"spf_no_seqcount_check", "pervma_fork_no_vma_write_lock",
-                                             "khugepaged_no_revalidate", "spf_no_pmd_recheck"};
+                                             "khugepaged_no_revalidate", "spf_no_pmd_recheck",
+                                             "uffd_copy_ignores_mmap_changing"};
         EXPECT_EQ(m.built, built.count(m.name) > 0);
     }
     EXPECT_STREQ(find_mutant("stackrot")->reference, "CVE-2023-3269");

@@ -60,6 +60,7 @@ TEST(Strategies, SingleThreadedProgramsAgree) {
     WorkloadShape shape;
     shape.min_threads = shape.max_threads = 1;
     shape.fork = false;
+    shape.uffd = false;  // a uffd handler is a second thread
     for (uint64_t seed = 0; seed < 200; ++seed) {
         std::string text = random_workload(seed, shape);
         RunResult classic = run_text(text);

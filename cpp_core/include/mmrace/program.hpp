@@ -138,6 +138,9 @@ struct Config {
     //   locks on file-backed VMAs", "mm: handle read faults under the VMA lock", and
     //   the shared and COW fault patches of that series).
     bool vma_lock_file = false;
+    //   uffd: handle_userfault under the VMA lock (6.6, "mm: handle userfaults under
+    //   VMA lock"): lock_vma_under_rcu no longer falls back for userfaultfd-armed VMAs.
+    bool vma_lock_uffd = false;
     std::vector<std::string> mutants;  // in the order written
     bool operator==(const Config&) const = default;
 };

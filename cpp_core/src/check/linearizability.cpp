@@ -48,6 +48,12 @@ bool modelled(const Op& op) {
         // and smaps reads nothing the model follows: neither touches a page's content.
         case OpKind::reclaim:
         case OpKind::smaps:
+        // userfaultfd changes no content or protection a user access can tell, except
+        // that a MISSING userfault fills a page with the handler's value
+        // (Context::uffd_values).
+        case OpKind::uffd_register:
+        case OpKind::uffd_wp:
+        case OpKind::uffd_serve:
         case OpKind::collapse: return true;  // khugepaged: no effect on content
         default: return false;
     }
@@ -129,11 +135,17 @@ void Partition::process_facts() {
     ctx_.stack_backed.assign(np, false);
     ctx_.parent.assign(np, -1);
     std::vector<std::set<uint64_t>> objs_of(np);
+    for (const auto& proc : h_.program->processes)
+        for (const auto& t : proc.threads)
+            for (const auto& op : t.ops)
+                if (op.kind == OpKind::uffd_serve) ctx_.uffd_values.push_back(op.value);
     uint64_t a;
     for (uint32_t i = 0; i < h_.ops.size(); ++i) {
         const HistOp& o = h_.ops[i];
         const Op& op = *o.op;
         if (op.kind == OpKind::fork) ctx_.parent[op.process] = o.process;
+        if (op.kind == OpKind::uffd_register && op.uffd_mode == UffdMode::missing && o.result == "0")
+            ctx_.uffd_missing = true;
         if (op.kind != OpKind::mmap || !result_addr(o, &a)) continue;
         uint64_t obj = mmap_object(ctx_, op, i);
         if (obj != kNoKey) objs_of[o.process].insert(obj);

@@ -130,6 +130,15 @@ bool access_view(State& t, View& v, bool in_eof, Grow grow, const Op& op, const 
     return !read_view(t, v, w, &want) || want == got;
 }
 
+// A read of private anonymous memory that returned the value a uffd handler copies in.
+bool uffd_filled(const Context& ctx, const View& v, const Op& op, const std::string& r) {
+    uint64_t got = 0;
+    if (!ctx.uffd_missing || op.kind != OpKind::read || !parse_u64(r, &got, 10)) return false;
+    if (v.kind != View::mapped || v.shared || v.obj != kNoKey) return false;
+    if (v.prot_known && !(v.prot & (PROT_READ_ | PROT_WRITE_ | PROT_EXEC_))) return false;
+    return std::find(ctx.uffd_values.begin(), ctx.uffd_values.end(), got) != ctx.uffd_values.end();
+}
+
 void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
     Key k = x.pages.at(0);
     const Page& pg = s.pages.at(k);
@@ -143,11 +152,13 @@ void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<S
             View& v = tp.cur;
             bool was_unknown = v.kind == View::unknown;
             bool eof = v.obj == kNoKey || t.objs.at(v.obj).in_eof;
-            ok = access_view(t, v, eof, grow, *x.h->op, x.h->result);
+            ok = access_view(t, v, eof, grow, *x.h->op, x.h->result) ||
+                 uffd_filled(ctx, v, *x.h->op, x.h->result);
             if (ok && !was_unknown && v.kind == View::unknown) set_unknown(t, tp);
         } else {
             Stale& st = tp.stale[vi];
-            ok = access_view(t, st.v, st.in_eof, Grow::no, *x.h->op, x.h->result);
+            ok = access_view(t, st.v, st.in_eof, Grow::no, *x.h->op, x.h->result) ||
+                 uffd_filled(ctx, st.v, *x.h->op, x.h->result);
         }
         if (ok) out.push_back(std::move(t));
     }

@@ -115,6 +115,12 @@ struct Context {
     // The config bounds folios or page tables: a populate may leave any page unfaulted
     // (VM_FAULT_OOM; __mm_populate ignores errors).
     bool populate_may_stop = false;
+    // Some MISSING uffd_register succeeded: a word of private anonymous memory may read
+    // the value of any uffd_serve of the program (a page its UFFDIO_COPY filled), as
+    // well as what the model says.  The oracle does not follow which pages a handler
+    // filled.
+    bool uffd_missing = false;
+    std::vector<uint64_t> uffd_values;
 };
 
 // The address an mmap or mremap returned, or false for an errno.

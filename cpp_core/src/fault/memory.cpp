@@ -13,6 +13,7 @@
 #include "mm/mmap_lock.hpp"
 #include "mm/rmap.hpp"
 #include "mm/swap.hpp"
+#include "mm/userfaultfd.hpp"
 #include "mm/vma_lock.hpp"
 
 namespace mmrace::fault {
@@ -73,6 +74,11 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         // Use the zero page for reads.
         pte_t entry = pte_mkspecial(mk_pte(kZeroPfn, false));
         if (!pte_map_lock(k, vmf, MMR_SITE("do_anonymous_page"))) return VM_FAULT_RETRY;
+        // Deliver the page fault to userland, checked inside the PTE lock.
+        if (!vmf_pte_changed(k, vmf) && (vmf.vma_flags & VM_UFFD_MISSING)) {
+            pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+            return handle_userfault(k, vmf, VM_UFFD_MISSING);
+        }
         if (!vmf_pte_changed(k, vmf)) {
             set_pte_at(k, vmf.pte, entry);
             k.counters.inc(Counter::zero_page_map);
@@ -93,6 +99,11 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
         k.folios.put(p);  // release: someone else populated it
         return 0;
+    }
+    if (vmf.vma_flags & VM_UFFD_MISSING) {  // userfaultfd_missing
+        pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
+        k.folios.put(p);
+        return handle_userfault(k, vmf, VM_UFFD_MISSING);
     }
     __folio_add_new_anon_rmap(k, p, vmf.anon_vma, vmf.pgoff, true);
     folio_add_lru(k, p);  // folio_add_lru_vma
@@ -172,6 +183,13 @@ bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, uint64_t anon_vma) {
 
 // do_wp_page: a write to a present, write-protected PTE.  PTE lock held on entry.
 vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
+    // userfaultfd_pte_wp: a real write to a uffd-wp PTE of a WP-registered VMA goes to
+    // the handler first.
+    if ((vmf.flags & FAULT_FLAG_WRITE) && (vmf.vma_flags & VM_UFFD_WP) &&
+        pte_uffd_wp(ptep_get(k, vmf.pte))) {
+        pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
+        return handle_userfault(k, vmf, VM_UFFD_WP);
+    }
     Pfn p = pte_pfn(vmf.orig_pte);
     bool normal = !pte_special(vmf.orig_pte);  // vm_normal_page
     if (vmf.vma_flags & (VM_SHARED | VM_MAYSHARE)) {
@@ -310,9 +328,12 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     swap_free(k, entry);
     if (should_try_to_free_swap(k, p, vma, vmf.flags)) folio_free_swap(k, p);
     pte_t pte = pte_mkyoung(mk_pte(p, false));
-    // The same logic as do_wp_page's reuse, for a folio certainly not shared.
+    bool uffd_wp = pte_swp_uffd_wp(vmf.orig_pte);
+    if (uffd_wp) pte = pte_mkuffd_wp(pte);  // the uffd-wp bit survives swap-in
+    // The same logic as do_wp_page's reuse, for a folio certainly not shared.  Never
+    // writable while userfaultfd_pte_wp: the write must reach the handler.
     if (exclusive || f.refcount == 1) {
-        if (vmf.vma_flags & VM_WRITE) {
+        if ((vmf.vma_flags & VM_WRITE) && !(uffd_wp && (vmf.vma_flags & VM_UFFD_WP))) {
             pte = pte_mkwrite(pte);
             if (vmf.flags & FAULT_FLAG_WRITE) {
                 pte = pte_mkdirty(pte);

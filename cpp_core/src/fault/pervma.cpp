@@ -26,9 +26,12 @@ vm_area_struct* lock_vma_under_rcu(Kernel& k, mm::mm_struct& mm, uint64_t addres
         // After locking (657b5146955e): anon_vma_prepare needs mmap_lock, and the
         // lockless value could be stale (a file VMA's COW fault checks in
         // vmf_anon_prepare instead).  A userfaultfd-armed VMA must be able to drop
-        // mmap_lock in handle_userfault.  vm_start/vm_end may have changed before the
-        // lock: no stack expansion here, unlike the mmap_lock lookup.
-        if ((anon && !vma->anon_vma) || (vma->vm_flags & (mm::VM_UFFD_MISSING | mm::VM_UFFD_WP)) ||
+        // mmap_lock in handle_userfault (6.4: userfaultfd_armed falls back; 6.6's "mm:
+        // handle userfaults under VMA lock", config vma_lock=uffd, drops the VMA lock
+        // instead).  vm_start/vm_end may have changed before the lock: no stack
+        // expansion here, unlike the mmap_lock lookup.
+        bool uffd_armed = vma->vm_flags & (mm::VM_UFFD_MISSING | mm::VM_UFFD_WP);
+        if ((anon && !vma->anon_vma) || (uffd_armed && !k.config.vma_lock_uffd) ||
             address < vma->vm_start || address >= vma->vm_end) {
             vma_end_read(vma);  // inval_end_read
             break;

@@ -44,6 +44,10 @@ namespace mmrace::mm {
     X(vma_lock_abort)     /* VMA_LOCK_ABORT: lock_vma_under_rcu gave up */              \
     X(vma_lock_retry)     /* VMA_LOCK_RETRY: VM_FAULT_RETRY under the VMA lock */       \
     X(vma_lock_miss)      /* VMA_LOCK_MISS: the locked VMA was detached meanwhile */    \
+    X(uffd_fault)         /* handle_userfault: userfaults that waited for a handler */  \
+    X(uffd_fault_sigbus)  /* handle_userfault without FAULT_FLAG_ALLOW_RETRY: SIGBUS */ \
+    X(uffd_copy)          /* UFFDIO_COPY: pages installed */                             \
+    X(uffd_eagain)        /* UFFDIO_COPY/WRITEPROTECT: EAGAIN (mmap_changing) */         \
     X(sigsegv)                                                                          \
     X(sigbus)                                                                           \
     X(thp_fault_alloc)    /* THP_FAULT_ALLOC: huge PMDs a fault installed */            \

@@ -1,5 +1,6 @@
 #include "mm/kernel.hpp"
 
+#include "mm/userfaultfd.hpp"
 #include "mmrace/run.hpp"
 
 namespace mmrace::mm {
@@ -48,6 +49,7 @@ void Kernel::reset(size_t nprocesses) {
     tlbs.assign(rt.thread_count(), Tlb{});
     sync.reset();
     cpuid_kn.removed = false;
+    uffd = std::make_unique<userfaultfd_state>();
 }
 
 mm_struct* Kernel::mm_alloc() {

@@ -25,6 +25,8 @@
 
 namespace mmrace::mm {
 
+struct userfaultfd_state;  // mm/userfaultfd.hpp
+
 class Kernel {
 public:
     Kernel(const Config& cfg, rt::RuntimeConfig rcfg);
@@ -57,6 +59,8 @@ public:
     // hotplug removes and creates again (seed 002's lockdep report).
     sync::RwSem cpu_hotplug_lock{"cpu_hotplug_lock"};
     fs::kernfs_node cpuid_kn;
+    // The userfaultfd contexts of the run and their handlers (mm/userfaultfd.hpp).
+    std::unique_ptr<userfaultfd_state> uffd;
 
     // Whether CPU t runs mm (is in its mm_cpumask).
     bool thread_runs_mm(rt::Tid t, const mm_struct& mm) const {

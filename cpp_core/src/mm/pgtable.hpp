@@ -52,6 +52,17 @@ constexpr pte_t _PAGE_PROTNONE = 1u << 5;
 // (pte_swp_exclusive, x86's _PAGE_SWP_EXCLUSIVE).  The slot is stored from bit 12.
 constexpr pte_t _PAGE_SWP_ENTRY = 1u << 6;
 constexpr pte_t _PAGE_SWP_EXCLUSIVE = 1u << 7;
+// userfaultfd write protection (include/linux/userfaultfd_k.h, x86's _PAGE_UFFD_WP and
+// _PAGE_SWP_UFFD_WP): a software bit of a present PTE, and its twin in a swap PTE, so
+// that swap-out and swap-in keep it.  pte_mkuffd_wp also write-protects, as on x86.
+constexpr pte_t _PAGE_UFFD_WP = 1u << 8;
+constexpr pte_t _PAGE_SWP_UFFD_WP = 1u << 9;
+inline bool pte_uffd_wp(pte_t p) { return p & _PAGE_UFFD_WP; }
+inline pte_t pte_mkuffd_wp(pte_t p) { return (p | _PAGE_UFFD_WP) & ~_PAGE_RW; }
+inline pte_t pte_clear_uffd_wp(pte_t p) { return p & ~_PAGE_UFFD_WP; }
+inline bool pte_swp_uffd_wp(pte_t p) { return p & _PAGE_SWP_UFFD_WP; }
+inline pte_t pte_swp_mkuffd_wp(pte_t p) { return p | _PAGE_SWP_UFFD_WP; }
+inline pte_t pte_swp_clear_uffd_wp(pte_t p) { return p & ~_PAGE_SWP_UFFD_WP; }
 inline bool pte_none(pte_t p) { return p == 0; }
 inline bool pte_present(pte_t p) { return p & (_PAGE_PRESENT | _PAGE_PROTNONE); }
 inline bool pte_protnone(pte_t p) { return (p & (_PAGE_PRESENT | _PAGE_PROTNONE)) == _PAGE_PROTNONE; }

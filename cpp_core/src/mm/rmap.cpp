@@ -50,6 +50,7 @@ bool try_to_unmap_one(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr) {
         f.flags &= ~PG_anon_exclusive;
         pte_t swp_pte = swp_entry_to_pte(entry);
         if (anon_exclusive) swp_pte = pte_swp_mkexclusive(swp_pte);
+        if (pte_uffd_wp(pteval)) swp_pte = pte_swp_mkuffd_wp(swp_pte);
         set_pte_at(k, pte, swp_pte);
     }
     folio_remove_rmap_pte(k, p);

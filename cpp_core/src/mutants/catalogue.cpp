@@ -57,7 +57,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"mremap_flush_after_ptl_drop", "CVE-2018-18281", "-", "all", "uaf",
          "mremap drops the PTE lock before the TLB flush; a stale entry outlives the page", false},
         {"uffd_copy_ignores_mmap_changing", "df2cc96e7701", "-", "all", "semantic",
-         "UFFDIO_COPY races fork/mremap without the mmap_changing check", false},
+         "UFFDIO_COPY races fork/mremap without the mmap_changing check", true},
     };
     return rows;
 }

@@ -7,6 +7,7 @@ namespace mmrace::ops {
 std::string errno_name(int e) {
     switch (e) {
         case EPERM_: return "EPERM";
+        case ENOENT_: return "ENOENT";
         case EAGAIN_: return "EAGAIN";
         case ENOMEM_: return "ENOMEM";
         case EACCES_: return "EACCES";

@@ -5,6 +5,7 @@
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/swap.hpp"
+#include "mm/userfaultfd.hpp"
 #include "mm/vma_lock.hpp"
 #include "ops/ops.hpp"
 
@@ -18,7 +19,8 @@ constexpr int SINGLE_DEPTH_NESTING = 1;
 
 // copy_present_pte: share the folio with the child; a COW mapping is write-protected
 // in both.  Both PTE locks held.
-void copy_present_pte(Kernel& k, vm_area_struct* src_vma, PteRef src, PteRef dst) {
+void copy_present_pte(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, PteRef src,
+                      PteRef dst) {
     pte_t pte = ptep_get(k, src);
     if (!pte_special(pte)) {  // vm_normal_page
         Pfn p = pte_pfn(pte);
@@ -32,13 +34,15 @@ void copy_present_pte(Kernel& k, vm_area_struct* src_vma, PteRef src, PteRef dst
         pte = pte_wrprotect(pte);
     }
     pte &= ~_PAGE_ACCESSED;  // pte_mkold
+    // The child keeps uffd-wp only where its VMA stays WP-registered (dup_userfaultfd).
+    if (!(dst_vma->vm_flags & VM_UFFD_WP)) pte = pte_clear_uffd_wp(pte);
     set_pte_at(k, dst, pte);
 }
 
 // copy_nonpresent_pte for a swap PTE: the child's PTE holds the slot too
 // (swap_duplicate), and neither may think the page exclusive any more.  Both PTE locks
 // held.
-void copy_nonpresent_pte(Kernel& k, PteRef src, PteRef dst) {
+void copy_nonpresent_pte(Kernel& k, vm_area_struct* dst_vma, PteRef src, PteRef dst) {
     pte_t pte = ptep_get(k, src);
     swp_entry_t entry = pte_to_swp_entry(pte);
     if (!swap_duplicate(k, entry))
@@ -48,6 +52,7 @@ void copy_nonpresent_pte(Kernel& k, PteRef src, PteRef dst) {
         pte = pte_swp_clear_exclusive(pte);
         set_pte_at(k, src, pte);
     }
+    if (!(dst_vma->vm_flags & VM_UFFD_WP)) pte = pte_swp_clear_uffd_wp(pte);
     set_pte_at(k, dst, pte);
 }
 
@@ -65,8 +70,8 @@ bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma,
         uint64_t i = k.geo.index(addr, PTE_LEVEL);
         pte_t pte = k.tables[st].entries[i];
         if (pte_none(pte)) continue;
-        if (is_swap_pte(pte)) copy_nonpresent_pte(k, PteRef{st, i}, PteRef{dst_table.table, i});
-        else copy_present_pte(k, src_vma, PteRef{st, i}, PteRef{dst_table.table, i});
+        if (is_swap_pte(pte)) copy_nonpresent_pte(k, dst_vma, PteRef{st, i}, PteRef{dst_table.table, i});
+        else copy_present_pte(k, dst_vma, src_vma, PteRef{st, i}, PteRef{dst_table.table, i});
     }
     k.tables[st].ptl.spin_unlock(MMR_SITE("copy_pte_range"));
     pte_unlock(k, dst_table, MMR_SITE("copy_pte_range"));
@@ -104,6 +109,7 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
         if (!k.mutant(MutantId::pervma_fork_no_vma_write_lock)) vma_write_begin(vma);
         ++begun;
         vm_area_struct* tmp = mm->vm_area_dup(*vma);
+        dup_userfaultfd(k, tmp, vma);
         anon_vma_fork(k, tmp, vma);
         mm->vma_link(tmp);
         vma_link_file(k, tmp);  // vma_interval_tree_insert_after
@@ -116,6 +122,8 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
     if (!k.mutant(MutantId::pervma_fork_no_vma_write_lock))
         for (auto it = oldmm.mm_mt.begin(); begun--; ++it) vma_write_end_spf(it->second);
     mmap_write_unlock(oldmm, MMR_SITE("dup_mmap"));
+    if (copied) dup_userfaultfd_complete(k, *mm, child_process);
+    else dup_userfaultfd_fail(k);
     if (!copied) {
         // copy_process fails (bad_fork_cleanup_mm): mmput tears down what dup_mmap
         // built, and the child never runs.

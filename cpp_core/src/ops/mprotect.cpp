@@ -21,6 +21,8 @@ uint64_t prot_to_vm_flags(uint8_t prot) {
 // made writable right away instead of taking a write fault later.
 bool can_change_pte_writable(Kernel& k, const vm_area_struct* vma, pte_t pte) {
     if (!(vma->vm_flags & VM_WRITE) || pte_special(pte) || (vma->vm_flags & VM_SHARED)) return false;
+    // Do we need write faults for uffd-wp tracking?  (userfaultfd_pte_wp)
+    if ((vma->vm_flags & VM_UFFD_WP) && pte_uffd_wp(pte)) return false;
     const Folio& f = k.folios[pte_pfn(pte)];
     return (f.flags & PG_anon) && (f.flags & PG_anon_exclusive);
 }

@@ -10,6 +10,7 @@
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/spf_vma.hpp"
+#include "mm/userfaultfd.hpp"
 #include "mm/vma_lock.hpp"
 #include "mm/vma_merge.hpp"
 #include "ops/ops.hpp"
@@ -128,6 +129,7 @@ int64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_add
         return -ENOMEM_;
     }
     vma_write_end_spf(new_vma);
+    mremap_userfaultfd_prep(k, new_vma);
     do_munmap(k, mm, old_addr, old_addr + old_len, /*downgrade=*/false);
     vma_write_end_spf(vma);
     release_vma(vma);
@@ -267,6 +269,7 @@ std::string sys_mremap(Kernel& k, const Op& op) {
         ret = e ? -e : r.fixed ? mremap_to(k, mm, r) : mremap_at(k, mm, r);
     }
     if (r.mmap_locked) mmap_write_unlock(mm, MMR_SITE("mremap"));
+    mremap_userfaultfd_complete(k);
     return ret < 0 ? errno_name(static_cast<int>(-ret)) : hex(static_cast<uint64_t>(ret));
 }
 

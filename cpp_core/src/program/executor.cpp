@@ -10,6 +10,7 @@
 #include "mm/kernel.hpp"
 #include "mm/khugepaged.hpp"
 #include "mm/kswapd.hpp"
+#include "mm/userfaultfd.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
@@ -37,6 +38,9 @@ void check_op_built(const Op& op) {
         case OpKind::truncate:
         case OpKind::sysfs_write:
         case OpKind::cpu_hotplug:
+        case OpKind::uffd_register:
+        case OpKind::uffd_wp:
+        case OpKind::uffd_serve:
             return;
         case OpKind::madvise:
         case OpKind::collapse:
@@ -73,6 +77,9 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::mremap: return ops::sys_mremap(k, op);
         case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
         case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
+        case OpKind::uffd_register: return ops::sys_uffd_register(k, op.addr, op.pages, op.uffd_mode);
+        case OpKind::uffd_wp: return ops::sys_uffd_wp(k, op.addr, op.pages, op.on);
+        case OpKind::uffd_serve: return ops::uffd_serve(k, op.pages, op.value);
         case OpKind::exit: return "0";  // the thread body stops after it
         case OpKind::collapse: return mm::khugepaged_collapse(k, op.process, op.addr);
         case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
@@ -126,6 +133,7 @@ void add_thread(RunState& s, const Thread& t, int process, bool started, size_t 
                 op_done(s, t, i);
                 if (t.ops[i].kind == OpKind::exit) break;
             }
+            mm::userfaultfd_thread_done(s.k);  // a uffd handler may stop waiting for it
             ++s.in_flight;
             ops::do_exit(s.k);
             op_done(s, t, t.ops.size());
@@ -224,7 +232,7 @@ bool mutant_applies(const MutantInfo& row, Strategy s) {
 }
 
 void check_built(const Program& p) {
-    if ((p.config.vma_lock_swapin || p.config.vma_lock_file) &&
+    if ((p.config.vma_lock_swapin || p.config.vma_lock_file || p.config.vma_lock_uffd) &&
         p.config.strategy != Strategy::pervma)
         throw std::invalid_argument(std::string("config vma_lock= is for strategy pervma, not ") +
                                     strategy_name(p.config.strategy));
@@ -292,6 +300,7 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
         k.process_mm[pi] = k.mm_alloc();
         k.process_mm[pi]->mm_users = k.process_nthreads.back();
     }
+    mm::userfaultfd_setup(k, p);
 
     auto policy = make_policy(opt.schedule.value_or(p.schedule.value_or(Schedule{})));
     rt::RunOutcome out;

@@ -562,11 +562,12 @@ private:
 
     // vma_lock=CASE[,CASE]: fault cases pervma handles under the VMA lock.
     void vma_lock(const Token& value) {
-        static constexpr std::string_view kCases[] = {"swapin", "file"};
+        static constexpr std::string_view kCases[] = {"swapin", "file", "uffd"};
         if (value.text.empty()) fail(value, "empty vma_lock list (leave out vma_lock= for none)");
         for_each_item(value, "vma_lock list", [&](const Token& item) {
             if (item.text == "swapin") prog_.config.vma_lock_swapin = true;
             else if (item.text == "file") prog_.config.vma_lock_file = true;
+            else if (item.text == "uffd") prog_.config.vma_lock_uffd = true;
             else
                 fail(item, "unknown vma_lock case " + quote(item.text) + " (expected " +
                                alternatives(kCases) + ")" + suggest(item.text, kCases));

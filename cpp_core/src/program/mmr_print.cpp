@@ -123,10 +123,12 @@ std::string config_text(const Config& c) {
     if (c.folios != kDefaultFolios) s += " folios=" + num(c.folios);
     if (c.swap_slots != kDefaultSwapSlots) s += " swap_slots=" + num(c.swap_slots);
     if (c.pgtables != kDefaultPgtables) s += " pgtables=" + num(c.pgtables);
-    if (c.vma_lock_swapin || c.vma_lock_file) {
-        s += " vma_lock=";
-        if (c.vma_lock_swapin) s += c.vma_lock_file ? "swapin,file" : "swapin";
-        else s += "file";
+    if (c.vma_lock_swapin || c.vma_lock_file || c.vma_lock_uffd) {
+        std::string cases;
+        for (auto [on, name] : {std::pair{c.vma_lock_swapin, "swapin"}, std::pair{c.vma_lock_file, "file"},
+                                std::pair{c.vma_lock_uffd, "uffd"}})
+            if (on) cases += (cases.empty() ? "" : ",") + std::string(name);
+        s += " vma_lock=" + cases;
     }
     for (size_t i = 0; i < c.mutants.size(); ++i) s += (i ? "," : " mutants=") + c.mutants[i];
     return s;

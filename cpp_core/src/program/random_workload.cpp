@@ -1,5 +1,6 @@
 #include "program/random_workload.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <vector>
 
@@ -14,7 +15,8 @@ constexpr uint64_t kBase = 0x100000;
 class Gen {
 public:
     Gen(uint64_t seed, const WorkloadShape& s)
-        : rng_(seed), krng_(seed ^ 0x6b74687265616473ull), s_(s) {}
+        : rng_(seed), krng_(seed ^ 0x6b74687265616473ull),
+          uffd_rng_(seed ^ 0x75666664ull /* "uffd" */), s_(s) {}
 
     std::string program() {
         std::ostringstream out;
@@ -29,8 +31,11 @@ public:
             int forker = p + 1 < nprocs ? static_cast<int>(rng_.below(nthreads)) : -1;
             for (int t = 0; t < nthreads; ++t) {
                 out << "thread P" << p << ".T" << t << "\n";
-                thread_ops(out, p == 0 && t == 0, t == forker ? p + 1 : -1);
+                std::ostringstream ops;
+                thread_ops(ops, p == 0 && t == 0, t == forker ? p + 1 : -1);
+                out << (s_.uffd ? uffd_mix(ops.str()) : ops.str());
             }
+            if (s_.uffd) uffd_handler(out, p, nthreads);
         }
         // khugepaged collapsing the window's PMD ranges (small geometry: 8 pages each).
         if (rng_.below(2)) {
@@ -135,6 +140,42 @@ private:
         if (rng_.below(8) == 0) out << "  exit\n";
     }
 
+    // userfaultfd, drawn from a generator of its own so that the rest of a workload is
+    // the same with and without it.  Deadlock-free by construction: only a handler
+    // thread registers, and it serves right after (a process's faults wait only while a
+    // handler of it may still serve; the last one to return closes the uffd).
+    void uffd_handler(std::ostringstream& out, int p, int nthreads) {
+        if (uffd_rng_.below(3) == 0) return;
+        out << "thread P" << p << ".T" << nthreads << "\n";
+        for (uint64_t n = p ? uffd_rng_.below(2) : 1 + uffd_rng_.below(2); n; --n) {
+            uint64_t a = kBase + uffd_rng_.below(s_.pages) * 4096;
+            uint64_t left = (kBase + s_.pages * 4096ull - a) / 4096;
+            out << "  uffd_register 0x" << std::hex << a << std::dec << " pages="
+                << 1 + uffd_rng_.below(std::min<uint64_t>(left, 8))
+                << (uffd_rng_.below(2) ? " mode=missing\n" : " mode=wp\n");
+        }
+        out << "  uffd_serve " << uffd_rng_.below(8) << " value=" << 1000 + uffd_rng_.below(1000) << "\n";
+    }
+    // Inserts uffd_wp on/off ops into a thread's op lines (never after an exit).
+    std::string uffd_mix(const std::string& ops) {
+        std::vector<std::string> lines;
+        std::istringstream in(ops);
+        for (std::string l; std::getline(in, l);) lines.push_back(l);
+        size_t end = lines.size() - (!lines.empty() && lines.back() == "  exit");
+        for (uint64_t n = uffd_rng_.below(4); n; --n) {
+            uint64_t a = kBase + uffd_rng_.below(s_.pages) * 4096;
+            std::ostringstream op;
+            op << "  uffd_wp 0x" << std::hex << a << std::dec << " pages=" << 1 + uffd_rng_.below(4)
+               << (uffd_rng_.below(3) ? " on" : " off");
+            size_t at = uffd_rng_.below(end + 1);
+            lines.insert(lines.begin() + static_cast<long>(at), op.str());
+            ++end;
+        }
+        std::string s;
+        for (const auto& l : lines) s += l + "\n";
+        return s;
+    }
+
     // Half the workloads get a kthread K0: reclaim races faults, fork, munmap, mremap,
     // madvise and exit; smaps holds mmap_lock against them.
     void kthread(std::ostringstream& out, int nprocs) {
@@ -148,6 +189,7 @@ private:
 
     rt::SplitMix64 rng_;
     rt::SplitMix64 krng_;
+    rt::SplitMix64 uffd_rng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
 };

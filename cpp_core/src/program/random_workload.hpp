@@ -19,6 +19,9 @@ struct WorkloadShape {
     bool kthreads = true;
     const char* geometry = "small";        // or "x86"
     const char* strategy = "classic";      // or "spf", "pervma"
+    // userfaultfd: a handler thread (uffd_register, then uffd_serve) in two processes
+    // of three, and uffd_wp ops in every thread.
+    bool uffd = true;
 };
 
 // The .mmr text of the workload drawn from `seed` (the same on every platform).
