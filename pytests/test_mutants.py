@@ -17,6 +17,8 @@ REPRO = os.path.join(HERE, "..", "examples", "mutants")
 EXPECTED = {
     "spf_no_seqcount_check": "invariant",
     "pervma_fork_no_vma_write_lock": "linearizability",
+    "khugepaged_no_revalidate": "use_after_free",
+    "spf_no_pmd_recheck": "pgtable",
     "uffd_copy_ignores_mmap_changing": "uffd_event_order",
 }
 

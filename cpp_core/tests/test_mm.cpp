@@ -109,7 +109,7 @@ thread P1.T0
 }
 
 TEST(Mm, NotBuiltIsAnErrorNotAResult) {
-    EXPECT_THROW(run_text("mmrace 1\nprocess P0\nthread P0.T0\n  madvise 0x100000 pages=1 advice=collapse\n"),
+    EXPECT_THROW(run_text("mmrace 1\nprocess P0\nthread P0.T0\n  pin 0x100000 pages=1 flags=write\n"),
                  NotBuilt);
     EXPECT_THROW(run_text("mmrace 1\nconfig mutants=dirty_cow\nprocess P0\nthread P0.T0\n  read 0x1000\n"),
                  NotBuilt);

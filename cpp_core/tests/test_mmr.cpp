@@ -825,6 +825,7 @@ TEST(MutantCatalogue, EveryRowIsComplete) {
             pos = comma + 1;
         }
         const std::set<std::string> built = {"spf_no_seqcount_check", "pervma_fork_no_vma_write_lock",
+                                             "khugepaged_no_revalidate", "spf_no_pmd_recheck",
                                              "uffd_copy_ignores_mmap_changing"};
         EXPECT_EQ(m.built, built.count(m.name) > 0);
     }

@@ -28,6 +28,10 @@ struct PteCounts {
         c.swap_ptes.assign(k.swap.highest_bit + 1, 0);
         return c;
     }
+    // A huge PMD maps its folio once (the head's entire mapcount).
+    void add_huge(pmd_t e) {
+        if (pmd_pfn(e) < maps.size()) ++maps[pmd_pfn(e)];
+    }
     // Entries out of range are left to check_pte, which reports them.
     void add(pte_t p) {
         if (is_swap_pte(p)) {
@@ -58,9 +62,10 @@ void check_vmas(const mm_struct& mm) {
     }
 }
 
-// Visits every PTE of mm: fn(addr, pte).  Checks that every reachable table is live.
-template <class Fn>
-void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn) {
+// Visits every PTE of mm: fn(addr, pte), and every huge PMD: huge(addr, pmd).  Checks
+// that every reachable table is live.
+template <class Fn, class Huge>
+void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn, Huge huge) {
     auto live = [&](TableId t, uint64_t base) {
         if (!k.tables[t].in_use)
             bad("use_after_free", mm, "page table " + std::to_string(t) + " at " + ops::hex(base) +
@@ -75,7 +80,18 @@ void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn) {
             uint64_t b2 = (gi << s3) | (i << s2);
             live(pmd, b2);
             for (uint64_t j = 0; j < k.geo.entries(); ++j) {
-                TableId pte = entry_table(k.tables[pmd].entries[j]);
+                uint64_t pmd_e = k.tables[pmd].entries[j];
+                TableId dep = k.tables[pmd].deposited[j];
+                if (pmd_trans_huge(pmd_e)) {
+                    if (dep == kNoTable || !k.tables[dep].in_use)
+                        bad("pgtable", mm, "huge PMD at " + ops::hex(b2 | (j << s1)) +
+                                               " has no live deposited page table");
+                    huge(b2 | (j << s1), pmd_e);
+                    continue;
+                }
+                if (dep != kNoTable)
+                    bad("pgtable", mm, "a page table is deposited under a PMD that is not huge");
+                TableId pte = entry_table(pmd_e);
                 if (pte == kNoTable) continue;
                 uint64_t b1 = b2 | (j << s1);
                 live(pte, b1);
@@ -138,13 +154,43 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
                                  std::to_string(f.mapcount) + ")");
 }
 
+// A huge PMD: inside one VMA that may have it, mapping a live PMD-order anonymous folio
+// that rmap finds here, writable only when exclusive.
+void check_huge_pmd(Kernel& k, const mm_struct& mm, uint64_t addr, pmd_t e) {
+    uint64_t size = k.geo.span(PTE_LEVEL);
+    const vm_area_struct* v = mm.vma_lookup(addr);
+    auto at = [&] { return "huge PMD at " + ops::hex(addr); };
+    if (!v || v->vm_start > addr || v->vm_end < addr + size)
+        bad("invariant", mm, at() + " does not lie inside one VMA");
+    if (pte_write(e) && !(v->vm_flags & VM_WRITE))
+        bad("invariant", mm, at() + " is writable in a VMA without VM_WRITE");
+    if (!(v->vm_flags & VM_ACCESS_FLAGS)) bad("invariant", mm, at() + " is accessible in a PROT_NONE VMA");
+    Pfn h = pmd_pfn(e);
+    if (h >= k.folios.high_water() || !k.folios[h].in_use)
+        bad("use_after_free", mm, at() + " maps a freed pfn " + std::to_string(h));
+    const Folio& f = k.folios[h];
+    if (f.tail || f.order != k.geo.bits || !(f.flags & PG_anon))
+        bad("invariant", mm, at() + " maps pfn " + std::to_string(h) + ", not the head of a PMD-order anonymous folio");
+    const auto& chain = v->anon_vma_chain;
+    if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end() || f.index != v->pgoff_at(addr))
+        bad("rmap", mm, at() + " maps a folio rmap would not find here");
+    if (pte_write(e) && (!(f.flags & PG_anon_exclusive) || f.entire_mapcount != 1))
+        bad("invariant", mm, at() + " is writable but its folio is not exclusive");
+}
+
 // check_mm, also counting the PTEs into c when it is given.
 void walk_mm(Kernel& k, mm_struct& mm, PteCounts* c) {
     check_vmas(mm);
-    for_each_pte(k, mm, [&](uint64_t addr, pte_t p) {
-        check_pte(k, mm, addr, p);
-        if (c) c->add(p);
-    });
+    for_each_pte(
+        k, mm,
+        [&](uint64_t addr, pte_t p) {
+            check_pte(k, mm, addr, p);
+            if (c) c->add(p);
+        },
+        [&](uint64_t addr, pmd_t e) {
+            check_huge_pmd(k, mm, addr, e);
+            if (c) c->add_huge(e);
+        });
 }
 
 // Every swap slot's count matches the swap PTEs holding it; SWAP_HAS_CACHE matches the
@@ -191,6 +237,7 @@ void check_accounting(Kernel& k, const PteCounts& c) {
         if (!f.in_use) continue;
         int64_t m = c.maps[p];
         auto who = [p] { return "pfn " + std::to_string(p); };
+        if (f.tail) continue;  // a large folio's counts live in its head
         if (f.mapcount != m)
             violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) +
                                               " but " + std::to_string(m) + " PTEs map it");
@@ -217,7 +264,9 @@ void check_mm(Kernel& k, mm_struct& mm) { walk_mm(k, mm, nullptr); }
 void check_folio_accounting(Kernel& k) {
     PteCounts& c = PteCounts::zeroed(k);
     for (mm_struct* mm : k.process_mm)
-        if (mm) for_each_pte(k, *mm, [&](uint64_t, pte_t p) { c.add(p); });
+        if (mm)
+            for_each_pte(
+                k, *mm, [&](uint64_t, pte_t p) { c.add(p); }, [&](uint64_t, pmd_t e) { c.add_huge(e); });
     check_accounting(k, c);
 }
 

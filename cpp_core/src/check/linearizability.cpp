@@ -53,7 +53,8 @@ bool modelled(const Op& op) {
         // (Context::uffd_values).
         case OpKind::uffd_register:
         case OpKind::uffd_wp:
-        case OpKind::uffd_serve: return true;
+        case OpKind::uffd_serve:
+        case OpKind::collapse: return true;  // khugepaged: no effect on content
         default: return false;
     }
 }

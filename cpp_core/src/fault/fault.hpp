@@ -44,6 +44,7 @@ enum VmFault : uint32_t {
     VM_FAULT_NOPAGE = 0x000100,
     VM_FAULT_LOCKED = 0x000200,
     VM_FAULT_RETRY = 0x000400,
+    VM_FAULT_FALLBACK = 0x000800,  // a huge page fault could not: fall back to PTEs
     VM_FAULT_COMPLETED = 0x004000,
 };
 using vm_fault_t = uint32_t;
@@ -118,6 +119,10 @@ std::optional<UserFault> pervma_fault(Kernel& k, uint64_t address, uint32_t erro
 // with *vma set to a referenced VMA the classic path may reuse (can_reuse_spf_vma).
 std::optional<UserFault> spf_fault(Kernel& k, uint64_t address, uint32_t error_code,
                                    uint32_t flags, vm_area_struct** vma);
+
+// do_swap_page as mm/internal.h exports it to khugepaged (__collapse_huge_page_swapin):
+// vmf filled with the swap PTE; mmap_lock held for read, dropped with VM_FAULT_RETRY.
+vm_fault_t do_swap_page_for_khugepaged(Kernel& k, vm_fault& vmf);
 
 // access_error (arch/x86/mm/fault.c): true if the VMA forbids this access.
 bool access_error(uint32_t error_code, const vm_area_struct& vma);

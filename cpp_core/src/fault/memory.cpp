@@ -2,12 +2,13 @@
 // Built: anonymous memory (do_anonymous_page with the zero page for reads), file and
 // shmem pages (do_read_fault, do_cow_fault, do_shared_fault through filemap_fault), and
 // write-protect faults (do_wp_page: reuse, shared reuse, or copy), and swap PTEs
-// (do_swap_page, through the swap cache).  THP is not modelled yet.
+// (do_swap_page, through the swap cache).  The PMD level (THP) is in mm/huge_memory.cpp.
 #include "check/report.hpp"
 #include "mmrace/run.hpp"
 #include "fault/fault.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/rmap.hpp"
@@ -68,7 +69,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
     vm_area_struct* vma = vmf.vma;
     if (vmf.vma_flags & VM_SHARED) return VM_FAULT_SIGBUS;
     if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
-    if (!vmf.pte) return VM_FAULT_OOM;
+    if (!vmf.pte) return vmf.pte.pmd_huge ? 0 : VM_FAULT_OOM;  // a THP fault won the slot
     if (!(vmf.flags & FAULT_FLAG_WRITE)) {
         // Use the zero page for reads.
         pte_t entry = pte_mkspecial(mk_pte(kZeroPfn, false));
@@ -361,7 +362,7 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
 vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     vm_area_struct* vma = vmf.vma;
     if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
-    if (!vmf.pte) return VM_FAULT_OOM;
+    if (!vmf.pte) return vmf.pte.pmd_huge ? VM_FAULT_NOPAGE : VM_FAULT_OOM;
     bool write = vmf.flags & FAULT_FLAG_WRITE;
     pte_lock(k, vmf.pte, MMR_SITE("finish_fault"));
     if (!pte_none(ptep_get(k, vmf.pte))) {
@@ -493,9 +494,13 @@ vm_fault_t handle_mm_fault(Kernel& k, vm_area_struct* vma, uint64_t address, uin
     vmf.vma_flags = vma->vm_flags;
     vmf.pgoff = linear_page_index(vma, vmf.address);
     vmf.anon_vma = vma->anon_vma;
+    // __handle_mm_fault's PMD level: a THP fault, or a fault on a huge PMD.
+    if (auto huge = handle_huge_pmd_fault(k, vmf)) return *huge;
     // PGMAJFAULT is counted where the fault waits for I/O (filemap_fault), as upstream.
     return handle_pte_fault(k, vmf);
 }
+
+vm_fault_t do_swap_page_for_khugepaged(Kernel& k, vm_fault& vmf) { return do_swap_page(k, vmf); }
 
 vm_fault_t handle_pte_fault_speculative(Kernel& k, vm_fault& vmf) {
     return handle_pte_fault(k, vmf);

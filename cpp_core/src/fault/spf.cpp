@@ -46,7 +46,8 @@ bool spf_walk(Kernel& k, mm::mm_struct& mm, vm_fault& vmf) {
             vmf.pmd_table = mm::entry_table(pud);
             vmf.pmd_index = k.geo.index(vmf.address, mm::PMD_LEVEL);
             vmf.orig_pmd = read_pmd(k, vmf, MMR_SITE("handle_speculative_fault"));
-            if (vmf.orig_pmd) {
+            // No THP (seed 000): a huge PMD is not a table to walk into.
+            if (vmf.orig_pmd && !mm::pmd_trans_huge(vmf.orig_pmd)) {
                 vmf.pte = mm::PteRef{mm::entry_table(vmf.orig_pmd),
                                      k.geo.index(vmf.address, mm::PTE_LEVEL)};
                 vmf.orig_pte = mm::ptep_get_lockless(k, vmf.pte, MMR_SITE("handle_speculative_fault"));
@@ -72,7 +73,8 @@ Counter spf_check_vma(vm_fault& vmf, uint32_t error_code, vm_fault_t* ret) {
     vmf.pgoff = mm::linear_page_index(vma, vmf.address);
     // Not the userland fault handler, and not a stack (traced as unsupported rather
     // than as changed).
-    if (vmf.vma_flags & (mm::VM_UFFD_MISSING | mm::VM_UFFD_WP | mm::VM_GROWSDOWN))
+    // Nor a THP VMA (seed 000: "Support for THP is not done").
+    if (vmf.vma_flags & (mm::VM_UFFD_MISSING | mm::VM_UFFD_WP | mm::VM_GROWSDOWN | mm::VM_HUGEPAGE))
         return Counter::spf_vma_notsup;
     if (vmf.address < vma->vm_start || vma->vm_end <= vmf.address) return Counter::spf_vma_changed;
     if (access_error(error_code, *vma)) {

@@ -30,6 +30,10 @@ void folio_reinit(Folio& f) {
     f.lock_owner = UINT32_MAX;
     f.lock_waiters.clear();
     f.words.clear();
+    f.order = 0;
+    f.entire_mapcount = 0;
+    f.head = 0;
+    f.tail = false;
 }
 
 }  // namespace
@@ -73,6 +77,66 @@ Pfn FolioPool::alloc() {
     return p;
 }
 
+Pfn FolioPool::alloc_order(unsigned order) {
+    if (order == 0) return alloc();
+    size_t nr = size_t{1} << order;
+    // The lowest aligned block whose pages are all free (pfn 0, the zero page, is never
+    // in a block: blocks start at nr, 2nr, ...).
+    auto is_free = [&](size_t p) {
+        return p >= nr_ || std::find(free_.begin(), free_.end(), static_cast<Pfn>(p)) != free_.end();
+    };
+    size_t h = nr;
+    for (; h + nr - 1 <= limit_; h += nr) {
+        bool ok = true;
+        for (size_t p = h; p < h + nr && ok; ++p) ok = is_free(p);
+        if (ok) break;
+    }
+    if (h + nr - 1 > limit_) return kNoPfn;
+    while (folios_.size() < h + nr) folios_.emplace_back();
+    // Pfns skipped on the way up become free pfns below nr_ (storage kept from an
+    // earlier run is reinitialised: only pfns below nr_ are looked at).
+    for (size_t p = nr_; p < h; ++p) {
+        folio_reinit(folios_[p]);
+        free_.push_back(static_cast<Pfn>(p));
+    }
+    for (size_t p = h; p < h + nr; ++p) {
+        if (p < nr_) free_.erase(std::find(free_.begin(), free_.end(), static_cast<Pfn>(p)));
+        Folio& f = folios_[p];
+        folio_reinit(f);
+        f.in_use = true;
+        f.head = static_cast<Pfn>(h);
+        f.tail = p != h;
+    }
+    nr_ = std::max(nr_, h + nr);
+    used_ += nr;
+    Folio& head = folios_[h];
+    head.refcount = 1;
+    head.flags = PG_uptodate;
+    head.order = order;
+    head.serial = ++serial_;
+    for (size_t p = h + 1; p < h + nr; ++p) folios_[p].serial = head.serial;
+    return static_cast<Pfn>(h);
+}
+
+void FolioPool::split_to_order0(Pfn h) {
+    Folio& head = folios_[h];
+    size_t nr = size_t{1} << head.order;
+    for (size_t i = 0; i < nr; ++i) {
+        Folio& f = folios_[h + i];
+        f.order = 0;
+        f.tail = false;
+        f.head = static_cast<Pfn>(h + i);
+        f.entire_mapcount = 0;
+        f.refcount = 0;
+        f.mapcount = 0;
+        f.flags = head.flags & ~(PG_swapcache | PG_writeback);
+        f.anon_vma = head.anon_vma;
+        f.mapping = head.mapping;
+        f.index = head.index + i;
+        f.serial = head.serial;
+    }
+}
+
 void FolioPool::get(Pfn p) {
     if (p == kZeroPfn) return;
     Folio& f = folios_[p];
@@ -87,13 +151,20 @@ void FolioPool::put(Pfn p) {
     if (!f.in_use || f.refcount <= 0)
         check::violation("refcount", "folio_put on free folio pfn " + std::to_string(p) +
                                          " (refcount underflow)");
+    if (f.tail) check::violation("refcount", "folio_put on tail page pfn " + std::to_string(p));
     if (--f.refcount == 0) {
-        // __page_cache_release: a folio freed while on the LRU leaves it.
-        if (f.lru != kNoLru && lruvec_) lruvec_del_folio(*lruvec_, *this, p);
-        f.in_use = false;
-        f.words.clear();
-        free_.push_back(p);
-        --used_;
+        size_t nr = size_t{1} << f.order;
+        for (size_t i = 0; i < nr; ++i) {
+            Folio& page = folios_[p + i];
+            // __page_cache_release: a folio freed while on the LRU leaves it.
+            if (page.lru != kNoLru && lruvec_) lruvec_del_folio(*lruvec_, *this, static_cast<Pfn>(p + i));
+            page.in_use = false;
+            page.tail = false;
+            page.words.clear();
+            free_.push_back(static_cast<Pfn>(p + i));
+        }
+        f.order = 0;
+        used_ -= nr;
     }
 }
 

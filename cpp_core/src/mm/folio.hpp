@@ -56,6 +56,16 @@ struct Folio {
     uint32_t lock_owner = UINT32_MAX;  // the thread, or none while I/O holds it
     std::vector<uint32_t> lock_waiters;
     std::map<uint32_t, uint64_t> words;  // word index in the page -> value (zero if absent)
+    // Large folios (THP, mm/huge_memory.c): a PMD-order folio is 2^order pages at
+    // consecutive pfns.  Its head carries the folio's refcount, flags and mapcounts;
+    // every page keeps its own content (`words`).  The model never maps a large folio
+    // with PTEs: splitting its PMD splits the folio too (split_huge_page), so
+    // entire_mapcount (PMD mappings, folio_entire_mapcount) is 0 or 1 and the head's
+    // mapcount (folio_mapcount) equals it; a tail's mapcount and refcount stay 0.
+    unsigned order = 0;           // folio_order
+    int64_t entire_mapcount = 0;  // PMD mappings (head only)
+    Pfn head = 0;                 // compound_head, for a tail; the pfn itself otherwise
+    bool tail = false;
 
     uint64_t read_word(uint32_t w) const {
         auto it = words.find(w);
@@ -79,9 +89,18 @@ public:
     // alloc_anon_folio: a zeroed order-0 folio with refcount 1, or kNoPfn when all
     // `limit` folios are in use.
     Pfn alloc();
+    // folio_alloc(order): a zeroed folio of 2^order pages at aligned consecutive pfns,
+    // refcount 1 on its head, or kNoPfn when no such block is free.  The pool's limit
+    // (config folios=N) counts pages, so a PMD-order folio uses 2^order of them.
+    Pfn alloc_order(unsigned order);
+    // split_folio_to_order(0): every page of the large folio at head becomes an order-0
+    // folio with the head's flags, anon_vma and consecutive indexes, refcount and
+    // mapcount 0 (the caller gives them their mappings).  Same serials: the memory is
+    // the same.
+    void split_to_order0(Pfn head);
     Folio& operator[](Pfn p) { return folios_[p]; }
     const Folio& operator[](Pfn p) const { return folios_[p]; }
-    // folio_get / folio_put: the last put frees the folio.
+    // folio_get / folio_put: the last put frees the folio (all its pages).
     void get(Pfn p);
     void put(Pfn p);
     size_t in_use() const { return used_; }

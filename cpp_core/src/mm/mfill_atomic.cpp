@@ -3,6 +3,7 @@
 // of change_protection, mm/mprotect.c).
 #include "check/report.hpp"
 #include "mm/anon_vma.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/mmu_gather.hpp"
@@ -115,6 +116,7 @@ void uffd_wp_range(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end,
     uint64_t span = k.geo.span(PTE_LEVEL);
     for (uint64_t a = start; a < end;) {
         uint64_t next = std::min((a / span + 1) * span, end);
+        split_huge_pmd(k, vma, a);  // change_huge_pmd with the uffd-wp bit is not modelled
         uffd_change_pte_range(tlb, vma, a, next, enable_wp, try_writable);
         a = next;
     }
@@ -140,7 +142,9 @@ int mfill_atomic_copy(Kernel& k, userfaultfd_ctx* ctx, uint64_t dst, uint64_t va
     if (!err) {
         anon_vma_prepare(k, vma);
         PteRef pte = pte_alloc(k, *mm, dst);
-        err = pte ? mfill_atomic_pte_copy(k, ctx, vma, pte, dst, value) : -ops::ENOMEM_;
+        // A huge PMD there: the range is populated (mfill_atomic's pmd_trans_huge: -EEXIST).
+        err = pte ? mfill_atomic_pte_copy(k, ctx, vma, pte, dst, value)
+                  : pte.pmd_huge ? -ops::EEXIST_ : -ops::ENOMEM_;
     }
     mmap_read_unlock(*mm, MMR_SITE("mfill_atomic"));
     if (!err) k.counters.inc(Counter::uffd_copy);

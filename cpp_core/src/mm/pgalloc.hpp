@@ -12,8 +12,25 @@ namespace mmrace::mm {
 struct PteRef {
     TableId table = kNoTable;
     uint64_t index = 0;
+    // pte_alloc found a huge PMD where the PTE table would be (pte_offset_map_lock
+    // fails): not out of memory, the fault returns and the access retries.
+    bool pmd_huge = false;
     explicit operator bool() const { return table != kNoTable; }
 };
+
+// Where a PMD entry lives: its PMD table and the index in it.
+struct PmdRef {
+    TableId table = kNoTable;
+    uint64_t index = 0;
+    explicit operator bool() const { return table != kNoTable; }
+};
+
+// The PMD entry covering addr, or an empty PmdRef if the PGD or PUD level is empty.
+// Caller holds mmap_lock or the VMA lock.  Not a scheduling point.
+PmdRef pmd_lookup(Kernel& k, mm_struct& mm, uint64_t addr);
+// pud_alloc + pmd_alloc: as pte_alloc, down to the PMD entry.  Empty when out of
+// page-table memory.
+PmdRef pmd_alloc(Kernel& k, mm_struct& mm, uint64_t addr);
 
 // The PTE table covering addr, or kNoTable if an upper level is empty.  No lock: the
 // caller holds mmap_lock (or, later, what its strategy requires) so tables cannot be

@@ -24,6 +24,7 @@ TableId PageTablePool::alloc(int level) {
     t.level = level;
     t.in_use = true;
     t.entries.assign(geo_.entries(), 0);
+    t.deposited.assign(level == PMD_LEVEL ? geo_.entries() : 0, kNoTable);
     ++used_;
     return id;
 }

@@ -96,14 +96,27 @@ inline pte_t pte_swp_clear_exclusive(pte_t p) { return p & ~_PAGE_SWP_EXCLUSIVE;
 
 using TableId = uint32_t;
 constexpr TableId kNoTable = UINT32_MAX;
+// A huge PMD leaf (pmd_trans_huge, x86's _PAGE_PSE): maps a PMD-order folio whose
+// head pfn is stored from bit 12, with the PTE's present/write/dirty/young bits.
+using pmd_t = uint64_t;
+constexpr pmd_t _PAGE_PSE = 1u << 7;
+inline bool pmd_trans_huge(pmd_t e) { return (e & (_PAGE_PSE | _PAGE_PRESENT)) == (_PAGE_PSE | _PAGE_PRESENT); }
+inline pmd_t mk_huge_pmd(Pfn head, bool write) { return mk_pte(head, write) | _PAGE_PSE; }
+inline Pfn pmd_pfn(pmd_t e) { return pte_pfn(e); }
 inline uint64_t mk_table_entry(TableId id) { return (static_cast<uint64_t>(id) << PAGE_SHIFT) | 1; }
-inline TableId entry_table(uint64_t e) { return e ? static_cast<TableId>(e >> PAGE_SHIFT) : kNoTable; }
+// The table an upper-level entry points to; kNoTable for none and for a huge leaf.
+inline TableId entry_table(uint64_t e) {
+    return e && !pmd_trans_huge(e) ? static_cast<TableId>(e >> PAGE_SHIFT) : kNoTable;
+}
 
 struct PageTable {
     int level = PTE_LEVEL;
     bool in_use = false;
     std::vector<uint64_t> entries;
     sync::SpinLock ptl{"ptlock"};  // the split PTE lock (PTE tables only)
+    // PMD tables: the PTE table deposited under each huge PMD entry
+    // (pgtable_trans_huge_deposit), kept for the split; kNoTable if none.
+    std::vector<TableId> deposited;
 };
 
 // Page-table pages (config pgtables=N of them), allocated lowest id first.  Storage

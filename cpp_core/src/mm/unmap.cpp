@@ -1,6 +1,7 @@
 #include "mm/unmap.hpp"
 
 #include "check/report.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/rmap.hpp"
@@ -80,6 +81,15 @@ void unmap_single_vma(mmu_gather& tlb, vm_area_struct* vma, uint64_t start, uint
     uint64_t span = k.geo.span(PTE_LEVEL);
     for (uint64_t a = start; a < end;) {
         uint64_t next = std::min((a / span + 1) * span, end);
+        // zap_pmd_range: a huge PMD goes whole, or is split first.
+        PmdRef pmd = pmd_lookup(k, *vma->vm_mm, a);
+        if (pmd && pmd_trans_huge(pmd_entry(k, pmd))) {
+            if (next - a != span) split_huge_pmd(k, vma, a);
+            else if (zap_huge_pmd(tlb, vma, pmd, a)) {
+                a = next;
+                continue;
+            }
+        }
         zap_pte_range(tlb, *vma->vm_mm, a, next);
         a = next;
     }

@@ -1,6 +1,7 @@
 #include "mm/vma_merge.hpp"
 
 #include "mm/anon_vma.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/vma_lock.hpp"
@@ -88,6 +89,9 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
     i_mmap_lock_write(k, r.file);  // vma_prepare
     uint64_t lo = left ? prev->vm_start : r.start;
     uint64_t hi = right ? next->vm_end : r.end;
+    if (middle && !(middle->vm_start >= r.start && middle->vm_end <= r.end)) {
+        vma_adjust_trans_huge(k, middle, left ? r.end : r.start);  // commit_merge
+    }
     if (middle) {
         if (middle->vm_start >= r.start && middle->vm_end <= r.end) remove(mm, middle, removed);
         else if (left) set_bounds(mm, middle, r.end, middle->vm_end);

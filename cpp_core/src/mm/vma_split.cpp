@@ -1,6 +1,7 @@
 #include "mm/vma_split.hpp"
 
 #include "mm/anon_vma.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/vma_lock.hpp"
@@ -11,6 +12,9 @@ vm_area_struct* split_vma(mm_struct& mm, vm_area_struct* vma, uint64_t addr, boo
     mmap_assert_write_locked(mm);
     Kernel& k = Kernel::current();
     vma_write_begin(vma);  // vma_prepare
+    // __split_vma: no huge PMD across the boundary.  After the VMA write lock, so that no
+    // THP fault under the VMA lock can install one after the split.
+    vma_adjust_trans_huge(k, vma, addr);
     vm_area_struct* n = mm.vm_area_dup(*vma);
     anon_vma_clone(k, n, vma);  // the new half is on every anon_vma the old one is
     i_mmap_lock_write(k, vma->vm_file);  // vma_prepare

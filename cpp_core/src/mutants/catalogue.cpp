@@ -13,7 +13,7 @@ namespace mmrace {
 const std::vector<MutantInfo>& mutant_catalogue() {
     static const std::vector<MutantInfo> rows = {
         {"khugepaged_no_revalidate", "seed 002 review", "002", "all", "uaf",
-         "after up_read/down_write the VMA (and PMD) are used without a fresh lookup", false},
+         "after up_read/down_write the VMA (and PMD) are used without a fresh lookup", true},
         {"khugepaged_hotplug_lock_order", "seed 002 patch 2", "002", "all", "lock_order",
          "cpu_hotplug_lock taken under mmap_lock: a lockdep cycle with kernfs s_active", false},
         {"khugepaged_retract_no_ipi", "2ba99c5e0881", "-", "all", "uaf",
@@ -29,8 +29,8 @@ const std::vector<MutantInfo>& mutant_catalogue() {
          "a retried fault reuses the VMA found before the lock was dropped", false},
         {"spf_no_seqcount_check", "seed 000", "000", "spf", "invariant",
          "spf installs a PTE without re-checking the VMA sequence count", true},
-        {"spf_no_pmd_recheck", "seed 000", "000", "spf", "uaf",
-         "spf installs a PTE without re-checking the PMD against a collapse", false},
+        {"spf_no_pmd_recheck", "seed 000", "000", "spf", "invariant",
+         "spf installs a PTE without re-checking the PMD against a collapse", true},
         {"spf_no_vma_refcount", "seed 000", "000", "spf", "uaf",
          "spf uses a VMA that munmap freed meanwhile", false},
         {"pervma_fork_no_vma_write_lock", "fb49c455323f", "-", "pervma", "semantic",

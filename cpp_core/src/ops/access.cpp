@@ -3,6 +3,7 @@
 // raises a fault through the configured strategy and the access is retried.
 #include "check/report.hpp"
 #include "fault/fault.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/pgalloc.hpp"
 #include "ops/ops.hpp"
 #include "sync/lockdep.hpp"
@@ -40,10 +41,18 @@ bool mmu_try_access(Kernel& k, mm_struct& mm, uint64_t addr, bool write, bool us
     }
     TableId t = pte_table_lookup(k, mm, addr);
     pte_t* ptep = t == kNoTable ? nullptr : &k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
+    // A huge PMD leaf ends the walk one level up: it maps the page of its folio.
+    PmdRef pmd = t == kNoTable ? pmd_lookup(k, mm, addr) : PmdRef{};
+    Pfn sub = 0;
+    if (pmd && pmd_trans_huge(pmd_entry(k, pmd))) {
+        ptep = &pmd_entry(k, pmd);
+        sub = static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));
+    }
     pte_t pte = ptep ? *ptep : 0;
     if (pte_hw_present(pte) && (!write || pte_write(pte))) {
         *ptep = write ? pte_mkdirty(pte_mkyoung(pte)) : pte_mkyoung(pte);  // hardware A/D bits
-        TlbEntry e{true, mm.id, vpn, pte_pfn(pte), k.folios[pte_pfn(pte)].serial, pte_write(pte),
+        Pfn pfn = pte_pfn(pte) + sub;
+        TlbEntry e{true, mm.id, vpn, pfn, k.folios[pfn].serial, pte_write(pte),
                    write || pte_dirty(pte)};
         tlb.insert(e);
         touch_folio(k, e, addr, write, value);

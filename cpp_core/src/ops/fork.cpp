@@ -1,6 +1,7 @@
 // fork(2): dup_mmap (kernel/fork.c) and copy_page_range (mm/memory.c).
 #include "check/report.hpp"
 #include "mm/anon_vma.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/swap.hpp"
@@ -84,6 +85,7 @@ bool copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma
     uint64_t span = k.geo.span(PTE_LEVEL);
     for (uint64_t a = src_vma->vm_start; a < src_vma->vm_end;) {
         uint64_t next = std::min((a / span + 1) * span, src_vma->vm_end);
+        copy_huge_pmd(k, src_vma, a);  // copy_pmd_range: -EAGAIN falls through to the PTEs
         if (!copy_pte_range(k, dst_vma, src_vma, a, next)) return false;
         a = next;
     }

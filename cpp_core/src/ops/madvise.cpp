@@ -1,7 +1,10 @@
 // madvise(2): do_madvise and madvise_walk_vmas (mm/madvise.c).  Built: MADV_DONTNEED
 // (zap_page_range_single under the read lock), MADV_PAGEOUT (reclaim of the folios only
 // this mm maps, under the read lock), MADV_HUGEPAGE and MADV_NOHUGEPAGE (vma flags,
-// under the write lock).  MADV_COLLAPSE needs THP; check_built() rejects it.
+// under the write lock), MADV_COLLAPSE (madvise_collapse, mm/khugepaged.cpp, under the
+// read lock, which it may drop and retake).
+#include "mm/huge_memory.hpp"
+#include "mm/khugepaged.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/unmap.hpp"
@@ -35,6 +38,9 @@ int madvise_dontneed(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t en
 // caller cannot write would only page out anonymous folios (can_do_file_pageout); every
 // file of a program is its own, so all qualify.
 void madvise_pageout_pte_range(Kernel& k, vm_area_struct* vma, uint64_t addr, uint64_t end) {
+    // A huge PMD is split (and its folio with it) before pageout, as upstream does for
+    // a folio it means to reclaim.
+    split_huge_pmd(k, vma, addr);
     TableId t = pte_table_lookup(k, *vma->vm_mm, addr);
     if (t == kNoTable) return;
     PteRef lock_ref{t, 0};
@@ -84,7 +90,11 @@ int madvise_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t start, u
         case Advice::pageout: return madvise_pageout(k, vma, start, end);
         case Advice::hugepage:
         case Advice::nohugepage: *covered = madvise_hugepage(mm, vma, start, end, a)->vm_end; return 0;
-        default: throw NotBuilt("madvise advice other than dontneed/pageout/hugepage/nohugepage");
+        case Advice::collapse: {
+            bool dropped = false;  // the walk looks each VMA up again anyway
+            return madvise_collapse(k, vma, start, end, &dropped);
+        }
+        default: throw NotBuilt("madvise advice other than dontneed/pageout/hugepage/nohugepage/collapse");
     }
 }
 

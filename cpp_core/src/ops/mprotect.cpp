@@ -1,4 +1,5 @@
 // mprotect(2): do_mprotect_pkey, mprotect_fixup and change_protection (mm/mprotect.c).
+#include "mm/huge_memory.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/mmu_gather.hpp"
 #include "mm/pgalloc.hpp"
@@ -58,6 +59,15 @@ void change_protection(mmu_gather& tlb, vm_area_struct* vma, uint64_t start, uin
     uint64_t span = tlb.k->geo.span(PTE_LEVEL);
     for (uint64_t a = start; a < end;) {
         uint64_t next = std::min((a / span + 1) * span, end);
+        // change_pmd_range: a huge PMD wholly in the range changes in place, else splits.
+        PmdRef pmd = pmd_lookup(*tlb.k, *vma->vm_mm, a);
+        if (pmd && pmd_trans_huge(pmd_entry(*tlb.k, pmd))) {
+            if (next - a == span && change_huge_pmd(tlb, vma, pmd, a)) {
+                a = next;
+                continue;
+            }
+            split_huge_pmd(*tlb.k, vma, a);
+        }
         change_pte_range(tlb, vma, a, next);
         a = next;
     }

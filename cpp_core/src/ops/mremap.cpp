@@ -4,6 +4,7 @@
 // moves across several VMAs.  Page tables move with move_ptes, which
 // flushes the old range's TLB entries before it drops the old PTE lock
 // (CVE-2018-18281).
+#include "mm/huge_memory.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
 #include "mm/mmap_lock.hpp"
@@ -28,6 +29,8 @@ constexpr int SINGLE_DEPTH_NESTING = 1;
 bool move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
                uint64_t new_addr) {
     mm_struct& mm = *vma->vm_mm;
+    // move_pgt_entry(HPAGE_PMD) is not modelled: a huge PMD is split and its PTEs move.
+    split_huge_pmd(k, vma, old_addr);
     TableId ot = pte_table_lookup(k, mm, old_addr);
     if (ot == kNoTable) return true;
     PteRef dst = pte_alloc(k, mm, new_addr);

@@ -3,6 +3,7 @@
 // a priority-inversion hazard: a writer queued behind it blocks every later fault.
 #include <algorithm>
 
+#include "mm/huge_memory.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "ops/ops.hpp"
@@ -54,6 +55,22 @@ void smap_gather_stats(Kernel& k, vm_area_struct* vma, mem_size_stats& mss) {
     uint64_t span = k.geo.span(PTE_LEVEL);
     for (uint64_t a = vma->vm_start; a < vma->vm_end;) {
         uint64_t next = std::min((a / span + 1) * span, vma->vm_end);
+        // smaps_pmd_entry: a huge PMD (checked again under its lock) is all resident,
+        // anonymous memory.
+        PmdRef pmd = pmd_lookup(k, *vma->vm_mm, a);
+        if (pmd && pmd_trans_huge(pmd_entry(k, pmd))) {
+            pmd_lock(*vma->vm_mm, MMR_SITE("smaps_pmd_entry"));
+            bool huge = pmd_trans_huge(pmd_entry(k, pmd));
+            if (huge) {
+                mss.resident += (next - a) / PAGE_SIZE;
+                mss.anonymous += (next - a) / PAGE_SIZE;
+            }
+            pmd_unlock(*vma->vm_mm, MMR_SITE("smaps_pmd_entry"));
+            if (huge) {
+                a = next;
+                continue;
+            }
+        }
         smaps_pte_range(k, *vma->vm_mm, a, next, mss);
         a = next;
     }

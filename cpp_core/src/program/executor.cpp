@@ -8,6 +8,7 @@
 #include "check/history.hpp"
 #include "check/invariants.hpp"
 #include "mm/kernel.hpp"
+#include "mm/khugepaged.hpp"
 #include "mm/kswapd.hpp"
 #include "mm/userfaultfd.hpp"
 #include "mmrace/mmr.hpp"
@@ -42,7 +43,7 @@ void check_op_built(const Op& op) {
         case OpKind::uffd_serve:
             return;
         case OpKind::madvise:
-            if (op.advice == Advice::collapse) not_built("madvise collapse (THP)", op.loc);
+        case OpKind::collapse:
             return;
         case OpKind::mmap:
             return;
@@ -80,6 +81,7 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::uffd_wp: return ops::sys_uffd_wp(k, op.addr, op.pages, op.on);
         case OpKind::uffd_serve: return ops::uffd_serve(k, op.pages, op.value);
         case OpKind::exit: return "0";  // the thread body stops after it
+        case OpKind::collapse: return mm::khugepaged_collapse(k, op.process, op.addr);
         case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
         case OpKind::cpu_hotplug: return ops::cpu_hotplug(k);
         case OpKind::reclaim: return mm::kswapd_reclaim(k, op.pages);

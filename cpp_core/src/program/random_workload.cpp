@@ -37,6 +37,13 @@ public:
             }
             if (s_.uffd) uffd_handler(out, p, nthreads);
         }
+        // khugepaged collapsing the window's PMD ranges (small geometry: 8 pages each).
+        if (rng_.below(2)) {
+            out << "kthread khugepaged\n";
+            for (uint64_t n = 1 + rng_.below(3); n; --n)
+                out << "  collapse P" << rng_.below(static_cast<uint64_t>(nprocs)) << " 0x" << std::hex
+                    << kBase + 0x8000 * rng_.below(2) << std::dec << "\n";
+        }
         if (s_.kthreads) kthread(out, nprocs);
         return out.str();
     }
@@ -99,9 +106,14 @@ private:
                 // pageout twice as often as the rest: swap-out and swap-in race with
                 // faults, fork, munmap, mremap and mprotect.
                 static const char* const adv[] = {"dontneed", "pageout", "pageout", "hugepage",
-                                                  "nohugepage"};
-                out << "  madvise 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
-                    << " advice=" << adv[rng_.below(5)] << "\n";
+                                                  "nohugepage", "collapse"};
+                const char* advice = adv[rng_.below(6)];
+                // MADV_COLLAPSE and MADV_HUGEPAGE of a whole PMD range (8 pages in the small
+                // geometry), so that THP faults and collapses happen.
+                bool pmd_range = advice == adv[5] || (advice == adv[3] && rng_.below(2));
+                if (pmd_range) a = kBase + 0x8000 * rng_.below(2);
+                out << "  madvise 0x" << std::hex << a << std::dec << " pages="
+                    << (pmd_range ? 8 : pages_from(a)) << " advice=" << advice << "\n";
                 break;
             }
             case 6: case 7: case 8: case 9: case 10: case 11:
@@ -116,6 +128,9 @@ private:
     void thread_ops(std::ostringstream& out, bool first, int fork_child) {
         if (first) out << "  mmap 0x" << std::hex << kBase << std::dec << " pages=" << s_.pages
                        << " prot=rw flags=private,anon,fixed\n";
+        if (first && rng_.below(3) == 0)
+            out << "  madvise 0x" << std::hex << kBase << std::dec << " pages=" << s_.pages
+                << " advice=hugepage\n";
         int n = s_.min_ops + static_cast<int>(rng_.below(s_.max_ops - s_.min_ops + 1));
         int fork_at = fork_child >= 0 ? static_cast<int>(rng_.below(n)) : -1;
         for (int i = 0; i < n; ++i) {

@@ -1,0 +1,290 @@
+#include "mm/huge_memory.hpp"
+
+#include "check/report.hpp"
+#include "mm/anon_vma.hpp"
+#include "mm/filemap.hpp"
+#include "mm/lru.hpp"
+#include "mm/mmap_lock.hpp"
+#include "mm/rmap.hpp"
+#include "mm/vma_lock.hpp"
+#include "mmrace/run.hpp"
+#include "ops/ops.hpp"
+#include "sync/lockdep.hpp"
+
+namespace mmrace::mm {
+
+using fault::vm_fault;
+using fault::vm_fault_t;
+
+void pmd_lock(mm_struct& mm, const rt::Site* site) { mm.page_table_lock.spin_lock(site); }
+void pmd_unlock(mm_struct& mm, const rt::Site* site) { mm.page_table_lock.spin_unlock(site); }
+
+uint64_t& pmd_entry(Kernel& k, PmdRef pmd) { return k.tables[pmd.table].entries[pmd.index]; }
+
+uint64_t pmdp_get_lockless(Kernel& k, PmdRef pmd, const rt::Site* site) {
+    k.rt.yield(site, rt::Ev::access, pmd.table << 12 | pmd.index);
+    return pmd_entry(k, pmd);
+}
+
+void pgtable_trans_huge_deposit(Kernel& k, PmdRef pmd, TableId pgtable) {
+    TableId& slot = k.tables[pmd.table].deposited[pmd.index];
+    if (slot != kNoTable) throw ModelError("pgtable_trans_huge_deposit: a table is already deposited");
+    slot = pgtable;
+}
+
+TableId pgtable_trans_huge_withdraw(Kernel& k, PmdRef pmd) {
+    TableId& slot = k.tables[pmd.table].deposited[pmd.index];
+    TableId t = slot;
+    if (t == kNoTable) throw ModelError("pgtable_trans_huge_withdraw: no deposited table");
+    slot = kNoTable;
+    // A deposited table is unreachable: a PTE in it was installed by someone who
+    // walked to it before it was retracted (seed 000's collapse race) and is lost.
+    if (!k.tables[t].in_use)
+        check::violation("use_after_free", "the table deposited under a huge PMD was freed");
+    for (uint64_t e : k.tables[t].entries)
+        if (e)
+            check::violation("pgtable", "a PTE was installed in the table deposited under a huge PMD "
+                                        "(a fault used a page table that collapse had retracted)");
+    return t;
+}
+
+void folio_add_new_anon_rmap_pmd(Kernel& k, Pfn head, vm_area_struct* vma, uint64_t haddr) {
+    __folio_add_new_anon_rmap(k, head, vma->anon_vma, linear_page_index(vma, haddr), true);
+    k.folios[head].entire_mapcount = 1;
+}
+
+bool thp_vma_allowable(const Kernel& k, const vm_area_struct* vma, uint64_t addr, bool enforce_sysfs) {
+    uint64_t size = hpage_pmd_size(k);
+    uint64_t haddr = addr & ~(size - 1);
+    if (!vma->vma_is_anonymous() || (vma->vm_flags & (VM_SHARED | VM_MAYSHARE))) return false;
+    if (vma->vm_flags & (VM_NOHUGEPAGE | VM_UFFD_MISSING | VM_UFFD_WP)) return false;
+    if (enforce_sysfs && !(vma->vm_flags & VM_HUGEPAGE)) return false;
+    return haddr >= vma->vm_start && haddr + size <= vma->vm_end;  // thp_vma_suitable_order
+}
+
+namespace {
+
+// vmf_anon_prepare: under the VMA lock a missing anon_vma needs mmap_lock: retry.
+vm_fault_t vmf_anon_prepare(Kernel& k, vm_fault& vmf) {
+    if (vmf.vma->anon_vma) return 0;
+    if (vmf.flags & fault::FAULT_FLAG_VMA_LOCK) {
+        fault::release_fault_lock(k, vmf);
+        return fault::VM_FAULT_RETRY;
+    }
+    anon_vma_prepare(k, vmf.vma);
+    return 0;
+}
+
+// do_huge_pmd_anonymous_page + __do_huge_pmd_anonymous_page: a huge folio mapped by a
+// huge PMD at an empty PMD.  VM_FAULT_FALLBACK when no huge folio is free.
+vm_fault_t do_huge_pmd_anonymous_page(Kernel& k, vm_fault& vmf, PmdRef pmd) {
+    vm_area_struct* vma = vmf.vma;
+    mm_struct& mm = *vma->vm_mm;
+    uint64_t haddr = vmf.address & ~(hpage_pmd_size(k) - 1);
+    if (vm_fault_t ret = vmf_anon_prepare(k, vmf)) return ret;
+    k.rt.yield(MMR_SITE("vma_alloc_folio"), rt::Ev::yield);
+    Pfn folio = k.folios.alloc_order(hpage_pmd_order(k));
+    if (folio == FolioPool::kNoPfn) {
+        k.counters.inc(Counter::thp_fault_fallback);
+        return fault::VM_FAULT_FALLBACK;
+    }
+    TableId pgtable = k.tables.alloc(PTE_LEVEL);  // pte_alloc_one
+    if (pgtable == kNoTable) {
+        k.folios.put(folio);
+        return fault::VM_FAULT_OOM;
+    }
+    pmd_lock(mm, MMR_SITE("__do_huge_pmd_anonymous_page"));
+    uint64_t& e = pmd_entry(k, pmd);
+    if (e) {  // someone populated the PMD meanwhile
+        pmd_unlock(mm, MMR_SITE("__do_huge_pmd_anonymous_page"));
+        k.tables.free(pgtable);
+        k.folios.put(folio);
+        return 0;
+    }
+    pmd_t entry = mk_huge_pmd(folio, false) | _PAGE_DIRTY | _PAGE_ACCESSED;
+    if (vma->vm_flags & VM_WRITE) entry |= _PAGE_RW;  // maybe_pmd_mkwrite
+    folio_add_new_anon_rmap_pmd(k, folio, vma, haddr);
+    pgtable_trans_huge_deposit(k, pmd, pgtable);
+    e = entry;  // set_pmd_at
+    pmd_unlock(mm, MMR_SITE("__do_huge_pmd_anonymous_page"));
+    k.counters.inc(Counter::thp_fault_alloc);
+    return 0;
+}
+
+// huge_pmd_set_accessed: the access bits of a huge PMD that already allows the access.
+vm_fault_t huge_pmd_set_accessed(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig) {
+    mm_struct& mm = *vmf.vma->vm_mm;
+    pmd_lock(mm, MMR_SITE("huge_pmd_set_accessed"));
+    uint64_t& e = pmd_entry(k, pmd);
+    if (e == orig) {
+        e |= _PAGE_ACCESSED;
+        if (vmf.flags & fault::FAULT_FLAG_WRITE) e |= _PAGE_DIRTY;
+    }
+    pmd_unlock(mm, MMR_SITE("huge_pmd_set_accessed"));
+    return 0;
+}
+
+// do_huge_pmd_wp_page: a write to a write-protected huge PMD.  Reused in place when
+// the folio is exclusive (or only this mapping references it); otherwise the PMD is
+// split and the PTE-level fault copies the page (VM_FAULT_FALLBACK), as upstream since
+// 5.8.  Upstream sleeps in folio_lock when the trylock fails; the model splits then.
+vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig) {
+    vm_area_struct* vma = vmf.vma;
+    mm_struct& mm = *vma->vm_mm;
+    pmd_lock(mm, MMR_SITE("do_huge_pmd_wp_page"));
+    uint64_t& e = pmd_entry(k, pmd);
+    if (e != orig) {
+        pmd_unlock(mm, MMR_SITE("do_huge_pmd_wp_page"));
+        return 0;
+    }
+    Pfn head = pmd_pfn(orig);
+    Folio& f = k.folios[head];
+    bool reuse = f.flags & PG_anon_exclusive;
+    if (!reuse && folio_trylock(k, head)) {
+        if (f.refcount == 1) {
+            folio_move_anon_rmap(k, head, vmf.anon_vma ? vmf.anon_vma : vma->anon_vma);
+            f.flags |= PG_anon_exclusive;
+            reuse = true;
+        }
+        folio_unlock(k, head);
+    }
+    if (reuse) {
+        e |= _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;  // pmdp_set_access_flags
+        pmd_unlock(mm, MMR_SITE("do_huge_pmd_wp_page"));
+        k.counters.inc(Counter::cow_reuse);
+        return 0;
+    }
+    pmd_unlock(mm, MMR_SITE("do_huge_pmd_wp_page"));
+    split_huge_pmd(k, vma, vmf.address);
+    return fault::VM_FAULT_FALLBACK;
+}
+
+// __split_huge_pmd_locked for an anonymous huge PMD: the deposited table maps every
+// page of the folio with the PMD's permissions and bits, and the folio becomes order-0
+// folios (see the header: no PTE-mapped large folios).  PMD lock held.
+void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
+    sync::lockdep_assert_held(vma->vm_mm->page_table_lock, sync::LockMode::any);
+    uint64_t& e = pmd_entry(k, pmd);
+    pmd_t old = e;
+    Pfn head = pmd_pfn(old);
+    Folio& f = k.folios[head];
+    if (f.order != hpage_pmd_order(k) || f.entire_mapcount != 1 || f.refcount != 1)
+        check::violation("folio_accounting", "splitting a huge PMD at " + std::to_string(haddr) +
+                                                 " whose folio (pfn " + std::to_string(head) +
+                                                 ") has other mappings or references");
+    TableId pt = pgtable_trans_huge_withdraw(k, pmd);
+    bool exclusive = f.flags & PG_anon_exclusive;
+    k.folios.split_to_order0(head);
+    for (uint64_t i = 0; i < hpage_pmd_nr(k); ++i) {
+        Folio& page = k.folios[head + static_cast<Pfn>(i)];
+        page.refcount = 1;
+        page.mapcount = 1;
+        if (!exclusive) page.flags &= ~PG_anon_exclusive;
+        pte_t pte = mk_pte(head + static_cast<Pfn>(i), pte_write(old)) |
+                    (old & (_PAGE_DIRTY | _PAGE_ACCESSED));
+        k.tables[pt].entries[i] = pte;
+        folio_add_lru(k, head + static_cast<Pfn>(i));  // lru_add_split_folio
+    }
+    e = mk_table_entry(pt);  // pmd_populate
+    // pmdp_invalidate: no CPU keeps using the huge translation.
+    flush_tlb_mm_range(k, *vma->vm_mm, haddr, haddr + hpage_pmd_size(k));
+    k.counters.inc(Counter::thp_split_pmd);
+}
+
+}  // namespace
+
+std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
+    vm_area_struct* vma = vmf.vma;
+    mm_struct& mm = *vma->vm_mm;
+    bool allow = thp_vma_allowable(k, vma, vmf.address, true);
+    PmdRef pmd = allow ? pmd_alloc(k, mm, vmf.address) : pmd_lookup(k, mm, vmf.address);
+    if (!pmd) return allow ? std::optional<vm_fault_t>(fault::VM_FAULT_OOM) : std::nullopt;
+    // Outside THP VMAs only a huge PMD matters; the check is not a scheduling point, so
+    // that faults elsewhere interleave exactly as they did before THP was modelled.
+    if (!allow && !pmd_trans_huge(pmd_entry(k, pmd))) return std::nullopt;
+    pmd_t orig = pmdp_get_lockless(k, pmd, MMR_SITE("__handle_mm_fault"));
+    vm_fault_t ret = fault::VM_FAULT_FALLBACK;
+    if (!orig && allow) {
+        ret = do_huge_pmd_anonymous_page(k, vmf, pmd);  // create_huge_pmd
+    } else if (pmd_trans_huge(orig)) {
+        if ((vmf.flags & fault::FAULT_FLAG_WRITE) && !pte_write(orig))
+            ret = do_huge_pmd_wp_page(k, vmf, pmd, orig);  // wp_huge_pmd
+        else
+            ret = huge_pmd_set_accessed(k, vmf, pmd, orig);
+    }
+    if (ret & fault::VM_FAULT_FALLBACK) return std::nullopt;
+    return ret;
+}
+
+void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr) {
+    mm_struct& mm = *vma->vm_mm;
+    PmdRef pmd = pmd_lookup(k, mm, addr);
+    // split_huge_pmd: only a huge PMD is worth the lock (re-checked under it).
+    if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return;
+    pmd_lock(mm, MMR_SITE("__split_huge_pmd"));
+    if (pmd_trans_huge(pmd_entry(k, pmd)))
+        split_huge_pmd_locked(k, vma, pmd, addr & ~(hpage_pmd_size(k) - 1));
+    pmd_unlock(mm, MMR_SITE("__split_huge_pmd"));
+}
+
+void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr) {
+    uint64_t size = hpage_pmd_size(k);
+    if (addr % size == 0) return;
+    uint64_t haddr = addr & ~(size - 1);
+    if (haddr >= vma->vm_start && haddr + size <= vma->vm_end) split_huge_pmd(k, vma, haddr);
+}
+
+bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
+    Kernel& k = *tlb.k;
+    mm_struct& mm = *vma->vm_mm;
+    pmd_lock(mm, MMR_SITE("zap_huge_pmd"));
+    uint64_t& e = pmd_entry(k, pmd);
+    if (!pmd_trans_huge(e)) {
+        pmd_unlock(mm, MMR_SITE("zap_huge_pmd"));
+        return false;
+    }
+    Pfn head = pmd_pfn(e);
+    e = 0;  // pmdp_huge_get_and_clear_full
+    tlb.start = std::min(tlb.start, haddr);  // tlb_remove_pmd_tlb_entry
+    tlb.end = std::max(tlb.end, haddr + hpage_pmd_size(k));
+    k.tables.free(pgtable_trans_huge_withdraw(k, pmd));  // zap_deposited_table: pte_free
+    Folio& f = k.folios[head];
+    --f.entire_mapcount;  // folio_remove_rmap_pmd
+    if (--f.mapcount < 0) check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(head));
+    tlb_remove_folio(tlb, head);
+    pmd_unlock(mm, MMR_SITE("zap_huge_pmd"));
+    return true;
+}
+
+bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
+    Kernel& k = *tlb.k;
+    mm_struct& mm = *vma->vm_mm;
+    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return false;
+    pmd_lock(mm, MMR_SITE("change_huge_pmd"));
+    uint64_t& e = pmd_entry(k, pmd);
+    if (!pmd_trans_huge(e)) {
+        pmd_unlock(mm, MMR_SITE("change_huge_pmd"));
+        return false;
+    }
+    const Folio& f = k.folios[pmd_pfn(e)];
+    bool writable = (vma->vm_flags & VM_WRITE) && (f.flags & PG_anon_exclusive);
+    pmd_t n = writable ? (e | _PAGE_RW) : (e & ~_PAGE_RW);
+    if (n != e) {
+        e = n;  // pmdp_invalidate_ad + set_pmd_at
+        tlb.start = std::min(tlb.start, haddr);  // tlb_flush_pmd_range
+        tlb.end = std::max(tlb.end, haddr + hpage_pmd_size(k));
+    }
+    pmd_unlock(mm, MMR_SITE("change_huge_pmd"));
+    return true;
+}
+
+int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr) {
+    PmdRef pmd = pmd_lookup(k, *src_vma->vm_mm, addr);
+    if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return 0;
+    // folio_try_dup_anon_rmap_pmd fails for a folio that may be pinned; the model
+    // always takes that path (no PTE-mapped large folios): split, copy the PTEs.
+    split_huge_pmd(k, src_vma, addr);
+    return -ops::EAGAIN_;
+}
+
+}  // namespace mmrace::mm
