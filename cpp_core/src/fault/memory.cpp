@@ -126,8 +126,10 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
     }
     Pfn to_put = fresh;  // if the PTE changed under us, the new folio is dropped
     if (!vmf_pte_changed(k, vmf)) {
-        pte_t entry = pte_mkdirty(pte_mkyoung(mk_pte(fresh, false)));
-        if (vmf.vma_flags & VM_WRITE) entry = pte_mkwrite(entry);
+        pte_t entry = pte_mkyoung(mk_pte(fresh, false));
+        // FAULT_FLAG_UNSHARE (a R/O pin) maps the exclusive copy read-only and clean.
+        if (!(vmf.flags & FAULT_FLAG_UNSHARE)) entry = pte_mkdirty(entry);
+        if ((vmf.vma_flags & VM_WRITE) && !(vmf.flags & FAULT_FLAG_UNSHARE)) entry = pte_mkwrite(entry);
         set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
         flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
         __folio_add_new_anon_rmap(k, fresh, vmf.anon_vma, vmf.pgoff, true);
@@ -159,7 +161,9 @@ bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, uint64_t anon_vma) {
     return true;
 }
 
-// do_wp_page: a write to a present, write-protected PTE.  PTE lock held on entry.
+// do_wp_page: a write to a present, write-protected PTE, or FAULT_FLAG_UNSHARE (a R/O
+// FOLL_PIN of a page that may be shared: make it exclusive, keep it read-only).  PTE
+// lock held on entry.
 vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     Pfn p = pte_pfn(vmf.orig_pte);
     bool normal = !pte_special(vmf.orig_pte);  // vm_normal_page
@@ -172,6 +176,10 @@ vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
         if ((f.flags & PG_anon) &&
             ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.anon_vma))) {
             f.flags |= PG_anon_exclusive;
+            if (vmf.flags & FAULT_FLAG_UNSHARE) {  // exclusive now: nothing to unshare
+                pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
+                return 0;
+            }
             return wp_page_reuse(k, vmf);
         }
         k.folios.get(p);
@@ -433,9 +441,9 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
         pte_unlock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
         return 0;  // raced: the access will retry
     }
-    if (vmf.flags & FAULT_FLAG_WRITE) {
+    if (vmf.flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) {
         if (!pte_write(entry)) return do_wp_page(k, vmf);
-        entry = pte_mkdirty(entry);
+        if (vmf.flags & FAULT_FLAG_WRITE) entry = pte_mkdirty(entry);
     }
     set_pte_at(k, vmf.pte, pte_mkyoung(entry));
     pte_unlock(k, vmf.pte, MMR_SITE("handle_pte_fault"));

@@ -11,6 +11,7 @@
 #include "mm/counters.hpp"
 #include "mm/filemap.hpp"
 #include "mm/folio.hpp"
+#include "gup/pin.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
 #include "mm/swap.hpp"
@@ -49,6 +50,8 @@ public:
     std::vector<int> process_nthreads;
     // One TLB per simulated CPU (= per thread).
     std::vector<Tlb> tlbs;
+    // The pins the program's `pin` ops hold, by handle (the pin op's index in file order).
+    std::vector<gup::PinHandle> pins;
 
     // Whether CPU t runs mm (is in its mm_cpumask).
     bool thread_runs_mm(rt::Tid t, const mm_struct& mm) const {

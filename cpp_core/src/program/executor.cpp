@@ -7,6 +7,7 @@
 
 #include "check/history.hpp"
 #include "check/invariants.hpp"
+#include "gup/pin.hpp"
 #include "mm/kernel.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
@@ -33,6 +34,13 @@ void check_op_built(const Op& op) {
         case OpKind::exit:
         case OpKind::file_write:
         case OpKind::truncate:
+        case OpKind::pin:
+        case OpKind::unpin:
+        case OpKind::gup:
+        case OpKind::dma_read:
+        case OpKind::dma_write:
+        case OpKind::peek:
+        case OpKind::poke:
             return;
         case OpKind::madvise:
             if (op.advice == Advice::collapse) not_built("madvise collapse (THP)", op.loc);
@@ -53,7 +61,8 @@ std::unique_ptr<rt::Policy> make_policy(const Schedule& s) {
     return rt::make_replay_policy({});
 }
 
-std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
+// pin_handle: for a `pin` op, its handle (its index among the pin ops in file order).
+std::string exec_op(mm::Kernel& k, const Program& p, const Op& op, int pin_handle) {
     switch (op.kind) {
         case OpKind::mmap: return ops::sys_mmap(k, op);
         case OpKind::read: return ops::user_read(k, op.addr);
@@ -66,6 +75,13 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::mremap: return ops::sys_mremap(k, op);
         case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
         case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
+        case OpKind::pin: return gup::sys_pin(k, op, pin_handle);
+        case OpKind::unpin: return gup::sys_unpin(k, op.handle);
+        case OpKind::dma_read: return gup::dma_read(k, op.handle, op.offset);
+        case OpKind::dma_write: return gup::dma_write(k, op.handle, op.offset, op.value);
+        case OpKind::gup: return gup::sys_gup(k, op);
+        case OpKind::peek: return gup::sys_peek(k, op.addr);
+        case OpKind::poke: return gup::sys_poke(k, op.addr, op.value);
         case OpKind::exit: return "0";  // the thread body stops after it
         default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
     }
@@ -86,6 +102,7 @@ struct RunState {
     const Program& p;
     const RunOptions& opt;
     std::vector<Slot> slots;
+    std::vector<int> pin_handles;  // by slot: a pin op's handle, else -1
     int in_flight = 0;  // ops (and exits) under way on any thread
     uint64_t clock = 0;  // orders every op invocation and response of the run
 };
@@ -108,7 +125,7 @@ void add_thread(RunState& s, const Thread& t, int process, bool started, size_t 
                 ++s.in_flight;
                 Slot& slot = s.slots[base + i];
                 slot.inv = ++s.clock;
-                slot.result = exec_op(s.k, s.p, t.ops[i]);
+                slot.result = exec_op(s.k, s.p, t.ops[i], s.pin_handles[base + i]);
                 slot.resp = ++s.clock;
                 s.k.rt.note(MMR_SITE("op"), rt::Ev::op_end, i);
                 op_done(s, t, i);
@@ -116,6 +133,7 @@ void add_thread(RunState& s, const Thread& t, int process, bool started, size_t 
             }
             ++s.in_flight;
             ops::do_exit(s.k);
+            gup::exit_pins(s.k);  // the device's file closes after exit_mm
             op_done(s, t, t.ops.size());
         },
         started);
@@ -254,6 +272,10 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
         ++tid;
     }
 
+    int npins = 0;
+    for (const Slot& sl : s.slots)
+        s.pin_handles.push_back(sl.thread->ops[sl.index].kind == OpKind::pin ? npins++ : -1);
+
     size_t base = 0;
     for (size_t pi = 0; pi < p.processes.size(); ++pi)
         for (const auto& t : p.processes[pi].threads) {
@@ -266,6 +288,7 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     }
 
     k.reset(p.processes.size());
+    k.pins.resize(static_cast<size_t>(npins));
     for (size_t fi = 0; fi < p.files.size(); ++fi) {
         auto f = std::make_unique<mm::address_space>();
         f->id = static_cast<int>(fi);
