@@ -17,6 +17,10 @@ REPRO = os.path.join(HERE, "..", "examples", "mutants")
 EXPECTED = {
     "spf_no_seqcount_check": "invariant",
     "pervma_fork_no_vma_write_lock": "linearizability",
+    "gup_pin_no_early_cow": "invariant",
+    "fork_shares_pinned_page": "invariant",
+    "gup_vmas_after_retry": "use_after_free",
+    "dirty_cow": "linearizability",
 }
 
 

@@ -824,7 +824,9 @@ TEST(MutantCatalogue, EveryRowIsComplete) {
             EXPECT_TRUE(strategies.count(list.substr(pos, comma - pos))) << list;
             pos = comma + 1;
         }
-        const std::set<std::string> built = {"spf_no_seqcount_check", "pervma_fork_no_vma_write_lock"};
+        const std::set<std::string> built = {"spf_no_seqcount_check", "pervma_fork_no_vma_write_lock",
+                                             "gup_pin_no_early_cow", "fork_shares_pinned_page",
+                                             "gup_vmas_after_retry", "dirty_cow"};
         EXPECT_EQ(m.built, built.count(m.name) > 0);
     }
     EXPECT_STREQ(find_mutant("stackrot")->reference, "CVE-2023-3269");

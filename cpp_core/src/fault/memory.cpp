@@ -49,6 +49,13 @@ int vmf_anon_prepare(Kernel& k, vm_fault& vmf) {
     return 0;
 }
 
+// vma->vm_page_prot for a new PTE: in a PROT_NONE VMA (reached only by a FOLL_FORCE
+// GUP) the page is mapped PAGE_NONE, present to the kernel but not to the MMU.
+pte_t vm_page_prot(const vm_fault& vmf, pte_t entry) {
+    if (vmf.vma_flags & VM_ACCESS_FLAGS) return entry;
+    return (entry & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
+}
+
 // vmf_pte_changed: under the PTE lock, has the PTE moved on since orig_pte was read?
 bool vmf_pte_changed(Kernel& k, const vm_fault& vmf) {
     return ptep_get(k, vmf.pte) != vmf.orig_pte;
@@ -65,7 +72,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         pte_t entry = pte_mkspecial(mk_pte(kZeroPfn, false));
         if (!pte_map_lock(k, vmf, MMR_SITE("do_anonymous_page"))) return VM_FAULT_RETRY;
         if (!vmf_pte_changed(k, vmf)) {
-            set_pte_at(k, vmf.pte, entry);
+            set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
             k.counters.inc(Counter::zero_page_map);
         }
         pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
@@ -86,7 +93,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
         return 0;
     }
     __folio_add_new_anon_rmap(k, p, vmf.anon_vma, vmf.pgoff, true);
-    set_pte_at(k, vmf.pte, entry);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
     pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
     return 0;
 }
@@ -95,7 +102,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
 vm_fault_t wp_page_reuse(Kernel& k, vm_fault& vmf) {
     pte_t entry = pte_mkdirty(pte_mkyoung(vmf.orig_pte));
     if (vmf.vma_flags & VM_WRITE) entry = pte_mkwrite(entry);
-    set_pte_at(k, vmf.pte, entry);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
     pte_unlock(k, vmf.pte, MMR_SITE("wp_page_reuse"));
     k.counters.inc(Counter::cow_reuse);
     return 0;
@@ -133,7 +140,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
         set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
         flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
         __folio_add_new_anon_rmap(k, fresh, vmf.anon_vma, vmf.pgoff, true);
-        set_pte_at(k, vmf.pte, entry);
+        set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
         folio_remove_rmap_pte(k, old);
         to_put = old;  // drop the old mapping's reference
         k.counters.inc(Counter::cow_copy);
@@ -320,7 +327,7 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     // The fault's reference becomes the mapping's.
     if (!(f.flags & PG_anon)) folio_add_new_anon_rmap(k, p, vma, vmf.address, exclusive);
     else folio_add_anon_rmap_pte(k, p, vma, vmf.address, exclusive);
-    set_pte_at(k, vmf.pte, pte);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, pte));
     vmf.orig_pte = pte;
     folio_unlock(k, p);
     if (vmf.flags & FAULT_FLAG_WRITE) {  // a shared folio mapped read-only: break COW now
@@ -349,7 +356,7 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
     if (anon_copy) folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
     else ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
-    set_pte_at(k, vmf.pte, entry);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
     return 0;
 }
@@ -433,7 +440,9 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
         k.counters.inc(Counter::spf_vma_changed);
         return VM_FAULT_RETRY;
     }
-    if (pte_protnone(vmf.orig_pte))  // access_error let the fault in: VMA accessible
+    // A PROT_NONE PTE of an inaccessible VMA is only faulted by a FOLL_FORCE GUP; in an
+    // accessible one it would be a NUMA hinting fault.
+    if (pte_protnone(vmf.orig_pte) && (vmf.vma_flags & VM_ACCESS_FLAGS))
         throw ModelError("PROT_NONE PTE in an accessible VMA (NUMA hinting is not modelled)");
     if (!pte_map_lock(k, vmf, MMR_SITE("handle_pte_fault"))) return VM_FAULT_RETRY;  // pte_spinlock
     pte_t entry = vmf.orig_pte;

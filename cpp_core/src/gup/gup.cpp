@@ -95,9 +95,6 @@ void check_vma_live(const VmaRef& r, uint64_t addr) {
 long check_vma_flags(Kernel& k, const vm_area_struct* vma, uint32_t flags) {
     uint64_t vm_flags = vma->vm_flags;
     bool write = flags & FOLL_WRITE;
-    // Model limit: FOLL_FORCE into a PROT_NONE VMA (allowed upstream through
-    // VM_MAYREAD) would fault PAGE_NONE pages in, which the fault path does not map.
-    if (!(vm_flags & VM_ACCESS_FLAGS)) return -EFAULT_;
     if (write) {
         // writable_file_mapping_allowed: no long-term write pin of a file that needs
         // dirty tracking (a shared mapping of a regular file; shmem is fine).

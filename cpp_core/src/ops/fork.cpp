@@ -36,6 +36,8 @@ bool copy_present_page(Kernel& k, vm_area_struct* dst_vma, PteRef dst, uint64_t 
     folio_add_new_anon_rmap(k, fresh, dst_vma, addr, true);
     pte_t pte = pte_mkdirty(mk_pte(fresh, false));
     if (dst_vma->vm_flags & VM_WRITE) pte = pte_mkwrite(pte);  // maybe_mkwrite
+    if (!(dst_vma->vm_flags & VM_ACCESS_FLAGS))                 // PAGE_NONE
+        pte = (pte & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
     set_pte_at(k, dst, pte);
     return true;
 }
