@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
         WorkloadShape shape;
         bool swapin = std::string(strategy) == "pervma+swapin";
         shape.strategy = swapin ? "pervma" : strategy;
+        shape.gup = true;
         auto t0 = Clock::now();
         uint64_t runs = 0, bad = 0;
         check::LinStats total;

@@ -69,18 +69,19 @@ std::string sys_unpin(Kernel& k, int handle) {
 }
 
 std::string dma_read(Kernel& k, int handle, uint64_t off) {
+    // The device's access is one step: the pin cannot go between its check and the access.
+    k.rt.yield(MMR_SITE("dma_read"), rt::Ev::access, off);
     PinHandle* h = held(k, handle);
     if (!h) return ops::errno_name(ops::EINVAL_);
-    k.rt.yield(MMR_SITE("dma_read"), rt::Ev::access, off);
     uint32_t w = 0;
     return std::to_string(dma_target(k, *h, off, &w).read_word(w));
 }
 
 std::string dma_write(Kernel& k, int handle, uint64_t off, uint64_t value) {
+    k.rt.yield(MMR_SITE("dma_write"), rt::Ev::access, off);
     PinHandle* h = held(k, handle);
     if (!h) return ops::errno_name(ops::EINVAL_);
     if (!h->write) return ops::errno_name(ops::EACCES_);
-    k.rt.yield(MMR_SITE("dma_write"), rt::Ev::access, off);
     uint32_t w = 0;
     Folio& f = dma_target(k, *h, off, &w);
     f.write_word(w, value);

@@ -16,6 +16,7 @@ struct WorkloadShape {
     bool fork = true;
     const char* geometry = "small";        // or "x86"
     const char* strategy = "classic";      // or "spf", "pervma"
+    bool gup = false;                      // also pin/unpin/gup/dma_read/dma_write/peek/poke
 };
 
 // The .mmr text of the workload drawn from `seed` (the same on every platform).
