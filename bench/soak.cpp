@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
         bool swapin = uffd || std::string(strategy) == "pervma+swapin";
         bool file = std::string(strategy) == "pervma+file";
         shape.strategy = swapin || file ? "pervma" : strategy;
+        shape.gup = true;
         auto t0 = Clock::now();
         uint64_t runs = 0, bad = 0;
         check::LinStats total;

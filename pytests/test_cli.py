@@ -81,12 +81,12 @@ def test_random_bytes_exit_2(tmp_path):
         assert str(f) + ":" in p.stderr
 
 
-def test_missing_file_and_unbuilt_op_exit_2(tmp_path):
+def test_missing_file_and_unbuilt_mutant_exit_2(tmp_path):
     assert mmrace_cli("run", str(tmp_path / "nope.mmr")).returncode == 2
     f = tmp_path / "unbuilt.mmr"
-    f.write_text("mmrace 1\nprocess P0\nthread P0.T0\n  pin 0x100000 pages=1 flags=write\n")
+    f.write_text("mmrace 1\nconfig mutants=stackrot\nprocess P0\nthread P0.T0\n  read 0x100000\n")
     p = mmrace_cli("run", str(f))
-    assert p.returncode == 2 and "pin" in p.stderr and "not built" in p.stderr
+    assert p.returncode == 2 and "stackrot" in p.stderr and "not built" in p.stderr
 
 
 def long_program(threads=4, ops=20000):

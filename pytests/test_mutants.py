@@ -20,6 +20,10 @@ EXPECTED = {
     "khugepaged_no_revalidate": "use_after_free",
     "spf_no_pmd_recheck": "pgtable",
     "uffd_copy_ignores_mmap_changing": "uffd_event_order",
+    "gup_pin_no_early_cow": "invariant",
+    "fork_shares_pinned_page": "invariant",
+    "gup_vmas_after_retry": "use_after_free",
+    "dirty_cow": "linearizability",
 }
 
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "check/report.hpp"
+#include "gup/gup.hpp"
 #include "mm/kernel.hpp"
 #include "mm/lru.hpp"
 #include "ops/ops.hpp"
@@ -21,11 +22,17 @@ namespace {
 struct PteCounts {
     std::vector<int64_t> maps;       // by pfn, [0, folios.high_water())
     std::vector<int64_t> swap_ptes;  // by slot, [0, swap.highest_bit]
+    std::vector<int64_t> pins;       // by pfn: how many held pin handles pin it
 
     static PteCounts& zeroed(const Kernel& k) {
         thread_local PteCounts c;
         c.maps.assign(k.folios.high_water(), 0);
         c.swap_ptes.assign(k.swap.highest_bit + 1, 0);
+        c.pins.assign(k.folios.high_water(), 0);
+        for (const auto& h : k.pins)
+            if (h.held)
+                for (Pfn p : h.pages)
+                    if (p != kZeroPfn && p < c.pins.size()) ++c.pins[p];
         return c;
     }
     // A huge PMD maps its folio once (the head's entire mapcount).
@@ -241,13 +248,19 @@ void check_accounting(Kernel& k, const PteCounts& c) {
         if (f.mapcount != m)
             violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) +
                                               " but " + std::to_string(m) + " PTEs map it");
-        // References: one per mapping, one for the page cache or the swap cache.
+        // References: one per mapping, one for the page cache or the swap cache, and
+        // GUP_PIN_COUNTING_BIAS per pin a handle holds.
         int64_t cache = (f.mapping >= 0 ? 1 : 0) + ((f.flags & PG_swapcache) ? 1 : 0);
+        if (f.pincount != c.pins[p])
+            violation("folio_accounting", who() + ": pincount " + std::to_string(f.pincount) +
+                                              " but " + std::to_string(c.pins[p]) + " pins hold it");
+        cache += f.pincount * gup::GUP_PIN_COUNTING_BIAS;
         if (f.refcount != f.mapcount + cache)
             violation("folio_accounting", who() + ": refcount " + std::to_string(f.refcount) +
                                               " but mapcount " + std::to_string(f.mapcount) +
                                               (f.mapping >= 0 ? " + the page cache" : "") +
-                                              ((f.flags & PG_swapcache) ? " + the swap cache" : ""));
+                                              ((f.flags & PG_swapcache) ? " + the swap cache" : "") +
+                                              (f.pincount ? " + pins" : ""));
         if (f.isolated || f.locked || (f.flags & PG_writeback))
             violation("folio_accounting", who() + " is still isolated, locked or under writeback "
                                                   "with no op in flight");

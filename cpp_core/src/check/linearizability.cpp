@@ -55,6 +55,13 @@ bool modelled(const Op& op) {
         case OpKind::uffd_wp:
         case OpKind::uffd_serve:
         case OpKind::collapse: return true;  // khugepaged: no effect on content
+        case OpKind::peek:
+        case OpKind::poke:
+        case OpKind::gup:
+        case OpKind::pin:
+        case OpKind::unpin:
+        case OpKind::dma_read:
+        case OpKind::dma_write: return true;
         default: return false;
     }
 }
@@ -104,6 +111,8 @@ private:
     void project();
     void init_states();
     std::vector<Key> op_pages(uint32_t i) const;
+    // The process page a dma op reaches, or kNoKey if its pin never returned.
+    Key dma_page(const HistOp& o) const;
     std::vector<Key> op_objs(uint32_t i) const;
     uint64_t object_pages(uint64_t obj) const;
 
@@ -139,6 +148,15 @@ void Partition::process_facts() {
         for (const auto& t : proc.threads)
             for (const auto& op : t.ops)
                 if (op.kind == OpKind::uffd_serve) ctx_.uffd_values.push_back(op.value);
+    // Handles: the k-th pin op in file order.
+    std::map<const Op*, size_t> handle_of;
+    for (const auto& proc : h_.program->processes)
+        for (const auto& t : proc.threads)
+            for (const auto& op : t.ops)
+                if (op.kind == OpKind::pin) handle_of.emplace(&op, handle_of.size());
+    ctx_.pin_ops.assign(handle_of.size(), nullptr);
+    for (const auto& o : h_.ops)
+        if (o.op->kind == OpKind::pin) ctx_.pin_ops.at(handle_of.at(o.op)) = &o;
     uint64_t a;
     for (uint32_t i = 0; i < h_.ops.size(); ++i) {
         const HistOp& o = h_.ops[i];
@@ -180,9 +198,13 @@ void Partition::process_facts() {
 
 // The observed pages, then the pages their content can come from.
 void Partition::track() {
-    for (const auto& o : h_.ops)
-        if (o.op->kind == OpKind::read || o.op->kind == OpKind::write)
+    for (const auto& o : h_.ops) {
+        OpKind kind = o.op->kind;
+        if (kind == OpKind::read || kind == OpKind::write || kind == OpKind::peek || kind == OpKind::poke)
             tracked_.insert(make_key(proc(o), o.op->addr >> 12));
+        if ((kind == OpKind::dma_read || kind == OpKind::dma_write) && dma_page(o) != kNoKey)
+            tracked_.insert(dma_page(o));
+    }
     for (bool changed = true; changed;) {
         changed = false;
         for (const auto& o : h_.ops) {
@@ -232,13 +254,34 @@ void Partition::unite() {
     }
 }
 
+Key Partition::dma_page(const HistOp& o) const {
+    const HistOp* pin = ctx_.pin_ops.at(static_cast<size_t>(o.op->handle));
+    if (!pin) return kNoKey;
+    return make_key(proc(*pin), (pin->op->addr + o.op->offset) >> 12);
+}
+
 std::vector<Key> Partition::op_pages(uint32_t i) const {
     const HistOp& o = h_.ops[i];
     const Op& op = *o.op;
     uint64_t a;
     switch (op.kind) {
         case OpKind::read:
-        case OpKind::write: return {make_key(proc(o), op.addr >> 12)};
+        case OpKind::write:
+        case OpKind::peek:
+        case OpKind::poke: return {make_key(proc(o), op.addr >> 12)};
+        case OpKind::gup:
+        case OpKind::pin: return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
+        case OpKind::unpin: {
+            const HistOp* pin = ctx_.pin_ops.at(static_cast<size_t>(op.handle));
+            if (!pin) return {};
+            return in_range(tracked_, proc(*pin), pin->op->addr >> 12, pin->op->pages);
+        }
+        case OpKind::dma_read:
+        case OpKind::dma_write: {
+            Key k = dma_page(o);
+            if (k == kNoKey) return {};
+            return {k};
+        }
         case OpKind::mmap:
             if (result_addr(o, &a)) return in_range(tracked_, proc(o), a >> 12, op.pages);
             if (op.flags & MAPF_FIXED) return in_range(tracked_, proc(o), op.addr >> 12, op.pages);

@@ -130,13 +130,56 @@ bool access_view(State& t, View& v, bool in_eof, Grow grow, const Op& op, const 
     return !read_view(t, v, w, &want) || want == got;
 }
 
-// A read of private anonymous memory that returned the value a uffd handler copies in.
+// Private anonymous memory in a program with a MISSING registration: a fault on it may
+// be a userfault (the oracle does not follow which pages are registered or filled).
+bool uffd_may_miss(const Context& ctx, const View& v) {
+    return ctx.uffd_missing && v.kind == View::mapped && !v.shared && v.obj == kNoKey;
+}
+
+// A read (or peek) of such memory that returned the value a uffd handler copies in.
 bool uffd_filled(const Context& ctx, const View& v, const Op& op, const std::string& r) {
     uint64_t got = 0;
-    if (!ctx.uffd_missing || op.kind != OpKind::read || !parse_u64(r, &got, 10)) return false;
-    if (v.kind != View::mapped || v.shared || v.obj != kNoKey) return false;
-    if (v.prot_known && !(v.prot & (PROT_READ_ | PROT_WRITE_ | PROT_EXEC_))) return false;
+    bool forced = op.kind == OpKind::peek;  // FOLL_FORCE reads any mapping
+    if ((op.kind != OpKind::read && !forced) || !parse_u64(r, &got, 10) || !uffd_may_miss(ctx, v))
+        return false;
+    if (!forced && v.prot_known && !(v.prot & (PROT_READ_ | PROT_WRITE_ | PROT_EXEC_))) return false;
     return std::find(ctx.uffd_values.begin(), ctx.uffd_values.end(), got) != ctx.uffd_values.end();
+}
+
+// peek / poke (access_remote_vm with FOLL_FORCE): like a read or write, but any mapping
+// may be read (VM_MAYREAD) and a private one written without PROT_WRITE (COW); every
+// failure is EIO.  A hole below a stack may grow it (expand_stack).  EIO also when a
+// bounded pool ran out (-ENOMEM from the fault).
+bool force_access_view(const Context& ctx, State& t, View& v, bool in_eof, Grow grow, const Op& op,
+                       const std::string& r) {
+    bool write = op.kind == OpKind::poke;
+    if (v.kind == View::unknown) return true;
+    if (v.kind == View::unmapped) {
+        if (r == "EIO") return true;
+        if (grow == Grow::no) return false;
+        if (grow == Grow::backed) {
+            v = View{View::unknown};
+            return true;
+        }
+        v = View{View::mapped, 0, false};
+    }
+    bool allowed = !write || (v.prot & PROT_WRITE_) || !v.shared;
+    // __access_remote_vm passes no `locked`: a userfault there cannot drop mmap_lock and
+    // handle_userfault returns VM_FAULT_SIGBUS, so the access fails.
+    if (r == "EIO")
+        return !allowed || !v.prot_known || (v.obj != kNoKey && !in_eof) || ctx.populate_may_stop ||
+               uffd_may_miss(ctx, v);
+    if (v.prot_known && !allowed) return false;
+    if (v.obj != kNoKey && !in_eof) return false;
+    uint32_t w = static_cast<uint32_t>((op.addr & 4095) >> 3);
+    if (write) {
+        if (r != "ok") return false;
+        write_view(t, v, w, op.value);
+        return true;
+    }
+    uint64_t got = 0, want = 0;
+    if (!parse_u64(r, &got, 10)) return false;
+    return !read_view(t, v, w, &want) || want == got;
 }
 
 void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
@@ -144,6 +187,7 @@ void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<S
     const Page& pg = s.pages.at(k);
     size_t p = static_cast<size_t>(x.h->process);
     Grow grow = ctx.stack_backed[p] ? Grow::backed : ctx.stacky[p] ? Grow::anon : Grow::no;
+    bool forced = x.h->op->kind == OpKind::peek || x.h->op->kind == OpKind::poke;
     for (int vi = -1; vi < static_cast<int>(pg.stale.size()); ++vi) {
         State t = s;
         Page& tp = t.pages.at(k);
@@ -152,12 +196,14 @@ void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<S
             View& v = tp.cur;
             bool was_unknown = v.kind == View::unknown;
             bool eof = v.obj == kNoKey || t.objs.at(v.obj).in_eof;
-            ok = access_view(t, v, eof, grow, *x.h->op, x.h->result) ||
+            ok = (forced ? force_access_view(ctx, t, v, eof, grow, *x.h->op, x.h->result)
+                         : access_view(t, v, eof, grow, *x.h->op, x.h->result)) ||
                  uffd_filled(ctx, v, *x.h->op, x.h->result);
             if (ok && !was_unknown && v.kind == View::unknown) set_unknown(t, tp);
         } else {
             Stale& st = tp.stale[vi];
-            ok = access_view(t, st.v, st.in_eof, Grow::no, *x.h->op, x.h->result) ||
+            ok = (forced ? force_access_view(ctx, t, st.v, st.in_eof, Grow::no, *x.h->op, x.h->result)
+                         : access_view(t, st.v, st.in_eof, Grow::no, *x.h->op, x.h->result)) ||
                  uffd_filled(ctx, st.v, *x.h->op, x.h->result);
         }
         if (ok) out.push_back(std::move(t));
@@ -408,6 +454,132 @@ void do_truncate(const State& s, const SubOp& x, std::vector<State>& out) {
     out.push_back(std::move(t));
 }
 
+// --- GUP and pins ------------------------------------------------------------------
+
+// The COW a FOLL_WRITE GUP (or a R/O long-term pin's unshare) does on a private page:
+// the process gets its own copy of what it saw.  True if the page was mapped.
+bool gup_cow(State& t, Key k) {
+    View& v = t.pages.at(k).cur;
+    if (v.kind != View::mapped || v.shared) return v.kind == View::mapped;
+    if (v.obj != kNoKey && !t.objs.at(v.obj).in_eof) return true;
+    if (v.anon < 0) v.anon = copy_cell(t, v.obj == kNoKey ? -1 : v.backing);
+    return true;
+}
+
+// `gup`: with FOLL_WRITE the pages it got were COWed; the references are dropped.
+void do_gup(const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    uint64_t got = 0;
+    State t = s;
+    if ((op.flags & GUPF_WRITE) && parse_u64(x.h->result, &got, 10))
+        for (Key k : x.pages)
+            if (key_page(k) < (op.addr >> 12) + got) gup_cow(t, k);
+    out.push_back(std::move(t));
+}
+
+// What the device reaches through pinned page k once the pin's faults are done.
+DevPage pin_target(State& t, Key k, const Op& op, int process) {
+    DevPage d{-1, false, (op.flags & GUPF_WRITE) != 0, process};
+    View& v = t.pages.at(k).cur;
+    bool eof = v.obj == kNoKey || t.objs.at(v.obj).in_eof;
+    if (v.kind != View::mapped || !eof) {
+        d.unknown = true;
+
+    } else if (v.shared) {
+        d.cell = v.backing;
+    } else if ((op.flags & (GUPF_WRITE | GUPF_LONGTERM)) || v.anon >= 0) {
+        gup_cow(t, k);  // write fault, or unshare: an exclusive anonymous page
+        d.cell = v.anon;
+    } else {
+        // A R/O short-term pin of a page the process never wrote pins whatever is
+        // mapped: the zero page, the page-cache page, or an anonymous page a populate
+        // or write GUP allocated.  The oracle does not know which.
+        d.unknown = true;
+    }
+    return d;
+}
+
+void do_pin(const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    bool cows = op.flags & (GUPF_WRITE | GUPF_LONGTERM);
+    if (x.h->result.empty() || x.h->result[0] != 'H') {
+        // Released at once; the faults of the pages it walked (in address order) stay.
+        if (!cows) return out.push_back(s);
+        return prefixes(s, x, [](State& t, Key k) { return gup_cow(t, k), true; }, out);
+    }
+    int handle = std::stoi(x.h->result.substr(1));
+    State t = s;
+    for (Key k : x.pages) t.dev[dev_key(handle, key_page(k) - (op.addr >> 12))] = pin_target(t, k, op, x.h->process);
+    out.push_back(std::move(t));
+}
+
+// The pinned start's offset in its page: dma offsets count from there.
+uint64_t pin_addr_offset(const Context& ctx, const SubOp& x) {
+    return ctx.pin_ops.at(static_cast<size_t>(x.h->op->handle))->op->addr & 4095;
+}
+
+// The pinned page a dma op reaches (x.pages[0]), as a dev_key.
+uint64_t dma_key(const Context& ctx, const SubOp& x) {
+    const HistOp* pin = ctx.pin_ops.at(static_cast<size_t>(x.h->op->handle));
+    return dev_key(x.h->op->handle, key_page(x.pages.at(0)) - (pin->op->addr >> 12));
+}
+
+void do_dma(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    const Op& op = *x.h->op;
+    const std::string& r = x.h->result;
+    auto it = s.dev.find(dma_key(ctx, x));
+    if (it == s.dev.end()) {
+        if (r == "EINVAL") out.push_back(s);
+        return;
+    }
+    const DevPage& d = it->second;
+    if (r == "EINVAL") {  // the pinning process exited and its pins went with it
+        if (d.process != x.h->process) out.push_back(s);
+        return;
+    }
+    uint32_t w = static_cast<uint32_t>(((pin_addr_offset(ctx, x) + op.offset) & 4095) >> 3);
+    if (op.kind == OpKind::dma_write) {
+        if (!d.write) {
+            if (r == "EACCES") out.push_back(s);
+            return;
+        }
+        if (r != "ok") return;
+        State t = s;
+        if (d.unknown) {
+            for (auto& [key, o] : t.objs) {  // it may be any page-cache page here
+                o.is_volatile = true;
+                t.cells[o.cell].taint = kVolatile;
+            }
+        } else if (d.cell >= 0) {
+            t.cells[d.cell].write(w, op.value);
+        }
+        return out.push_back(std::move(t));
+    }
+    uint64_t got = 0, want = 0;
+    if (!parse_u64(r, &got, 10)) return;
+    // A pin's fault may have been a userfault: the page then holds the handler's value
+    // where the oracle has zero (a read of the process's own view is uffd_filled).
+    bool uffd = d.cell >= 0 && ctx.uffd_missing &&
+                std::find(ctx.uffd_values.begin(), ctx.uffd_values.end(), got) != ctx.uffd_values.end();
+    if (d.unknown || (d.cell >= 0 && !s.cells[d.cell].read(w, &want)) || want == got || uffd)
+        out.push_back(s);
+}
+
+void do_unpin(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
+    int handle = x.h->op->handle;
+    const HistOp* pin = ctx.pin_ops.at(static_cast<size_t>(handle));
+    State t = s;
+    bool held = false, foreign = false;
+    for (Key k : x.pages) {
+        auto it = t.dev.find(dev_key(handle, key_page(k) - (pin->op->addr >> 12)));
+        if (it == t.dev.end()) continue;
+        held = true;
+        foreign = it->second.process != x.h->process;
+        t.dev.erase(it);
+    }
+    if (x.h->result == "0" ? held : (!held || foreign)) out.push_back(std::move(t));
+}
+
 void end_window(const State& s, const SubOp& x, std::vector<State>& out) {
     State t = s;
     for (auto& [k, p] : t.pages)
@@ -488,6 +660,13 @@ void State::serialize(std::string& out) const {
         put(b, sizeof b);
         cell(o.cell);
     }
+    for (const auto& [k, d] : dev) {
+        put(&k, sizeof k);
+        uint8_t b[2] = {d.unknown, d.write};
+        put(b, sizeof b);
+        put(&d.process, sizeof d.process);
+        cell(d.cell);
+    }
     for (const auto& [k, p] : pages) {
         put(&k, sizeof k);
         view(p.cur);
@@ -520,7 +699,14 @@ void apply(const Context& ctx, const State& s, const SubOp& x, std::vector<State
     if (x.phase == SubOp::Phase::populate) return do_populate(ctx, s, x, out);
     switch (x.h->op->kind) {
         case OpKind::read:
-        case OpKind::write: return do_access(ctx, s, x, out);
+        case OpKind::write:
+        case OpKind::peek:
+        case OpKind::poke: return do_access(ctx, s, x, out);
+        case OpKind::gup: return do_gup(s, x, out);
+        case OpKind::pin: return do_pin(s, x, out);
+        case OpKind::unpin: return do_unpin(ctx, s, x, out);
+        case OpKind::dma_read:
+        case OpKind::dma_write: return do_dma(ctx, s, x, out);
         case OpKind::mmap: return do_mmap(ctx, s, x, out);
         case OpKind::munmap: return do_munmap(s, x, out);
         case OpKind::mprotect: return do_mprotect(ctx, s, x, out);

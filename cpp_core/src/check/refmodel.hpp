@@ -82,10 +82,21 @@ struct ObjPage {
     bool is_volatile = false;
 };
 
+// What a device reaches through one page of a held pin (DESIGN §7: a pin aliases the
+// pinning process's memory while its mapping stands, and keeps the page after that).
+struct DevPage {
+    int32_t cell = -1;       // the pinned page's cell; -1: the zero page
+    bool unknown = false;    // the oracle cannot tell which page was pinned
+    bool write = false;      // pinned with FOLL_WRITE
+    int32_t process = -1;    // the pinning process (its exit releases the pin)
+};
+inline uint64_t dev_key(int handle, uint64_t index) { return (static_cast<uint64_t>(handle) << 24) | index; }
+
 struct State {
     std::map<Key, Page> pages;
     std::map<Key, ObjPage> objs;
     std::vector<Cell> cells;
+    std::map<uint64_t, DevPage> dev;  // held pins' pages in this group, by dev_key
 
     int32_t new_cell(uint8_t taint);
     // A canonical byte string: equal for states that behave alike (cells renumbered
@@ -121,6 +132,8 @@ struct Context {
     // filled.
     bool uffd_missing = false;
     std::vector<uint64_t> uffd_values;
+    // The pin op of each handle that returned (its history entry), or null.
+    std::vector<const HistOp*> pin_ops;
 };
 
 // The address an mmap or mremap returned, or false for an errno.

@@ -59,6 +59,13 @@ int vmf_anon_prepare(Kernel& k, vm_fault& vmf) {
     return 0;
 }
 
+// vma->vm_page_prot for a new PTE: in a PROT_NONE VMA (reached only by a FOLL_FORCE
+// GUP) the page is mapped PAGE_NONE, present to the kernel but not to the MMU.
+pte_t vm_page_prot(const vm_fault& vmf, pte_t entry) {
+    if (vmf.vma_flags & VM_ACCESS_FLAGS) return entry;
+    return (entry & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
+}
+
 // vmf_pte_changed: under the PTE lock, has the PTE moved on since orig_pte was read?
 bool vmf_pte_changed(Kernel& k, const vm_fault& vmf) {
     return ptep_get(k, vmf.pte) != vmf.orig_pte;
@@ -80,7 +87,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
             return handle_userfault(k, vmf, VM_UFFD_MISSING);
         }
         if (!vmf_pte_changed(k, vmf)) {
-            set_pte_at(k, vmf.pte, entry);
+            set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
             k.counters.inc(Counter::zero_page_map);
         }
         pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
@@ -107,7 +114,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
     }
     __folio_add_new_anon_rmap(k, p, vmf.anon_vma, vmf.pgoff, true);
     folio_add_lru(k, p);  // folio_add_lru_vma
-    set_pte_at(k, vmf.pte, entry);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
     pte_unlock(k, vmf.pte, MMR_SITE("do_anonymous_page"));
     return 0;
 }
@@ -116,7 +123,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
 vm_fault_t wp_page_reuse(Kernel& k, vm_fault& vmf) {
     pte_t entry = pte_mkdirty(pte_mkyoung(vmf.orig_pte));
     if (vmf.vma_flags & VM_WRITE) entry = pte_mkwrite(entry);
-    set_pte_at(k, vmf.pte, entry);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
     pte_unlock(k, vmf.pte, MMR_SITE("wp_page_reuse"));
     k.counters.inc(Counter::cow_reuse);
     return 0;
@@ -147,13 +154,15 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
     }
     Pfn to_put = fresh;  // if the PTE changed under us, the new folio is dropped
     if (!vmf_pte_changed(k, vmf)) {
-        pte_t entry = pte_mkdirty(pte_mkyoung(mk_pte(fresh, false)));
-        if (vmf.vma_flags & VM_WRITE) entry = pte_mkwrite(entry);
+        pte_t entry = pte_mkyoung(mk_pte(fresh, false));
+        // FAULT_FLAG_UNSHARE (a R/O pin) maps the exclusive copy read-only and clean.
+        if (!(vmf.flags & FAULT_FLAG_UNSHARE)) entry = pte_mkdirty(entry);
+        if ((vmf.vma_flags & VM_WRITE) && !(vmf.flags & FAULT_FLAG_UNSHARE)) entry = pte_mkwrite(entry);
         set_pte_at(k, vmf.pte, 0);  // ptep_clear_flush: no CPU may keep the old page
         flush_tlb_page(k, *vmf.vma->vm_mm, vmf.address);
         __folio_add_new_anon_rmap(k, fresh, vmf.anon_vma, vmf.pgoff, true);
         folio_add_lru(k, fresh);  // folio_add_lru_vma
-        set_pte_at(k, vmf.pte, entry);
+        set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
         folio_remove_rmap_pte(k, old);
         to_put = old;  // drop the old mapping's reference
         k.counters.inc(Counter::cow_copy);
@@ -181,7 +190,9 @@ bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, uint64_t anon_vma) {
     return true;
 }
 
-// do_wp_page: a write to a present, write-protected PTE.  PTE lock held on entry.
+// do_wp_page: a write to a present, write-protected PTE, or FAULT_FLAG_UNSHARE (a R/O
+// FOLL_PIN of a page that may be shared: make it exclusive, keep it read-only).  PTE
+// lock held on entry.
 vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
     // userfaultfd_pte_wp: a real write to a uffd-wp PTE of a WP-registered VMA goes to
     // the handler first.
@@ -201,6 +212,10 @@ vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
         if ((f.flags & PG_anon) &&
             ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.anon_vma))) {
             f.flags |= PG_anon_exclusive;
+            if (vmf.flags & FAULT_FLAG_UNSHARE) {  // exclusive now: nothing to unshare
+                pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
+                return 0;
+            }
             return wp_page_reuse(k, vmf);
         }
         k.folios.get(p);
@@ -345,7 +360,7 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     // The fault's reference becomes the mapping's.
     if (!(f.flags & PG_anon)) folio_add_new_anon_rmap(k, p, vma, vmf.address, exclusive);
     else folio_add_anon_rmap_pte(k, p, vma, vmf.address, exclusive);
-    set_pte_at(k, vmf.pte, pte);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, pte));
     vmf.orig_pte = pte;
     folio_unlock(k, p);
     if (vmf.flags & FAULT_FLAG_WRITE) {  // a shared folio mapped read-only: break COW now
@@ -378,7 +393,7 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     } else {
         ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
     }
-    set_pte_at(k, vmf.pte, entry);
+    set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
     return 0;
 }
@@ -462,7 +477,9 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
         k.counters.inc(Counter::spf_vma_changed);
         return VM_FAULT_RETRY;
     }
-    if (pte_protnone(vmf.orig_pte))  // access_error let the fault in: VMA accessible
+    // A PROT_NONE PTE of an inaccessible VMA is only faulted by a FOLL_FORCE GUP; in an
+    // accessible one it would be a NUMA hinting fault.
+    if (pte_protnone(vmf.orig_pte) && (vmf.vma_flags & VM_ACCESS_FLAGS))
         throw ModelError("PROT_NONE PTE in an accessible VMA (NUMA hinting is not modelled)");
     if (!pte_map_lock(k, vmf, MMR_SITE("handle_pte_fault"))) return VM_FAULT_RETRY;  // pte_spinlock
     pte_t entry = vmf.orig_pte;
@@ -470,9 +487,9 @@ vm_fault_t handle_pte_fault(Kernel& k, vm_fault& vmf) {
         pte_unlock(k, vmf.pte, MMR_SITE("handle_pte_fault"));
         return 0;  // raced: the access will retry
     }
-    if (vmf.flags & FAULT_FLAG_WRITE) {
+    if (vmf.flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) {
         if (!pte_write(entry)) return do_wp_page(k, vmf);
-        entry = pte_mkdirty(entry);
+        if (vmf.flags & FAULT_FLAG_WRITE) entry = pte_mkdirty(entry);
     }
     set_pte_at(k, vmf.pte, pte_mkyoung(entry));
     pte_unlock(k, vmf.pte, MMR_SITE("handle_pte_fault"));

@@ -30,6 +30,9 @@ constexpr int8_t kNoLru = -1;
 struct Folio {
     int64_t refcount = 0;   // folio_ref_count
     int64_t mapcount = 0;   // folio_mapcount: page-table mappings
+    // FOLL_PIN pins (folio->_pincount for large folios; an order-0 folio counts them only
+    // in its refcount, GUP_PIN_COUNTING_BIAS each: the model keeps both for its checks).
+    int64_t pincount = 0;
     uint32_t flags = 0;
     bool in_use = false;
     uint64_t serial = 0;  // which allocation this is: tells a reused folio from the old one

@@ -47,6 +47,7 @@ void Kernel::reset(size_t nprocesses) {
     swap.reset(config.swap_slots);
     files.clear();
     tlbs.assign(rt.thread_count(), Tlb{});
+    pins.clear();
     sync.reset();
     cpuid_kn.removed = false;
     uffd = std::make_unique<userfaultfd_state>();

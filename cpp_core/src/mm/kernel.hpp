@@ -13,6 +13,7 @@
 #include "mm/filemap.hpp"
 #include "mm/folio.hpp"
 #include "mm/lru.hpp"
+#include "gup/pin.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
 #include "mm/swap.hpp"
@@ -61,6 +62,8 @@ public:
     fs::kernfs_node cpuid_kn;
     // The userfaultfd contexts of the run and their handlers (mm/userfaultfd.hpp).
     std::unique_ptr<userfaultfd_state> uffd;
+    // The pins the program's `pin` ops hold, by handle (the pin op's index in file order).
+    std::vector<gup::PinHandle> pins;
 
     // Whether CPU t runs mm (is in its mm_cpumask).
     bool thread_runs_mm(rt::Tid t, const mm_struct& mm) const {

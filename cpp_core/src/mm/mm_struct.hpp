@@ -10,6 +10,7 @@
 #include "mm/pgtable.hpp"
 #include "mm/vma.hpp"
 #include "sync/rwsem.hpp"
+#include "sync/seqcount.hpp"
 #include "sync/spinlock.hpp"
 
 namespace mmrace::mm {
@@ -36,6 +37,11 @@ struct mm_struct {
     std::map<uint64_t, TableId> pgd;  // PGD index -> PUD table
     uint64_t mmap_base = kMmapBase;
     int mm_users = 0;
+    // MMF_HAS_PINNED: a FOLL_PIN ran on this mm, so fork must look for pinned pages.
+    bool has_pinned = false;
+    // mm->write_protect_seq: fork write-protects COW pages inside a write section; a
+    // FOLL_PIN gup_fast backs off if it moved (57efa1fe5957).
+    sync::SeqCount write_protect_seq{"&mm->write_protect_seq"};
 
     // find_vma (mm/mmap.c): the first VMA with vm_end > addr, or null.
     vm_area_struct* find_vma(uint64_t addr) const;

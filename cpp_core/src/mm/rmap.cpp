@@ -1,6 +1,7 @@
 #include "mm/rmap.hpp"
 
 #include "check/report.hpp"
+#include "gup/gup.hpp"
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
 #include "mmrace/run.hpp"
@@ -44,9 +45,15 @@ bool try_to_unmap_one(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr) {
             pte_unlock(k, pte, MMR_SITE("try_to_unmap_one"));
             return false;
         }
-        // folio_try_share_anon_rmap_pte: the swap PTE remembers exclusivity (pins are
-        // not modelled, so sharing never fails).
+        // folio_try_share_anon_rmap_pte: the swap PTE remembers exclusivity; a
+        // maybe-pinned exclusive page cannot become shared, so it stays mapped.
         bool anon_exclusive = f.flags & PG_anon_exclusive;
+        if (anon_exclusive && gup::folio_maybe_dma_pinned(k, p)) {
+            swap_free(k, entry);
+            set_pte_at(k, pte, pteval);
+            pte_unlock(k, pte, MMR_SITE("try_to_unmap_one"));
+            return false;
+        }
         f.flags &= ~PG_anon_exclusive;
         pte_t swp_pte = swp_entry_to_pte(entry);
         if (anon_exclusive) swp_pte = pte_swp_mkexclusive(swp_pte);

@@ -1,7 +1,10 @@
 // fork(2): dup_mmap (kernel/fork.c) and copy_page_range (mm/memory.c).
 #include "check/report.hpp"
+#include "gup/gup.hpp"
+#include "mm/rmap.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/huge_memory.hpp"
+#include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
 #include "mm/swap.hpp"
@@ -17,14 +20,47 @@ namespace {
 
 constexpr int SINGLE_DEPTH_NESTING = 1;
 
+// page_needs_cow_for_dma: an exclusive anonymous page of a COW mapping that may be
+// DMA-pinned must not be shared with the child (70e806e4e645).
+bool page_needs_cow_for_dma(Kernel& k, vm_area_struct* src_vma, Pfn p) {
+    if (!src_vma->is_cow_mapping() || !src_vma->vm_mm->has_pinned) return false;
+    return gup::folio_maybe_dma_pinned(k, p);
+}
+
+// copy_present_page: the child gets its own copy of a maybe-pinned page, writable if
+// its VMA is; the parent keeps the page, its PTE untouched.  Both PTE locks held, so
+// the folio comes without sleeping (the kernel preallocates it outside the locks and
+// retries).  false (-ENOMEM) when there is none.
+bool copy_present_page(Kernel& k, vm_area_struct* dst_vma, PteRef dst, uint64_t addr, Pfn p,
+                       pte_t src_pte) {
+    Pfn fresh = k.folios.alloc();
+    if (fresh == FolioPool::kNoPfn) return false;
+    k.counters.inc(Counter::pgalloc_anon);
+    k.folios[fresh].words = k.folios[p].words;  // copy_user_highpage
+    folio_add_new_anon_rmap(k, fresh, dst_vma, addr, true);
+    folio_add_lru(k, fresh);  // folio_add_lru_vma
+    pte_t pte = pte_mkdirty(mk_pte(fresh, false));
+    if (dst_vma->vm_flags & VM_WRITE) pte = pte_mkwrite(pte);  // maybe_mkwrite
+    if (!(dst_vma->vm_flags & VM_ACCESS_FLAGS))                 // PAGE_NONE
+        pte = (pte & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
+    // Uffd-wp needs to be delivered to the child's PTE as well (userfaultfd_pte_wp).
+    if ((dst_vma->vm_flags & VM_UFFD_WP) && pte_uffd_wp(src_pte)) pte = pte_mkuffd_wp(pte);
+    set_pte_at(k, dst, pte);
+    return true;
+}
+
 // copy_present_pte: share the folio with the child; a COW mapping is write-protected
-// in both.  Both PTE locks held.
-void copy_present_pte(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, PteRef src,
-                      PteRef dst) {
+// in both.  Both PTE locks held.  false (-ENOMEM) if a pinned page could not be copied.
+bool copy_present_pte(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, PteRef src,
+                      PteRef dst, uint64_t addr) {
     pte_t pte = ptep_get(k, src);
     if (!pte_special(pte)) {  // vm_normal_page
         Pfn p = pte_pfn(pte);
         Folio& f = k.folios[p];
+        // folio_try_dup_anon_rmap_pte fails (-EBUSY) for a maybe-pinned exclusive page.
+        if ((f.flags & PG_anon) && (f.flags & PG_anon_exclusive) &&
+            !k.mutant(MutantId::fork_shares_pinned_page) && page_needs_cow_for_dma(k, src_vma, p))
+            return copy_present_page(k, dst_vma, dst, addr, p, pte);
         k.folios.get(p);
         ++f.mapcount;                     // folio_try_dup_anon_rmap_pte
         f.flags &= ~PG_anon_exclusive;    // the page is now shared
@@ -37,6 +73,7 @@ void copy_present_pte(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vm
     // The child keeps uffd-wp only where its VMA stays WP-registered (dup_userfaultfd).
     if (!(dst_vma->vm_flags & VM_UFFD_WP)) pte = pte_clear_uffd_wp(pte);
     set_pte_at(k, dst, pte);
+    return true;
 }
 
 // copy_nonpresent_pte for a swap PTE: the child's PTE holds the slot too
@@ -66,30 +103,36 @@ bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma,
     if (!dst_table) return false;
     pte_lock(k, dst_table, MMR_SITE("copy_pte_range"));
     k.tables[st].ptl.spin_lock_nested(SINGLE_DEPTH_NESTING, MMR_SITE("copy_pte_range"));
-    for (; addr < end; addr += PAGE_SIZE) {
+    bool ok = true;
+    for (; addr < end && ok; addr += PAGE_SIZE) {
         uint64_t i = k.geo.index(addr, PTE_LEVEL);
         pte_t pte = k.tables[st].entries[i];
         if (pte_none(pte)) continue;
         if (is_swap_pte(pte)) copy_nonpresent_pte(k, dst_vma, PteRef{st, i}, PteRef{dst_table.table, i});
-        else copy_present_pte(k, dst_vma, src_vma, PteRef{st, i}, PteRef{dst_table.table, i});
+        else ok = copy_present_pte(k, dst_vma, src_vma, PteRef{st, i}, PteRef{dst_table.table, i}, addr);
     }
     k.tables[st].ptl.spin_unlock(MMR_SITE("copy_pte_range"));
     pte_unlock(k, dst_table, MMR_SITE("copy_pte_range"));
-    return true;
+    return ok;
 }
 
 // copy_page_range: both mms' mmap_lock held for write.  false (-ENOMEM) when out of
 // page tables; what was copied stays for exit_mmap to tear down.
 bool copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma) {
     mmap_assert_write_locked(*src_vma->vm_mm);
+    // Write-protecting COW pages races gup_fast pinning them: it checks this seqcount.
+    bool cow = src_vma->is_cow_mapping();
+    if (cow) src_vma->vm_mm->write_protect_seq.raw_write_seqcount_begin(MMR_SITE("copy_page_range"));
     uint64_t span = k.geo.span(PTE_LEVEL);
-    for (uint64_t a = src_vma->vm_start; a < src_vma->vm_end;) {
+    bool ok = true;
+    for (uint64_t a = src_vma->vm_start; a < src_vma->vm_end && ok;) {
         uint64_t next = std::min((a / span + 1) * span, src_vma->vm_end);
         copy_huge_pmd(k, src_vma, a);  // copy_pmd_range: -EAGAIN falls through to the PTEs
-        if (!copy_pte_range(k, dst_vma, src_vma, a, next)) return false;
+        ok = copy_pte_range(k, dst_vma, src_vma, a, next);
         a = next;
     }
-    return true;
+    if (cow) src_vma->vm_mm->write_protect_seq.raw_write_seqcount_end(MMR_SITE("copy_page_range"));
+    return ok;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "check/history.hpp"
 #include "check/invariants.hpp"
+#include "gup/pin.hpp"
 #include "mm/kernel.hpp"
 #include "mm/khugepaged.hpp"
 #include "mm/kswapd.hpp"
@@ -41,6 +42,13 @@ void check_op_built(const Op& op) {
         case OpKind::uffd_register:
         case OpKind::uffd_wp:
         case OpKind::uffd_serve:
+        case OpKind::pin:
+        case OpKind::unpin:
+        case OpKind::gup:
+        case OpKind::dma_read:
+        case OpKind::dma_write:
+        case OpKind::peek:
+        case OpKind::poke:
             return;
         case OpKind::madvise:
         case OpKind::collapse:
@@ -64,7 +72,8 @@ std::unique_ptr<rt::Policy> make_policy(const Schedule& s) {
     return rt::make_replay_policy({});
 }
 
-std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
+// pin_handle: for a `pin` op, its handle (its index among the pin ops in file order).
+std::string exec_op(mm::Kernel& k, const Program& p, const Op& op, int pin_handle) {
     switch (op.kind) {
         case OpKind::mmap: return ops::sys_mmap(k, op);
         case OpKind::read: return ops::user_read(k, op.addr);
@@ -80,6 +89,13 @@ std::string exec_op(mm::Kernel& k, const Program& p, const Op& op) {
         case OpKind::uffd_register: return ops::sys_uffd_register(k, op.addr, op.pages, op.uffd_mode);
         case OpKind::uffd_wp: return ops::sys_uffd_wp(k, op.addr, op.pages, op.on);
         case OpKind::uffd_serve: return ops::uffd_serve(k, op.pages, op.value);
+        case OpKind::pin: return gup::sys_pin(k, op, pin_handle);
+        case OpKind::unpin: return gup::sys_unpin(k, op.handle);
+        case OpKind::dma_read: return gup::dma_read(k, op.handle, op.offset);
+        case OpKind::dma_write: return gup::dma_write(k, op.handle, op.offset, op.value);
+        case OpKind::gup: return gup::sys_gup(k, op);
+        case OpKind::peek: return gup::sys_peek(k, op.addr);
+        case OpKind::poke: return gup::sys_poke(k, op.addr, op.value);
         case OpKind::exit: return "0";  // the thread body stops after it
         case OpKind::collapse: return mm::khugepaged_collapse(k, op.process, op.addr);
         case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
@@ -105,6 +121,7 @@ struct RunState {
     const Program& p;
     const RunOptions& opt;
     std::vector<Slot> slots;
+    std::vector<int> pin_handles;  // by slot: a pin op's handle, else -1
     int in_flight = 0;  // ops (and exits) under way on any thread
     uint64_t clock = 0;  // orders every op invocation and response of the run
 };
@@ -127,7 +144,7 @@ void add_thread(RunState& s, const Thread& t, int process, bool started, size_t 
                 ++s.in_flight;
                 Slot& slot = s.slots[base + i];
                 slot.inv = ++s.clock;
-                slot.result = exec_op(s.k, s.p, t.ops[i]);
+                slot.result = exec_op(s.k, s.p, t.ops[i], s.pin_handles[base + i]);
                 slot.resp = ++s.clock;
                 s.k.rt.note(MMR_SITE("op"), rt::Ev::op_end, i);
                 op_done(s, t, i);
@@ -136,6 +153,7 @@ void add_thread(RunState& s, const Thread& t, int process, bool started, size_t 
             mm::userfaultfd_thread_done(s.k);  // a uffd handler may stop waiting for it
             ++s.in_flight;
             ops::do_exit(s.k);
+            gup::exit_pins(s.k);  // the device's file closes after exit_mm
             op_done(s, t, t.ops.size());
         },
         started);
@@ -275,6 +293,10 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
         ++tid;
     }
 
+    int npins = 0;
+    for (const Slot& sl : s.slots)
+        s.pin_handles.push_back(sl.thread->ops[sl.index].kind == OpKind::pin ? npins++ : -1);
+
     size_t base = 0;
     for (size_t pi = 0; pi < p.processes.size(); ++pi)
         for (const auto& t : p.processes[pi].threads) {
@@ -287,6 +309,7 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     }
 
     k.reset(p.processes.size());
+    k.pins.resize(static_cast<size_t>(npins));
     for (size_t fi = 0; fi < p.files.size(); ++fi) {
         auto f = std::make_unique<mm::address_space>();
         f->id = static_cast<int>(fi);

@@ -120,9 +120,40 @@ private:
                 out << "  read 0x" << std::hex << a + 8 * rng_.below(3) << std::dec << "\n";
                 break;
             default:
+                if (s_.gup && rng_.below(3) == 0) return gup_op(out, a);
                 out << "  write 0x" << std::hex << a + 8 * rng_.below(3) << std::dec << " "
                     << ++value_ << "\n";
         }
+    }
+
+    // The GUP ops: pins (handles are the pin ops in file order, which is the order they
+    // are written in), dma through a pin written earlier, gup, and /proc/pid/mem.
+    void gup_op(std::ostringstream& out, uint64_t a) {
+        unsigned pick = rng_.below(8);
+        if (pin_pages_.empty() && pick < 4) pick = 4;
+        out << std::hex;
+        if (pick < 4) {
+            size_t h = rng_.below(pin_pages_.size());
+            uint64_t off = 4096 * rng_.below(pin_pages_[h]) + 8 * rng_.below(3);
+            if (pick == 0) out << "  unpin H" << std::dec << h << "\n";
+            else if (pick == 1) out << "  dma_read H" << std::dec << h << " " << off << "\n";
+            else out << "  dma_write H" << std::dec << h << " " << off << " " << ++value_ << "\n";
+        } else if (pick < 6) {
+            static const char* flags[] = {"", " flags=write", " flags=longterm", " flags=fast",
+                                          " flags=write,fast", " flags=write,longterm", " flags=longterm,fast"};
+            uint64_t n = pages_from(a);
+            out << "  pin 0x" << a << std::dec << " pages=" << n << flags[rng_.below(7)] << "\n";
+            pin_pages_.push_back(n);
+        } else if (pick == 6) {
+            static const char* flags[] = {"", " flags=write", " flags=force", " flags=write,force",
+                                          " flags=unlocked", " flags=write,unlocked"};
+            out << "  gup 0x" << a << std::dec << " pages=" << pages_from(a) << flags[rng_.below(6)] << "\n";
+        } else if (rng_.below(2)) {
+            out << "  peek 0x" << a + 8 * rng_.below(3) << std::dec << "\n";
+        } else {
+            out << "  poke 0x" << a + 8 * rng_.below(3) << std::dec << " " << ++value_ << "\n";
+        }
+        out << std::dec;
     }
 
     void thread_ops(std::ostringstream& out, bool first, int fork_child) {
@@ -192,6 +223,7 @@ private:
     rt::SplitMix64 uffd_rng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
+    std::vector<uint64_t> pin_pages_;  // the size of each pin written so far, by handle
 };
 
 }  // namespace

@@ -22,6 +22,7 @@ struct WorkloadShape {
     // userfaultfd: a handler thread (uffd_register, then uffd_serve) in two processes
     // of three, and uffd_wp ops in every thread.
     bool uffd = true;
+    bool gup = false;                      // also pin/unpin/gup/dma_read/dma_write/peek/poke
 };
 
 // The .mmr text of the workload drawn from `seed` (the same on every platform).
