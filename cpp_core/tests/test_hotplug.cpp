@@ -83,5 +83,48 @@ TEST(Hotplug, MmapLockThenCpuHotplugLockClosesTheCycle) {
     EXPECT_NE(r.message.find("mmap_lock"), std::string::npos) << r.message;
 }
 
+// The mutant: collapse_huge_page takes cpu_hotplug_lock under mmap_write_lock (seed
+// 002's sum_vm_event).  Some schedules collapse (the kthread must find the process and
+// its pages), and each of those closes the cycle; without the mutant none does.
+TEST(Hotplug, KhugepagedHotplugLockOrderIsFound) {
+    const std::string body = R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  write 0x200000 1
+  write 0x201000 2
+  madvise 0x200000 pages=8 advice=hugepage
+  sysfs_write 0x200008
+  read 0x200000
+  read 0x200000
+  read 0x200000
+kthread khugepaged
+  smaps P0
+  smaps P0
+  smaps P0
+  smaps P0
+  smaps P0
+  smaps P0
+  collapse P0 0x200000
+kthread cpuhp
+  cpu_hotplug
+)";
+    int found = 0, collapsed = 0;
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+        RunResult bad = run_text("mmrace 1\nconfig mutants=khugepaged_hotplug_lock_order\n" + body,
+                                 random_schedule(seed));
+        RunResult good = run_text("mmrace 1\n" + body, random_schedule(seed));
+        ASSERT_EQ(good.verdict, "ok") << seed << ": " << good.message;
+        if (results(good)[14] == "0") ++collapsed;
+        if (bad.verdict == "lock_order") {
+            ++found;
+            EXPECT_NE(bad.message.find("cpu_hotplug_lock"), std::string::npos) << bad.message;
+        } else {
+            EXPECT_EQ(bad.verdict, "ok") << bad.message;
+        }
+    }
+    EXPECT_GT(collapsed, 0);
+    EXPECT_GT(found, 0);
+}
+
 }  // namespace
 }  // namespace mmrace::testing

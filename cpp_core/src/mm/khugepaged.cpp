@@ -5,6 +5,7 @@
 
 #include "check/report.hpp"
 #include "fault/fault.hpp"
+#include "kernel/cpu.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
 #include "mm/huge_memory.hpp"
@@ -263,8 +264,15 @@ R collapse_huge_page(Kernel& k, mm_struct& mm, uint64_t haddr, vm_area_struct* v
     // Prevent all access to page tables but gup_fast (the PMD flush's IPI) and rmap
     // (the anon_vma lock and the folio locks).
     mmap_write_lock(mm, MMR_SITE("collapse_huge_page"));
-    // (Seed 002 patch 2: the pre-fix code called sum_vm_event(ALLOCSTALL), which takes
-    // cpu_hotplug_lock, here under mmap_lock: khugepaged_hotplug_lock_order goes here.)
+    // Seed 002 patch 2: the code under review called sum_vm_event(ALLOCSTALL) here,
+    // whose get_online_cpus() takes cpu_hotplug_lock under mmap_lock, closing the cycle
+    // mmap_lock -> cpu_hotplug_lock -> s_active -> mmap_lock (a sysfs write faults
+    // under s_active; CPU hotplug drains s_active under cpu_hotplug_lock).  The fix
+    // moved it before down_write; today's collapse_huge_page does not sum events at all.
+    if (k.mutant(MutantId::khugepaged_hotplug_lock_order)) {
+        kernel::cpus_read_lock(k);  // sum_vm_event -> get_online_cpus
+        kernel::cpus_read_unlock(k);
+    }
     auto out_up_write = [&](R r) {
         mmap_write_unlock(mm, MMR_SITE("collapse_huge_page"));
         return out_nolock(r);

@@ -15,7 +15,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"khugepaged_no_revalidate", "seed 002 review", "002", "all", "uaf",
          "after up_read/down_write the VMA (and PMD) are used without a fresh lookup", true},
         {"khugepaged_hotplug_lock_order", "seed 002 patch 2", "002", "all", "lock_order",
-         "cpu_hotplug_lock taken under mmap_lock: a lockdep cycle with kernfs s_active", false},
+         "cpu_hotplug_lock taken under mmap_lock: a lockdep cycle with kernfs s_active", true},
         {"khugepaged_retract_no_ipi", "2ba99c5e0881", "-", "all", "uaf",
          "a page table freed while gup_fast (IRQs off) still walks it", false},
         {"gup_pin_no_early_cow", "70e806e4e645", "004", "all", "invariant",
