@@ -164,6 +164,8 @@ void Partition::process_facts() {
         if (op.kind == OpKind::fork) ctx_.parent[op.process] = o.process;
         if (op.kind == OpKind::uffd_register && op.uffd_mode == UffdMode::missing && o.result == "0")
             ctx_.uffd_missing = true;
+        if (op.kind == OpKind::uffd_register && op.uffd_mode == UffdMode::wp && o.result == "0")
+            ctx_.uffd_wp = true;
         if (op.kind != OpKind::mmap || !result_addr(o, &a)) continue;
         uint64_t obj = mmap_object(ctx_, op, i);
         if (obj != kNoKey) objs_of[o.process].insert(obj);

@@ -166,9 +166,11 @@ bool force_access_view(const Context& ctx, State& t, View& v, bool in_eof, Grow 
     bool allowed = !write || (v.prot & PROT_WRITE_) || !v.shared;
     // __access_remote_vm passes no `locked`: a userfault there cannot drop mmap_lock and
     // handle_userfault returns VM_FAULT_SIGBUS, so the access fails.
+    // A poke into a uffd-wp protected page fails for the same reason.
+    bool uffd_wp = write && ctx.uffd_wp && v.kind == View::mapped && !v.shared && v.obj == kNoKey;
     if (r == "EIO")
         return !allowed || !v.prot_known || (v.obj != kNoKey && !in_eof) || ctx.populate_may_stop ||
-               uffd_may_miss(ctx, v);
+               uffd_may_miss(ctx, v) || uffd_wp;
     if (v.prot_known && !allowed) return false;
     if (v.obj != kNoKey && !in_eof) return false;
     uint32_t w = static_cast<uint32_t>((op.addr & 4095) >> 3);

@@ -131,6 +131,8 @@ struct Context {
     // well as what the model says.  The oracle does not follow which pages a handler
     // filled.
     bool uffd_missing = false;
+    // Some WP uffd_register succeeded: a private anonymous page may be uffd-wp protected.
+    bool uffd_wp = false;
     std::vector<uint64_t> uffd_values;
     // The pin op of each handle that returned (its history entry), or null.
     std::vector<const HistOp*> pin_ops;

@@ -42,8 +42,9 @@ std::string sys_gup(mm::Kernel& k, const Op& op);
 // FOLL_FORCE).  The value / "ok", or EIO when nothing could be transferred.
 std::string sys_peek(mm::Kernel& k, uint64_t addr);
 std::string sys_poke(mm::Kernel& k, uint64_t addr, uint64_t value);
-// The calling thread's process exited (its mm is gone): the device's file is released
-// after exit_mm, unpinning what the process still holds.
+// The calling thread has exited (do_exit).  With the last thread of its process the
+// device's file is released (exit_files, after exit_mm), unpinning what the process
+// still holds, even while someone else (smaps' mmget) keeps its mm.
 void exit_pins(mm::Kernel& k);
 
 }  // namespace mmrace::gup

@@ -43,6 +43,7 @@ void Kernel::reset(size_t nprocesses) {
     mms_used_ = 0;
     process_mm.assign(nprocesses, nullptr);
     process_nthreads.clear();
+    process_exited.assign(nprocesses, 0);
     anon_vmas.reset();
     swap.reset(config.swap_slots);
     files.clear();

@@ -54,6 +54,9 @@ public:
     std::vector<std::unique_ptr<address_space>> files;
     // How many threads each process has (its mm's mm_users at start or fork).
     std::vector<int> process_nthreads;
+    // How many of them have exited (do_exit ran): the process's files close with the
+    // last, whoever still holds its mm (smaps' mmget).
+    std::vector<int> process_exited;
     // One TLB per simulated CPU (= per thread).
     std::vector<Tlb> tlbs;
     // kernel/cpu.c's cpu_hotplug_lock, and the sysfs file of the cpuid device that CPU
