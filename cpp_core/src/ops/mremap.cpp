@@ -80,19 +80,24 @@ uint64_t move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uin
 
 // copy_vma: the VMA at the new place, merged into a neighbour there if upstream would.
 // An anonymous VMA that never faulted gets the pgoff of its new address, so that it
-// can merge there.
+// can merge there.  Returns it inside a write section (vma_write_begin), which the
+// caller ends once the PTEs have moved: a fault must not fill the new range first, or
+// move_ptes overwrites its PTE ("mm: protect mremap() against SPF hanlder": copy_vma
+// returns the VMA still marked, for vm_raw_write_end after move_page_tables).
 vm_area_struct* copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr,
                          uint64_t new_len, uint64_t new_pgoff) {
     if (vma->vma_is_anonymous() && !vma->anon_vma) new_pgoff = new_addr >> PAGE_SHIFT;
     if (vm_area_struct* merged = vma_merge_new_range(mm, new_addr, new_addr + new_len,
-                                                     vma->vm_flags, vma->vm_file, new_pgoff, vma))
+                                                     vma->vm_flags, vma->vm_file, new_pgoff, vma)) {
+        vma_write_begin(merged);
         return merged;
+    }
     vm_area_struct* n = mm.vm_area_dup(*vma);  // sharing the anon_vma
     anon_vma_clone(Kernel::current(), n, vma);
     n->vm_start = new_addr;
     n->vm_end = new_addr + new_len;
     n->vm_pgoff = new_pgoff;
-    vma_start_write(n);  // no fault may fill the new range before its PTEs arrive
+    vma_write_begin(n);  // before a fault can find it in the tree
     mm.vma_link(n);
     vma_link_file(Kernel::current(), n);
     return n;
@@ -113,7 +118,6 @@ int64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_add
     vma_write_begin(vma);
     hold_vma(vma);
     vm_area_struct* new_vma = copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
-    vma_write_begin(new_vma);
     uint64_t moved = move_page_tables(k, vma, old_addr, new_addr, old_len);
     if (moved < old_len) {
         // "Move entries back from new area to old, which will succeed since page tables
