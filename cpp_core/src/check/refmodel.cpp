@@ -529,6 +529,13 @@ uint64_t dma_key(const Context& ctx, const SubOp& x) {
 void do_dma(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
     const Op& op = *x.h->op;
     const std::string& r = x.h->result;
+    const HistOp* pin = ctx.pin_ops.at(static_cast<size_t>(op.handle));
+    if (!pin) {  // the pin op never ran
+        if (r == "EINVAL") out.push_back(s);
+        return;
+    }
+    // As for unpin: before the pin op returned, the device has no handle yet.
+    if (r == "EINVAL" && x.h->inv < pin->resp) return out.push_back(s);
     auto it = s.dev.find(dma_key(ctx, x));
     if (it == s.dev.end()) {
         if (r == "EINVAL") out.push_back(s);
@@ -570,6 +577,14 @@ void do_dma(const Context& ctx, const State& s, const SubOp& x, std::vector<Stat
 void do_unpin(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
     int handle = x.h->op->handle;
     const HistOp* pin = ctx.pin_ops.at(static_cast<size_t>(handle));
+    // The handle exists once the pin op returns, though its pages were chosen earlier:
+    // an unpin invoked before that may find no handle, wherever the pin linearizes.
+    // A pin op that never ran (its thread exited first) never made the handle.
+    if (!pin) {
+        if (x.h->result == "EINVAL") out.push_back(s);
+        return;
+    }
+    if (x.h->result == "EINVAL" && x.h->inv < pin->resp) out.push_back(s);
     State t = s;
     bool held = false, foreign = false;
     for (Key k : x.pages) {
