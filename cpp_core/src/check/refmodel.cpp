@@ -97,28 +97,23 @@ void write_view(State& t, View& v, uint32_t w, uint64_t val) {
 // applies its effect to t.  `may_grow`: the process may have grown a stack over it.
 enum class Grow : uint8_t { no, anon, backed };
 
-bool access_view(State& t, View& v, bool in_eof, Grow grow, const Op& op, const std::string& r) {
-    bool write = op.kind == OpKind::write;
-    if (v.kind == View::unknown) return true;
-    if (v.kind == View::unmapped) {
-        if (r == "SIGSEGV") return true;
-        if (grow == Grow::no) return false;
-        if (grow == Grow::backed) {  // a file or shmem stack grew here: anything
-            v = View{View::unknown};
-            return true;
-        }
-        // expand_downwards covered this page: zero-filled anonymous memory with the
-        // stack's protection, which the oracle does not know.
-        v = View{View::mapped, 0, false};
+// An access to a hole: false if the process may not have grown a stack over it;
+// otherwise v becomes what the stack made of it.
+bool stack_grew_over(View& v, Grow grow) {
+    if (grow == Grow::no) return false;
+    if (grow == Grow::backed) {  // a file or shmem stack grew here: anything
+        v = View{View::unknown};
+        return true;
     }
-    bool allowed = write ? (v.prot & PROT_WRITE_) : (v.prot & (PROT_READ_ | PROT_WRITE_ | PROT_EXEC_));
-    // VM_FAULT_OOM (a pool bounded by config ran out): the VMA allowed the access and
-    // nothing changed.  Even past EOF: do_cow_fault allocates before it looks.
-    if (r == "OOM") return allowed || !v.prot_known;
-    if (r == "SIGSEGV") return !allowed || !v.prot_known;
-    if (v.prot_known && !allowed) return false;
-    if (v.obj != kNoKey && !in_eof) return r == "SIGBUS";
-    if (r == "SIGBUS") return false;
+    // expand_downwards covered this page: zero-filled anonymous memory with the
+    // stack's protection, which the oracle does not know.
+    v = View{View::mapped, 0, false};
+    return true;
+}
+
+// The word an access that succeeded moved: a write stores op.value (result "ok"), a
+// read must return what the view holds (when it is known).
+bool access_word(State& t, View& v, const Op& op, bool write, const std::string& r) {
     uint32_t w = static_cast<uint32_t>((op.addr & 4095) >> 3);
     if (write) {
         if (r != "ok") return false;
@@ -130,11 +125,31 @@ bool access_view(State& t, View& v, bool in_eof, Grow grow, const Op& op, const 
     return !read_view(t, v, w, &want) || want == got;
 }
 
+bool access_view(State& t, View& v, bool in_eof, Grow grow, const Op& op, const std::string& r) {
+    bool write = op.kind == OpKind::write;
+    if (v.kind == View::unknown) return true;
+    if (v.kind == View::unmapped) {
+        if (r == "SIGSEGV") return true;
+        if (!stack_grew_over(v, grow)) return false;
+        if (v.kind == View::unknown) return true;
+    }
+    bool allowed = write ? (v.prot & PROT_WRITE_) : (v.prot & (PROT_READ_ | PROT_WRITE_ | PROT_EXEC_));
+    // VM_FAULT_OOM (a pool bounded by config ran out): the VMA allowed the access and
+    // nothing changed.  Even past EOF: do_cow_fault allocates before it looks.
+    if (r == "OOM") return allowed || !v.prot_known;
+    if (r == "SIGSEGV") return !allowed || !v.prot_known;
+    if (v.prot_known && !allowed) return false;
+    if (v.obj != kNoKey && !in_eof) return r == "SIGBUS";
+    if (r == "SIGBUS") return false;
+    return access_word(t, v, op, write, r);
+}
+
+// Private anonymous memory: what userfaultfd registers in the model.
+bool private_anon(const View& v) { return v.kind == View::mapped && !v.shared && v.obj == kNoKey; }
+
 // Private anonymous memory in a program with a MISSING registration: a fault on it may
 // be a userfault (the oracle does not follow which pages are registered or filled).
-bool uffd_may_miss(const Context& ctx, const View& v) {
-    return ctx.uffd_missing && v.kind == View::mapped && !v.shared && v.obj == kNoKey;
-}
+bool uffd_may_miss(const Context& ctx, const View& v) { return ctx.uffd_missing && private_anon(v); }
 
 // A read (or peek) of such memory that returned the value a uffd handler copies in.
 bool uffd_filled(const Context& ctx, const View& v, const Op& op, const std::string& r) {
@@ -156,32 +171,20 @@ bool force_access_view(const Context& ctx, State& t, View& v, bool in_eof, Grow 
     if (v.kind == View::unknown) return true;
     if (v.kind == View::unmapped) {
         if (r == "EIO") return true;
-        if (grow == Grow::no) return false;
-        if (grow == Grow::backed) {
-            v = View{View::unknown};
-            return true;
-        }
-        v = View{View::mapped, 0, false};
+        if (!stack_grew_over(v, grow)) return false;
+        if (v.kind == View::unknown) return true;
     }
     bool allowed = !write || (v.prot & PROT_WRITE_) || !v.shared;
     // __access_remote_vm passes no `locked`: a userfault there cannot drop mmap_lock and
     // handle_userfault returns VM_FAULT_SIGBUS, so the access fails.
     // A poke into a uffd-wp protected page fails for the same reason.
-    bool uffd_wp = write && ctx.uffd_wp && v.kind == View::mapped && !v.shared && v.obj == kNoKey;
+    bool uffd_wp = write && ctx.uffd_wp && private_anon(v);
     if (r == "EIO")
         return !allowed || !v.prot_known || (v.obj != kNoKey && !in_eof) || ctx.populate_may_stop ||
                uffd_may_miss(ctx, v) || uffd_wp;
     if (v.prot_known && !allowed) return false;
     if (v.obj != kNoKey && !in_eof) return false;
-    uint32_t w = static_cast<uint32_t>((op.addr & 4095) >> 3);
-    if (write) {
-        if (r != "ok") return false;
-        write_view(t, v, w, op.value);
-        return true;
-    }
-    uint64_t got = 0, want = 0;
-    if (!parse_u64(r, &got, 10)) return false;
-    return !read_view(t, v, w, &want) || want == got;
+    return access_word(t, v, op, write, r);
 }
 
 void do_access(const Context& ctx, const State& s, const SubOp& x, std::vector<State>& out) {
