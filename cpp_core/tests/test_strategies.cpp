@@ -88,6 +88,33 @@ TEST(Strategies, FaultsRacingVmaChangesStayConsistent) {
         }
 }
 
+// mremap onto a range its neighbours absorb (copy_vma merges the new VMA into both):
+// the merged VMA must stay inside its write section until move_ptes is done, or a
+// speculative fault fills the destination and move_ptes overwrites that PTE (the spf
+// series' __vma_merge keep_locked; soak spf pct seed 65579).  The source has no
+// anon_vma (only the zero page), so its new pgoff is the destination's and both
+// neighbours can merge.
+TEST(Strategies, SpeculativeFaultsWaitForAnMremapMergingIntoNeighbours) {
+    const std::string body = R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=16 prot=rw flags=private,anon,fixed
+  write 0x10a000 1
+  mmap 0x120000 pages=1 prot=rw flags=private,anon,fixed
+  read 0x120000
+thread P0.T1
+  read 0x100000
+  mremap 0x120000 pages=1 new_pages=3 flags=maymove,fixed to=0x109000
+thread P0.T2
+  write 0x109000 2
+  write 0x109000 3
+  write 0x109000 4
+  write 0x109000 5
+  read 0x10a000
+)";
+    Sweep s = sweep(with_config("strategy=spf", body), 2000);  // without keep_locked: 5 of 4000 fail
+    EXPECT_EQ(s.bad, 0) << s.first.check << ": " << s.first.message << "\n" << s.first.schedule;
+}
+
 // The speculative paths really run: counters show speculative successes and, in a race
 // with mprotect, aborts with the series' reasons.
 TEST(Strategies, CountersShowSpeculativeFaults) {

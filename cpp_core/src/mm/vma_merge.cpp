@@ -67,9 +67,10 @@ void free_removed(Kernel& k, mm_struct& mm, const std::vector<vm_area_struct*>& 
 }
 
 // Merges r (which, for an existing VMA, is all or an edge of r.src) into prev and/or
-// next.  Returns the merged VMA or null.
+// next.  Returns the merged VMA or null; with keep_locked, still in its write section.
 vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* prev,
-                          vm_area_struct* next, vm_area_struct* middle) {
+                          vm_area_struct* next, vm_area_struct* middle,
+                          bool keep_locked = false) {
     bool left = can_merge(r, prev, true) && (!middle || middle->vm_start == r.start);
     bool right = can_merge(r, next, false) && (!middle || middle->vm_end == r.end);
     if (left && right && prev->anon_vma && next->anon_vma && prev->anon_vma != next->anon_vma)
@@ -110,7 +111,8 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
         mm.vma_link(next);
     }
     i_mmap_unlock_write(k, r.file);  // vma_complete
-    for (vm_area_struct* v : touched) vma_write_end_spf(v);
+    for (vm_area_struct* v : touched)
+        if (!keep_locked || v != tgt) vma_write_end_spf(v);
     free_removed(k, mm, removed);
     return tgt;
 }
@@ -134,10 +136,10 @@ vm_area_struct* vma_modify_flags(mm_struct& mm, vm_area_struct* vma, uint64_t st
 
 vm_area_struct* vma_merge_new_range(mm_struct& mm, uint64_t start, uint64_t end,
                                     uint64_t flags, int file, uint64_t pgoff,
-                                    const vm_area_struct* src) {
+                                    const vm_area_struct* src, bool keep_locked) {
     mmap_assert_write_locked(mm);
     MergeRange r{start, end, flags, file, pgoff, src, src ? src->anon_vma : 0};
-    return try_merge(mm, r, mm.find_vma_prev(start), mm.find_vma(end), nullptr);
+    return try_merge(mm, r, mm.find_vma_prev(start), mm.find_vma(end), nullptr, keep_locked);
 }
 
 }  // namespace mmrace::mm

@@ -87,11 +87,13 @@ uint64_t move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uin
 vm_area_struct* copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr,
                          uint64_t new_len, uint64_t new_pgoff) {
     if (vma->vma_is_anonymous() && !vma->anon_vma) new_pgoff = new_addr >> PAGE_SHIFT;
+    // keep_locked: the merged VMA's section must not end inside the merge, whose
+    // free_removed may sleep on an anon_vma lock while a fault fills the new range
+    // (soak spf pct seed 65579).
     if (vm_area_struct* merged = vma_merge_new_range(mm, new_addr, new_addr + new_len,
-                                                     vma->vm_flags, vma->vm_file, new_pgoff, vma)) {
-        vma_write_begin(merged);
+                                                     vma->vm_flags, vma->vm_file, new_pgoff, vma,
+                                                     /*keep_locked=*/true))
         return merged;
-    }
     vm_area_struct* n = mm.vm_area_dup(*vma);  // sharing the anon_vma
     anon_vma_clone(Kernel::current(), n, vma);
     n->vm_start = new_addr;
