@@ -19,6 +19,7 @@ EXPECTED = {
     "spf_no_seqcount_check": "invariant",
     "pervma_fork_no_vma_write_lock": "linearizability",
     "khugepaged_no_revalidate": "use_after_free",
+    "khugepaged_retract_no_ipi": "use_after_free",
     "spf_no_pmd_recheck": "pgtable",
     "uffd_copy_ignores_mmap_changing": "uffd_event_order",
     "gup_pin_no_early_cow": "invariant",

@@ -141,7 +141,7 @@ def _pin(draw: Draw, w: _World) -> str:
 
 
 def _gup(draw: Draw, w: _World) -> str:
-    flags = _subset(draw, ("write", "force", "unlocked"))
+    flags = _subset(draw, ("write", "force", "unlocked", "fast_only"))
     return f"gup {_range(draw)}" + (f" flags={','.join(flags)}" if flags else "")
 
 

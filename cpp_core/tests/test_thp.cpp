@@ -618,3 +618,151 @@ kthread K
     }
     EXPECT_TRUE(found);
 }
+
+// ---------------------------------------------------------------------------------
+// File THP (shmem): collapse_file, retract_page_tables, and the page-cache THP a fault
+// splits back (mm/file_thp.hpp).
+
+namespace {
+
+// A shared anonymous (shmem) VMA at a PMD boundary, pages 0, 3 and 7 written, page 5
+// read: page 1, 2, 4 and 6 are holes in its page cache.
+const char* kShmemRange = R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=8 prot=rw flags=shared,anon,fixed
+  write 0x100000 1
+  write 0x103008 3
+  write 0x107ff8 7
+  read 0x105000
+)";
+
+// Whether addr's PTE table exists in the current mm (on the simulated thread).
+bool table_at(mm::Kernel& k, uint64_t addr) {
+    return mm::pte_table_lookup(k, k.current_mm(), addr) != mm::kNoTable;
+}
+
+}  // namespace
+
+TEST(ShmemThp, MadviseCollapseReplacesThePageCacheAndRetractsTheTable) {
+    std::string text = prog("strategy=classic", std::string(kShmemRange) + R"(  madvise 0x100000 pages=8 advice=collapse
+  fork P1
+  read 0x103008
+  write 0x106000 6
+process P1 forked
+thread P1.T0
+  read 0x107ff8
+  read 0x106000
+  madvise 0x100000 pages=8 advice=collapse
+)");
+    bool table_before = false, table_after = true;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string& t, size_t i) {
+        if (t == "P0.T0" && i == 4) table_before = table_at(k, 0x100000);
+        if (t == "P0.T0" && i == 5) table_after = table_at(k, 0x100000);
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_TRUE(table_before);
+    EXPECT_FALSE(table_after);  // retract_page_tables
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "0", "P1", "3",
+                                                    "ok", "7", "6", "0"}));
+    // Two collapses; the parent's next fault splits the first back (the model's
+    // deviation), nothing faults after the child's.
+    EXPECT_EQ(counter(r, "thp_collapse_file"), 2u);
+    EXPECT_EQ(counter(r, "thp_split_page"), 1u);
+}
+
+TEST(ShmemThp, WhatCannotCollapse) {
+    // A regular file (it is open for write: no CONFIG_READ_ONLY_THP_FOR_FS collapse),
+    // a shmem VMA whose pgoff is not PMD-aligned with its address, a pinned page
+    // (SCAN_PAGE_COUNT: EAGAIN), and a range with no page at all (SCAN_TRUNCATED).
+    std::string text = prog("strategy=classic", R"(file F0 pages=8
+process P0
+thread P0.T0
+  mmap 0x100000 pages=8 prot=rw flags=shared,file:F0:0,fixed,populate
+  madvise 0x100000 pages=8 advice=collapse
+  mmap 0x201000 pages=8 prot=rw flags=shared,anon,fixed,populate
+  madvise 0x201000 pages=8 advice=collapse
+  mmap 0x300000 pages=8 prot=rw flags=shared,anon,fixed,populate
+  pin 0x302000 pages=1
+  madvise 0x300000 pages=8 advice=collapse
+  unpin H0
+  madvise 0x300000 pages=8 advice=collapse
+  mmap 0x400000 pages=8 prot=rw flags=shared,anon,fixed
+  madvise 0x400000 pages=8 advice=collapse
+)");
+    RunResult r = run_text(text);
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "EINVAL", "0x201000", "EINVAL", "0x300000",
+                                                    "H0", "EAGAIN", "0", "0", "0x400000", "EINVAL"}));
+    EXPECT_EQ(counter(r, "thp_collapse_file"), 1u);
+}
+
+TEST(ShmemThp, TheLastUnmapFreesTheWholeThp) {
+    // The last munmap of a shmem object truncates its page cache (shmem_evict_inode):
+    // the THP goes whole, unsplit.
+    std::string text = prog("strategy=classic", std::string(kShmemRange) + R"(  madvise 0x100000 pages=8 advice=collapse
+  munmap 0x100000 pages=8
+  read 0x100000
+)");
+    RunResult r = run_text(text);
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_EQ(results(r).back(), "SIGSEGV");
+    EXPECT_EQ(counter(r, "thp_collapse_file"), 1u);
+    EXPECT_EQ(counter(r, "thp_split_page"), 0u);  // freed whole, never split
+}
+
+// Collapse racing faults, gup_fast, fork and munmap in the same shmem range, under every
+// strategy: no check fails.
+TEST(ShmemThp, CollapseRacesUnderEveryStrategy) {
+    for (const char* s : {"strategy=classic", "strategy=spf", "strategy=pervma",
+                          "strategy=pervma vma_lock=file"}) {
+        std::string text = prog(s, R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=8 prot=rw flags=shared,anon,fixed,populate
+  madvise 0x100000 pages=8 advice=collapse
+  write 0x100000 2
+  madvise 0x100000 pages=8 advice=collapse
+thread P0.T1
+  read 0x104000
+  gup 0x104000 pages=2 flags=fast_only
+  pin 0x106000 pages=1 flags=fast
+  write 0x106000 3
+  unpin H0
+  fork P1
+  read 0x101000
+process P1 forked
+thread P1.T0
+  read 0x106000
+  madvise 0x100000 pages=8 advice=collapse
+  munmap 0x100000 pages=4
+)");
+        Sweep sw = sweep(text, 300);
+        EXPECT_EQ(sw.bad, 0) << s << ": " << sw.first.check << ": " << sw.first.message << "\n" << sw.first.schedule;
+    }
+}
+
+namespace {
+
+// 2ba99c5e0881: T0's MADV_COLLAPSE retracts the PTE table while T1's gup_fast walks
+// it with IRQs off (get_user_pages_fast_only never blocks, so it keeps walking).
+const char* kRetractNoIpi = R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=8 prot=rw flags=shared,anon,fixed,populate
+  madvise 0x100000 pages=8 advice=collapse
+thread P0.T1
+)";
+
+std::string retract_no_ipi_body() {
+    std::string s = kRetractNoIpi;
+    for (int i = 0; i < 40; ++i) s += "  gup 0x104000 pages=1 flags=fast_only\n";
+    return s;
+}
+
+}  // namespace
+
+TEST(ThpMutants, KhugepagedRetractNoIpiFreesATableUnderGupFast) {
+    MutantSweep m = mutant_sweep(prog("strategy=classic mutants=khugepaged_retract_no_ipi", retract_no_ipi_body()),
+                                 prog("strategy=classic", retract_no_ipi_body()), "use_after_free", 1600);
+    EXPECT_GT(m.caught, 0);
+    EXPECT_EQ(m.other, 0) << m.other_msg;
+    EXPECT_EQ(m.clean_bad, 0) << m.clean_msg;
+}

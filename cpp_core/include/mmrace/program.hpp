@@ -58,6 +58,7 @@ enum GupFlag : uint32_t {
     GUPF_FAST = 1u << 2,      // pin_user_pages_fast
     GUPF_FORCE = 1u << 3,     // FOLL_FORCE
     GUPF_UNLOCKED = 1u << 4,  // get_user_pages_unlocked
+    GUPF_FAST_ONLY = 1u << 5, // get_user_pages_fast_only: the lockless walk, no fallback
 };
 
 enum class UffdMode : uint8_t { missing, wp };

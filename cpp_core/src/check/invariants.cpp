@@ -250,7 +250,8 @@ void check_accounting(Kernel& k, const PteCounts& c) {
                                               " but " + std::to_string(m) + " PTEs map it");
         // References: one per mapping, one for the page cache or the swap cache, and
         // GUP_PIN_COUNTING_BIAS per pin a handle holds.
-        int64_t cache = (f.mapping >= 0 ? 1 : 0) + ((f.flags & PG_swapcache) ? 1 : 0);
+        // A page-cache THP holds one page-cache reference per page (mm/file_thp.hpp).
+        int64_t cache = (f.mapping >= 0 ? int64_t{1} << f.order : 0) + ((f.flags & PG_swapcache) ? 1 : 0);
         if (f.pincount != c.pins[p])
             violation("folio_accounting", who() + ": pincount " + std::to_string(f.pincount) +
                                               " but " + std::to_string(c.pins[p]) + " pins hold it");

@@ -96,7 +96,10 @@ std::string sys_gup(Kernel& k, const Op& op) {
     mm_struct& mm = k.current_mm();
     std::vector<Pfn> pages;
     long got;
-    if (op.flags & GUPF_UNLOCKED) {
+    if (op.flags & GUPF_FAST_ONLY) {  // get_user_pages_fast_only: as many as it got
+        got = gup_fast_fallback(k, op.addr, static_cast<long>(op.pages), flags | FOLL_GET | FOLL_FAST_ONLY,
+                                pages);
+    } else if (op.flags & GUPF_UNLOCKED) {
         got = get_user_pages_unlocked(k, mm, op.addr, static_cast<long>(op.pages), pages, flags);
     } else {
         mmap_read_lock(mm, MMR_SITE("get_user_pages"));

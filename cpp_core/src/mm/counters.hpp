@@ -55,7 +55,9 @@ namespace mmrace::mm {
     X(thp_split_pmd)      /* THP_SPLIT_PMD: huge PMDs split into PTE tables */          \
     X(thp_collapse_alloc) /* THP_COLLAPSE_ALLOC: collapses that got a huge folio */     \
     X(thp_collapse_alloc_failed) /* THP_COLLAPSE_ALLOC_FAILED */                        \
-    X(thp_collapse_ok)    /* collapse_huge_page installed a huge PMD (trace mm_collapse_huge_page) */
+    X(thp_collapse_ok)    /* collapse_huge_page installed a huge PMD (trace mm_collapse_huge_page) */ \
+    X(thp_split_page)     /* THP_SPLIT_PAGE: large folios split (page-cache THPs) */        \
+    X(thp_collapse_file)  /* collapse_file replaced small page-cache folios by a THP */
 
 enum class Counter : uint8_t {
 #define X(name) name,

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "fault/fault.hpp"
+#include "mm/file_thp.hpp"
 #include "mm/kernel.hpp"
 #include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
@@ -72,11 +73,12 @@ Pfn add_and_read(Kernel& k, address_space& f, uint64_t index, bool read) {
     return p;
 }
 
-// The cached folio for index with a reference, or a new one under read I/O.
+// The cached page for index with a reference on its folio, or a new folio under read
+// I/O.
 Pfn find_or_read(Kernel& k, address_space& f, uint64_t index) {
     auto it = f.i_pages.find(index);
     if (it != f.i_pages.end()) {
-        k.folios.get(it->second);
+        k.folios.get(page_folio(k, it->second));
         return it->second;
     }
     return add_and_read(k, f, index, !f.shmem && index < f.size_pages());
@@ -102,13 +104,19 @@ void unmap_mapping_range(Kernel& k, address_space& f, uint64_t from) {
 // truncate_inode_pages: drop every cached page at or after page `from`.
 void truncate_inode_pages(Kernel& k, address_space& f, uint64_t from) {
     for (auto it = f.i_pages.lower_bound(from); it != f.i_pages.end(); it = f.i_pages.lower_bound(from)) {
-        Pfn p = it->second;
+        Pfn p = page_folio(k, it->second);
         k.folios.get(p);
         folio_lock(k, p);  // waits for read I/O in flight
-        if (k.folios[p].mapping == f.id) {  // nobody removed it while we slept
-            f.i_pages.erase(k.folios[p].index);
-            k.folios[p].mapping = -1;
-            k.folios.put(p);  // the page cache's reference
+        Folio& fo = k.folios[p];
+        uint64_t nr = uint64_t{1} << fo.order;
+        if (fo.mapping == f.id && fo.order && fo.index < from) {
+            // truncate_inode_partial_folio: a THP across the new end is split, and its
+            // pages past the end go one by one.
+            split_file_folio(k, f, p);
+        } else if (fo.mapping == f.id && fo.index >= from) {  // nobody removed it while we slept
+            for (uint64_t i = 0; i < nr; ++i) f.i_pages.erase(fo.index + i);
+            fo.mapping = -1;
+            for (uint64_t i = 0; i < nr; ++i) k.folios.put(p);  // the page cache's references
         }
         folio_unlock(k, p);
         k.folios.put(p);
@@ -202,7 +210,7 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
         if (index >= f.size_pages()) return fault::VM_FAULT_SIGBUS;
         Pfn p;
         if (auto it = f.i_pages.find(index); it != f.i_pages.end()) {
-            p = it->second;
+            p = page_folio(k, it->second);
             k.folios.get(p);
         } else if (f.shmem) {  // shmem_fault -> shmem_get_folio_gfp: a zeroed page, no I/O
             p = find_or_read(k, f, index);
@@ -227,7 +235,8 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
             }
             folio_lock(k, p);
         }
-        bool truncated = k.folios[p].mapping != f.id;
+        // Truncated, or (the model's split, mm/file_thp.hpp) no longer the folio of index.
+        bool truncated = k.folios[p].mapping != f.id || !folio_contains(k, p, index);
         if (truncated || dropped) {
             // The VMA may be gone once mmap_lock was dropped: the caller retries and
             // looks it up again.
@@ -241,6 +250,12 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
             k.folios.put(p);
             return fault::VM_FAULT_SIGBUS;
         }
+        if (folio_test_large(k, p)) {  // a page-cache THP: split first (mm/file_thp.hpp)
+            split_file_folio(k, f, p);
+            folio_unlock(k, p);
+            k.folios.put(p);
+            continue;
+        }
         *page = p;
         return ret | fault::VM_FAULT_LOCKED;
     }
@@ -248,14 +263,24 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
 
 std::string file_write(Kernel& k, address_space& f, uint64_t pgoff, uint64_t value) {
     f.i_rwsem.down_write(MMR_SITE("generic_file_write_iter"));
-    Pfn p = find_or_read(k, f, pgoff);  // write_begin
-    if (p == FolioPool::kNoPfn) {
+    Pfn page = find_or_read(k, f, pgoff);  // write_begin
+    if (page == FolioPool::kNoPfn) {
         f.i_rwsem.up_write(MMR_SITE("generic_file_write_iter"));
         return "ENOMEM";
     }
+    Pfn p = page_folio(k, page);
     folio_lock(k, p);
-    k.folios[p].write_word(0, value);  // copy_folio_from_iter_atomic
-    folio_mark_accessed(k, p);         // write_begin's FGP_ACCESSED
+    // Only a THP split while we slept changes the page's folio; the page stays cached
+    // (truncation needs i_rwsem, held here).
+    if (page_folio(k, page) != p) {
+        folio_unlock(k, p);
+        k.folios.put(p);
+        p = page_folio(k, page);
+        k.folios.get(p);
+        folio_lock(k, p);
+    }
+    k.folios[page].write_word(0, value);  // copy_folio_from_iter_atomic
+    folio_mark_accessed(k, p);            // write_begin's FGP_ACCESSED
     k.folios[p].flags |= PG_dirty;
     f.i_size = std::max(f.i_size, pgoff * PAGE_SIZE + 8);  // write_end: i_size_write
     folio_unlock(k, p);

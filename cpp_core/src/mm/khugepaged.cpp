@@ -1,4 +1,5 @@
 #include "mm/khugepaged.hpp"
+#include "mm/khugepaged_internal.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -35,22 +36,26 @@ const char* scan_result_name(ScanResult r) {
     return names[static_cast<size_t>(r)];
 }
 
+bool hpage_collapse_test_exit(const mm_struct& mm) { return mm.mm_users <= 0; }
+
+ScanResult find_pmd_or_thp_or_none(Kernel& k, mm_struct& mm, uint64_t haddr, PmdRef* pmd) {
+    *pmd = pmd_lookup(k, mm, haddr);  // mm_find_pmd
+    if (!*pmd) return ScanResult::SCAN_PMD_NULL;
+    pmd_t e = pmdp_get_lockless(k, *pmd, MMR_SITE("find_pmd_or_thp_or_none"));
+    if (!e) return ScanResult::SCAN_PMD_NONE;
+    if (pmd_trans_huge(e)) return ScanResult::SCAN_PMD_MAPPED;
+    return ScanResult::SCAN_SUCCEED;
+}
+
 namespace {
 
 using R = ScanResult;
 using fault::vm_fault;
 
-struct collapse_control {
-    bool is_khugepaged;
-};
-
 // /sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_{none,swap,shared} defaults.
 uint64_t max_ptes_none(const Kernel& k) { return hpage_pmd_nr(k) - 1; }
 uint64_t max_ptes_swap(const Kernel& k) { return hpage_pmd_nr(k) / 8; }
 uint64_t max_ptes_shared(const Kernel& k) { return hpage_pmd_nr(k) / 2; }
-
-// hpage_collapse_test_exit: the mm's last user is gone (exit_mmap runs or ran).
-bool hpage_collapse_test_exit(const mm_struct& mm) { return mm.mm_users <= 0; }
 
 // thp_vma_allowable_order(vma, vm_flags, tva_flags, PMD_ORDER) for collapse (not a
 // fault): an anonymous private VMA that has faulted (anon_vma), without
@@ -63,6 +68,13 @@ bool collapse_vma_allowed(const vm_area_struct* vma, const collapse_control& cc)
     return vma->anon_vma != 0;
 }
 
+// collapse_vma_allowed, or for a file VMA file_collapse_allowed; khugepaged leaves
+// shmem alone (shmem_enabled=never).
+bool collapse_allowed(Kernel& k, const vm_area_struct* vma, const collapse_control& cc) {
+    if (vma->vm_file >= 0) return !cc.is_khugepaged && file_collapse_allowed(k, vma);
+    return collapse_vma_allowed(vma, cc);
+}
+
 // hugepage_vma_revalidate: after mmap_lock was (re)taken, look the VMA up afresh and
 // check everything collapse relied on.  mmap_lock held.
 R hugepage_vma_revalidate(Kernel& k, mm_struct& mm, uint64_t haddr, bool expect_anon,
@@ -73,18 +85,8 @@ R hugepage_vma_revalidate(Kernel& k, mm_struct& mm, uint64_t haddr, bool expect_
     if (!vma) return R::SCAN_VMA_NULL;
     if (haddr < vma->vm_start || haddr + hpage_pmd_size(k) > vma->vm_end)  // thp_vma_suitable_order
         return R::SCAN_ADDRESS_RANGE;
-    if (!collapse_vma_allowed(vma, cc)) return R::SCAN_VMA_CHECK;
+    if (!collapse_allowed(k, vma, cc)) return R::SCAN_VMA_CHECK;
     if (expect_anon && (!vma->anon_vma || !vma->vma_is_anonymous())) return R::SCAN_PAGE_ANON;
-    return R::SCAN_SUCCEED;
-}
-
-// find_pmd_or_thp_or_none.  mmap_lock held.
-R find_pmd_or_thp_or_none(Kernel& k, mm_struct& mm, uint64_t haddr, PmdRef* pmd) {
-    *pmd = pmd_lookup(k, mm, haddr);  // mm_find_pmd
-    if (!*pmd) return R::SCAN_PMD_NULL;
-    pmd_t e = pmdp_get_lockless(k, *pmd, MMR_SITE("find_pmd_or_thp_or_none"));
-    if (!e) return R::SCAN_PMD_NONE;
-    if (pmd_trans_huge(e)) return R::SCAN_PMD_MAPPED;
     return R::SCAN_SUCCEED;
 }
 
@@ -423,11 +425,33 @@ std::string khugepaged_collapse(Kernel& k, int process, uint64_t addr) {
     return result == R::SCAN_SUCCEED ? "0" : scan_result_name(result);
 }
 
+namespace {
+
+// madvise_collapse's file branch: hpage_collapse_scan_file without mmap_lock, then
+// for SCAN_PTE_MAPPED_HUGEPAGE collapse_pte_mapped_thp under mmap_write_lock (6.2-6.4;
+// the read lock since 6.5).  Entered with mmap_lock held for read; returns without it.
+R madvise_collapse_file(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t addr,
+                        bool* mmap_locked, const collapse_control& cc) {
+    address_space& f = *k.files[vma->vm_file];
+    uint64_t pgoff = linear_page_index(vma, addr);
+    mmap_read_unlock(mm, MMR_SITE("madvise_collapse"));
+    *mmap_locked = false;
+    uint64_t thp = 0;
+    R r = hpage_collapse_scan_file(k, mm, f, pgoff, cc, &thp);
+    if (r != R::SCAN_PTE_MAPPED_HUGEPAGE) return r;
+    mmap_write_lock(mm, MMR_SITE("madvise_collapse"));
+    r = collapse_pte_mapped_thp(k, mm, addr, thp);
+    mmap_write_unlock(mm, MMR_SITE("madvise_collapse"));
+    return r;
+}
+
+}  // namespace
+
 int madvise_collapse(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end, bool* dropped) {
     mm_struct& mm = *vma->vm_mm;
     mmap_assert_locked(mm);
     collapse_control cc{false};
-    if (!collapse_vma_allowed(vma, cc)) return ops::EINVAL_;
+    if (!collapse_allowed(k, vma, cc)) return ops::EINVAL_;
     uint64_t size = hpage_pmd_size(k);
     uint64_t hstart = (start + size - 1) & ~(size - 1), hend = end & ~(size - 1);
     bool mmap_locked = true;
@@ -444,7 +468,8 @@ int madvise_collapse(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t en
             }
             hend = std::min(hend, vma->vm_end & ~(size - 1));
         }
-        R r = hpage_collapse_scan_pmd(k, mm, vma, addr, &mmap_locked, cc);
+        R r = vma->vm_file >= 0 ? madvise_collapse_file(k, mm, vma, addr, &mmap_locked, cc)
+                                : hpage_collapse_scan_pmd(k, mm, vma, addr, &mmap_locked, cc);
         if (!mmap_locked) *dropped = true;
         bool go_on = true;
         switch (r) {

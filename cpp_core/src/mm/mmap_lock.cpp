@@ -34,6 +34,10 @@ void mmap_write_lock(mm_struct& mm, const rt::Site* site) {
     count_wait();
 }
 
+bool mmap_write_trylock(mm_struct& mm, const rt::Site* site) {
+    return mm.mmap_lock.down_write_trylock(or_default(site, MMR_SITE("mmap_write_trylock")));
+}
+
 void mmap_write_lock_nested(mm_struct& mm, int subclass, const rt::Site* site) {
     mm.mmap_lock.down_write_nested(subclass, or_default(site, MMR_SITE("mmap_write_lock_nested")));
     count_wait();

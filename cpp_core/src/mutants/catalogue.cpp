@@ -17,7 +17,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"khugepaged_hotplug_lock_order", "seed 002 patch 2", "002", "all", "lock_order",
          "cpu_hotplug_lock taken under mmap_lock: a lockdep cycle with kernfs s_active", true},
         {"khugepaged_retract_no_ipi", "2ba99c5e0881", "-", "all", "uaf",
-         "a page table freed while gup_fast (IRQs off) still walks it", false},
+         "a page table freed while gup_fast (IRQs off) still walks it", true},
         {"gup_pin_no_early_cow", "70e806e4e645", "004", "all", "invariant",
          "after fork, a write fault COWs a page away from its FOLL_PIN pin: DMA data lost", true},
         {"fork_shares_pinned_page", "70e806e4e645", "-", "all", "invariant",

@@ -90,10 +90,11 @@ inline constexpr std::array<Word<uint32_t>, 3> kPinFlags{{
     {"longterm", GUPF_LONGTERM},
     {"fast", GUPF_FAST},
 }};
-inline constexpr std::array<Word<uint32_t>, 3> kGupFlags{{
+inline constexpr std::array<Word<uint32_t>, 4> kGupFlags{{
     {"write", GUPF_WRITE},
     {"force", GUPF_FORCE},
     {"unlocked", GUPF_UNLOCKED},
+    {"fast_only", GUPF_FAST_ONLY},
 }};
 inline constexpr std::array<Word<Advice>, 5> kAdvice{{
     {"dontneed", Advice::dontneed},

@@ -146,8 +146,9 @@ private:
             pin_pages_.push_back(n);
         } else if (pick == 6) {
             static const char* flags[] = {"", " flags=write", " flags=force", " flags=write,force",
-                                          " flags=unlocked", " flags=write,unlocked"};
-            out << "  gup 0x" << a << std::dec << " pages=" << pages_from(a) << flags[rng_.below(6)] << "\n";
+                                          " flags=unlocked", " flags=write,unlocked", " flags=fast_only",
+                                          " flags=write,fast_only"};
+            out << "  gup 0x" << a << std::dec << " pages=" << pages_from(a) << flags[rng_.below(8)] << "\n";
         } else if (rng_.below(2)) {
             out << "  peek 0x" << a + 8 * rng_.below(3) << std::dec << "\n";
         } else {

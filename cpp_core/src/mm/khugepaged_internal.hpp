@@ -1,0 +1,50 @@
+// What mm/khugepaged.c shares between its anonymous half (khugepaged.cpp) and its file
+// half (khugepaged_file.cpp).  Not for use elsewhere.
+#pragma once
+
+#include <cstdint>
+
+#include "mm/filemap.hpp"
+#include "mm/khugepaged.hpp"
+#include "mm/pgalloc.hpp"
+#include "mm/pgtable.hpp"
+
+namespace mmrace::mm {
+
+// struct collapse_control: who collapses, khugepaged (sysfs limits apply) or
+// MADV_COLLAPSE.
+struct collapse_control {
+    bool is_khugepaged;
+};
+
+// hpage_collapse_test_exit: the mm's last user is gone (exit_mmap runs or ran).
+bool hpage_collapse_test_exit(const mm_struct& mm);
+
+// find_pmd_or_thp_or_none: SCAN_SUCCEED for a PMD pointing to a PTE table (*pmd set),
+// SCAN_PMD_NULL, SCAN_PMD_NONE or SCAN_PMD_MAPPED.  A lockless read of the PMD.
+ScanResult find_pmd_or_thp_or_none(Kernel& k, mm_struct& mm, uint64_t haddr, PmdRef* pmd);
+
+// thp_vma_allowable_order(vma, vm_flags, 0, PMD_ORDER) for MADV_COLLAPSE of a file
+// VMA: shmem only (a regular file needs CONFIG_READ_ONLY_THP_FOR_FS and a file nobody
+// has open for write: the model's files are always writable), no VM_NOHUGEPAGE, and
+// thp_vma_suitable_order at the VMA's end (its address and pgoff congruent modulo a PMD,
+// at least one PMD range inside it).
+bool file_collapse_allowed(Kernel& k, const vm_area_struct* vma);
+
+// hpage_collapse_scan_file + collapse_file for the PMD range of shmem `f` from page
+// `start` (aligned): the small page-cache folios are replaced by one PMD-order folio
+// and retract_page_tables removes the emptied PTE tables.  No locks on entry or
+// return.  SCAN_PTE_MAPPED_HUGEPAGE (for MADV_COLLAPSE) or SCAN_SUCCEED on success,
+// with *thp_serial the new folio's serial.
+ScanResult hpage_collapse_scan_file(Kernel& k, mm_struct& mm, address_space& f, uint64_t start,
+                                    const collapse_control& cc, uint64_t* thp_serial);
+
+// collapse_pte_mapped_thp(mm, addr, install_pmd): the page cache holds a PMD-order
+// folio for addr's range; remove mm's PTE table there if it maps nothing else.  mmap_lock
+// held for write.  The model never maps a file THP with a PMD (see mm/file_thp.hpp), so
+// install_pmd installs nothing: the next fault splits the folio.  thp_serial: the THP
+// collapse_file made; a fault may have split it since, which the kernel would not do,
+// so that counts as success.
+ScanResult collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t thp_serial);
+
+}  // namespace mmrace::mm
