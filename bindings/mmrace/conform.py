@@ -474,10 +474,11 @@ class _Generator:
 
     def collapse_range(self, p: _Proc) -> tuple[int, int] | None:
         """A range to MADV_COLLAPSE, or None.  Not over a slot mapped before a fork: Linux
-        shares an anonymous huge PMD at fork (copy_huge_pmd), so a collapse there finds it
-        PMD-mapped and succeeds, where the model splits it at fork (its copy_huge_pmd
-        always takes the may-be-pinned path, see mm/huge_memory.hpp) and then finds
-        write-protected PTEs (SCAN_PAGE_RO, EINVAL).  A fixed mmap renews a slot."""
+        shares an anonymous huge PMD at fork (copy_huge_pmd) and keeps the folio large
+        when a COW later splits the PMD, where the model splits PMD and folio at fork
+        (its copy_huge_pmd always takes the may-be-pinned path, mm/huge_memory.hpp), so
+        collapse results differ there (seen: host 0 / model EINVAL, host EAGAIN / model
+        a success).  A fixed mmap renews a slot."""
         aim = p.thp_mapped - p.thp_forked  # to hit a mapping, mostly
         for _ in range(5):
             slots = aim if aim and self.chance(0.85) else range(THP_SLOTS)
