@@ -25,6 +25,10 @@
 //    (mm/memory.c access_remote_vm), like ptrace.
 //  - Ops with no host equivalent here (pins, GUP, DMA, userfaultfd, sysfs, kthreads)
 //    report "unsupported"; `mmrace conform` skips such programs.
+//  - MADV_COLLAPSE (Linux 6.1) is probed once, before any program process starts (see
+//    probe_collapse): where the host cannot collapse an aligned anonymous 2 MiB range,
+//    or faults THPs under another policy than the model's (enabled=madvise), collapse
+//    ops report "unsupported: WHY" instead of an errno that only reflects the host.
 //
 // Safety: a program may name only addresses in the arena [0x300000000000, +1 GiB),
 // which is checked to be empty first, or ranges that are free in this process at the
@@ -66,6 +70,9 @@
 #endif
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 1U
+#endif
+#ifndef PR_THP_DISABLE_EXCEPT_ADVISED
+#define PR_THP_DISABLE_EXCEPT_ADVISED (1 << 1)  // Linux 6.18
 #endif
 
 namespace {
@@ -226,6 +233,103 @@ void check_arena() {
     munmap(p, kArenaSize);
     if (p != want)
         fail("this kernel ignores MAP_FIXED_NOREPLACE (Linux 4.17 or later is needed)");
+}
+
+// ---------------------------------------------------------------------------------
+// MADV_COLLAPSE on this host.  The model follows the host's rules only where both agree
+// on three things, checked once in the driver (program processes inherit the result):
+//  - the PMD size: the model's x86 geometry has 2 MiB PMDs;
+//  - the THP fault policy, which decides whether a range is PMD-mapped before a
+//    collapse (SCAN_PMD_MAPPED) or mapped by PTEs the collapse scans: the model follows
+//    enabled=madvise (THPs at fault only in MADV_HUGEPAGE VMAs).  `always` is turned
+//    into madvise for the program's processes with PR_THP_DISABLE_EXCEPT_ADVISED (Linux
+//    6.18; inherited across fork); `never` cannot be;
+//  - MADV_COLLAPSE itself (Linux 6.1; EINVAL before), as of 6.18 (collapse_probe):
+//    madvise_collapse ignores the sysfs policy (thp_vma_allowable_order without
+//    TVA_ENFORCE_SYSFS), so an aligned 2 MiB anonymous range must collapse.
+// Empty when collapse ops can run; otherwise why not, the result they report.
+std::string g_collapse_unsupported;
+
+std::string read_sysfs_word(const char* path) {
+    std::ifstream f(path);
+    std::string all, word;
+    std::getline(f, all);
+    // "always [madvise] never": the bracketed word is the one in force.
+    size_t open = all.find('['), close = all.find(']');
+    if (open != std::string::npos && close != std::string::npos && close > open)
+        return all.substr(open + 1, close - open - 1);
+    std::istringstream(all) >> word;
+    return word;
+}
+
+// The policy THP faults follow for PMD-sized anonymous folios: the per-size control
+// (Linux 6.8), whose `inherit` defers to the global one.
+std::string pmd_thp_policy() {
+    const std::string thp = "/sys/kernel/mm/transparent_hugepage/";
+    std::string per_size = read_sysfs_word((thp + "hugepages-2048kB/enabled").c_str());
+    if (!per_size.empty() && per_size != "inherit") return per_size;
+    return read_sysfs_word((thp + "enabled").c_str());
+}
+
+// MADV_COLLAPSE of [addr, addr + len): 0 or the errno.  EAGAIN (a page held for a
+// moment elsewhere) is retried.
+int collapse(uintptr_t addr, size_t len) {
+    int err = 0;
+    for (int tries = 0; tries < 3; ++tries) {
+        err = madvise(reinterpret_cast<void*>(addr), len, MADV_COLLAPSE) == 0 ? 0 : errno;
+        if (err != EAGAIN) break;
+    }
+    return err;
+}
+
+// Two fresh aligned 2 MiB PMDs of one anonymous VMA, one page written in the first, one
+// only read (the zero page) in the second; each is collapsed.  Returns why the host
+// does not collapse as the model does, or "".  The second collapse needs Linux 6.18
+// ("mm: Enable khugepaged to operate on non-writable VMAs"): before, a PMD with no
+// writable PTE was SCAN_PAGE_RO (EINVAL), and the model follows 6.18.
+std::string collapse_probe() {
+    constexpr size_t kPmd = 2u << 20;
+    void* raw = mmap(nullptr, 3 * kPmd, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) return "mmap: " + errno_name(errno);
+    auto base = (reinterpret_cast<uintptr_t>(raw) + kPmd - 1) & ~(uintptr_t)(kPmd - 1);
+    auto* p = reinterpret_cast<volatile char*>(base);
+    p[0] = 1;
+    char c = p[kPmd];
+    (void)c;
+    std::string why;
+    if (int err = collapse(base, kPmd))
+        why = "MADV_COLLAPSE of an aligned 2 MiB range failed with " + errno_name(err) +
+              (err == EINVAL ? " (Linux 6.1 or later needed)" : "");
+    else if (int err2 = collapse(base + kPmd, kPmd))
+        why = "MADV_COLLAPSE refuses a PMD with no writable PTE (" + errno_name(err2) +
+              ": SCAN_PAGE_RO, before Linux 6.18; the model follows 6.18)";
+    munmap(raw, 3 * kPmd);
+    return why;
+}
+
+void probe_collapse() {
+    std::string pmd_size = read_sysfs_word("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+    if (pmd_size.empty()) {
+        g_collapse_unsupported = "no transparent hugepages on this host";
+        return;
+    }
+    if (pmd_size != "2097152") {
+        g_collapse_unsupported = "the host's PMD size is " + pmd_size + " bytes, the model's 2 MiB";
+        return;
+    }
+    std::string policy = pmd_thp_policy();
+    if (policy == "always" &&
+        prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) != 0) {
+        g_collapse_unsupported = "THP enabled=always (the model follows madvise) and no "
+                                 "PR_THP_DISABLE_EXCEPT_ADVISED (Linux 6.18) to narrow it";
+        return;
+    }
+    if (policy != "always" && policy != "madvise") {
+        g_collapse_unsupported = "THP enabled=" + policy + " (the model follows madvise)";
+        return;
+    }
+    g_collapse_unsupported = collapse_probe();
 }
 
 // ---------------------------------------------------------------------------------
@@ -428,9 +532,13 @@ std::string host_fork(const Op& op) {
     return g.plan->prog.processes[child].name;
 }
 
+bool is_collapse(const Op& op) { return op.kind == OpKind::madvise && op.advice == Advice::collapse; }
+
 std::string exec_op(const Op& op) {
     void* a = reinterpret_cast<void*>(op.addr);
     size_t len = op.pages * kPage;
+    if (is_collapse(op) && !g_collapse_unsupported.empty())
+        return "unsupported: " + g_collapse_unsupported;
     switch (op.kind) {
         case OpKind::mmap: return host_mmap(op);
         case OpKind::munmap: return sys_result(munmap(a, len));
@@ -498,6 +606,14 @@ void wait_for_turn(size_t pi) {
 
 // ---------------------------------------------------------------------------------
 // The driver.
+
+// Whether any process of the program uses MADV_COLLAPSE (only those pay for the probe).
+bool program_collapses(const Program& p) {
+    for (const auto& proc : p.processes)
+        for (const auto& op : proc.threads[0].ops)
+            if (is_collapse(op)) return true;
+    return false;
+}
 
 void make_files(const Program& p) {
     for (const auto& f : p.files) {
@@ -743,6 +859,7 @@ int main(int argc, char** argv) {
     check_arena();
     Plan plan = make_plan(read_input(path), path == "-" ? "<stdin>" : path);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (program_collapses(plan.prog)) probe_collapse();
     g.plan = &plan;
     make_files(plan.prog);
     make_pipes(plan.prog.processes.size());

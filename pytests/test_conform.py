@@ -293,13 +293,13 @@ def test_random_programs_do_not_depend_on_parent_child_order():
 def test_the_model_runs_a_parent_to_its_end_before_its_child():
     """The default schedule (replay, empty list) keeps the current thread running, so the
     model runs processes in the host runner's order: declaration order, each to its end.
-    A thread that waits for file I/O cannot run, and then the lowest runnable thread does
-    (DESIGN §2), so programs with files may interleave; the generator keeps their results
-    independent of that order."""
+    A thread that waits for I/O (file reads, swap writeback after MADV_PAGEOUT) cannot
+    run, and then the lowest runnable thread does (DESIGN §2), so programs with files or
+    pageout may interleave; the generator keeps their results independent of that order."""
     checked = 0
     for seed in range(300):
         text = random_program(seed)
-        if "fork" not in text or "\nfile " in text:
+        if "fork" not in text or "\nfile " in text or "advice=pageout" in text:
             continue
         try:
             res = mmrace.run(text, schedule=mmrace.Replay([]))

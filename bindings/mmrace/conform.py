@@ -163,9 +163,12 @@ def conform(program_text: str, runner: str | None = None) -> list[Difference]:
     except ModelError as e:
         return [Difference("-", -1, "(the model run)", "ok", f"model error: {e}")]
     host = run_host(program_text, runner)
-    unsupported = [h["op"] for h in host if h["result"] == "unsupported"]
+    # "unsupported" (an op with no host equivalent) or "unsupported: WHY" (an op this
+    # host cannot run as the model does, such as MADV_COLLAPSE before Linux 6.1).
+    unsupported = [h for h in host if (h["result"] or "").startswith("unsupported")]
     if unsupported:
-        raise Skipped(f"no host equivalent: {unsupported[0]}")
+        why = unsupported[0]["result"].partition(": ")[2]
+        raise Skipped(f"no host equivalent: {why or unsupported[0]['op']}")
     diffs = compare(host, res.ops)
     if not res.ok:
         diffs.append(Difference("-", -1, "(the run's verdict)", "ok",
@@ -192,6 +195,12 @@ MAIN_PAGES = 48
 STACK = 0x20000   # the stack zone, 512 MiB up: MAP_GROWSDOWN mappings live here, far
 STACK_PAGES = 32  # (more than stack_guard_gap) from everything in the main zone
 MAX_PROCESSES = 4
+# The THP zone (feature "thp", geometry x86), 256 MiB up: THP_SLOTS slots of one PMD
+# (2 MiB, 512 pages) each, PMD-aligned because the arena is.  Only private anonymous
+# memory lives here, so it never adds to the order-independence bookkeeping.
+THP = 0x10000
+THP_SLOTS = 4
+PMD_PAGES = 512
 
 
 def _addr(vpn: int, word: int = 0) -> str:
@@ -207,18 +216,23 @@ class _Proc:
     mapped: set = field(default_factory=set)  # pages probably mapped, to aim accesses at
     written: list = field(default_factory=list)  # (page, word) stored to, to read back
     ops: list[str] = field(default_factory=list)
+    thp_mapped: set = field(default_factory=set)  # THP slots probably mapped
+    # THP slots whose huge PMD a fork may have shared with another process; see
+    # _Generator.collapse_range for why MADV_COLLAPSE keeps off them.
+    thp_forked: set = field(default_factory=set)
 
     def may_touch(self, vpn: int) -> bool:
         return self.backing.get(vpn, frozenset()) <= self.owned
 
     def child(self, name: str) -> "_Proc":
-        return _Proc(name, True, dict(self.backing), set(), set(self.mapped), list(self.written))
+        return _Proc(name, True, dict(self.backing), set(), set(self.mapped), list(self.written),
+                     thp_mapped=set(self.thp_mapped), thp_forked=set(self.thp_mapped))
 
 
 class _Generator:
     # Features beyond anonymous private memory and fork, each enabled per program.
     FEATURES = ("files", "shared_anon", "munmap", "mprotect", "madvise", "mremap",
-                "growsdown", "peek", "exit")
+                "growsdown", "peek", "exit", "thp")
 
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
@@ -396,8 +410,117 @@ class _Generator:
             if self.chance(0.5):
                 p.owned.discard(obj)
                 c.owned.add(obj)
+        p.thp_forked |= p.thp_mapped
         p.ops.append(f"fork {c.name}")
         self.procs.append(c)
+
+    # -- the THP zone (feature "thp") ---------------------------------------------------------
+    #
+    # 2 MiB-aligned private anonymous mappings of one or two PMDs, MADV_HUGEPAGE /
+    # NOHUGEPAGE / COLLAPSE / DONTNEED over aligned and unaligned ranges, a few words
+    # written and read back around the collapses (content must survive them), and
+    # munmap/mprotect of parts, which leave PMD ranges a collapse must refuse (EINVAL).
+
+    def thp_slot_range(self, aligned: bool, slots=range(THP_SLOTS)) -> tuple[int, int]:
+        """A range of the THP zone from one of `slots`: whole slots, or anywhere (across
+        slot ends too)."""
+        slot = self.rng.choice(sorted(slots))
+        if aligned:
+            slots = 2 if slot + 1 < THP_SLOTS and self.chance(0.3) else 1
+            return THP + slot * PMD_PAGES, slots * PMD_PAGES
+        if self.chance(0.3):  # a few pages anywhere: no whole PMD inside
+            start, pages = THP + slot * PMD_PAGES + self.rng.randrange(PMD_PAGES), self.rng.randint(1, 16)
+        else:  # ends near PMD boundaries, on either side: one PMD inside, or none
+            start = max(THP, THP + slot * PMD_PAGES + self.rng.randint(-32, 32))
+            pages = self.rng.choice([1, 2]) * PMD_PAGES + self.rng.randint(-64, 64)
+        return start, min(pages, THP + THP_SLOTS * PMD_PAGES - start)
+
+    def thp_slots(self, start: int, pages: int) -> range:
+        return range((start - THP) // PMD_PAGES, (start + pages - 1 - THP) // PMD_PAGES + 1)
+
+    def op_thp_mmap(self, p: _Proc):
+        start, pages = self.thp_slot_range(aligned=True)
+        if self.chance(0.15):  # no whole PMD inside the VMA: nothing it may collapse
+            start += self.rng.randint(1, 64)
+            pages = min(pages, THP + THP_SLOTS * PMD_PAGES - start)
+        mode = self.rng.choices(["fixed", "fixed_noreplace", "hint"], [6, 2, 1])[0]
+        prot = self.rng.choices(["rw", "r"], [9, 1])[0]
+        extra = [mode] if mode != "hint" else []
+        if self.chance(0.1):
+            extra.append("populate")
+        p.ops.append(f"mmap {_addr(start)} pages={pages} prot={prot} "
+                     f"flags={','.join(['private,anon'] + extra)}")
+        slots = set(self.thp_slots(start, pages))
+        p.thp_mapped |= slots
+        if mode == "fixed":  # a new mapping for certain: no huge PMD from before a fork
+            p.thp_forked -= slots
+
+    def op_thp_access(self, p: _Proc):
+        back = [w for w in p.written if w[0] >= THP]
+        load = self.chance(0.5)
+        if load and back and self.chance(0.6):
+            vpn, word = self.rng.choice(back)
+        else:
+            slots = sorted(p.thp_mapped) if p.thp_mapped and self.chance(0.9) else range(THP_SLOTS)
+            vpn = THP + self.rng.choice(slots) * PMD_PAGES + self.rng.randrange(PMD_PAGES)
+            word = self.rng.choice([0, 1, 511])
+        addr = _addr(vpn, word)
+        peek = "peek" in self.features and self.chance(0.2)
+        if load:
+            p.ops.append(f"{'peek' if peek else 'read'} {addr}")
+        else:
+            p.ops.append(f"{'poke' if peek else 'write'} {addr} {self.value()}")
+            p.written.append((vpn, word))
+
+    def collapse_range(self, p: _Proc) -> tuple[int, int] | None:
+        """A range to MADV_COLLAPSE, or None.  Not over a slot mapped before a fork: Linux
+        shares an anonymous huge PMD at fork (copy_huge_pmd) and keeps the folio large
+        when a COW later splits the PMD, where the model splits PMD and folio at fork
+        (its copy_huge_pmd always takes the may-be-pinned path, mm/huge_memory.hpp), so
+        collapse results differ there (seen: host 0 / model EINVAL, host EAGAIN / model
+        a success).  A fixed mmap renews a slot."""
+        aim = p.thp_mapped - p.thp_forked  # to hit a mapping, mostly
+        for _ in range(5):
+            slots = aim if aim and self.chance(0.85) else range(THP_SLOTS)
+            start, pages = self.thp_slot_range(self.chance(0.6), slots)
+            if not p.thp_forked & set(self.thp_slots(start, pages)):
+                return start, pages
+        return None
+
+    def op_thp_madvise(self, p: _Proc):
+        advice = self.rng.choices(["collapse", "hugepage", "nohugepage", "dontneed"],
+                                  [6, 3, 1, 2])[0]
+        if advice == "collapse":
+            r = self.collapse_range(p)
+            if r is None:
+                return
+            start, pages = r
+        else:
+            slots = p.thp_mapped if p.thp_mapped and self.chance(0.8) else range(THP_SLOTS)
+            start, pages = self.thp_slot_range(self.chance(0.7), slots)
+            if advice == "dontneed":
+                start, pages = self.within_a_pmd(start, pages)
+        p.ops.append(f"madvise {_addr(start)} pages={pages} advice={advice}")
+
+    def within_a_pmd(self, start: int, pages: int) -> tuple[int, int]:
+        """The range cut so that it holds no whole PMD of page table.  Linux 6.14's
+        CONFIG_PT_RECLAIM frees a PTE table that MADV_DONTNEED empties over a whole
+        PMD (zap_pte_range, reclaim_pt), so a collapse there finds no table
+        (SCAN_PMD_NONE, EINVAL); the model keeps the empty table and collapses it."""
+        offset = (start - THP) % PMD_PAGES
+        return start, min(pages, PMD_PAGES - 1 if offset == 0 else PMD_PAGES - offset)
+
+    def op_thp_munmap_or_mprotect(self, p: _Proc):
+        slots = p.thp_mapped if p.thp_mapped and self.chance(0.8) else range(THP_SLOTS)
+        start, pages = self.thp_slot_range(self.chance(0.2), slots)
+        if self.chance(0.4):
+            p.ops.append(f"munmap {_addr(start)} pages={pages}")
+            if pages >= PMD_PAGES and (start - THP) % PMD_PAGES == 0:
+                p.thp_mapped -= set(self.thp_slots(start, pages))
+        else:  # not PROT_NONE: Linux keeps a huge PMD PROT_NONE (change_huge_pmd), which
+            # a collapse finds PMD-mapped (success); the model splits it (EINVAL)
+            prot = self.rng.choice(["rw", "r"])
+            p.ops.append(f"mprotect {_addr(start)} pages={pages} prot={prot}")
 
     # -- programs --------------------------------------------------------------------------
 
@@ -410,13 +533,19 @@ class _Generator:
         table += [(op, 2) for name, op in optional.items() if name in self.features]
         if self.files:
             table.append((self.op_file, 2))
+        if "thp" in self.features:
+            table += [(self.op_thp_mmap, 2), (self.op_thp_access, 8), (self.op_thp_madvise, 4),
+                      (self.op_thp_munmap_or_mprotect, 2)]
         ops, weights = zip(*table)
         self.rng.choices(ops, weights)[0](p)
 
     def fill(self, p: _Proc):
         if not p.forked:
             self.op_mmap(p)  # something to access from the start
-        for _ in range(self.rng.randint(3, 16)):
+            if "thp" in self.features:
+                self.op_thp_mmap(p)
+        # THP programs run longer: a collapse needs a mapping, stores, maybe advice first.
+        for _ in range(self.rng.randint(3, 16) * (2 if "thp" in self.features else 1)):
             self.pick_op(p)
         if "exit" in self.features and self.chance(0.3):
             p.ops.append("exit")
@@ -428,7 +557,10 @@ class _Generator:
         while i < len(self.procs):  # a fork appends the child; it is filled in turn
             self.fill(self.procs[i])
             i += 1
-        lines = ["mmrace 1"] + [f"file {name} pages={size}" for name, size in self.files]
+        lines = ["mmrace 1"]
+        if "thp" in self.features:  # real 2 MiB PMDs, as the host's
+            lines.append("config geometry=x86")
+        lines += [f"file {name} pages={size}" for name, size in self.files]
         for p in self.procs:
             lines.append(f"process {p.name}" + (" forked" if p.forked else ""))
             lines.append(f"thread {p.name}.T0")

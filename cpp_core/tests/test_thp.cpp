@@ -232,7 +232,7 @@ TEST(Thp, MadviseCollapseIsContentTransparent) {
 
 TEST(Thp, MadviseCollapseErrors) {
     // No VM_HUGEPAGE needed, but VM_NOHUGEPAGE refuses; a never-faulted VMA has no
-    // anon_vma (EINVAL); a read-only range (no writable PTE) is SCAN_PAGE_RO (EINVAL).
+    // anon_vma (EINVAL), nor does one only read (the zero page needs no anon_vma).
     std::string text = prog("strategy=classic", R"(process P0
 thread P0.T0
   mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed

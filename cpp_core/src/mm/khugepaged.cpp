@@ -38,6 +38,11 @@ const char* scan_result_name(ScanResult r) {
 
 bool hpage_collapse_test_exit(const mm_struct& mm) { return mm.mm_users <= 0; }
 
+bool vma_holds_pmd_range(const Kernel& k, const vm_area_struct* vma) {
+    uint64_t size = hpage_pmd_size(k);
+    return vma->vm_end - vma->vm_start >= size && ((vma->vm_end - size) & ~(size - 1)) >= vma->vm_start;
+}
+
 ScanResult find_pmd_or_thp_or_none(Kernel& k, mm_struct& mm, uint64_t haddr, PmdRef* pmd) {
     *pmd = pmd_lookup(k, mm, haddr);  // mm_find_pmd
     if (!*pmd) return ScanResult::SCAN_PMD_NULL;
@@ -59,12 +64,14 @@ uint64_t max_ptes_shared(const Kernel& k) { return hpage_pmd_nr(k) / 2; }
 
 // thp_vma_allowable_order(vma, vm_flags, tva_flags, PMD_ORDER) for collapse (not a
 // fault): an anonymous private VMA that has faulted (anon_vma), without
-// VM_NOHUGEPAGE; khugepaged (TVA_ENFORCE_SYSFS, enabled=madvise) also needs
-// VM_HUGEPAGE.  userfaultfd-armed VMAs are left alone (uffd is not modelled here).
-bool collapse_vma_allowed(const vm_area_struct* vma, const collapse_control& cc) {
+// VM_NOHUGEPAGE, holding an aligned PMD range; khugepaged (TVA_ENFORCE_SYSFS,
+// enabled=madvise) also needs VM_HUGEPAGE.  userfaultfd-armed VMAs are left alone
+// (uffd is not modelled here).
+bool collapse_vma_allowed(const Kernel& k, const vm_area_struct* vma, const collapse_control& cc) {
     if (!vma->vma_is_anonymous() || (vma->vm_flags & (VM_SHARED | VM_MAYSHARE))) return false;
     if (vma->vm_flags & (VM_NOHUGEPAGE | VM_UFFD_MISSING | VM_UFFD_WP)) return false;
     if (cc.is_khugepaged && !(vma->vm_flags & VM_HUGEPAGE)) return false;
+    if (!vma_holds_pmd_range(k, vma)) return false;
     return vma->anon_vma != 0;
 }
 
@@ -72,7 +79,7 @@ bool collapse_vma_allowed(const vm_area_struct* vma, const collapse_control& cc)
 // shmem alone (shmem_enabled=never).
 bool collapse_allowed(Kernel& k, const vm_area_struct* vma, const collapse_control& cc) {
     if (vma->vm_file >= 0) return !cc.is_khugepaged && file_collapse_allowed(k, vma);
-    return collapse_vma_allowed(vma, cc);
+    return collapse_vma_allowed(k, vma, cc);
 }
 
 // hugepage_vma_revalidate: after mmap_lock was (re)taken, look the VMA up afresh and
@@ -119,7 +126,6 @@ void release_pte_pages(Kernel& k, const std::vector<Pfn>& isolated) {
 R collapse_huge_page_isolate(Kernel& k, TableId pt, const collapse_control& cc,
                              std::vector<Pfn>& isolated) {
     uint64_t none_or_zero = 0, shared = 0, referenced = 0;
-    bool writable = false;
     R result = R::SCAN_SUCCEED;
     for (uint64_t i = 0; i < hpage_pmd_nr(k) && result == R::SCAN_SUCCEED; ++i) {
         pte_t pte = k.tables[pt].entries[i];
@@ -154,12 +160,11 @@ R collapse_huge_page_isolate(Kernel& k, TableId pt, const collapse_control& cc,
         }
         isolated.push_back(p);
         if (pte & _PAGE_ACCESSED) ++referenced;
-        writable |= pte_write(pte);
     }
-    if (result == R::SCAN_SUCCEED) {
-        if (!writable) result = R::SCAN_PAGE_RO;
-        else if (cc.is_khugepaged && !referenced) result = R::SCAN_LACK_REFERENCED_PAGE;
-    }
+    // No writable PTE needed since "mm: Enable khugepaged to operate on non-writable
+    // VMAs" (Linux 6.18): SCAN_PAGE_RO is gone from both the isolation and the scan.
+    if (result == R::SCAN_SUCCEED && cc.is_khugepaged && !referenced)
+        result = R::SCAN_LACK_REFERENCED_PAGE;
     if (result != R::SCAN_SUCCEED) {
         release_pte_pages(k, isolated);
         isolated.clear();
@@ -354,7 +359,6 @@ R hpage_collapse_scan_pmd(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_
     if (pt == kNoTable) return R::SCAN_PMD_NULL;  // pte_offset_map_lock failed
     PteRef lock{pt, 0};
     uint64_t none_or_zero = 0, unmapped = 0, shared = 0, referenced = 0;
-    bool writable = false;
     pte_lock(k, lock, MMR_SITE("hpage_collapse_scan_pmd"));
     for (uint64_t i = 0; i < hpage_pmd_nr(k) && result == R::SCAN_SUCCEED; ++i) {
         pte_t pte = ptep_get(k, PteRef{pt, i});
@@ -367,7 +371,6 @@ R hpage_collapse_scan_pmd(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_
             if (cc.is_khugepaged && ++none_or_zero > max_ptes_none(k)) result = R::SCAN_EXCEED_NONE_PTE;
             continue;
         }
-        writable |= pte_write(pte);
         const Folio& f = k.folios[pte_pfn(pte)];
         if (!(f.flags & PG_anon)) result = R::SCAN_PAGE_ANON;
         else if (f.mapcount > 1 && cc.is_khugepaged && ++shared > max_ptes_shared(k))
@@ -377,12 +380,10 @@ R hpage_collapse_scan_pmd(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_
         else if (!is_refcount_suitable(f)) result = R::SCAN_PAGE_COUNT;
         else if (pte & _PAGE_ACCESSED) ++referenced;
     }
-    if (result == R::SCAN_SUCCEED) {
-        if (cc.is_khugepaged && (!referenced || (unmapped && referenced < hpage_pmd_nr(k) / 2)))
-            result = R::SCAN_LACK_REFERENCED_PAGE;
-        else if (!writable)
-            result = R::SCAN_PAGE_RO;
-    }
+    // No SCAN_PAGE_RO since Linux 6.18 (see collapse_huge_page_isolate).
+    if (result == R::SCAN_SUCCEED && cc.is_khugepaged &&
+        (!referenced || (unmapped && referenced < hpage_pmd_nr(k) / 2)))
+        result = R::SCAN_LACK_REFERENCED_PAGE;
     pte_unlock(k, lock, MMR_SITE("hpage_collapse_scan_pmd"));
     if (result == R::SCAN_SUCCEED) {
         result = collapse_huge_page(k, mm, haddr, vma, unmapped, cc);
@@ -493,7 +494,9 @@ int madvise_collapse(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t en
     }
     // The caller expects mmap_lock held on return.
     if (!mmap_locked) mmap_read_lock(mm, MMR_SITE("madvise_collapse"));
-    return thps == (hend > hstart ? (hend - hstart) / size : 0) ? 0 : madvise_collapse_errno(last_fail);
+    // Unsigned, as upstream: a range inside one PMD that does not start at its boundary
+    // has hstart > hend, and the wrapped count is never reached: EINVAL (SCAN_FAIL).
+    return thps == (hend - hstart) / size ? 0 : madvise_collapse_errno(last_fail);
 }
 
 }  // namespace mmrace::mm

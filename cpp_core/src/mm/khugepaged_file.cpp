@@ -218,10 +218,9 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
 bool file_collapse_allowed(Kernel& k, const vm_area_struct* vma) {
     if (vma->vm_file < 0 || !k.files[vma->vm_file]->shmem) return false;
     if (vma->vm_flags & (VM_NOHUGEPAGE | VM_UFFD_MISSING | VM_UFFD_WP)) return false;
-    uint64_t nr = hpage_pmd_nr(k);
-    if (((vma->vm_start >> PAGE_SHIFT) - vma->vm_pgoff) % nr) return false;  // thp_vma_suitable_order
-    uint64_t haddr = (vma->vm_end - hpage_pmd_size(k)) & ~(hpage_pmd_size(k) - 1);
-    return vma->vm_end >= hpage_pmd_size(k) && haddr >= vma->vm_start;
+    // thp_vma_suitable_order: address and pgoff congruent modulo a PMD.
+    if (((vma->vm_start >> PAGE_SHIFT) - vma->vm_pgoff) % hpage_pmd_nr(k)) return false;
+    return vma_holds_pmd_range(k, vma);
 }
 
 R hpage_collapse_scan_file(Kernel& k, mm_struct&, address_space& f, uint64_t start,

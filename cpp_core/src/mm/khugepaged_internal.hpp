@@ -20,6 +20,11 @@ struct collapse_control {
 // hpage_collapse_test_exit: the mm's last user is gone (exit_mmap runs or ran).
 bool hpage_collapse_test_exit(const mm_struct& mm);
 
+// __thp_vma_allowable_orders' size check outside a fault: thp_vma_suitable_order at
+// vm_end - HPAGE_PMD_SIZE, i.e. the VMA holds a whole aligned PMD range.  Without one,
+// MADV_COLLAPSE is EINVAL even where its range has no PMD to collapse.
+bool vma_holds_pmd_range(const Kernel& k, const vm_area_struct* vma);
+
 // find_pmd_or_thp_or_none: SCAN_SUCCEED for a PMD pointing to a PTE table (*pmd set),
 // SCAN_PMD_NULL, SCAN_PMD_NONE or SCAN_PMD_MAPPED.  A lockless read of the PMD.
 ScanResult find_pmd_or_thp_or_none(Kernel& k, mm_struct& mm, uint64_t haddr, PmdRef* pmd);
