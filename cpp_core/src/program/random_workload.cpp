@@ -92,9 +92,23 @@ private:
                 static const char* const how[] = {"fixed", "fixed_noreplace", "fixed,populate", "",
                                                   "fixed,growsdown"};
                 const char* h = how[rng_.below(5)];
-                out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
-                    << " prot=" << prot() << " flags=" << (rng_.below(4) ? "private" : "shared")
+                bool shared = !rng_.below(4);
+                bool shmem_pmd = shared && rng_.below(2);
+                uint64_t n = pages_from(a);
+                if (shmem_pmd) {
+                    // shmem over a whole PMD range (8 pages in the small geometry), a
+                    // page written, then MADV_COLLAPSE: a file THP (collapse_file).
+                    a = kBase + 0x8000 * rng_.below(2), n = 8;
+                    h = how[rng_.below(3)];
+                }
+                out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << n
+                    << " prot=" << prot() << " flags=" << (shared ? "shared" : "private")
                     << ",anon" << (*h ? "," : "") << h << "\n";
+                if (shmem_pmd) {
+                    out << "  write 0x" << std::hex << a + 4096 * rng_.below(8) << std::dec << " "
+                        << ++value_ << "\n";
+                    out << "  madvise 0x" << std::hex << a << std::dec << " pages=8 advice=collapse\n";
+                }
                 break;
             }
             case 2: out << "  munmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a) << "\n"; break;
