@@ -127,7 +127,8 @@ TEST(ThpGup, GupGetAndForceWriteOnAHugePmd) {
 TEST(ThpGup, SplitMovesEachPinToItsPage) {
     for (const char* change : {"munmap 0x203000 pages=1", "mprotect 0x200000 pages=1 prot=r",
                                "madvise 0x204000 pages=2 advice=dontneed",
-                               "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x240000"}) {
+                               "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x240000",
+                               "madvise 0x200000 pages=8 advice=pageout"}) {
         std::string text = prog("strategy=classic", std::string(kThp) + R"(  pin 0x201000 pages=2 flags=write
   )" + change + R"(
   dma_write H0 0 5
