@@ -236,6 +236,21 @@ void check_swap_accounting(Kernel& k, const PteCounts& c) {
                                          std::to_string(si.inuse_pages));
 }
 
+// The model's per-page GUP counts (Folio::page_refs / page_pins): with no op in flight
+// no GUP reference is held, and a page of a large folio records exactly the pins the
+// handles hold through it (its split hands them on to that page); an order-0 folio
+// records none.
+void check_page_gup_refs(const Kernel& k, const PteCounts& c, Pfn p) {
+    const Folio& f = k.folios[p];
+    bool large = f.tail || f.order;
+    if (f.page_refs || f.page_pins != (large ? c.pins[p] : 0))
+        violation("folio_accounting", "pfn " + std::to_string(p) + " of a " +
+                                          (large ? "large" : "order-0") + " folio records " +
+                                          std::to_string(f.page_pins) + " pins and " +
+                                          std::to_string(f.page_refs) + " GUP references, " +
+                                          std::to_string(c.pins[p]) + " pins held");
+}
+
 // The folio and swap accounting against PTE counts of every mm.
 void check_accounting(Kernel& k, const PteCounts& c) {
     check_swap_accounting(k, c);
@@ -244,18 +259,22 @@ void check_accounting(Kernel& k, const PteCounts& c) {
         if (!f.in_use) continue;
         int64_t m = c.maps[p];
         auto who = [p] { return "pfn " + std::to_string(p); };
+        check_page_gup_refs(k, c, p);
         if (f.tail) continue;  // a large folio's counts live in its head
         if (f.mapcount != m)
             violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) +
                                               " but " + std::to_string(m) + " PTEs map it");
         // References: one per mapping, one for the page cache or the swap cache, and
-        // GUP_PIN_COUNTING_BIAS per pin a handle holds.
-        // A page-cache THP holds one page-cache reference per page (mm/file_thp.hpp).
+        // per pin a handle holds GUP_PIN_COUNTING_BIAS (order 0) or one (a large folio,
+        // whose pins are counted in _pincount, through any of its pages).  A page-cache
+        // THP holds one page-cache reference per page (mm/file_thp.hpp).
         int64_t cache = (f.mapping >= 0 ? int64_t{1} << f.order : 0) + ((f.flags & PG_swapcache) ? 1 : 0);
-        if (f.pincount != c.pins[p])
+        int64_t pins = c.pins[p];
+        for (size_t i = 1; i < (size_t{1} << f.order); ++i) pins += c.pins[p + i];
+        if (f.pincount != pins)
             violation("folio_accounting", who() + ": pincount " + std::to_string(f.pincount) +
-                                              " but " + std::to_string(c.pins[p]) + " pins hold it");
-        cache += f.pincount * gup::GUP_PIN_COUNTING_BIAS;
+                                              " but " + std::to_string(pins) + " pins hold it");
+        cache += f.order ? f.pincount : f.pincount * gup::GUP_PIN_COUNTING_BIAS;
         if (f.refcount != f.mapcount + cache)
             violation("folio_accounting", who() + ": refcount " + std::to_string(f.refcount) +
                                               " but mapcount " + std::to_string(f.mapcount) +

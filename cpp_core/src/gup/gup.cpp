@@ -2,6 +2,8 @@
 // faultin_page and retry), its lock-dropping variants, and the lockless gup_fast.
 #include "gup/gup.hpp"
 
+#include <algorithm>
+
 #include "check/report.hpp"
 #include "fault/fault.hpp"
 #include "mm/huge_memory.hpp"
@@ -10,6 +12,7 @@
 #include "mm/stack.hpp"
 #include "ops/ops.hpp"
 #include "sync/irq.hpp"
+#include "sync/lockdep.hpp"
 
 namespace mmrace::gup {
 
@@ -19,24 +22,36 @@ using fault::vm_fault_t;
 // --- pin accounting (include/linux/mm.h, mm/gup.c) ---
 
 bool folio_maybe_dma_pinned(const Kernel& k, Pfn p) {
-    return p != kZeroPfn && k.folios[p].refcount >= GUP_PIN_COUNTING_BIAS;
+    if (p == kZeroPfn) return false;
+    const Folio& f = k.folios[page_folio(k.folios, p)];
+    // A large folio has _pincount: exact, and folio-wide (any pinned page pins it all).
+    if (f.order) return f.pincount > 0;
+    return f.refcount >= GUP_PIN_COUNTING_BIAS;
 }
 
 bool try_grab_folio(Kernel& k, Pfn p, uint32_t flags) {
     if (p == kZeroPfn) return true;  // neither referenced nor pinned (c8070b787519)
-    Folio& f = k.folios[p];
+    Folio& f = k.folios[page_folio(k.folios, p)];
     if (!f.in_use || f.refcount <= 0) return false;
-    if (flags & FOLL_PIN) {
+    Folio& page = k.folios[p];
+    if ((flags & FOLL_PIN) && f.order) {
+        // A large folio: one reference and one _pincount per pin (refs = 1 per page).
+        ++f.refcount;
+        ++f.pincount;
+        ++page.page_pins;
+    } else if (flags & FOLL_PIN) {
         f.refcount += GUP_PIN_COUNTING_BIAS;  // order 0: the pin lives in the refcount
         ++f.pincount;
     } else {
         ++f.refcount;
+        if (f.order) ++page.page_refs;
     }
     return true;
 }
 
 void sanity_check_pinned_page(const Kernel& k, Pfn p) {
-    const Folio& f = k.folios[p];
+    // The model keeps PageAnonExclusive of a large folio's pages on its head.
+    const Folio& f = k.folios[page_folio(k.folios, p)];
     // Anonymous pages are pinned only while exclusive, and stay so until freed.
     if (p != kZeroPfn && (f.flags & PG_anon) && !(f.flags & PG_anon_exclusive))
         check::violation("invariant", "VM_BUG_ON_PAGE: pinned anonymous pfn " + std::to_string(p) +
@@ -45,14 +60,26 @@ void sanity_check_pinned_page(const Kernel& k, Pfn p) {
 
 void gup_put_folio(Kernel& k, Pfn p, uint32_t flags) {
     if (p == kZeroPfn) return;
-    Folio& f = k.folios[p];
-    if (flags & FOLL_PIN) {
-        if (!f.in_use || f.pincount <= 0 || f.refcount < GUP_PIN_COUNTING_BIAS)
-            check::violation("refcount", "unpin of pfn " + std::to_string(p) + ", which is not pinned");
+    Pfn head = page_folio(k.folios, p);
+    Folio& f = k.folios[head];
+    Folio& page = k.folios[p];
+    auto not_pinned = [&] {
+        check::violation("refcount", "unpin of pfn " + std::to_string(p) + ", which is not pinned");
+    };
+    if ((flags & FOLL_PIN) && f.order) {  // atomic_sub(refs, &folio->_pincount)
+        if (!f.in_use || f.pincount <= 0 || page.page_pins <= 0) not_pinned();
+        --f.pincount;
+        --page.page_pins;
+    } else if (flags & FOLL_PIN) {  // refs *= GUP_PIN_COUNTING_BIAS
+        if (!f.in_use || f.pincount <= 0 || f.refcount < GUP_PIN_COUNTING_BIAS) not_pinned();
         --f.pincount;
         f.refcount -= GUP_PIN_COUNTING_BIAS - 1;
+    } else if (f.order) {
+        if (page.page_refs <= 0)
+            check::violation("refcount", "put of a GUP reference pfn " + std::to_string(p) + " never took");
+        --page.page_refs;
     }
-    k.folios.put(p);  // the last reference frees it
+    k.folios.put(head);  // folio_put_refs: the last reference frees it
 }
 
 void unpin_user_pages(Kernel& k, const std::vector<Pfn>& pages) {
@@ -66,7 +93,7 @@ bool gup_must_unshare(const Kernel& k, const vm_area_struct* vma, uint32_t flags
     // A FOLL_WRITE pin needs a writable PTE, which maps an exclusive page anyway.
     if ((flags & (FOLL_WRITE | FOLL_PIN)) != FOLL_PIN) return false;
     if (k.mutant(MutantId::gup_pin_no_early_cow)) return false;  // seed 004: no early COW
-    const Folio& f = k.folios[p];
+    const Folio& f = k.folios[page_folio(k.folios, p)];
     if (p == kZeroPfn || !(f.flags & PG_anon)) {
         // Only R/O long-term pins must observe later changes through the page tables,
         // and only a COW mapping can change the page under them.
@@ -114,24 +141,27 @@ long check_vma_flags(Kernel& k, const vm_area_struct* vma, uint32_t flags) {
     return 0;
 }
 
-// can_follow_write_pte: today's rule (after the Dirty COW fix and PageAnonExclusive):
-// FOLL_FORCE may write through a read-only PTE of a private mapping only to an
-// exclusive anonymous page, i.e. one whose COW was already broken.
-bool can_follow_write_pte(Kernel& k, pte_t pte, Pfn p, const vm_area_struct* vma, uint32_t flags) {
-    if (pte_write(pte)) return true;
+// can_follow_write_pte / can_follow_write_pmd (the same rule for a PTE or a huge PMD
+// entry, after the Dirty COW fix and PageAnonExclusive): FOLL_FORCE may write through a
+// read-only entry of a private mapping only to an exclusive anonymous page, i.e. one
+// whose COW was already broken.
+bool can_follow_write(Kernel& k, uint64_t entry, Pfn p, const vm_area_struct* vma, uint32_t flags) {
+    if (pte_write(entry)) return true;
     if (!(flags & FOLL_FORCE)) return false;
     if (vma->vm_flags & (VM_MAYSHARE | VM_SHARED)) return false;
     if (!(vma->vm_flags & VM_MAYWRITE)) return false;
     if (vma->vm_flags & VM_WRITE) return false;  // just take a write fault
-    const Folio& f = k.folios[p];
+    const Folio& f = k.folios[page_folio(k.folios, p)];
     return p != kZeroPfn && (f.flags & PG_anon) && (f.flags & PG_anon_exclusive);
 }
 
 // What follow_page_mask found: a grabbed page, no page (fault it in), or an error
-// (-EMLINK: unshare first, -EFAULT).
+// (-EMLINK: unshare first, -EFAULT).  page_mask is follow_page_context's: HPAGE_PMD_NR - 1
+// for a page of a huge PMD, whose following pages __get_user_pages grabs at once.
 struct Follow {
     Pfn page = FolioPool::kNoPfn;
     long err = 0;
+    uint64_t page_mask = 0;
 };
 
 // follow_page_pte: under the PTE lock, the page mapped at addr if the PTE allows the
@@ -148,7 +178,7 @@ Follow follow_page_pte(Kernel& k, vm_area_struct* vma, TableId t, uint64_t addr,
     // No FOLL_HONOR_NUMA_FAULT: a PROT_NONE PTE is followed (gup_can_follow_protnone).
     if (!pte_present(pte)) return out();  // none or swap: fault it in
     Pfn p = pte_pfn(pte);  // vm_normal_page; the only special PTE is the zero page
-    if ((flags & FOLL_WRITE) && !can_follow_write_pte(k, pte, p, vma, flags)) return out();
+    if ((flags & FOLL_WRITE) && !can_follow_write(k, pte, p, vma, flags)) return out();
     if (!pte_write(pte) && gup_must_unshare(k, vma, flags, p)) {
         r.err = -EMLINK_;
         return out();
@@ -165,15 +195,53 @@ Follow follow_page_pte(Kernel& k, vm_area_struct* vma, TableId t, uint64_t addr,
     return out();
 }
 
+// follow_huge_pmd (mm/gup.c): the page at addr of the THP a huge PMD maps, grabbed
+// with flags on the large folio (try_grab_folio: a pin is a reference and a _pincount),
+// without splitting it.  A write needs a writable PMD (or FOLL_FORCE on an exclusive
+// page); a R/O pin of a page that is not exclusive must unshare first (-EMLINK: the
+// fault goes to do_huge_pmd_wp_page with FAULT_FLAG_UNSHARE).  PMD lock held.
+Follow follow_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, PmdRef pmd, uint32_t flags) {
+    sync::lockdep_assert_held(vma->vm_mm->page_table_lock, sync::LockMode::any);
+    uint64_t& e = pmd_entry(k, pmd);
+    pmd_t pmdval = e;
+    Pfn page = pmd_pfn(pmdval) + static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));
+    Follow r;
+    if ((flags & FOLL_WRITE) && !can_follow_write(k, pmdval, page, vma, flags)) return r;
+    // No huge zero page (use_zero_page = 0) and no PROT_NONE huge PMD in the model.
+    if (!pte_write(pmdval) && gup_must_unshare(k, vma, flags, page)) {
+        r.err = -EMLINK_;
+        return r;
+    }
+    if (flags & FOLL_PIN) sanity_check_pinned_page(k, page);  // VM_BUG_ON_PAGE
+    if (!try_grab_folio(k, page, flags)) {
+        r.err = -ENOMEM_;
+        return r;
+    }
+    if (flags & FOLL_TOUCH) {  // touch_pmd: young, and dirty for a write
+        e |= _PAGE_ACCESSED;
+        if (flags & FOLL_WRITE) e |= _PAGE_DIRTY;
+    }
+    r.page = page;
+    r.page_mask = hpage_pmd_nr(k) - 1;
+    return r;
+}
+
 // follow_page_mask: the one walk from the PGD down.  An empty PMD means no page: fault
-// it in.  A huge PMD is split first, as FOLL_SPLIT_PMD does, and the page followed at
-// PTE level.  Not the kernel's default (follow_huge_pmd grabs the THP whole, a pin
-// counting in its _pincount): the model keeps pins on order-0 folios only, and a
-// split huge PMD splits its folio too.
+// it in.  A huge PMD is followed whole under the PMD lock (follow_pmd_mask ->
+// follow_huge_pmd), re-checked there: a PMD split meanwhile is followed at PTE level.
+// The lock is taken only for a huge PMD, as upstream, which reads the PMD locklessly.
 Follow follow_page_mask(Kernel& k, vm_area_struct* vma, uint64_t addr, uint32_t flags) {
-    if (PmdRef pmd = pmd_lookup(k, *vma->vm_mm, addr); pmd && pmd_trans_huge(pmd_entry(k, pmd)))
-        split_huge_pmd(k, vma, addr);
-    TableId t = pte_table_lookup(k, *vma->vm_mm, addr);
+    mm_struct& mm = *vma->vm_mm;
+    if (PmdRef pmd = pmd_lookup(k, mm, addr); pmd && pmd_trans_huge(pmd_entry(k, pmd))) {
+        pmd_lock(mm, MMR_SITE("follow_pmd_mask"));
+        if (pmd_trans_huge(pmd_entry(k, pmd))) {
+            Follow r = follow_huge_pmd(k, vma, addr, pmd, flags);
+            pmd_unlock(mm, MMR_SITE("follow_pmd_mask"));
+            return r;
+        }
+        pmd_unlock(mm, MMR_SITE("follow_pmd_mask"));
+    }
+    TableId t = pte_table_lookup(k, mm, addr);
     if (t == kNoTable) return Follow{};
     return follow_page_pte(k, vma, t, addr, flags);
 }
@@ -243,10 +311,18 @@ long get_user_pages_vma(Kernel& k, mm_struct& mm, uint64_t start, long nr_pages,
             ret = f.err;
             break;
         }
+        // The rest of a THP's pages in this range come at once, with refs taken on the
+        // folio already held (page_increm; try_grab_folio cannot fail now).
+        long page_increm = 1 + static_cast<long>(~(start >> PAGE_SHIFT) & f.page_mask);
+        if (page_increm > nr_pages) page_increm = nr_pages;
         pages.push_back(f.page);
-        ++i;
-        start += PAGE_SIZE;
-        --nr_pages;
+        for (long j = 1; j < page_increm; ++j) {
+            try_grab_folio(k, f.page + static_cast<Pfn>(j), flags);
+            pages.push_back(f.page + static_cast<Pfn>(j));
+        }
+        i += page_increm;
+        start += static_cast<uint64_t>(page_increm) << PAGE_SHIFT;
+        nr_pages -= page_increm;
     }
     return i ? i : ret;
 }
@@ -349,6 +425,34 @@ long pin_user_pages(Kernel& k, uint64_t start, long nr_pages, uint32_t flags,
 
 namespace {
 
+// gup_fast_pmd_leaf (mm/gup.c): a huge PMD read locklessly maps [addr, end) of a THP.
+// Grab its pages on the large folio (try_grab_folio_fast), then re-read the PMD: if it
+// changed (a split, zap or fork's write-protect), put them back.  A R/O pin of a page
+// that is not exclusive needs unsharing: leave it to the slow path.  IRQs off, as for
+// the PTEs.  Pages got (0: the slow path takes over here); -1 if the PMD is no leaf
+// any more (the caller walks its PTEs).
+long gup_fast_pmd_leaf(Kernel& k, PmdRef pmd, uint64_t addr, uint64_t end, uint32_t flags,
+                       std::vector<Pfn>& pages) {
+    pmd_t orig = pmdp_get_lockless(k, pmd, MMR_SITE("gup_fast_pmd_range"));
+    if (!pmd_trans_huge(orig)) return orig ? -1 : 0;
+    // No PROT_NONE huge PMD in the model; pmd_access_permitted:
+    if ((flags & FOLL_WRITE) && !pte_write(orig)) return 0;
+    long refs = static_cast<long>((end - addr) >> PAGE_SHIFT);
+    Pfn page = pmd_pfn(orig) + static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));
+    Folio& f = k.folios[pmd_pfn(orig)];
+    if (!f.in_use || f.refcount <= 0) return 0;  // folio_try_get failed: being freed
+    // gup_fast_folio_allowed: a THP is anonymous here, always allowed.
+    for (long j = 0; j < refs; ++j) try_grab_folio(k, page + static_cast<Pfn>(j), flags);
+    auto put_back = [&] {
+        for (long j = 0; j < refs; ++j) gup_put_folio(k, page + static_cast<Pfn>(j), flags);
+        return 0;
+    };
+    if (pmdp_get_lockless(k, pmd, MMR_SITE("gup_fast_pmd_leaf")) != orig) return put_back();
+    if (!pte_write(orig) && gup_must_unshare(k, nullptr, flags, page)) return put_back();
+    for (long j = 0; j < refs; ++j) pages.push_back(page + static_cast<Pfn>(j));
+    return refs;  // folio_set_referenced: no LRU aging of a THP in the model
+}
+
 // gup_fast_pte_range for the PTEs from start: grab each page whose PTE permits the
 // access, re-checking the PTE after the grab.  IRQs off: a page table cannot be freed
 // (its freeing waits for the TLB-flush IPI) and a page mapped when read cannot be freed
@@ -357,6 +461,20 @@ long gup_fast_pte_range(Kernel& k, mm_struct& mm, uint64_t start, long nr_pages,
                         std::vector<Pfn>& pages) {
     long nr = 0;
     for (uint64_t addr = start; nr < nr_pages; addr += PAGE_SIZE) {
+        // gup_fast_pmd_range: a huge PMD is a leaf (gup_fast_pmd_leaf) up to its end.
+        // Looking is no scheduling point: walks of PTE tables interleave as before.
+        if (PmdRef pmd = pmd_lookup(k, mm, addr); pmd && pmd_trans_huge(pmd_entry(k, pmd))) {
+            uint64_t span = hpage_pmd_size(k);
+            uint64_t end = std::min((addr & ~(span - 1)) + span,
+                                    start + (static_cast<uint64_t>(nr_pages) << PAGE_SHIFT));
+            long got = gup_fast_pmd_leaf(k, pmd, addr, end, flags, pages);
+            if (got == 0) break;
+            if (got > 0) {
+                nr += got;
+                addr += static_cast<uint64_t>(got - 1) << PAGE_SHIFT;
+                continue;
+            }
+        }
         // gup_fast_pgd_range .. gup_fast_pmd_range: a PMD that is no table falls back.
         TableId t = pte_table_lookup(k, mm, addr);
         if (t == kNoTable) break;
@@ -449,7 +567,7 @@ bool access_remote_vm(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t* value, 
         auto word = static_cast<uint32_t>((addr & (PAGE_SIZE - 1)) / 8);
         if (write) {
             f.write_word(word, *value);  // copy_to_user_page through the kernel mapping
-            f.flags |= PG_dirty;          // set_page_dirty_lock
+            k.folios[page_folio(k.folios, p)].flags |= PG_dirty;  // set_page_dirty_lock
         } else {
             *value = f.read_word(word);
         }

@@ -25,16 +25,17 @@ PinHandle* held(Kernel& k, int handle) {
     return h.held ? &h : nullptr;
 }
 
-// The pinned folio and word at byte offset off from the pinned start.  The parser
-// bounds off by the pin's size; a pinned folio cannot have been freed.
-Folio& dma_target(Kernel& k, const PinHandle& h, uint64_t off, uint32_t* word) {
+// The pinned page (its pfn in *page) and word at byte offset off from the pinned start.
+// The parser bounds off by the pin's size; a pinned folio cannot have been freed.
+Folio& dma_target(Kernel& k, const PinHandle& h, uint64_t off, uint32_t* word, Pfn* page) {
     uint64_t at = (h.addr & (PAGE_SIZE - 1)) + off;
     Pfn p = h.pages.at(at >> PAGE_SHIFT);
-    Folio& f = k.folios[p];
-    if (p != kZeroPfn && (!f.in_use || f.pincount <= 0))
+    const Folio& folio = k.folios[page_folio(k.folios, p)];  // a THP's pin is on its head
+    if (p != kZeroPfn && (!folio.in_use || folio.pincount <= 0))
         check::violation("use_after_free", "DMA to pinned pfn " + std::to_string(p) + ", which was freed");
     *word = static_cast<uint32_t>((at & (PAGE_SIZE - 1)) / 8);
-    return f;
+    *page = p;
+    return k.folios[p];  // every page of a large folio keeps its own content
 }
 
 }  // namespace
@@ -74,7 +75,8 @@ std::string dma_read(Kernel& k, int handle, uint64_t off) {
     PinHandle* h = held(k, handle);
     if (!h) return ops::errno_name(ops::EINVAL_);
     uint32_t w = 0;
-    return std::to_string(dma_target(k, *h, off, &w).read_word(w));
+    Pfn p = 0;
+    return std::to_string(dma_target(k, *h, off, &w, &p).read_word(w));
 }
 
 std::string dma_write(Kernel& k, int handle, uint64_t off, uint64_t value) {
@@ -83,9 +85,9 @@ std::string dma_write(Kernel& k, int handle, uint64_t off, uint64_t value) {
     if (!h) return ops::errno_name(ops::EINVAL_);
     if (!h->write) return ops::errno_name(ops::EACCES_);
     uint32_t w = 0;
-    Folio& f = dma_target(k, *h, off, &w);
-    f.write_word(w, value);
-    f.flags |= PG_dirty;
+    Pfn p = 0;
+    dma_target(k, *h, off, &w, &p).write_word(w, value);
+    k.folios[page_folio(k.folios, p)].flags |= PG_dirty;  // a folio's flags live on its head
     return "ok";
 }
 

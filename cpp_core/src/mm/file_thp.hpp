@@ -15,12 +15,6 @@
 
 namespace mmrace::mm {
 
-// page_folio: the folio a page belongs to.
-inline Pfn page_folio(const Kernel& k, Pfn page) {
-    const Folio& f = k.folios[page];
-    return f.tail ? f.head : page;
-}
-
 inline bool folio_test_large(const Kernel& k, Pfn page) {
     return k.folios[page].tail || k.folios[page].order > 0;
 }

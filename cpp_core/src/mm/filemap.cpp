@@ -78,7 +78,7 @@ Pfn add_and_read(Kernel& k, address_space& f, uint64_t index, bool read) {
 Pfn find_or_read(Kernel& k, address_space& f, uint64_t index) {
     auto it = f.i_pages.find(index);
     if (it != f.i_pages.end()) {
-        k.folios.get(page_folio(k, it->second));
+        k.folios.get(page_folio(k.folios, it->second));
         return it->second;
     }
     return add_and_read(k, f, index, !f.shmem && index < f.size_pages());
@@ -104,7 +104,7 @@ void unmap_mapping_range(Kernel& k, address_space& f, uint64_t from) {
 // truncate_inode_pages: drop every cached page at or after page `from`.
 void truncate_inode_pages(Kernel& k, address_space& f, uint64_t from) {
     for (auto it = f.i_pages.lower_bound(from); it != f.i_pages.end(); it = f.i_pages.lower_bound(from)) {
-        Pfn p = page_folio(k, it->second);
+        Pfn p = page_folio(k.folios, it->second);
         k.folios.get(p);
         folio_lock(k, p);  // waits for read I/O in flight
         Folio& fo = k.folios[p];
@@ -210,7 +210,7 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
         if (index >= f.size_pages()) return fault::VM_FAULT_SIGBUS;
         Pfn p;
         if (auto it = f.i_pages.find(index); it != f.i_pages.end()) {
-            p = page_folio(k, it->second);
+            p = page_folio(k.folios, it->second);
             k.folios.get(p);
         } else if (f.shmem) {  // shmem_fault -> shmem_get_folio_gfp: a zeroed page, no I/O
             p = find_or_read(k, f, index);
@@ -268,14 +268,14 @@ std::string file_write(Kernel& k, address_space& f, uint64_t pgoff, uint64_t val
         f.i_rwsem.up_write(MMR_SITE("generic_file_write_iter"));
         return "ENOMEM";
     }
-    Pfn p = page_folio(k, page);
+    Pfn p = page_folio(k.folios, page);
     folio_lock(k, p);
     // Only a THP split while we slept changes the page's folio; the page stays cached
     // (truncation needs i_rwsem, held here).
-    if (page_folio(k, page) != p) {
+    if (page_folio(k.folios, page) != p) {
         folio_unlock(k, p);
         k.folios.put(p);
-        p = page_folio(k, page);
+        p = page_folio(k.folios, page);
         k.folios.get(p);
         folio_lock(k, p);
     }

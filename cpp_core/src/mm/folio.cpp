@@ -16,6 +16,8 @@ void folio_reinit(Folio& f) {
     f.refcount = 0;
     f.mapcount = 0;
     f.pincount = 0;
+    f.page_refs = 0;
+    f.page_pins = 0;
     f.flags = 0;
     f.in_use = false;
     f.serial = 0;

@@ -30,9 +30,17 @@ constexpr int8_t kNoLru = -1;
 struct Folio {
     int64_t refcount = 0;   // folio_ref_count
     int64_t mapcount = 0;   // folio_mapcount: page-table mappings
-    // FOLL_PIN pins (folio->_pincount for large folios; an order-0 folio counts them only
-    // in its refcount, GUP_PIN_COUNTING_BIAS each: the model keeps both for its checks).
+    // FOLL_PIN pins (folio->_pincount for large folios, on the head; an order-0 folio
+    // counts them only in its refcount, GUP_PIN_COUNTING_BIAS each: the model keeps both
+    // for its checks).
     int64_t pincount = 0;
+    // Model only, per page of a large folio: the GUP references (FOLL_GET) and pins
+    // (FOLL_PIN) taken through this page.  The kernel counts them only folio-wide; the
+    // model needs them per page because it splits the folio with its PMD, and each
+    // reference must then land on the order-0 folio of the page it was taken through
+    // (the one unpin_user_page will be given).  Zero on order-0 folios.
+    int64_t page_refs = 0;
+    int64_t page_pins = 0;
     uint32_t flags = 0;
     bool in_use = false;
     uint64_t serial = 0;  // which allocation this is: tells a reused folio from the old one
@@ -123,5 +131,8 @@ private:
     uint64_t serial_ = 0;
     lruvec* lruvec_ = nullptr;
 };
+
+// page_folio: the folio a page belongs to (its head's pfn).
+inline Pfn page_folio(const FolioPool& pool, Pfn p) { return pool[p].tail ? pool[p].head : p; }
 
 }  // namespace mmrace::mm

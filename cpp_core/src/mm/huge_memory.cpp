@@ -1,6 +1,7 @@
 #include "mm/huge_memory.hpp"
 
 #include "check/report.hpp"
+#include "gup/gup.hpp"
 #include "mm/anon_vma.hpp"
 #include "mm/filemap.hpp"
 #include "mm/lru.hpp"
@@ -124,11 +125,14 @@ vm_fault_t huge_pmd_set_accessed(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t ori
     return 0;
 }
 
-// do_huge_pmd_wp_page: a write to a write-protected huge PMD.  Reused in place when
-// the folio is exclusive (or only this mapping references it); otherwise the PMD is
-// split and the PTE-level fault copies the page (VM_FAULT_FALLBACK), as upstream since
-// 5.8.  Upstream sleeps in folio_lock when the trylock fails; the model splits then.
+// do_huge_pmd_wp_page: a write (or a GUP unshare: FAULT_FLAG_UNSHARE) on a
+// write-protected huge PMD.  Reused in place when the folio is exclusive (or only this
+// mapping references it): a write makes the PMD writable, an unshare leaves it as it
+// is, the page being exclusive now is all GUP needs.  Otherwise the PMD is split and
+// the PTE-level fault copies the page (VM_FAULT_FALLBACK), as upstream since 5.8.
+// Upstream sleeps in folio_lock when the trylock fails; the model splits then.
 vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig) {
+    bool unshare = vmf.flags & fault::FAULT_FLAG_UNSHARE;
     vm_area_struct* vma = vmf.vma;
     mm_struct& mm = *vma->vm_mm;
     pmd_lock(mm, MMR_SITE("do_huge_pmd_wp_page"));
@@ -148,6 +152,10 @@ vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig)
         }
         folio_unlock(k, head);
     }
+    if (reuse && unshare) {
+        pmd_unlock(mm, MMR_SITE("do_huge_pmd_wp_page"));
+        return 0;
+    }
     if (reuse) {
         e |= _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;  // pmdp_set_access_flags
         pmd_unlock(mm, MMR_SITE("do_huge_pmd_wp_page"));
@@ -159,25 +167,48 @@ vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig)
     return fault::VM_FAULT_FALLBACK;
 }
 
+// The references GUP holds on the large folio at head, through its pages (FOLL_GET
+// references and pins; the model's per-page page_refs / page_pins), checked against
+// the folio's counts: all its references but the PMD mapping's must be GUP's.
+int64_t gup_refs_on_thp(Kernel& k, Pfn head, uint64_t haddr) {
+    const Folio& f = k.folios[head];
+    int64_t refs = 0, pins = 0;
+    for (uint64_t i = 0; i < hpage_pmd_nr(k); ++i) {
+        refs += k.folios[head + static_cast<Pfn>(i)].page_refs;
+        pins += k.folios[head + static_cast<Pfn>(i)].page_pins;
+    }
+    if (f.order != hpage_pmd_order(k) || f.entire_mapcount != 1 || pins != f.pincount ||
+        f.refcount != 1 + refs + pins)
+        check::violation("folio_accounting", "splitting a huge PMD at " + std::to_string(haddr) +
+                                                 " whose folio (pfn " + std::to_string(head) +
+                                                 ") has other mappings or references");
+    return refs + pins;
+}
+
 // __split_huge_pmd_locked for an anonymous huge PMD: the deposited table maps every
 // page of the folio with the PMD's permissions and bits, and the folio becomes order-0
-// folios (see the header: no PTE-mapped large folios).  PMD lock held.
+// folios (see the header: no PTE-mapped large folios).  Upstream the folio stays large
+// and keeps GUP's references and _pincount, and split_huge_page would refuse it
+// (can_split_folio); the model splits it anyway and hands each reference and pin to
+// the order-0 folio of the page it was taken through, a pin becoming
+// GUP_PIN_COUNTING_BIAS there, so that the unpin of that page finds it.  What is lost:
+// upstream every page of a pinned folio stays folio_maybe_dma_pinned; here only the
+// pinned pages do.  PMD lock held.
 void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
     sync::lockdep_assert_held(vma->vm_mm->page_table_lock, sync::LockMode::any);
     uint64_t& e = pmd_entry(k, pmd);
     pmd_t old = e;
     Pfn head = pmd_pfn(old);
     Folio& f = k.folios[head];
-    if (f.order != hpage_pmd_order(k) || f.entire_mapcount != 1 || f.refcount != 1)
-        check::violation("folio_accounting", "splitting a huge PMD at " + std::to_string(haddr) +
-                                                 " whose folio (pfn " + std::to_string(head) +
-                                                 ") has other mappings or references");
+    if (gup_refs_on_thp(k, head, haddr)) k.counters.inc(Counter::thp_split_pmd_pinned);
     TableId pt = pgtable_trans_huge_withdraw(k, pmd);
     bool exclusive = f.flags & PG_anon_exclusive;
     k.folios.split_to_order0(head);
     for (uint64_t i = 0; i < hpage_pmd_nr(k); ++i) {
         Folio& page = k.folios[head + static_cast<Pfn>(i)];
-        page.refcount = 1;
+        page.refcount = 1 + page.page_refs + page.page_pins * gup::GUP_PIN_COUNTING_BIAS;
+        page.pincount = page.page_pins;
+        page.page_refs = page.page_pins = 0;
         page.mapcount = 1;
         if (!exclusive) page.flags &= ~PG_anon_exclusive;
         pte_t pte = mk_pte(head + static_cast<Pfn>(i), pte_write(old)) |
@@ -207,7 +238,7 @@ std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
     if (!orig && allow) {
         ret = do_huge_pmd_anonymous_page(k, vmf, pmd);  // create_huge_pmd
     } else if (pmd_trans_huge(orig)) {
-        if ((vmf.flags & fault::FAULT_FLAG_WRITE) && !pte_write(orig))
+        if ((vmf.flags & (fault::FAULT_FLAG_WRITE | fault::FAULT_FLAG_UNSHARE)) && !pte_write(orig))
             ret = do_huge_pmd_wp_page(k, vmf, pmd, orig);  // wp_huge_pmd
         else
             ret = huge_pmd_set_accessed(k, vmf, pmd, orig);
@@ -278,11 +309,19 @@ bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t 
     return true;
 }
 
-int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr) {
-    PmdRef pmd = pmd_lookup(k, *src_vma->vm_mm, addr);
+int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr, Pfn* pinned_head) {
+    mm_struct& mm = *src_vma->vm_mm;
+    *pinned_head = FolioPool::kNoPfn;
+    PmdRef pmd = pmd_lookup(k, mm, addr);
     if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return 0;
-    // folio_try_dup_anon_rmap_pmd fails for a folio that may be pinned; the model
-    // always takes that path (no PTE-mapped large folios): split, copy the PTEs.
+    // folio_try_dup_anon_rmap_pmd fails for an exclusive folio that may be pinned
+    // (folio_needs_cow_for_dma); the model always takes that path (no PTE-mapped large
+    // folios): split, copy the PTEs.  Both mmap_locks are held for write, so the PMD
+    // read here is the one split.
+    Pfn head = pmd_pfn(pmd_entry(k, pmd));
+    if ((k.folios[head].flags & PG_anon_exclusive) && src_vma->is_cow_mapping() && mm.has_pinned &&
+        gup::folio_maybe_dma_pinned(k, head))
+        *pinned_head = head;
     split_huge_pmd(k, src_vma, addr);
     return -ops::EAGAIN_;
 }

@@ -13,7 +13,9 @@
 // Shortcut: large folios are never mapped by PTEs here.  __split_huge_pmd splits the
 // folio as well (split_huge_page's result, at once), and fork's copy_huge_pmd always
 // takes upstream's "may be pinned" path (split, then copy PTEs), so a large folio has
-// at most one mapping, a huge PMD, and entire_mapcount is 0 or 1.
+// at most one mapping, a huge PMD, and entire_mapcount is 0 or 1.  GUP follows a huge
+// PMD without splitting it (follow_huge_pmd, gup_fast_pmd_leaf) and counts pins the
+// large-folio way; a later split moves them to the pages' order-0 folios.
 #pragma once
 
 #include <cstdint>
@@ -70,8 +72,11 @@ bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t 
 
 // copy_huge_pmd for fork: the parent's huge PMD at addr.  Both mmap_locks held for
 // write.  Returns -EAGAIN (as upstream for a folio that may be pinned) after splitting
-// it: the caller copies the PTEs.  0 if there was no huge PMD.
-int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr);
+// it: the caller copies the PTEs.  0 if there was no huge PMD.  *pinned_head is the
+// split folio's head pfn if it was exclusive and maybe DMA-pinned (upstream it stays
+// one large folio, so every exclusive page of it is copied for the child, not only the
+// pinned ones), else kNoPfn.
+int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr, Pfn* pinned_head);
 
 // pgtable_trans_huge_deposit / pgtable_trans_huge_withdraw, under the PMD lock.
 void pgtable_trans_huge_deposit(Kernel& k, PmdRef pmd, TableId pgtable);

@@ -162,7 +162,7 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
             continue;
         }
         if (folio_test_large(k, it->second)) {
-            Pfn h = page_folio(k, it->second);
+            Pfn h = page_folio(k.folios, it->second);
             result = k.folios[h].order == hpage_pmd_order(k) && k.folios[h].index == start
                          ? R::SCAN_PTE_MAPPED_HUGEPAGE
                          : R::SCAN_PAGE_COMPOUND;
@@ -244,7 +244,7 @@ R collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t thp_
     address_space& f = *k.files[vma->vm_file];
     auto it = f.i_pages.find(vma->pgoff_at(haddr));
     if (it == f.i_pages.end()) return R::SCAN_PAGE_NULL;
-    Pfn head = page_folio(k, it->second);
+    Pfn head = page_folio(k.folios, it->second);
     k.folios.get(head);
     folio_lock(k, head);  // filemap_lock_folio
     const Folio& fo = k.folios[head];

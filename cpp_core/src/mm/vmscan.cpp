@@ -1,6 +1,7 @@
 #include "mm/vmscan.hpp"
 
 #include "check/report.hpp"
+#include "gup/gup.hpp"
 #include "mm/filemap.hpp"
 #include "mm/kernel.hpp"
 #include "mm/lru.hpp"
@@ -81,6 +82,9 @@ Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references) {
     if (refs == FOLIOREF_KEEP) return keep_locked();
     if (!anon && f.mapping >= 0 && k.files[f.mapping]->shmem) return activate_locked();
     if (!anon && f.mapping < 0) return keep_locked();  // truncated meanwhile
+    // feb889fb40fa: a maybe-pinned folio is not put into the swap cache (try_to_unmap
+    // would keep it mapped anyway, and the slot would be wasted).
+    if (anon && !(f.flags & PG_swapcache) && gup::folio_maybe_dma_pinned(k, p)) return keep_locked();
     if (anon && !(f.flags & PG_swapcache) && !add_to_swap(k, p)) return activate_locked();
     if (f.mapcount) {
         try_to_unmap(k, p);

@@ -51,15 +51,20 @@ bool copy_present_page(Kernel& k, vm_area_struct* dst_vma, PteRef dst, uint64_t 
 
 // copy_present_pte: share the folio with the child; a COW mapping is write-protected
 // in both.  Both PTE locks held.  false (-ENOMEM) if a pinned page could not be copied.
+// pinned_thp: the pfns of a maybe-pinned THP copy_huge_pmd just split (kNoPfn: none),
+// whose pages all count as maybe pinned, as the one large folio upstream keeps.
 bool copy_present_pte(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, PteRef src,
-                      PteRef dst, uint64_t addr) {
+                      PteRef dst, uint64_t addr, Pfn pinned_thp) {
     pte_t pte = ptep_get(k, src);
     if (!pte_special(pte)) {  // vm_normal_page
         Pfn p = pte_pfn(pte);
         Folio& f = k.folios[p];
         // folio_try_dup_anon_rmap_pte fails (-EBUSY) for a maybe-pinned exclusive page.
+        bool thp_pinned = pinned_thp != FolioPool::kNoPfn && p >= pinned_thp &&
+                          p < pinned_thp + hpage_pmd_nr(k);
         if ((f.flags & PG_anon) && (f.flags & PG_anon_exclusive) &&
-            !k.mutant(MutantId::fork_shares_pinned_page) && page_needs_cow_for_dma(k, src_vma, p))
+            !k.mutant(MutantId::fork_shares_pinned_page) &&
+            (thp_pinned || page_needs_cow_for_dma(k, src_vma, p)))
             return copy_present_page(k, dst_vma, dst, addr, p, pte);
         k.folios.get(p);
         ++f.mapcount;                     // folio_try_dup_anon_rmap_pte
@@ -93,10 +98,10 @@ void copy_nonpresent_pte(Kernel& k, vm_area_struct* dst_vma, PteRef src, PteRef 
     set_pte_at(k, dst, pte);
 }
 
-// copy_pte_range for the part of [addr, end) that one PTE table covers.  false
-// (-ENOMEM) if the child's page table cannot be allocated.
+// copy_pte_range for the part of [addr, end) that one PTE table covers (pinned_thp as
+// for copy_present_pte).  false (-ENOMEM) if the child's page table cannot be allocated.
 bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr,
-                    uint64_t end) {
+                    uint64_t end, Pfn pinned_thp) {
     TableId st = pte_table_lookup(k, *src_vma->vm_mm, addr);
     if (st == kNoTable) return true;
     PteRef dst_table = pte_alloc(k, *dst_vma->vm_mm, addr);
@@ -109,7 +114,8 @@ bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma,
         pte_t pte = k.tables[st].entries[i];
         if (pte_none(pte)) continue;
         if (is_swap_pte(pte)) copy_nonpresent_pte(k, dst_vma, PteRef{st, i}, PteRef{dst_table.table, i});
-        else ok = copy_present_pte(k, dst_vma, src_vma, PteRef{st, i}, PteRef{dst_table.table, i}, addr);
+        else ok = copy_present_pte(k, dst_vma, src_vma, PteRef{st, i}, PteRef{dst_table.table, i}, addr,
+                                   pinned_thp);
     }
     k.tables[st].ptl.spin_unlock(MMR_SITE("copy_pte_range"));
     pte_unlock(k, dst_table, MMR_SITE("copy_pte_range"));
@@ -127,8 +133,9 @@ bool copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma
     bool ok = true;
     for (uint64_t a = src_vma->vm_start; a < src_vma->vm_end && ok;) {
         uint64_t next = std::min((a / span + 1) * span, src_vma->vm_end);
-        copy_huge_pmd(k, src_vma, a);  // copy_pmd_range: -EAGAIN falls through to the PTEs
-        ok = copy_pte_range(k, dst_vma, src_vma, a, next);
+        Pfn pinned_thp = FolioPool::kNoPfn;
+        copy_huge_pmd(k, src_vma, a, &pinned_thp);  // copy_pmd_range: -EAGAIN falls through to the PTEs
+        ok = copy_pte_range(k, dst_vma, src_vma, a, next, pinned_thp);
         a = next;
     }
     if (cow) src_vma->vm_mm->write_protect_seq.raw_write_seqcount_end(MMR_SITE("copy_page_range"));
