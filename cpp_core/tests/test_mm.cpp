@@ -251,6 +251,34 @@ thread P0.T0
     EXPECT_EQ(vmas_after_restore, 1u);  // merged back into one, as upstream does
 }
 
+// VM_ACCOUNT: a private writable mapping is charged, and stays charged when made
+// read-only once it has an anon_vma, so it does not merge with a never-writable
+// neighbour (conform seed 1156: Linux then refuses MADV_COLLAPSE there, for want of an
+// anon_vma); a charged VMA that never faulted is uncharged by mprotect and merges.
+TEST(Mm, VmAccountKeepsChargedAndUnchargedVmasApart) {
+    std::string text = R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=r flags=private,anon,fixed
+  mmap 0x102000 pages=2 prot=rw flags=private,anon,fixed
+  write 0x102000 1
+  mprotect 0x102000 pages=2 prot=r
+  mmap 0x200000 pages=2 prot=r flags=private,anon,fixed
+  mmap 0x202000 pages=2 prot=rw flags=private,anon,fixed
+  mprotect 0x202000 pages=2 prot=r
+  mprotect 0x200000 pages=4 prot=rw
+  mprotect 0x200000 pages=4 prot=r
+)";
+    std::vector<size_t> vmas;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t) {
+        vmas.push_back(k.current_mm().live_vmas());
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    // Charged (written) and uncharged stay two VMAs; the unfaulted one merges, and
+    // making it writable charges the whole merged VMA at once.
+    EXPECT_EQ(vmas, (std::vector<size_t>{1, 2, 2, 2, 3, 4, 3, 3, 3, 0}));  // 0: after exit
+}
+
 TEST(Mm, MprotectReadOnlyStopsWritesThroughTheTlb) {
     // T0's write caches a writable translation on its CPU and T1's writes on theirs;
     // mprotect must flush every CPU, so once it returns the word can no longer change.

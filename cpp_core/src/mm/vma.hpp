@@ -25,6 +25,9 @@ enum VmFlag : uint64_t {
     VM_UFFD_MISSING = 0x200,
     VM_UFFD_WP = 0x1000,
     VM_LOCKED = 0x2000,
+    // Charged to the commit limit (accountable_mapping).  Only merging looks at it here:
+    // VMAs whose VM_ACCOUNT differs do not merge.
+    VM_ACCOUNT = 0x00100000,
     VM_HUGEPAGE = 0x20000000,
     VM_NOHUGEPAGE = 0x40000000,
 };

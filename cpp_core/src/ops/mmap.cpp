@@ -47,6 +47,8 @@ uint64_t calc_vm_flags(const Op& op) {
     if (op.prot & PROT_EXEC_) f |= VM_EXEC;
     if (op.flags & MAPF_SHARED) f |= VM_SHARED | VM_MAYSHARE;
     if (op.flags & MAPF_GROWSDOWN) f |= VM_GROWSDOWN;
+    // mmap_region: accountable_mapping, a private writable mapping (no MAP_NORESERVE).
+    if ((f & (VM_SHARED | VM_WRITE)) == VM_WRITE) f |= VM_ACCOUNT;
     return f;
 }
 

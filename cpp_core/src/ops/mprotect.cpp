@@ -77,6 +77,15 @@ void change_protection(mmu_gather& tlb, vm_area_struct* vma, uint64_t start, uin
 vm_area_struct* mprotect_fixup(mmu_gather& tlb, mm_struct& mm, vm_area_struct* vma,
                                uint64_t start, uint64_t end, uint64_t newflags) {
     if (newflags == vma->vm_flags) return vma;
+    // A private mapping made writable is charged (VM_ACCOUNT) and stays charged when it
+    // is made read-only again, unless it is anonymous and never faulted (no anon_vma).
+    uint64_t oldflags = vma->vm_flags;
+    if (newflags & VM_WRITE) {
+        if (!(oldflags & (VM_ACCOUNT | VM_WRITE | VM_SHARED))) newflags |= VM_ACCOUNT;
+    } else if ((oldflags & VM_ACCOUNT) && vma->vma_is_anonymous() && !vma->anon_vma) {
+        newflags &= ~static_cast<uint64_t>(VM_ACCOUNT);
+    }
+    if (newflags == oldflags) return vma;
     vma = vma_modify_flags(mm, vma, start, end, newflags);
     change_protection(tlb, vma, start, end);
     return vma;
