@@ -143,7 +143,39 @@ PROGRAMS = {
     """, [hex(Z), "0", "ok", "0", hex(Z + 2 * PMD), "ok", "0", "P1", "ok", "23",
           # P1: one page from a PMD boundary is an empty range (hstart == hend): 0
           "21", "22", hex(Z + 2 * PMD), "ok", "0", "0", "24", "0"]),
+    # shmem (MAP_SHARED|MAP_ANONYMOUS): collapse_file with holes; again on the THP (the
+    # model split it back on the read: a new collapse, still 0); a range with no page at
+    # all (SCAN_TRUNCATED) and one whose pgoff is not PMD-aligned with its address are
+    # EINVAL; a read-only populated one collapses; the child of a fork sees the shmem
+    # pages and collapses them again.
+    "shmem": (f"""
+        mmap {Z:#x} pages={PMD_PAGES} prot=rw flags=shared,anon,fixed
+        write {Z:#x} 1
+        write {Z + 256 * PAGE + 8:#x} 2
+        madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+        read {Z + 256 * PAGE + 8:#x}
+        madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+        mmap {Z + PMD:#x} pages={PMD_PAGES} prot=rw flags=shared,anon,fixed
+        madvise {Z + PMD:#x} pages={PMD_PAGES} advice=collapse
+        mmap {Z + 2 * PMD + PAGE:#x} pages={2 * PMD_PAGES} prot=rw flags=shared,anon,fixed
+        write {Z + 2 * PMD + 2 * PAGE:#x} 3
+        madvise {Z + 3 * PMD:#x} pages={PMD_PAGES} advice=collapse
+        mmap {Z + 5 * PMD:#x} pages={PMD_PAGES} prot=r flags=shared,anon,fixed,populate
+        madvise {Z + 5 * PMD:#x} pages={PMD_PAGES} advice=collapse
+        fork P1
+        read {Z:#x}
+    """, [hex(Z), "ok", "ok", "0", "2", "0", hex(Z + PMD), "EINVAL", hex(Z + 2 * PMD + PAGE), "ok",
+          "EINVAL", hex(Z + 5 * PMD), "0", "P1", "1",
+          "2", "0", "ok", "4"]),
 }
+SHMEM_CHILD = f"""\
+    process P1 forked
+    thread P1.T0
+      read {Z + 256 * PAGE + 8:#x}
+      madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+      write {Z + 8:#x} 4
+      read {Z + 8:#x}
+"""
 FORK_CHILD = f"""\
     process P1 forked
     thread P1.T0
@@ -160,7 +192,7 @@ FORK_CHILD = f"""\
 
 def fixed_program(name: str) -> str:
     body, _ = PROGRAMS[name]
-    return program(body, FORK_CHILD if name == "fork" else "")
+    return program(body, {"fork": FORK_CHILD, "shmem": SHMEM_CHILD}.get(name, ""))
 
 
 @needs_collapse
