@@ -377,6 +377,16 @@ class _Generator:
             p.backing[v] = p.backing.get(v, frozenset()) | objs
             p.mapped.add(v)
 
+    def emit_access(self, p: _Proc, load: bool, vpn: int, word: int, peek_chance: float):
+        """A load or store of (vpn, word), through /proc/pid/mem now and then."""
+        addr = _addr(vpn, word)
+        peek = "peek" in self.features and self.chance(peek_chance)
+        if load:
+            p.ops.append(f"{'peek' if peek else 'read'} {addr}")
+        else:
+            p.ops.append(f"{'poke' if peek else 'write'} {addr} {self.value()}")
+            p.written.append((vpn, word))
+
     def op_access(self, p: _Proc):
         load = self.chance(0.5)
         back = [w for w in p.written if p.may_touch(w[0])]
@@ -386,13 +396,7 @@ class _Generator:
             vpn, word = self.access_page(p), self.rng.choice([0, 1, 511])
             if vpn is None:
                 return
-        addr = _addr(vpn, word)
-        peek = "peek" in self.features and self.chance(0.25)
-        if load:
-            p.ops.append(f"{'peek' if peek else 'read'} {addr}")
-        else:
-            p.ops.append(f"{'poke' if peek else 'write'} {addr} {self.value()}")
-            p.written.append((vpn, word))
+        self.emit_access(p, load, vpn, word, peek_chance=0.25)
 
     def op_file(self, p: _Proc):
         owned = [f for f in self.files if f[0] in p.owned]
@@ -464,13 +468,7 @@ class _Generator:
             slots = sorted(p.thp_mapped) if p.thp_mapped and self.chance(0.9) else range(THP_SLOTS)
             vpn = THP + self.rng.choice(slots) * PMD_PAGES + self.rng.randrange(PMD_PAGES)
             word = self.rng.choice([0, 1, 511])
-        addr = _addr(vpn, word)
-        peek = "peek" in self.features and self.chance(0.2)
-        if load:
-            p.ops.append(f"{'peek' if peek else 'read'} {addr}")
-        else:
-            p.ops.append(f"{'poke' if peek else 'write'} {addr} {self.value()}")
-            p.written.append((vpn, word))
+        self.emit_access(p, load, vpn, word, peek_chance=0.2)
 
     def collapse_range(self, p: _Proc) -> tuple[int, int] | None:
         """A range to MADV_COLLAPSE, or None.  Not over a slot mapped before a fork: Linux

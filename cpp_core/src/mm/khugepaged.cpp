@@ -38,6 +38,13 @@ const char* scan_result_name(ScanResult r) {
 
 bool hpage_collapse_test_exit(const mm_struct& mm) { return mm.mm_users <= 0; }
 
+Pfn alloc_charge_folio(Kernel& k) {
+    k.rt.yield(MMR_SITE("alloc_charge_folio"), rt::Ev::yield);  // may sleep: reclaim, compaction
+    Pfn folio = k.folios.alloc_order(hpage_pmd_order(k));
+    k.counters.inc(folio == FolioPool::kNoPfn ? Counter::thp_collapse_alloc_failed : Counter::thp_collapse_alloc);
+    return folio;
+}
+
 bool vma_holds_pmd_range(const Kernel& k, const vm_area_struct* vma) {
     uint64_t size = hpage_pmd_size(k);
     return vma->vm_end - vma->vm_start >= size && ((vma->vm_end - size) & ~(size - 1)) >= vma->vm_start;
@@ -243,13 +250,8 @@ R collapse_huge_page(Kernel& k, mm_struct& mm, uint64_t haddr, vm_area_struct* v
                      uint64_t unmapped, const collapse_control& cc) {
     const bool stale = k.mutant(MutantId::khugepaged_no_revalidate);
     mmap_read_unlock(mm, MMR_SITE("collapse_huge_page"));
-    k.rt.yield(MMR_SITE("alloc_charge_folio"), rt::Ev::yield);
-    Pfn folio = k.folios.alloc_order(hpage_pmd_order(k));
-    if (folio == FolioPool::kNoPfn) {
-        k.counters.inc(Counter::thp_collapse_alloc_failed);
-        return R::SCAN_ALLOC_HUGE_PAGE_FAIL;
-    }
-    k.counters.inc(Counter::thp_collapse_alloc);
+    Pfn folio = alloc_charge_folio(k);
+    if (folio == FolioPool::kNoPfn) return R::SCAN_ALLOC_HUGE_PAGE_FAIL;
     auto out_nolock = [&](R r) {
         k.folios.put(folio);
         return r;

@@ -140,13 +140,8 @@ R collapse_file_take(Kernel& k, address_space& f, Pfn p, std::vector<Pfn>& pagel
 R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_control& cc,
                 uint64_t* thp_serial) {
     uint64_t nr = hpage_pmd_nr(k), end = start + nr;
-    k.rt.yield(MMR_SITE("alloc_charge_folio"), rt::Ev::yield);
-    Pfn nf = k.folios.alloc_order(hpage_pmd_order(k));
-    if (nf == FolioPool::kNoPfn) {
-        k.counters.inc(Counter::thp_collapse_alloc_failed);
-        return R::SCAN_ALLOC_HUGE_PAGE_FAIL;
-    }
-    k.counters.inc(Counter::thp_collapse_alloc);
+    Pfn nf = alloc_charge_folio(k);
+    if (nf == FolioPool::kNoPfn) return R::SCAN_ALLOC_HUGE_PAGE_FAIL;
     k.folios[nf].locked = true;  // __folio_set_locked: nobody else can see it yet
     k.folios[nf].lock_owner = k.rt.self();
     std::vector<Pfn> pagelist;

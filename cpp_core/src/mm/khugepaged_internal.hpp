@@ -20,6 +20,10 @@ struct collapse_control {
 // hpage_collapse_test_exit: the mm's last user is gone (exit_mmap runs or ran).
 bool hpage_collapse_test_exit(const mm_struct& mm);
 
+// alloc_charge_folio: a PMD-order folio for a collapse (counted THP_COLLAPSE_ALLOC or
+// THP_COLLAPSE_ALLOC_FAILED), or kNoPfn (SCAN_ALLOC_HUGE_PAGE_FAIL).  May sleep.
+Pfn alloc_charge_folio(Kernel& k);
+
 // __thp_vma_allowable_orders' size check outside a fault: thp_vma_suitable_order at
 // vm_end - HPAGE_PMD_SIZE, i.e. the VMA holds a whole aligned PMD range.  Without one,
 // MADV_COLLAPSE is EINVAL even where its range has no PMD to collapse.
