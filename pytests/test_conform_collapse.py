@@ -244,6 +244,15 @@ def test_the_thp_feature_collapses_in_the_thp_zone():
         assert word in words, word
 
 
+def test_the_thp_feature_makes_file_thps_from_shmem():
+    """Some generated programs collapse a shmem range in the model (collapse_file), so
+    that conform compares file THPs with the host too."""
+    texts = [t for t in thp_programs(600) if "shared,anon" in t]
+    assert len(texts) >= 20
+    made = sum(dict(conform.run_model(t).counters).get("thp_collapse_file", 0) for t in texts)
+    assert made >= 3
+
+
 def test_only_thp_programs_change_the_geometry_and_use_the_thp_zone():
     zone = range(ARENA_BASE + THP * PAGE, ARENA_BASE + (THP + 4 * PMD_PAGES) * PAGE)
     for seed in range(300):

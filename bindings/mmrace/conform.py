@@ -196,8 +196,8 @@ STACK = 0x20000   # the stack zone, 512 MiB up: MAP_GROWSDOWN mappings live here
 STACK_PAGES = 32  # (more than stack_guard_gap) from everything in the main zone
 MAX_PROCESSES = 4
 # The THP zone (feature "thp", geometry x86), 256 MiB up: THP_SLOTS slots of one PMD
-# (2 MiB, 512 pages) each, PMD-aligned because the arena is.  Only private anonymous
-# memory lives here, so it never adds to the order-independence bookkeeping.
+# (2 MiB, 512 pages) each, PMD-aligned because the arena is.  Private anonymous memory
+# and shmem (collapse_file) live here; shmem objects follow the ownership rule below.
 THP = 0x10000
 THP_SLOTS = 4
 PMD_PAGES = 512
@@ -452,15 +452,22 @@ class _Generator:
         extra = [mode] if mode != "hint" else []
         if self.chance(0.1):
             extra.append("populate")
+        kind = "private,anon"
+        if self.chance(0.25):  # shmem: a collapse makes a file THP (collapse_file)
+            obj = f"S{self.next_shared}"
+            self.next_shared += 1
+            p.owned.add(obj)
+            kind = "shared,anon"
+            self.set_backing(p, start, pages, obj, certain=(mode == "fixed"))
         p.ops.append(f"mmap {_addr(start)} pages={pages} prot={prot} "
-                     f"flags={','.join(['private,anon'] + extra)}")
+                     f"flags={','.join([kind] + extra)}")
         slots = set(self.thp_slots(start, pages))
         p.thp_mapped |= slots
         if mode == "fixed":  # a new mapping for certain: no huge PMD from before a fork
             p.thp_forked -= slots
 
     def op_thp_access(self, p: _Proc):
-        back = [w for w in p.written if w[0] >= THP]
+        back = [w for w in p.written if w[0] >= THP and p.may_touch(w[0])]
         load = self.chance(0.5)
         if load and back and self.chance(0.6):
             vpn, word = self.rng.choice(back)
@@ -468,6 +475,8 @@ class _Generator:
             slots = sorted(p.thp_mapped) if p.thp_mapped and self.chance(0.9) else range(THP_SLOTS)
             vpn = THP + self.rng.choice(slots) * PMD_PAGES + self.rng.randrange(PMD_PAGES)
             word = self.rng.choice([0, 1, 511])
+            if not p.may_touch(vpn):  # another process's shmem
+                return
         self.emit_access(p, load, vpn, word, peek_chance=0.2)
 
     def collapse_range(self, p: _Proc) -> tuple[int, int] | None:
@@ -481,7 +490,10 @@ class _Generator:
         for _ in range(5):
             slots = aim if aim and self.chance(0.85) else range(THP_SLOTS)
             start, pages = self.thp_slot_range(self.chance(0.6), slots)
-            if not p.thp_forked & set(self.thp_slots(start, pages)):
+            # Only the owner collapses shmem: whether pages exist yet (SCAN_TRUNCATED)
+            # depends on the owner's stores.
+            if not p.thp_forked & set(self.thp_slots(start, pages)) and \
+                    all(p.may_touch(v) for v in range(start, start + pages)):
                 return start, pages
         return None
 
