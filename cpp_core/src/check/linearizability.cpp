@@ -435,7 +435,7 @@ bool Search::enter(State s) {
     uint64_t min_resp = UINT64_MAX;
     for (size_t t = 0; t < threads_.size(); ++t)
         if (pos_[t] < threads_[t]->size()) min_resp = std::min(min_resp, next_op(t).h->resp);
-    Frame f{std::move(s)};
+    Frame f{std::move(s), {}, 0, {}, 0, SIZE_MAX};
     for (size_t t = 0; t < threads_.size(); ++t)
         if (pos_[t] < threads_[t]->size() && next_op(t).h->inv <= min_resp) f.order.push_back(t);
     // Earliest response first: the order in which the ops returned usually works (a

@@ -76,7 +76,7 @@ vm_fault_t do_anonymous_page(Kernel& k, vm_fault& vmf) {
     vm_area_struct* vma = vmf.vma;
     if (vmf.vma_flags & VM_SHARED) return VM_FAULT_SIGBUS;
     if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
-    if (!vmf.pte) return vmf.pte.pmd_huge ? 0 : VM_FAULT_OOM;  // a THP fault won the slot
+    if (!vmf.pte) return vmf.pte.pmd_huge ? vm_fault_t{0} : vm_fault_t{VM_FAULT_OOM};  // a THP fault won the slot
     if (!(vmf.flags & FAULT_FLAG_WRITE)) {
         // Use the zero page for reads.
         pte_t entry = pte_mkspecial(mk_pte(kZeroPfn, false));

@@ -544,7 +544,8 @@ long gup_fast_fallback(Kernel& k, uint64_t start, long nr_pages, uint32_t flags,
 }
 
 bool access_remote_vm(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t* value, bool write) {
-    uint32_t flags = FOLL_FORCE | FOLL_REMOTE | (write ? FOLL_WRITE : 0);
+    uint32_t flags = FOLL_FORCE | FOLL_REMOTE;
+    if (write) flags |= FOLL_WRITE;
     mmap_read_lock(mm, MMR_SITE("__access_remote_vm"));
     if (!mm.vma_lookup(addr)) {
         // expand_stack: drops mmap_lock, grows a VM_GROWSDOWN VMA under the write lock.

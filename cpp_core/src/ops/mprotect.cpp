@@ -13,8 +13,11 @@ using namespace mm;
 namespace {
 
 uint64_t prot_to_vm_flags(uint8_t prot) {
-    return (prot & PROT_READ_ ? VM_READ : 0) | (prot & PROT_WRITE_ ? VM_WRITE : 0) |
-           (prot & PROT_EXEC_ ? VM_EXEC : 0);
+    uint64_t f = 0;
+    if (prot & PROT_READ_) f |= VM_READ;
+    if (prot & PROT_WRITE_) f |= VM_WRITE;
+    if (prot & PROT_EXEC_) f |= VM_EXEC;
+    return f;
 }
 
 // can_change_pte_writable for a private mapping: an exclusive anonymous page may be

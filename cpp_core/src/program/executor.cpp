@@ -280,7 +280,7 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     KernelLease lease(p.config, std::move(rc));
     mm::Kernel& k = lease.get();
 
-    RunState s{k, p, opt, {}};
+    RunState s{k, p, opt, {}, {}, 0, 0};
     int tid = 0;
     for (size_t pi = 0; pi < p.processes.size(); ++pi)
         for (const auto& t : p.processes[pi].threads) {
