@@ -308,3 +308,30 @@ thread P0.T1
             }
     EXPECT_EQ(runs, 3 * 4 * 6 * 8);
 }
+
+// GUP of two pages of a THP takes the first through follow_huge_pmd and the second with
+// page_increm, after the PMD lock was dropped: a pageout of the second page in between
+// splits the THP (in the model, the folio too) and frees that page, which the reference
+// on the first does not keep.  page_increm then takes only the page it followed
+// (soak pervma pct seed 17556: folio_put on a freed page; 5 of these 4000 schedules).
+TEST(ThpGup, GupOfTwoThpPagesRacesAPageoutOfTheSecond) {
+    Program p = parse_mmr(prog("strategy=classic", R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=8 prot=rw flags=private,anon,fixed
+  madvise 0x100000 pages=8 advice=hugepage
+  gup 0x100000 pages=2 flags=write
+  gup 0x100000 pages=2 flags=write
+thread P0.T1
+  madvise 0x101000 pages=1 advice=pageout
+  read 0x101000
+  madvise 0x101000 pages=1 advice=pageout
+)"));
+    for (int seed = 0; seed < 4000; ++seed) {
+        RunOptions o;
+        o.schedule = seed < 2000 ? random_schedule(seed) : pct_schedule(seed - 2000);
+        o.trace = false;
+        RunResult r = run_program(p, o);
+        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << ": " << r.check << ": " << r.message;
+        EXPECT_EQ(r.ops[2].result.value_or("-"), "2");
+    }
+}

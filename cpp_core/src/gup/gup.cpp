@@ -312,8 +312,14 @@ long get_user_pages_vma(Kernel& k, mm_struct& mm, uint64_t start, long nr_pages,
             break;
         }
         // The rest of a THP's pages in this range come at once, with refs taken on the
-        // folio already held (page_increm; try_grab_folio cannot fail now).
-        long page_increm = 1 + static_cast<long>(~(start >> PAGE_SHIFT) & f.page_mask);
+        // folio already held (page_increm; try_grab_folio cannot fail now).  Unless the
+        // THP was split since follow_huge_pmd dropped the PMD lock: upstream a PMD split
+        // keeps the folio whole and the held reference keeps every page; the model's
+        // split makes each page its own folio, which the reference on this one does not
+        // keep (soak pervma pct seed 17556: pageout freed the next page).
+        long page_increm = 1;
+        if (f.page_mask && folio_test_large(k.folios, f.page))
+            page_increm += static_cast<long>(~(start >> PAGE_SHIFT) & f.page_mask);
         if (page_increm > nr_pages) page_increm = nr_pages;
         pages.push_back(f.page);
         for (long j = 1; j < page_increm; ++j) {

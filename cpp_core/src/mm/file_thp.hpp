@@ -15,10 +15,6 @@
 
 namespace mmrace::mm {
 
-inline bool folio_test_large(const Kernel& k, Pfn page) {
-    return k.folios[page].tail || k.folios[page].order > 0;
-}
-
 // folio_contains: the folio at head holds page `index` of its file.
 inline bool folio_contains(const Kernel& k, Pfn head, uint64_t index) {
     const Folio& f = k.folios[head];

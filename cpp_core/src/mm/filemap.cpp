@@ -250,7 +250,7 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
             k.folios.put(p);
             return fault::VM_FAULT_SIGBUS;
         }
-        if (folio_test_large(k, p)) {  // a page-cache THP: split first (mm/file_thp.hpp)
+        if (folio_test_large(k.folios, p)) {  // a page-cache THP: split first (mm/file_thp.hpp)
             split_file_folio(k, f, p);
             folio_unlock(k, p);
             k.folios.put(p);

@@ -134,5 +134,7 @@ private:
 
 // page_folio: the folio a page belongs to (its head's pfn).
 inline Pfn page_folio(const FolioPool& pool, Pfn p) { return pool[p].tail ? pool[p].head : p; }
+// folio_test_large: the page belongs to a large folio.
+inline bool folio_test_large(const FolioPool& pool, Pfn p) { return pool[p].tail || pool[p].order > 0; }
 
 }  // namespace mmrace::mm

@@ -156,7 +156,7 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
             holes.push_back(index);          // nr_none: the THP's page stays zeroed
             continue;
         }
-        if (folio_test_large(k, it->second)) {
+        if (folio_test_large(k.folios, it->second)) {
             Pfn h = page_folio(k.folios, it->second);
             result = k.folios[h].order == hpage_pmd_order(k) && k.folios[h].index == start
                          ? R::SCAN_PTE_MAPPED_HUGEPAGE
