@@ -3,6 +3,7 @@ import _thread
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -101,6 +102,10 @@ def long_program(threads=4, ops=20000):
 
 def test_ctrl_c_stops_a_long_run_with_keyboardinterrupt():
     prog = mmrace.parse(long_program())
+    # Python's own SIGINT handler, whatever this process inherited: a job started in the
+    # background by a non-interactive shell ignores SIGINT, and interrupt_main then
+    # does nothing.
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.05, _thread.interrupt_main)
     timer.start()
     try:
@@ -109,3 +114,4 @@ def test_ctrl_c_stops_a_long_run_with_keyboardinterrupt():
                 mmrace.run(prog, schedule=mmrace.Random(1), budget=10**9, trace=False)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, old)
