@@ -167,26 +167,23 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
         result = collapse_file_take(k, f, it->second, pagelist);
     }
     // A hole a fault filled meanwhile (upstream parks XA_RETRY_ENTRY in the holes so
-    // that none can be; the model gives up instead).
-    for (uint64_t index : holes)
-        if (result == R::SCAN_SUCCEED && f.i_pages.count(index)) result = R::SCAN_FAIL;
-    if (result != R::SCAN_SUCCEED) {
+    // that none can be; the model gives up instead), checked before and after the copy.
+    auto hole_filled = [&] {
+        return std::any_of(holes.begin(), holes.end(), [&](uint64_t i) { return f.i_pages.count(i) > 0; });
+    };
+    auto rollback = [&](R r) {
         putback_pagelist(k, pagelist);
         folio_unlock_nosched(k, nf);
         k.folios.put(nf);
-        return result;
-    }
+        return r;
+    };
+    if (result == R::SCAN_SUCCEED && hole_filled()) result = R::SCAN_FAIL;
+    if (result != R::SCAN_SUCCEED) return rollback(result);
     for (Pfn p : pagelist) {  // copy_mc_highpage: the old folios are locked and unmapped
         k.folios[nf + static_cast<Pfn>(k.folios[p].index - start)].words = k.folios[p].words;
         k.rt.yield(MMR_SITE("collapse_file"), rt::Ev::yield, p);
     }
-    for (uint64_t index : holes)  // holes filled during the copy: give up as above
-        if (f.i_pages.count(index)) {
-            putback_pagelist(k, pagelist);
-            folio_unlock_nosched(k, nf);
-            k.folios.put(nf);
-            return R::SCAN_FAIL;
-        }
+    if (hole_filled()) return rollback(R::SCAN_FAIL);
     // Join all the small entries into a single multi-index entry: no scheduling point
     // from here to the stores, as under the xa_lock.
     Folio& nfo = k.folios[nf];
@@ -233,8 +230,8 @@ R collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t thp_
     if (!vma || vma->vm_file < 0 || haddr + hpage_pmd_size(k) > vma->vm_end) return R::SCAN_VMA_CHECK;
     PmdRef pmd;
     R result = find_pmd_or_thp_or_none(k, mm, haddr, &pmd);
-    if (result == R::SCAN_PMD_MAPPED || result == R::SCAN_PMD_NONE || result == R::SCAN_PMD_NULL)
-        return result == R::SCAN_PMD_MAPPED ? result : R::SCAN_SUCCEED;  // nothing to retract
+    if (result == R::SCAN_PMD_MAPPED) return result;
+    if (result != R::SCAN_SUCCEED) return R::SCAN_SUCCEED;  // no PTE table: nothing to retract
     if (vma->vm_flags & VM_UFFD_WP) return R::SCAN_PTE_UFFD_WP;
     address_space& f = *k.files[vma->vm_file];
     auto it = f.i_pages.find(vma->pgoff_at(haddr));
