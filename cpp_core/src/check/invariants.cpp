@@ -20,13 +20,15 @@ namespace {
 // is per OS thread and kept, so that a check at every quiescent point allocates
 // nothing once warm (the checks never nest: a nested run finishes inside an op).
 struct PteCounts {
-    std::vector<int64_t> maps;       // by pfn, [0, folios.high_water())
+    std::vector<int64_t> maps;       // by pfn, [0, folios.high_water()): present PTEs
+    std::vector<int64_t> huge;       // by pfn: huge PMDs mapping the folio it heads
     std::vector<int64_t> swap_ptes;  // by slot, [0, swap.highest_bit]
     std::vector<int64_t> pins;       // by pfn: how many held pin handles pin it
 
     static PteCounts& zeroed(const Kernel& k) {
         thread_local PteCounts c;
         c.maps.assign(k.folios.high_water(), 0);
+        c.huge.assign(k.folios.high_water(), 0);
         c.swap_ptes.assign(k.swap.highest_bit + 1, 0);
         c.pins.assign(k.folios.high_water(), 0);
         for (const auto& h : k.pins)
@@ -37,7 +39,7 @@ struct PteCounts {
     }
     // A huge PMD maps its folio once (the head's entire mapcount).
     void add_huge(pmd_t e) {
-        if (pmd_pfn(e) < maps.size()) ++maps[pmd_pfn(e)];
+        if (pmd_pfn(e) < huge.size()) ++huge[pmd_pfn(e)];
     }
     // Entries out of range are left to check_pte, which reports them.
     void add(pte_t p) {
@@ -131,8 +133,12 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
     if (pte_pfn(p) >= k.folios.high_water())
         bad("use_after_free", mm, at() + " maps pfn " + std::to_string(pte_pfn(p)) +
                                       ", which this run never allocated");
-    const Folio& f = k.folios[pte_pfn(p)];
-    if (!f.in_use) bad("use_after_free", mm, at() + " maps freed pfn " + std::to_string(pte_pfn(p)));
+    Pfn page = pte_pfn(p);
+    if (!k.folios[page].in_use) bad("use_after_free", mm, at() + " maps freed pfn " + std::to_string(page));
+    // A page of a large folio sits at its offset from the head: index and mapping are
+    // the head's.
+    const Folio& f = k.folios[page_folio(k.folios, page)];
+    uint64_t index = f.index + (page - page_folio(k.folios, page));
     if (v->vm_file >= 0) {
         // A file VMA maps its file's page-cache page for that offset, or (private) an
         // anonymous COW copy, and never anything past EOF: truncate zaps both.
@@ -140,7 +146,7 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
         if (pgoff >= k.files[v->vm_file]->size_pages())
             bad("invariant", mm, at() + " maps page " + std::to_string(pgoff) + " of " +
                                      k.files[v->vm_file]->name + ", past its end");
-        if (!(f.flags & PG_anon) && (f.mapping != v->vm_file || f.index != pgoff))
+        if (!(f.flags & PG_anon) && (f.mapping != v->vm_file || index != pgoff))
             bad("invariant", mm, at() + " maps a folio that is not " + k.files[v->vm_file]->name +
                                      "'s page " + std::to_string(pgoff));
     }
@@ -152,13 +158,15 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
             bad("rmap", mm, at() + " maps an anonymous folio whose anon_vma is gone");
         if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end())
             bad("rmap", mm, at() + " maps an anonymous folio whose anon_vma does not reach the VMA");
-        if (f.index != v->pgoff_at(addr))
+        if (index != v->pgoff_at(addr))
             bad("rmap", mm, at() + " maps an anonymous folio filed under page index " +
-                                 std::to_string(f.index) + ", not " + std::to_string(v->pgoff_at(addr)));
+                                 std::to_string(index) + ", not " + std::to_string(v->pgoff_at(addr)));
     }
-    if (pte_write(p) && (f.flags & PG_anon) && (!(f.flags & PG_anon_exclusive) || f.mapcount != 1))
-        bad("invariant", mm, at() + " is writable but its anonymous folio is shared (mapcount " +
-                                 std::to_string(f.mapcount) + ")");
+    // folio_precise_page_mapcount: the page's PTE mappings and the folio's PMD ones.
+    int64_t page_mapcount = f.order ? k.folios[page].page_mapcount + f.entire_mapcount : f.mapcount;
+    if (pte_write(p) && (f.flags & PG_anon) && (!PageAnonExclusive(k.folios, page) || page_mapcount != 1))
+        bad("invariant", mm, at() + " is writable but its anonymous page is shared (mapcount " +
+                                 std::to_string(page_mapcount) + ")");
 }
 
 // A huge PMD: inside one VMA that may have it, mapping a live PMD-order anonymous folio
@@ -181,7 +189,7 @@ void check_huge_pmd(Kernel& k, const mm_struct& mm, uint64_t addr, pmd_t e) {
     const auto& chain = v->anon_vma_chain;
     if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end() || f.index != v->pgoff_at(addr))
         bad("rmap", mm, at() + " maps a folio rmap would not find here");
-    if (pte_write(e) && (!(f.flags & PG_anon_exclusive) || f.entire_mapcount != 1))
+    if (pte_write(e) && (!PageAnonExclusive(k.folios, h) || f.mapcount != 1))
         bad("invariant", mm, at() + " is writable but its folio is not exclusive");
 }
 
@@ -236,19 +244,33 @@ void check_swap_accounting(Kernel& k, const PteCounts& c) {
                                          std::to_string(si.inuse_pages));
 }
 
-// The model's per-page GUP counts (Folio::page_refs / page_pins): with no op in flight
-// no GUP reference is held, and a page of a large folio records exactly the pins the
-// handles hold through it (its split hands them on to that page); an order-0 folio
-// records none.
-void check_page_gup_refs(const Kernel& k, const PteCounts& c, Pfn p) {
-    const Folio& f = k.folios[p];
-    bool large = f.tail || f.order;
-    if (f.page_refs || f.page_pins != (large ? c.pins[p] : 0))
-        violation("folio_accounting", "pfn " + std::to_string(p) + " of a " +
-                                          (large ? "large" : "order-0") + " folio records " +
-                                          std::to_string(f.page_pins) + " pins and " +
-                                          std::to_string(f.page_refs) + " GUP references, " +
-                                          std::to_string(c.pins[p]) + " pins held");
+// A large folio's mapcounts against the page tables: each page's PTE mappings, the
+// huge PMDs, and folio_mapcount their sum; its mm id slots account for no more than
+// that, and one of them for all of it unless it may be mapped shared.
+void check_large_mapcounts(const Kernel& k, const PteCounts& c, Pfn head) {
+    const Folio& f = k.folios[head];
+    auto who = [head] { return "large folio pfn " + std::to_string(head); };
+    int64_t total = c.huge[head];
+    if (f.entire_mapcount != c.huge[head])
+        violation("folio_accounting", who() + ": entire mapcount " + std::to_string(f.entire_mapcount) +
+                                          " but " + std::to_string(c.huge[head]) + " huge PMDs map it");
+    for (Pfn i = 0; i < folio_nr_pages(k.folios, head); ++i) {
+        int64_t m = c.maps[head + i];
+        if (k.folios[head + i].page_mapcount != m)
+            violation("folio_accounting", who() + ": page " + std::to_string(i) + " has mapcount " +
+                                              std::to_string(k.folios[head + i].page_mapcount) + " but " +
+                                              std::to_string(m) + " PTEs map it");
+        total += m;
+    }
+    if (f.mapcount != total)
+        violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) + " but " +
+                                          std::to_string(total) + " mappings");
+    int64_t tracked = f.mm_id_mapcount[0] + f.mm_id_mapcount[1];
+    bool one_owns_all = f.mm_id_mapcount[0] == total || f.mm_id_mapcount[1] == total;
+    if (tracked > total || (!f.maybe_mapped_shared && !one_owns_all))
+        violation("folio_accounting", who() + ": its mm id slots hold " + std::to_string(tracked) +
+                                          " of " + std::to_string(total) + " mappings" +
+                                          (f.maybe_mapped_shared ? "" : ", yet it counts as exclusive"));
 }
 
 // The folio and swap accounting against PTE counts of every mm.
@@ -257,13 +279,14 @@ void check_accounting(Kernel& k, const PteCounts& c) {
     for (Pfn p = 1; p < k.folios.high_water(); ++p) {
         const Folio& f = k.folios[p];
         if (!f.in_use) continue;
-        int64_t m = c.maps[p];
         auto who = [p] { return "pfn " + std::to_string(p); };
-        check_page_gup_refs(k, c, p);
         if (f.tail) continue;  // a large folio's counts live in its head
-        if (f.mapcount != m)
+        if (f.order) {
+            check_large_mapcounts(k, c, p);
+        } else if (f.mapcount != c.maps[p] || c.huge[p]) {
             violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) +
-                                              " but " + std::to_string(m) + " PTEs map it");
+                                              " but " + std::to_string(c.maps[p]) + " PTEs map it");
+        }
         // References: one per mapping, one for the page cache or the swap cache, and
         // per pin a handle holds GUP_PIN_COUNTING_BIAS (order 0) or one (a large folio,
         // whose pins are counted in _pincount, through any of its pages).  A page-cache

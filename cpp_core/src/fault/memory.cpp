@@ -129,9 +129,11 @@ vm_fault_t wp_page_reuse(Kernel& k, vm_fault& vmf) {
     return 0;
 }
 
-// wp_page_copy: break COW by copying into a new exclusive folio.  Entered without the
-// PTE lock, holding a reference on the old folio (none for the zero page).
-vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
+// wp_page_copy: break COW by copying the page `old` into a new exclusive folio.
+// Entered without the PTE lock, holding a reference on old's folio (none for the zero
+// page), which no split can take apart meanwhile (it needs that reference gone).
+vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old_page) {
+    const Pfn old = page_folio(k.folios, old_page);
     if (vmf_anon_prepare(k, vmf)) {
         k.folios.put(old);
         return VM_FAULT_RETRY;
@@ -142,7 +144,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
         return VM_FAULT_OOM;
     }
     if (old != kZeroPfn) {
-        k.folios[fresh].words = k.folios[old].words;  // __wp_page_copy_user
+        k.folios[fresh].words = k.folios[old_page].words;  // __wp_page_copy_user
         // The copy of a whole page takes time: other CPUs run (and may store through
         // stale TLB entries into the old page) before the PTE lock is taken again.
         k.rt.yield(MMR_SITE("__wp_page_copy_user"), rt::Ev::yield, old);
@@ -163,7 +165,7 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
         __folio_add_new_anon_rmap(k, fresh, vmf.anon_vma, vmf.pgoff, true);
         folio_add_lru(k, fresh);  // folio_add_lru_vma
         set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
-        folio_remove_rmap_pte(k, old);
+        folio_remove_rmap_pte(k, old_page, *vmf.vma->vm_mm);
         to_put = old;  // drop the old mapping's reference
         k.counters.inc(Counter::cow_copy);
     }
@@ -173,10 +175,21 @@ vm_fault_t wp_page_copy(Kernel& k, vm_fault& vmf, Pfn old) {
     return 0;
 }
 
+// __wp_can_reuse_large_anon_folio: a PTE-mapped large folio is reused when this mm
+// holds every mapping (no second mm in its mm id slots) and the mappings every
+// reference.  Without the folio lock: a reference from swap-out or migration would
+// show in the count.  Its anon_vma stays as it is.
+bool wp_can_reuse_large_anon_folio(Kernel& k, Pfn folio) {
+    const Folio& f = k.folios[folio];
+    if (folio_maybe_mapped_shared(k.folios, folio)) return false;
+    return f.mapcount == f.refcount;
+}
+
 // wp_can_reuse_anon_folio: no other reference can see the folio.  A swap-cache folio
 // whose slot no swap PTE holds any more leaves the swap cache first, under its lock
 // (trylock: the PTE lock is held).  A reused folio moves to vma's own anon_vma.
 bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, uint64_t anon_vma) {
+    if (folio_test_large(k.folios, p)) return wp_can_reuse_large_anon_folio(k, p);
     Folio& f = k.folios[p];
     if (f.refcount > 1 + ((f.flags & PG_swapcache) ? 1 : 0)) return false;
     if (!folio_trylock(k, p)) return false;
@@ -201,27 +214,27 @@ vm_fault_t do_wp_page(Kernel& k, vm_fault& vmf) {
         pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
         return handle_userfault(k, vmf, VM_UFFD_WP);
     }
-    Pfn p = pte_pfn(vmf.orig_pte);
+    Pfn page = pte_pfn(vmf.orig_pte);
+    Pfn folio = page_folio(k.folios, page);
     bool normal = !pte_special(vmf.orig_pte);  // vm_normal_page
     if (vmf.vma_flags & (VM_SHARED | VM_MAYSHARE)) {
-        k.folios[p].flags |= PG_dirty;  // wp_page_shared: reuse, dirty
+        k.folios[folio].flags |= PG_dirty;  // wp_page_shared: reuse, dirty
         return wp_page_reuse(k, vmf);
     }
     if (normal) {
-        Folio& f = k.folios[p];
-        if ((f.flags & PG_anon) &&
-            ((f.flags & PG_anon_exclusive) || wp_can_reuse_anon_folio(k, p, vmf.anon_vma))) {
-            f.flags |= PG_anon_exclusive;
+        if ((k.folios[folio].flags & PG_anon) &&
+            (PageAnonExclusive(k.folios, page) || wp_can_reuse_anon_folio(k, folio, vmf.anon_vma))) {
+            SetPageAnonExclusive(k.folios, page);
             if (vmf.flags & FAULT_FLAG_UNSHARE) {  // exclusive now: nothing to unshare
                 pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
                 return 0;
             }
             return wp_page_reuse(k, vmf);
         }
-        k.folios.get(p);
+        k.folios.get(folio);
     }
     pte_unlock(k, vmf.pte, MMR_SITE("do_wp_page"));
-    return wp_page_copy(k, vmf, normal ? p : kZeroPfn);
+    return wp_page_copy(k, vmf, normal ? page : kZeroPfn);
 }
 
 // __read_swap_cache_async: the swap cache's folio for entry, or a new one added to the
@@ -391,7 +404,7 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
         folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
         folio_add_lru(k, p);  // folio_add_lru_vma
     } else {
-        ++k.folios[p].mapcount;  // folio_add_file_rmap_pte
+        folio_add_rmap_pte(k, p, *vma->vm_mm);  // folio_add_file_rmap_pte
     }
     set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));

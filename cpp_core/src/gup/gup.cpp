@@ -33,27 +33,26 @@ bool try_grab_folio(Kernel& k, Pfn p, uint32_t flags) {
     if (p == kZeroPfn) return true;  // neither referenced nor pinned (c8070b787519)
     Folio& f = k.folios[page_folio(k.folios, p)];
     if (!f.in_use || f.refcount <= 0) return false;
-    Folio& page = k.folios[p];
     if ((flags & FOLL_PIN) && f.order) {
         // A large folio: one reference and one _pincount per pin (refs = 1 per page).
         ++f.refcount;
         ++f.pincount;
-        ++page.page_pins;
     } else if (flags & FOLL_PIN) {
         f.refcount += GUP_PIN_COUNTING_BIAS;  // order 0: the pin lives in the refcount
         ++f.pincount;
     } else {
         ++f.refcount;
-        if (f.order) ++page.page_refs;
     }
     return true;
 }
 
 void sanity_check_pinned_page(const Kernel& k, Pfn p) {
-    // The model keeps PageAnonExclusive of a large folio's pages on its head.
-    const Folio& f = k.folios[page_folio(k.folios, p)];
-    // Anonymous pages are pinned only while exclusive, and stay so until freed.
-    if (p != kZeroPfn && (f.flags & PG_anon) && !(f.flags & PG_anon_exclusive))
+    if (p == kZeroPfn) return;
+    Pfn head = page_folio(k.folios, p);
+    if (!(k.folios[head].flags & PG_anon)) return;
+    // Anonymous pages are pinned only while exclusive, and stay so until freed.  A
+    // PMD-mapped THP says so on its head page, a PTE-mapped one on each page.
+    if (!PageAnonExclusive(k.folios, head) && !PageAnonExclusive(k.folios, p))
         check::violation("invariant", "VM_BUG_ON_PAGE: pinned anonymous pfn " + std::to_string(p) +
                                           " is not PageAnonExclusive");
 }
@@ -62,22 +61,16 @@ void gup_put_folio(Kernel& k, Pfn p, uint32_t flags) {
     if (p == kZeroPfn) return;
     Pfn head = page_folio(k.folios, p);
     Folio& f = k.folios[head];
-    Folio& page = k.folios[p];
     auto not_pinned = [&] {
         check::violation("refcount", "unpin of pfn " + std::to_string(p) + ", which is not pinned");
     };
     if ((flags & FOLL_PIN) && f.order) {  // atomic_sub(refs, &folio->_pincount)
-        if (!f.in_use || f.pincount <= 0 || page.page_pins <= 0) not_pinned();
+        if (!f.in_use || f.pincount <= 0) not_pinned();
         --f.pincount;
-        --page.page_pins;
     } else if (flags & FOLL_PIN) {  // refs *= GUP_PIN_COUNTING_BIAS
         if (!f.in_use || f.pincount <= 0 || f.refcount < GUP_PIN_COUNTING_BIAS) not_pinned();
         --f.pincount;
         f.refcount -= GUP_PIN_COUNTING_BIAS - 1;
-    } else if (f.order) {
-        if (page.page_refs <= 0)
-            check::violation("refcount", "put of a GUP reference pfn " + std::to_string(p) + " never took");
-        --page.page_refs;
     }
     k.folios.put(head);  // folio_put_refs: the last reference frees it
 }
@@ -101,7 +94,7 @@ bool gup_must_unshare(const Kernel& k, const vm_area_struct* vma, uint32_t flags
         if (!vma) return true;
         return vma->is_cow_mapping();
     }
-    return !(f.flags & PG_anon_exclusive);
+    return !PageAnonExclusive(k.folios, p);
 }
 
 namespace {
@@ -152,7 +145,7 @@ bool can_follow_write(Kernel& k, uint64_t entry, Pfn p, const vm_area_struct* vm
     if (!(vma->vm_flags & VM_MAYWRITE)) return false;
     if (vma->vm_flags & VM_WRITE) return false;  // just take a write fault
     const Folio& f = k.folios[page_folio(k.folios, p)];
-    return p != kZeroPfn && (f.flags & PG_anon) && (f.flags & PG_anon_exclusive);
+    return p != kZeroPfn && (f.flags & PG_anon) && PageAnonExclusive(k.folios, p);
 }
 
 // What follow_page_mask found: a grabbed page, no page (fault it in), or an error
@@ -190,7 +183,7 @@ Follow follow_page_pte(Kernel& k, vm_area_struct* vma, TableId t, uint64_t addr,
     }
     // FOLL_TOUCH: the page is about to be written behind the PTE's back.
     if ((flags & FOLL_TOUCH) && (flags & FOLL_WRITE) && !pte_dirty(pte) && p != kZeroPfn)
-        k.folios[p].flags |= PG_dirty;
+        k.folios[page_folio(k.folios, p)].flags |= PG_dirty;
     r.page = p;
     return out();
 }
@@ -204,11 +197,13 @@ Follow follow_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, PmdRef pmd
     sync::lockdep_assert_held(vma->vm_mm->page_table_lock, sync::LockMode::any);
     uint64_t& e = pmd_entry(k, pmd);
     pmd_t pmdval = e;
-    Pfn page = pmd_pfn(pmdval) + static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));
+    // The head page speaks for a PMD-mapped THP (can_follow_write_pmd, gup_must_unshare).
+    Pfn head = pmd_pfn(pmdval);
+    Pfn page = head + static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));
     Follow r;
-    if ((flags & FOLL_WRITE) && !can_follow_write(k, pmdval, page, vma, flags)) return r;
+    if ((flags & FOLL_WRITE) && !can_follow_write(k, pmdval, head, vma, flags)) return r;
     // No huge zero page (use_zero_page = 0) and no PROT_NONE huge PMD in the model.
-    if (!pte_write(pmdval) && gup_must_unshare(k, vma, flags, page)) {
+    if (!pte_write(pmdval) && gup_must_unshare(k, vma, flags, head)) {
         r.err = -EMLINK_;
         return r;
     }
@@ -312,14 +307,9 @@ long get_user_pages_vma(Kernel& k, mm_struct& mm, uint64_t start, long nr_pages,
             break;
         }
         // The rest of a THP's pages in this range come at once, with refs taken on the
-        // folio already held (page_increm; try_grab_folio cannot fail now).  Unless the
-        // THP was split since follow_huge_pmd dropped the PMD lock: upstream a PMD split
-        // keeps the folio whole and the held reference keeps every page; the model's
-        // split makes each page its own folio, which the reference on this one does not
-        // keep (soak pervma pct seed 17556: pageout freed the next page).
-        long page_increm = 1;
-        if (f.page_mask && folio_test_large(k.folios, f.page))
-            page_increm += static_cast<long>(~(start >> PAGE_SHIFT) & f.page_mask);
+        // folio already held (page_increm; try_grab_folio cannot fail now: the held
+        // reference keeps the folio whole even if its PMD was split meanwhile).
+        long page_increm = 1 + static_cast<long>(~(start >> PAGE_SHIFT) & f.page_mask);
         if (page_increm > nr_pages) page_increm = nr_pages;
         pages.push_back(f.page);
         for (long j = 1; j < page_increm; ++j) {
@@ -454,9 +444,11 @@ long gup_fast_pmd_leaf(Kernel& k, PmdRef pmd, uint64_t addr, uint64_t end, uint3
         return 0;
     };
     if (pmdp_get_lockless(k, pmd, MMR_SITE("gup_fast_pmd_leaf")) != orig) return put_back();
-    if (!pte_write(orig) && gup_must_unshare(k, nullptr, flags, page)) return put_back();
+    // A PMD-mapped THP's exclusivity is its head page's.
+    if (!pte_write(orig) && gup_must_unshare(k, nullptr, flags, pmd_pfn(orig))) return put_back();
     for (long j = 0; j < refs; ++j) pages.push_back(page + static_cast<Pfn>(j));
-    return refs;  // folio_set_referenced: no LRU aging of a THP in the model
+    f.flags |= PG_referenced;  // folio_set_referenced
+    return refs;
 }
 
 // gup_fast_pte_range for the PTEs from start: grab each page whose PTE permits the
@@ -495,7 +487,7 @@ long gup_fast_pte_range(Kernel& k, mm_struct& mm, uint64_t start, long nr_pages,
         if (!pte_hw_present(pte) || pte_special(pte)) break;  // protnone, swap, none, zero page
         if ((flags & FOLL_WRITE) && !pte_write(pte)) break;  // pte_access_permitted
         Pfn p = pte_pfn(pte);
-        const Folio& f = k.folios[p];
+        const Folio& f = k.folios[page_folio(k.folios, p)];
         if (!f.in_use || f.refcount <= 0) break;  // folio_try_get failed: being freed
         // gup_fast_folio_allowed: no long-term write pin of a file needing dirty tracking.
         if ((flags & (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)) == (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE) &&

@@ -23,7 +23,7 @@ void split_file_folio(Kernel& k, address_space& f, Pfn head) {
         page.refcount = i == 0 ? 1 + others : 1;
         page.mapping = f.id;
         page.flags = PG_uptodate | dirty;
-        folio_add_lru(k, p);  // lru_add_split_folio
+        if (!folio_test_lru(page) && !page.isolated) folio_add_lru(k, p);  // lru_add_split_folio
     }
     k.counters.inc(Counter::thp_split_page);
 }

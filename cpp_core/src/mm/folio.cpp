@@ -16,8 +16,6 @@ void folio_reinit(Folio& f) {
     f.refcount = 0;
     f.mapcount = 0;
     f.pincount = 0;
-    f.page_refs = 0;
-    f.page_pins = 0;
     f.flags = 0;
     f.in_use = false;
     f.serial = 0;
@@ -35,6 +33,10 @@ void folio_reinit(Folio& f) {
     f.words.clear();
     f.order = 0;
     f.entire_mapcount = 0;
+    f.page_mapcount = 0;
+    f.mm_id[0] = f.mm_id[1] = 0;
+    f.mm_id_mapcount[0] = f.mm_id_mapcount[1] = 0;
+    f.maybe_mapped_shared = false;
     f.head = 0;
     f.tail = false;
 }
@@ -124,6 +126,7 @@ Pfn FolioPool::alloc_order(unsigned order) {
 void FolioPool::split_to_order0(Pfn h) {
     Folio& head = folios_[h];
     size_t nr = size_t{1} << head.order;
+    uint32_t flags = head.flags & ~(PG_swapcache | PG_writeback | PG_anon_exclusive);
     for (size_t i = 0; i < nr; ++i) {
         Folio& f = folios_[h + i];
         f.order = 0;
@@ -131,8 +134,13 @@ void FolioPool::split_to_order0(Pfn h) {
         f.head = static_cast<Pfn>(h + i);
         f.entire_mapcount = 0;
         f.refcount = 0;
-        f.mapcount = 0;
-        f.flags = head.flags & ~(PG_swapcache | PG_writeback);
+        f.pincount = 0;
+        f.mapcount = f.page_mapcount;
+        f.page_mapcount = 0;
+        f.mm_id[0] = f.mm_id[1] = 0;
+        f.mm_id_mapcount[0] = f.mm_id_mapcount[1] = 0;
+        f.maybe_mapped_shared = false;
+        f.flags = flags | (f.flags & PG_anon_exclusive);
         f.anon_vma = head.anon_vma;
         f.mapping = head.mapping;
         f.index = head.index + i;

@@ -34,13 +34,6 @@ struct Folio {
     // counts them only in its refcount, GUP_PIN_COUNTING_BIAS each: the model keeps both
     // for its checks).
     int64_t pincount = 0;
-    // Model only, per page of a large folio: the GUP references (FOLL_GET) and pins
-    // (FOLL_PIN) taken through this page.  The kernel counts them only folio-wide; the
-    // model needs them per page because it splits the folio with its PMD, and each
-    // reference must then land on the order-0 folio of the page it was taken through
-    // (the one unpin_user_page will be given).  Zero on order-0 folios.
-    int64_t page_refs = 0;
-    int64_t page_pins = 0;
     uint32_t flags = 0;
     bool in_use = false;
     uint64_t serial = 0;  // which allocation this is: tells a reused folio from the old one
@@ -68,13 +61,23 @@ struct Folio {
     std::vector<uint32_t> lock_waiters;
     std::map<uint32_t, uint64_t> words;  // word index in the page -> value (zero if absent)
     // Large folios (THP, mm/huge_memory.c): a PMD-order folio is 2^order pages at
-    // consecutive pfns.  Its head carries the folio's refcount, flags and mapcounts;
-    // every page keeps its own content (`words`).  The model never maps a large folio
-    // with PTEs: splitting its PMD splits the folio too (split_huge_page), so
-    // entire_mapcount (PMD mappings, folio_entire_mapcount) is 0 or 1 and the head's
-    // mapcount (folio_mapcount) equals it; a tail's mapcount and refcount stay 0.
+    // consecutive pfns.  Its head carries the folio's refcount, pincount, flags and
+    // mapcounts; every page keeps its own content (`words`), its own PTE mapcount and
+    // its own PageAnonExclusive bit (a tail's `flags` hold nothing else).  A large
+    // folio is mapped by huge PMDs (entire_mapcount), by PTEs (page_mapcount of each
+    // page), or both; the head's `mapcount` is folio_mapcount, all of them together
+    // (_large_mapcount + 1).  Every mapping of a large folio holds a reference, as
+    // every mapping of a small one does.
     unsigned order = 0;           // folio_order
     int64_t entire_mapcount = 0;  // PMD mappings (head only)
+    int64_t page_mapcount = 0;    // PTE mappings of this page (large folios only)
+    // CONFIG_MM_ID (include/linux/rmap.h): which two mms the head's mappings belong
+    // to (0: the slot is free, MM_ID_DUMMY), how many each holds, and whether the
+    // folio may be mapped by more than one mm (FOLIO_MM_IDS_SHARED_BIT).  As upstream,
+    // a third mm is not tracked and keeps the bit set until one slot holds them all.
+    int mm_id[2] = {0, 0};
+    int64_t mm_id_mapcount[2] = {0, 0};
+    bool maybe_mapped_shared = false;
     Pfn head = 0;                 // compound_head, for a tail; the pfn itself otherwise
     bool tail = false;
 
@@ -104,10 +107,11 @@ public:
     // refcount 1 on its head, or kNoPfn when no such block is free.  The pool's limit
     // (config folios=N) counts pages, so a PMD-order folio uses 2^order of them.
     Pfn alloc_order(unsigned order);
-    // split_folio_to_order(0): every page of the large folio at head becomes an order-0
-    // folio with the head's flags, anon_vma and consecutive indexes, refcount and
-    // mapcount 0 (the caller gives them their mappings).  Same serials: the memory is
-    // the same.
+    // The bookkeeping of __split_folio_to_order(0): every page of the large folio at
+    // head becomes an order-0 folio with the head's flags (but its own
+    // PageAnonExclusive), anon_vma, mapping and consecutive indexes, its PTE mappings
+    // as its mapcount, and refcount 0 (the caller hands out the references).  Same
+    // serials: the memory is the same.
     void split_to_order0(Pfn head);
     Folio& operator[](Pfn p) { return folios_[p]; }
     const Folio& operator[](Pfn p) const { return folios_[p]; }
@@ -136,5 +140,12 @@ private:
 inline Pfn page_folio(const FolioPool& pool, Pfn p) { return pool[p].tail ? pool[p].head : p; }
 // folio_test_large: the page belongs to a large folio.
 inline bool folio_test_large(const FolioPool& pool, Pfn p) { return pool[p].tail || pool[p].order > 0; }
+// folio_nr_pages of the folio headed by head.
+inline uint64_t folio_nr_pages(const FolioPool& pool, Pfn head) { return uint64_t{1} << pool[head].order; }
+// PageAnonExclusive / SetPageAnonExclusive / ClearPageAnonExclusive: a page's own bit
+// (for a PMD-mapped THP, the head page's speaks for the whole folio).
+inline bool PageAnonExclusive(const FolioPool& pool, Pfn page) { return pool[page].flags & PG_anon_exclusive; }
+inline void SetPageAnonExclusive(FolioPool& pool, Pfn page) { pool[page].flags |= PG_anon_exclusive; }
+inline void ClearPageAnonExclusive(FolioPool& pool, Pfn page) { pool[page].flags &= ~PG_anon_exclusive; }
 
 }  // namespace mmrace::mm

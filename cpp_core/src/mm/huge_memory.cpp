@@ -1,8 +1,11 @@
 #include "mm/huge_memory.hpp"
 
+#include <algorithm>
+
 #include "check/report.hpp"
 #include "gup/gup.hpp"
 #include "mm/anon_vma.hpp"
+#include "mm/mm_struct.hpp"
 #include "mm/filemap.hpp"
 #include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
@@ -51,7 +54,8 @@ TableId pgtable_trans_huge_withdraw(Kernel& k, PmdRef pmd) {
 
 void folio_add_new_anon_rmap_pmd(Kernel& k, Pfn head, vm_area_struct* vma, uint64_t haddr) {
     __folio_add_new_anon_rmap(k, head, vma->anon_vma, linear_page_index(vma, haddr), true);
-    k.folios[head].entire_mapcount = 1;
+    k.folios[head].mapcount = 0;  // folio_set_large_mapcount(folio, 1, vma) through the PMD's
+    folio_add_rmap_pmd(k, head, *vma->vm_mm);
 }
 
 bool thp_vma_allowable(const Kernel& k, const vm_area_struct* vma, uint64_t addr, bool enforce_sysfs) {
@@ -105,6 +109,7 @@ vm_fault_t do_huge_pmd_anonymous_page(Kernel& k, vm_fault& vmf, PmdRef pmd) {
     pmd_t entry = mk_huge_pmd(folio, false) | _PAGE_DIRTY | _PAGE_ACCESSED;
     if (vma->vm_flags & VM_WRITE) entry |= _PAGE_RW;  // maybe_pmd_mkwrite
     folio_add_new_anon_rmap_pmd(k, folio, vma, haddr);
+    folio_add_lru(k, folio);  // folio_add_lru_vma
     pgtable_trans_huge_deposit(k, pmd, pgtable);
     e = entry;  // set_pmd_at
     pmd_unlock(mm, MMR_SITE("__do_huge_pmd_anonymous_page"));
@@ -167,62 +172,136 @@ vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig)
     return fault::VM_FAULT_FALLBACK;
 }
 
-// The references GUP holds on the large folio at head, through its pages (FOLL_GET
-// references and pins; the model's per-page page_refs / page_pins), checked against
-// the folio's counts: all its references but the PMD mapping's must be GUP's.
-int64_t gup_refs_on_thp(Kernel& k, Pfn head, uint64_t haddr) {
-    const Folio& f = k.folios[head];
-    int64_t refs = 0, pins = 0;
-    for (uint64_t i = 0; i < hpage_pmd_nr(k); ++i) {
-        refs += k.folios[head + static_cast<Pfn>(i)].page_refs;
-        pins += k.folios[head + static_cast<Pfn>(i)].page_pins;
-    }
-    if (f.order != hpage_pmd_order(k) || f.entire_mapcount != 1 || pins != f.pincount ||
-        f.refcount != 1 + refs + pins)
-        check::violation("folio_accounting", "splitting a huge PMD at " + std::to_string(haddr) +
-                                                 " whose folio (pfn " + std::to_string(head) +
-                                                 ") has other mappings or references");
-    return refs + pins;
-}
-
 // __split_huge_pmd_locked for an anonymous huge PMD: the deposited table maps every
-// page of the folio with the PMD's permissions and bits, and the folio becomes order-0
-// folios (see the header: no PTE-mapped large folios).  Upstream the folio stays large
-// and keeps GUP's references and _pincount, and split_huge_page would refuse it
-// (can_split_folio); the model splits it anyway and hands each reference and pin to
-// the order-0 folio of the page it was taken through, a pin becoming
-// GUP_PIN_COUNTING_BIAS there, so that the unpin of that page finds it.  What is lost:
-// upstream every page of a pinned folio stays folio_maybe_dma_pinned; here only the
-// pinned pages do.  PMD lock held.
+// page of the folio with the PMD's permissions and bits.  The folio stays large: each
+// PTE takes a reference and a page mapcount instead of the PMD's entire mapcount, and
+// each page inherits the head's PageAnonExclusive.  GUP's references and pins stay on
+// the folio.  PMD lock held.
 void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
     sync::lockdep_assert_held(vma->vm_mm->page_table_lock, sync::LockMode::any);
     uint64_t& e = pmd_entry(k, pmd);
     pmd_t old = e;
     Pfn head = pmd_pfn(old);
     Folio& f = k.folios[head];
-    if (gup_refs_on_thp(k, head, haddr)) k.counters.inc(Counter::thp_split_pmd_pinned);
+    uint64_t nr = hpage_pmd_nr(k);
+    if (gup::folio_maybe_dma_pinned(k, head)) k.counters.inc(Counter::thp_split_pmd_pinned);
     TableId pt = pgtable_trans_huge_withdraw(k, pmd);
-    bool exclusive = f.flags & PG_anon_exclusive;
-    k.folios.split_to_order0(head);
-    for (uint64_t i = 0; i < hpage_pmd_nr(k); ++i) {
-        Folio& page = k.folios[head + static_cast<Pfn>(i)];
-        page.refcount = 1 + page.page_refs + page.page_pins * gup::GUP_PIN_COUNTING_BIAS;
-        page.pincount = page.page_pins;
-        page.page_refs = page.page_pins = 0;
-        page.mapcount = 1;
-        if (!exclusive) page.flags &= ~PG_anon_exclusive;
-        pte_t pte = mk_pte(head + static_cast<Pfn>(i), pte_write(old)) |
-                    (old & (_PAGE_DIRTY | _PAGE_ACCESSED));
-        k.tables[pt].entries[i] = pte;
-        folio_add_lru(k, head + static_cast<Pfn>(i));  // lru_add_split_folio
+    if (pte_dirty(old)) f.flags |= PG_dirty;  // folio_set_dirty
+    bool anon_exclusive = PageAnonExclusive(k.folios, head);
+    f.refcount += static_cast<int64_t>(nr) - 1;  // folio_ref_add(folio, HPAGE_PMD_NR - 1)
+    for (uint64_t i = 0; i < nr; ++i) {
+        Pfn page = head + static_cast<Pfn>(i);
+        if (anon_exclusive) SetPageAnonExclusive(k.folios, page);  // folio_add_anon_rmap_ptes(RMAP_EXCLUSIVE)
+        k.tables[pt].entries[i] = mk_pte(page, pte_write(old)) | (old & (_PAGE_DIRTY | _PAGE_ACCESSED));
     }
+    folio_add_rmap_ptes(k, head, nr, *vma->vm_mm);
+    folio_remove_rmap_pmd(k, head, *vma->vm_mm);
     e = mk_table_entry(pt);  // pmd_populate
     // pmdp_invalidate: no CPU keeps using the huge translation.
     flush_tlb_mm_range(k, *vma->vm_mm, haddr, haddr + hpage_pmd_size(k));
     k.counters.inc(Counter::thp_split_pmd);
 }
 
+// unmap_folio with TTU_SPLIT_HUGE_PMD: every huge PMD mapping the anonymous large
+// folio at head is split, through its anon_vma (locked for write by the caller).
+void unmap_folio_pmds(Kernel& k, Pfn head, anon_vma* av) {
+    uint64_t size = hpage_pmd_size(k);
+    std::vector<vm_area_struct*> vmas = av->rb_root;  // stable: we hold the lock
+    for (vm_area_struct* vma : vmas) {
+        uint64_t pgoff = k.folios[head].index;
+        if (pgoff < vma->vm_pgoff || pgoff - vma->vm_pgoff >= vma->pages()) continue;
+        uint64_t addr = vma->vm_start + ((pgoff - vma->vm_pgoff) << PAGE_SHIFT);
+        if (addr % size == 0 && addr + size <= vma->vm_end) split_huge_pmd(k, vma, addr, head);
+    }
+}
+
+void unlock_pte_tables(Kernel& k, std::vector<TableId>& held);
+
+// try_to_migrate_one's PTE locks: every PTE table mapping a page of the folio at head
+// (found through its anon_vma, locked by the caller), trylocked and held until the
+// split is done.  Upstream each mapping becomes a migration entry under its lock, so
+// that no one who took a PTE lock before sees the split half done, nor anyone after
+// sees the folio at all; holding the locks across the conversion gives both.  A
+// trylock, not a lock: a holder may wait for this folio's lock.  false (all released)
+// if one was busy.
+bool lock_folio_pte_tables(Kernel& k, Pfn head, anon_vma* av, std::vector<TableId>& held) {
+    uint64_t nr = folio_nr_pages(k.folios, head);
+    for (vm_area_struct* vma : av->rb_root) {
+        for (uint64_t i = 0; i < nr; ++i) {
+            uint64_t pgoff = k.folios[head].index + i;
+            if (pgoff < vma->vm_pgoff || pgoff - vma->vm_pgoff >= vma->pages()) continue;
+            uint64_t addr = vma->vm_start + ((pgoff - vma->vm_pgoff) << PAGE_SHIFT);
+            TableId t = pte_table_lookup(k, *vma->vm_mm, addr);
+            if (t == kNoTable || std::find(held.begin(), held.end(), t) != held.end()) continue;
+            pte_t pte = k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
+            if (!pte_present(pte) || pte_special(pte) || pte_pfn(pte) != head + i) continue;
+            if (!k.tables[t].ptl.spin_trylock(MMR_SITE("try_to_migrate_one"))) {
+                unlock_pte_tables(k, held);
+                return false;
+            }
+            held.push_back(t);
+        }
+    }
+    return true;
+}
+
+void unlock_pte_tables(Kernel& k, std::vector<TableId>& held) {
+    for (TableId t : held) k.tables[t].ptl.spin_unlock(MMR_SITE("remove_migration_ptes"));
+    held.clear();
+}
+
 }  // namespace
+
+int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list) {
+    Folio& f = k.folios[head];
+    if (!folio_test_large(k.folios, head) || f.tail || !(f.flags & PG_anon))
+        throw ModelError("split_folio: not the head of an anonymous large folio");
+    // folio_get_anon_vma: an unmapped folio's anon_vma may be gone already.
+    if (!f.mapcount || !f.anon_vma) return -ops::EBUSY_;
+    anon_vma* av = anon_vma_of(k, f.anon_vma);
+    get_anon_vma(av);
+    anon_vma_lock_write(av);
+    unmap_folio_pmds(k, head, av);
+    // can_split_folio + folio_ref_freeze(folio, 1): the mappings and the caller's
+    // reference only.  Upstream the mappings are migration entries by now.
+    int ret = -ops::EAGAIN_;
+    std::vector<TableId> held;
+    if (lock_folio_pte_tables(k, head, av, held)) {
+        if (!f.entire_mapcount && f.refcount == f.mapcount + 1 && !(f.flags & PG_swapcache)) {
+            __split_folio_to_order0(k, head, list);
+            k.counters.inc(Counter::thp_split_page);
+            ret = 0;
+        }
+        unlock_pte_tables(k, held);
+    }
+    anon_vma_unlock_write(av);
+    put_anon_vma(k, av);
+    return ret;
+}
+
+void __split_folio_to_order0(Kernel& k, Pfn head, std::vector<Pfn>* list) {
+    uint64_t nr = folio_nr_pages(k.folios, head);
+    bool isolated = k.folios[head].isolated;
+    k.folios.split_to_order0(head);
+    for (uint64_t i = 0; i < nr; ++i) {
+        Pfn p = head + static_cast<Pfn>(i);
+        Folio& page = k.folios[p];
+        // Each mapping's reference, and the caller's on the head.  A tail gets one of
+        // the split's own, dropped below (free_folio_and_swap_cache), so an unmapped
+        // one is freed; on the caller's list it keeps one more, its isolation's.
+        page.refcount = page.mapcount + 1;
+        if (i == 0) continue;
+        if (list && isolated) {  // lru_add_split_folio
+            page.isolated = true;
+            ++page.refcount;
+            list->push_back(p);
+        } else {
+            folio_add_lru(k, p);
+        }
+        k.folios.put(p);
+    }
+}
+
 
 std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
     vm_area_struct* vma = vmf.vma;
@@ -247,13 +326,14 @@ std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
     return ret;
 }
 
-void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr) {
+void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, Pfn folio) {
     mm_struct& mm = *vma->vm_mm;
     PmdRef pmd = pmd_lookup(k, mm, addr);
     // split_huge_pmd: only a huge PMD is worth the lock (re-checked under it).
     if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return;
     pmd_lock(mm, MMR_SITE("__split_huge_pmd"));
-    if (pmd_trans_huge(pmd_entry(k, pmd)))
+    uint64_t e = pmd_entry(k, pmd);
+    if (pmd_trans_huge(e) && (folio == FolioPool::kNoPfn || pmd_pfn(e) == folio))
         split_huge_pmd_locked(k, vma, pmd, addr & ~(hpage_pmd_size(k) - 1));
     pmd_unlock(mm, MMR_SITE("__split_huge_pmd"));
 }
@@ -279,9 +359,7 @@ bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t had
     tlb.start = std::min(tlb.start, haddr);  // tlb_remove_pmd_tlb_entry
     tlb.end = std::max(tlb.end, haddr + hpage_pmd_size(k));
     k.tables.free(pgtable_trans_huge_withdraw(k, pmd));  // zap_deposited_table: pte_free
-    Folio& f = k.folios[head];
-    --f.entire_mapcount;  // folio_remove_rmap_pmd
-    if (--f.mapcount < 0) check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(head));
+    folio_remove_rmap_pmd(k, head, mm);
     tlb_remove_folio(tlb, head);
     pmd_unlock(mm, MMR_SITE("zap_huge_pmd"));
     return true;
@@ -309,21 +387,46 @@ bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t 
     return true;
 }
 
-int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr, Pfn* pinned_head) {
-    mm_struct& mm = *src_vma->vm_mm;
-    *pinned_head = FolioPool::kNoPfn;
-    PmdRef pmd = pmd_lookup(k, mm, addr);
-    if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return 0;
-    // folio_try_dup_anon_rmap_pmd fails for an exclusive folio that may be pinned
-    // (folio_needs_cow_for_dma); the model always takes that path (no PTE-mapped large
-    // folios): split, copy the PTEs.  Both mmap_locks are held for write, so the PMD
-    // read here is the one split.
-    Pfn head = pmd_pfn(pmd_entry(k, pmd));
-    if ((k.folios[head].flags & PG_anon_exclusive) && src_vma->is_cow_mapping() && mm.has_pinned &&
-        gup::folio_maybe_dma_pinned(k, head))
-        *pinned_head = head;
-    split_huge_pmd(k, src_vma, addr);
-    return -ops::EAGAIN_;
+int copy_huge_pmd(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr) {
+    mm_struct& src_mm = *src_vma->vm_mm;
+    mm_struct& dst_mm = *dst_vma->vm_mm;
+    PmdRef src_pmd = pmd_lookup(k, src_mm, addr);
+    if (!src_pmd || !pmd_trans_huge(pmd_entry(k, src_pmd))) return -ops::EAGAIN_;
+    if (!dst_vma->vma_is_anonymous()) return 0;  // refilled on fault
+    PmdRef dst_pmd = pmd_alloc(k, dst_mm, addr);
+    if (!dst_pmd) return -ops::ENOMEM_;
+    TableId pgtable = k.tables.alloc(PTE_LEVEL);  // pte_alloc_one
+    if (pgtable == kNoTable) return -ops::ENOMEM_;
+    pmd_lock(dst_mm, MMR_SITE("copy_huge_pmd"));
+    src_mm.page_table_lock.spin_lock_nested(1, MMR_SITE("copy_huge_pmd"));  // SINGLE_DEPTH_NESTING
+    auto unlock = [&] {
+        src_mm.page_table_lock.spin_unlock(MMR_SITE("copy_huge_pmd"));
+        pmd_unlock(dst_mm, MMR_SITE("copy_huge_pmd"));
+    };
+    uint64_t& src = pmd_entry(k, src_pmd);
+    if (!pmd_trans_huge(src)) {  // a reclaimer's split_folio got there first
+        k.tables.free(pgtable);
+        unlock();
+        return -ops::EAGAIN_;
+    }
+    Pfn head = pmd_pfn(src);
+    // folio_try_dup_anon_rmap_pmd: an exclusive folio that may be pinned is not
+    // shared: split, and let the PTE copy give the child its own pages.
+    if (PageAnonExclusive(k.folios, head) && src_vma->is_cow_mapping() && src_mm.has_pinned &&
+        gup::folio_maybe_dma_pinned(k, head) && !k.mutant(MutantId::fork_shares_pinned_page)) {
+        k.tables.free(pgtable);
+        unlock();
+        split_huge_pmd(k, src_vma, addr);
+        return -ops::EAGAIN_;
+    }
+    k.folios.get(head);
+    ClearPageAnonExclusive(k.folios, head);
+    folio_add_rmap_pmd(k, head, dst_mm);
+    pgtable_trans_huge_deposit(k, dst_pmd, pgtable);
+    src &= ~_PAGE_RW;  // pmdp_set_wrprotect; fork flushes the parent's TLB at its end
+    pmd_entry(k, dst_pmd) = src & ~_PAGE_ACCESSED;  // pmd_mkold(pmd_wrprotect(pmd))
+    unlock();
+    return 0;
 }
 
 }  // namespace mmrace::mm

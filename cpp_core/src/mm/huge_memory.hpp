@@ -10,16 +10,16 @@
 // The PMD lock is mm->page_table_lock (pmd_lockptr without split PMD ptlocks), the
 // lock pmd_install takes too, so a huge PMD and a PTE table never race into one slot.
 //
-// Shortcut: large folios are never mapped by PTEs here.  __split_huge_pmd splits the
-// folio as well (split_huge_page's result, at once), and fork's copy_huge_pmd always
-// takes upstream's "may be pinned" path (split, then copy PTEs), so a large folio has
-// at most one mapping, a huge PMD, and entire_mapcount is 0 or 1.  GUP follows a huge
-// PMD without splitting it (follow_huge_pmd, gup_fast_pmd_leaf) and counts pins the
-// large-folio way; a later split moves them to the pages' order-0 folios.
+// A large folio may be mapped by huge PMDs and by PTEs at once (mm/rmap.hpp keeps its
+// mapcounts).  __split_huge_pmd turns a PMD mapping into PTE mappings of the same
+// large folio; only split_folio (split_huge_page) makes order-0 folios of it, and
+// only when nothing but its mappings holds it.  The model has no deferred split
+// queue: a partly unmapped THP stays whole until freed, reclaimed or paged out.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "fault/fault.hpp"
 #include "mm/mmu_gather.hpp"
@@ -50,10 +50,25 @@ bool thp_vma_allowable(const Kernel& k, const vm_area_struct* vma, uint64_t addr
 // PTE level (VM_FAULT_FALLBACK, or no huge PMD involved).  Locks as handle_mm_fault.
 std::optional<fault::vm_fault_t> handle_huge_pmd_fault(Kernel& k, fault::vm_fault& vmf);
 
-// __split_huge_pmd: if the PMD holding addr is huge, split it into a PTE table (the
-// deposited one) mapping the folio's pages, now order-0 folios.  mmap_lock (or the VMA
-// lock) held; takes the PMD lock.
-void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr);
+// __split_huge_pmd: if the PMD holding addr is huge (and maps `folio`, if given),
+// split it into a PTE table (the deposited one) mapping the same large folio's pages.
+// mmap_lock, the VMA lock or the folio's rmap lock held; takes the PMD lock.
+void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, Pfn folio = FolioPool::kNoPfn);
+
+// split_folio / split_huge_page_to_list_to_order(0) (__folio_split) for the anonymous
+// large folio at head: its huge PMDs are split (unmap_folio's TTU_SPLIT_HUGE_PMD),
+// then, if only its mappings and the caller hold it (can_split_folio,
+// folio_ref_freeze), every page becomes an order-0 folio that keeps its PTE mappings.
+// Upstream the mappings are migration entries meanwhile and are restored after
+// (remap_page); the model converts at once, which no walker can see half done.  The
+// head keeps the caller's reference.  With `list` and an isolated folio (reclaim),
+// the new folios join the list isolated, else the LRU; unmapped ones are freed.
+// Folio locked, a reference held; takes the anon_vma lock for write, then PMD locks.
+// 0, -EBUSY (no anon_vma) or -EAGAIN (other references).
+int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list = nullptr);
+// The conversion itself, for split_folio and split_file_folio: each page's
+// references are its mappings, plus the caller's on the head.
+void __split_folio_to_order0(Kernel& k, Pfn head, std::vector<Pfn>* list);
 // vma_adjust_trans_huge / split_huge_pmd_if_needed: a VMA boundary is about to be at
 // addr; a huge PMD straddling it is split.  mmap_lock held for write.
 void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr);
@@ -70,19 +85,20 @@ bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t had
 // PTEs.  mmap_lock held for write; takes the PMD lock.
 bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr);
 
-// copy_huge_pmd for fork: the parent's huge PMD at addr.  Both mmap_locks held for
-// write.  Returns -EAGAIN (as upstream for a folio that may be pinned) after splitting
-// it: the caller copies the PTEs.  0 if there was no huge PMD.  *pinned_head is the
-// split folio's head pfn if it was exclusive and maybe DMA-pinned (upstream it stays
-// one large folio, so every exclusive page of it is copied for the child, not only the
-// pinned ones), else kNoPfn.
-int copy_huge_pmd(Kernel& k, vm_area_struct* src_vma, uint64_t addr, Pfn* pinned_head);
+// copy_huge_pmd for fork: the parent's huge PMD at addr is shared with the child,
+// write-protected in both (folio_try_dup_anon_rmap_pmd), unless the folio is exclusive
+// and may be DMA-pinned: then it is split and -EAGAIN tells the caller to copy the
+// PTEs (copy_present_pte copies pinned pages).  -EAGAIN too if there is no huge PMD,
+// 0 when copied (or not copied at all: a file VMA refaults), -ENOMEM.  Both mmap_locks
+// held for write; takes both PMD locks.
+int copy_huge_pmd(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr);
 
 // pgtable_trans_huge_deposit / pgtable_trans_huge_withdraw, under the PMD lock.
 void pgtable_trans_huge_deposit(Kernel& k, PmdRef pmd, TableId pgtable);
 TableId pgtable_trans_huge_withdraw(Kernel& k, PmdRef pmd);
 
-// folio_add_new_anon_rmap for a PMD mapping (RMAP_EXCLUSIVE): entire_mapcount 1.
+// folio_add_new_anon_rmap for a PMD mapping (RMAP_EXCLUSIVE): entire_mapcount 1, the
+// mapping counted for vma's mm.
 void folio_add_new_anon_rmap_pmd(Kernel& k, Pfn head, vm_area_struct* vma, uint64_t haddr);
 
 }  // namespace mmrace::mm

@@ -145,11 +145,17 @@ R collapse_huge_page_isolate(Kernel& k, TableId pt, const collapse_control& cc,
             result = R::SCAN_PTE_NON_PRESENT;
             break;
         }
-        Pfn p = pte_pfn(pte);
+        Pfn p = page_folio(k.folios, pte_pfn(pte));
         Folio& f = k.folios[p];
-        if (f.mapcount > 1 && cc.is_khugepaged && ++shared > max_ptes_shared(k)) {
+        // A page is shared if any part of its folio may be.
+        if (folio_maybe_mapped_shared(k.folios, p) && cc.is_khugepaged && ++shared > max_ptes_shared(k)) {
             result = R::SCAN_EXCEED_SHARED_PTE;
             break;
+        }
+        // A large folio (PTE-mapped THP) is isolated once, at its first page here.
+        if (f.order && std::find(isolated.begin(), isolated.end(), p) != isolated.end()) {
+            if (pte & _PAGE_ACCESSED) ++referenced;
+            continue;
         }
         if (!folio_trylock(k, p)) {
             result = R::SCAN_PAGE_LOCK;
@@ -181,8 +187,11 @@ R collapse_huge_page_isolate(Kernel& k, TableId pt, const collapse_control& cc,
 
 // __collapse_huge_page_copy + __collapse_huge_page_copy_succeeded: copy every page
 // into the huge folio (a none or zero PTE gives a zeroed page), then clear the old
-// PTEs and free the old pages.  mmap_lock held for write; the pages isolated and locked.
-void collapse_huge_page_copy(Kernel& k, TableId pt, Pfn folio, const std::vector<Pfn>& isolated) {
+// PTEs and drop their mappings; the small folios are freed, a large one once its
+// isolation is undone after the last of its PTEs.  mmap_lock held for write; the
+// folios isolated and locked.
+void collapse_huge_page_copy(Kernel& k, mm_struct& mm, TableId pt, Pfn folio,
+                             const std::vector<Pfn>& isolated) {
     PteRef lock{pt, 0};
     for (uint64_t i = 0; i < hpage_pmd_nr(k); ++i) {
         pte_t pte = k.tables[pt].entries[i];
@@ -199,20 +208,29 @@ void collapse_huge_page_copy(Kernel& k, TableId pt, Pfn folio, const std::vector
             pte_unlock(k, lock, MMR_SITE("__collapse_huge_page_copy_succeeded"));
             continue;
         }
-        Pfn p = pte_pfn(pte);
+        Pfn page = pte_pfn(pte);
+        Pfn src = page_folio(k.folios, page);
         // Only a fault that kept using the table after the PMD was cleared can have put
         // a page there (seed 000's spf without the PMD re-check).
-        if (std::find(isolated.begin(), isolated.end(), p) == isolated.end())
+        if (std::find(isolated.begin(), isolated.end(), src) == isolated.end())
             check::violation("pgtable", "a PTE appeared in the page table collapse retracted "
                                         "(a fault used it after the PMD was cleared)");
-        folio_unlock(k, p);  // release_pte_folio
-        folio_putback_lru(k, p);
+        bool large = k.folios[src].order;
+        if (!large) {  // release_pte_folio
+            folio_unlock(k, src);
+            folio_putback_lru(k, src);
+        }
         pte_lock(k, lock, MMR_SITE("__collapse_huge_page_copy_succeeded"));
         set_pte_at(k, PteRef{pt, i}, 0);
-        folio_remove_rmap_pte(k, p);
+        folio_remove_rmap_pte(k, page, mm);
         pte_unlock(k, lock, MMR_SITE("__collapse_huge_page_copy_succeeded"));
-        free_swap_cache(k, p);  // free_folio_and_swap_cache
-        k.folios.put(p);
+        if (!large) free_swap_cache(k, src);  // free_folio_and_swap_cache
+        k.folios.put(src);
+    }
+    for (Pfn src : isolated) {  // the compound_pagelist
+        if (!k.folios[src].order) continue;
+        folio_unlock(k, src);
+        folio_putback_lru(k, src);
     }
 }
 
@@ -334,10 +352,11 @@ R collapse_huge_page(Kernel& k, mm_struct& mm, uint64_t haddr, vm_area_struct* v
     }
     // Every page is isolated and locked: rmap cannot reach them any more.
     anon_vma_unlock_write(av);
-    collapse_huge_page_copy(k, pt, folio, isolated);
+    collapse_huge_page_copy(k, mm, pt, folio, isolated);
     pmd_lock(mm, MMR_SITE("collapse_huge_page"));
     if (e) throw ModelError("collapse_huge_page: the cleared PMD was populated");
     folio_add_new_anon_rmap_pmd(k, folio, vma, haddr);
+    folio_add_lru(k, folio);  // folio_add_lru_vma
     pgtable_trans_huge_deposit(k, pmd, pt);
     pmd_t huge = mk_huge_pmd(folio, false) | _PAGE_DIRTY | _PAGE_ACCESSED;
     if (vma->vm_flags & VM_WRITE) huge |= _PAGE_RW;  // maybe_pmd_mkwrite
@@ -373,9 +392,10 @@ R hpage_collapse_scan_pmd(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_
             if (cc.is_khugepaged && ++none_or_zero > max_ptes_none(k)) result = R::SCAN_EXCEED_NONE_PTE;
             continue;
         }
-        const Folio& f = k.folios[pte_pfn(pte)];
+        Pfn folio = page_folio(k.folios, pte_pfn(pte));
+        const Folio& f = k.folios[folio];
         if (!(f.flags & PG_anon)) result = R::SCAN_PAGE_ANON;
-        else if (f.mapcount > 1 && cc.is_khugepaged && ++shared > max_ptes_shared(k))
+        else if (folio_maybe_mapped_shared(k.folios, folio) && cc.is_khugepaged && ++shared > max_ptes_shared(k))
             result = R::SCAN_EXCEED_SHARED_PTE;
         else if (!folio_test_lru(f)) result = R::SCAN_PAGE_LRU;
         else if (f.locked) result = R::SCAN_PAGE_LOCK;

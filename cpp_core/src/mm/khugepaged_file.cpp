@@ -192,6 +192,7 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
     nfo.flags |= PG_uptodate | PG_dirty;  // shmem: folio_mark_dirty
     nfo.refcount += static_cast<int64_t>(nr) - 1;  // one page-cache reference per page
     for (uint64_t index = start; index < end; ++index) f.i_pages[index] = nf + static_cast<Pfn>(index - start);
+    folio_add_lru(k, nf);
     k.counters.inc(Counter::thp_collapse_file);
     *thp_serial = nfo.serial;
     retract_page_tables(k, f, start);

@@ -108,10 +108,7 @@ void check_lru(Kernel& k) {
     uint64_t marked = 0;
     for (Pfn p = 1; p < k.folios.high_water(); ++p) {
         if (!k.folios[p].in_use) continue;
-        // Except large folios (THP): the model keeps them off the LRU, as reclaim would
-        // have to split them (split_huge_page) and it splits only through
-        // __split_huge_pmd (mm/huge_memory.hpp); the pages of a split folio join it.
-        if (k.folios[p].order || k.folios[p].tail) continue;
+        if (k.folios[p].tail) continue;  // a large folio is on it by its head
         if (!folio_test_lru(k.folios[p]))
             check::violation("lru", "pfn " + std::to_string(p) +
                                         " is in use but on no LRU list (a new folio joins one: "

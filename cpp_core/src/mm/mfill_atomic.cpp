@@ -97,8 +97,8 @@ void uffd_change_pte_range(mmu_gather& tlb, vm_area_struct* vma, uint64_t addr, 
         pte_t n = wp ? pte_mkuffd_wp(e) : pte_clear_uffd_wp(e);
         // can_change_pte_writable for a private mapping: an exclusive anonymous page.
         if (try_writable && !pte_write(n) && !pte_protnone(n) && !pte_special(n)) {
-            const Folio& f = k.folios[pte_pfn(n)];
-            if ((f.flags & PG_anon) && (f.flags & PG_anon_exclusive)) n = pte_mkwrite(n);
+            const Folio& f = k.folios[page_folio(k.folios, pte_pfn(n))];
+            if ((f.flags & PG_anon) && PageAnonExclusive(k.folios, pte_pfn(n))) n = pte_mkwrite(n);
         }
         if (n == e) continue;
         e = n;

@@ -2,7 +2,9 @@
 
 #include "check/report.hpp"
 #include "gup/gup.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
+#include "mm/mm_struct.hpp"
 #include "mm/pgalloc.hpp"
 #include "mmrace/run.hpp"
 
@@ -60,7 +62,7 @@ bool try_to_unmap_one(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr) {
         if (pte_uffd_wp(pteval)) swp_pte = pte_swp_mkuffd_wp(swp_pte);
         set_pte_at(k, pte, swp_pte);
     }
-    folio_remove_rmap_pte(k, p);
+    folio_remove_rmap_pte(k, p, mm);
     pte_unlock(k, pte, MMR_SITE("try_to_unmap_one"));
     k.folios.put(p);  // the mapping's reference; the caller holds another
     return true;
@@ -121,23 +123,109 @@ void __folio_add_new_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma_id, uint64_t 
     f.mapcount = 1;
 }
 
-void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive) {
-    Folio& f = k.folios[p];
-    if (exclusive) f.flags |= PG_anon_exclusive;
-    ++f.mapcount;
+void folio_add_anon_rmap_pte(Kernel& k, Pfn page, vm_area_struct* vma, uint64_t, bool exclusive) {
+    if (exclusive) SetPageAnonExclusive(k.folios, page);
+    folio_add_rmap_pte(k, page, *vma->vm_mm);
 }
 
 void folio_move_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma) {
     k.folios[p].anon_vma = anon_vma;
 }
 
-void folio_remove_rmap_pte(Kernel& k, Pfn p) {
-    if (p == kZeroPfn) return;
-    if (--k.folios[p].mapcount < 0)
-        check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(p));
+namespace {
+
+// The mm as the folio's mm id slots name it (mm->mm_id; 0 is MM_ID_DUMMY).
+int mm_id(const mm_struct& mm) { return mm.id + 1; }
+
+// folio_add_return_large_mapcount (CONFIG_MM_ID): nr more mappings by mm.  A second mm
+// in the slots, or a first one while untracked mappings exist, may share the folio.
+void folio_add_large_mapcount(Folio& f, int64_t nr, const mm_struct& mm) {
+    int id = mm_id(mm);
+    f.mapcount += nr;
+    if (f.mm_id[0] == id) {
+        f.mm_id_mapcount[0] += nr;
+    } else if (f.mm_id[1] == id) {
+        f.mm_id_mapcount[1] += nr;
+    } else if (f.mm_id[0] == 0) {
+        f.mm_id[0] = id;
+        f.mm_id_mapcount[0] = nr;
+        if (f.mapcount != nr) f.maybe_mapped_shared = true;  // other mappings already
+    } else if (f.mm_id[1] == 0) {
+        f.mm_id[1] = id;
+        f.mm_id_mapcount[1] = nr;
+        f.maybe_mapped_shared = true;  // slot 0 certainly has mappings as well
+    }
+}
+
+// folio_sub_return_large_mapcount: nr mappings fewer by mm.  Once one slot owns every
+// mapping left, the folio is mapped exclusively again.
+void folio_sub_large_mapcount(Folio& f, int64_t nr, const mm_struct& mm) {
+    int id = mm_id(mm);
+    f.mapcount -= nr;
+    for (int slot = 0; slot < 2; ++slot) {
+        if (f.mm_id[slot] != id) continue;
+        f.mm_id_mapcount[slot] -= nr;
+        if (f.mm_id_mapcount[slot] > 0) return;
+        f.mm_id_mapcount[slot] = 0;  // may underflow: mappings added while untracked
+        f.mm_id[slot] = 0;
+        break;
+    }
+    if (f.mm_id_mapcount[0] == f.mapcount || f.mm_id_mapcount[1] == f.mapcount)
+        f.maybe_mapped_shared = false;
+}
+
+void mapcount_underflow(Pfn p) {
+    check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(p));
+}
+
+}  // namespace
+
+void folio_add_rmap_ptes(Kernel& k, Pfn page, uint64_t nr, const mm_struct& mm) {
+    if (page == kZeroPfn) return;
+    if (!folio_test_large(k.folios, page)) {
+        k.folios[page].mapcount += static_cast<int64_t>(nr);
+        return;
+    }
+    for (uint64_t i = 0; i < nr; ++i) ++k.folios[page + static_cast<Pfn>(i)].page_mapcount;
+    folio_add_large_mapcount(k.folios[page_folio(k.folios, page)], static_cast<int64_t>(nr), mm);
+}
+
+void folio_remove_rmap_ptes(Kernel& k, Pfn page, uint64_t nr, const mm_struct& mm) {
+    if (page == kZeroPfn) return;
+    if (!folio_test_large(k.folios, page)) {
+        if ((k.folios[page].mapcount -= static_cast<int64_t>(nr)) < 0) mapcount_underflow(page);
+        return;
+    }
+    for (uint64_t i = 0; i < nr; ++i)
+        if (--k.folios[page + static_cast<Pfn>(i)].page_mapcount < 0) mapcount_underflow(page + static_cast<Pfn>(i));
+    Pfn head = page_folio(k.folios, page);
+    folio_sub_large_mapcount(k.folios[head], static_cast<int64_t>(nr), mm);
+    if (k.folios[head].mapcount < 0) mapcount_underflow(head);
+}
+
+void folio_add_rmap_pmd(Kernel& k, Pfn head, const mm_struct& mm) {
+    ++k.folios[head].entire_mapcount;
+    folio_add_large_mapcount(k.folios[head], 1, mm);
+}
+
+void folio_remove_rmap_pmd(Kernel& k, Pfn head, const mm_struct& mm) {
+    Folio& f = k.folios[head];
+    if (--f.entire_mapcount < 0) mapcount_underflow(head);
+    folio_sub_large_mapcount(f, 1, mm);
+    if (f.mapcount < 0) mapcount_underflow(head);
+}
+
+bool folio_maybe_mapped_shared(const FolioPool& pool, Pfn head) {
+    const Folio& f = pool[head];
+    if (!f.order) return f.mapcount > 1;
+    if (f.mapcount <= 1) return false;
+    if (f.entire_mapcount || static_cast<uint64_t>(f.mapcount) > folio_nr_pages(pool, head)) return true;
+    return f.maybe_mapped_shared;
 }
 
 void try_to_unmap(Kernel& k, Pfn p) {
+    // Reclaim splits a large folio first (shrink_folio_list: no THP swap here).
+    if (folio_test_large(k.folios, p)) throw ModelError("try_to_unmap of a large folio");
     if (k.folios[p].flags & PG_anon) rmap_walk_anon(k, p);
     else rmap_walk_file(k, p);
 }
@@ -151,30 +239,62 @@ struct ReferencedArg {
     uint64_t vm_flags = 0;
 };
 
-// folio_referenced_one for an order-0 folio at addr of vma.  Returns false to stop the
-// walk: every mapping was seen, or an mlocked one was found.
-bool folio_referenced_one(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, ReferencedArg& pra) {
-    TableId t = pte_table_lookup(k, *vma->vm_mm, addr);  // page_vma_mapped_walk
-    if (t == kNoTable) return true;
-    PteRef pte{t, k.geo.index(addr, PTE_LEVEL)};
-    pte_lock(k, pte, MMR_SITE("folio_referenced_one"));
-    pte_t pteval = ptep_get(k, pte);
-    if (!pte_present(pteval) || pte_special(pteval) || pte_pfn(pteval) != p) {
-        pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
-        return true;
-    }
-    if (vma->vm_flags & VM_LOCKED) {
-        pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
-        pra.vm_flags |= VM_LOCKED;
-        return false;
-    }
-    bool young = pteval & _PAGE_ACCESSED;
-    if (young) set_pte_at(k, pte, pteval & ~_PAGE_ACCESSED);  // ptep_clear_young_notify
-    pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
+// One mapping folio_referenced_one found: its young bit cleared, counted.
+void referenced_mapping(vm_area_struct* vma, bool young, ReferencedArg& pra) {
     --pra.mapcount;
     if (young) {
         ++pra.referenced;
         pra.vm_flags |= vma->vm_flags & ~static_cast<uint64_t>(VM_LOCKED);
+    }
+}
+
+// folio_referenced_one for the huge PMD at addr, if it maps the folio at head
+// (pmdp_clear_young_notify).  Returns whether it did.  Takes the PMD lock.
+bool referenced_pmd(Kernel& k, Pfn head, vm_area_struct* vma, uint64_t addr, ReferencedArg& pra) {
+    PmdRef pmd = pmd_lookup(k, *vma->vm_mm, addr);
+    if (!pmd || !pmd_trans_huge(pmd_entry(k, pmd))) return false;
+    pmd_lock(*vma->vm_mm, MMR_SITE("folio_referenced_one"));
+    uint64_t& e = pmd_entry(k, pmd);
+    bool mapped = pmd_trans_huge(e) && pmd_pfn(e) == head;
+    bool young = mapped && (e & _PAGE_ACCESSED);
+    if (young) e &= ~_PAGE_ACCESSED;
+    pmd_unlock(*vma->vm_mm, MMR_SITE("folio_referenced_one"));
+    if (mapped) referenced_mapping(vma, young, pra);
+    return mapped;
+}
+
+// folio_referenced_one for the folio at head in vma, whose first page rmap places at
+// pgoff: each huge PMD or PTE mapping one of its pages (page_vma_mapped_walk) is
+// looked at under its lock.  Returns false to stop the walk: every mapping was seen, or
+// an mlocked one was found.
+bool folio_referenced_one(Kernel& k, Pfn head, vm_area_struct* vma, uint64_t pgoff, ReferencedArg& pra) {
+    uint64_t nr = folio_nr_pages(k.folios, head);
+    for (uint64_t i = 0; i < nr && pra.mapcount > 0; ++i) {
+        uint64_t addr = vma_address(vma, pgoff + i);
+        if (addr == UINT64_MAX) continue;
+        if (nr > 1 && referenced_pmd(k, head, vma, addr, pra)) {  // the PMD maps them all
+            if (!(vma->vm_flags & VM_LOCKED)) break;
+            pra.vm_flags |= VM_LOCKED;
+            return false;
+        }
+        TableId t = pte_table_lookup(k, *vma->vm_mm, addr);
+        if (t == kNoTable) continue;
+        PteRef pte{t, k.geo.index(addr, PTE_LEVEL)};
+        pte_lock(k, pte, MMR_SITE("folio_referenced_one"));
+        pte_t pteval = ptep_get(k, pte);
+        if (!pte_present(pteval) || pte_special(pteval) || pte_pfn(pteval) != head + i) {
+            pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
+            continue;
+        }
+        if (vma->vm_flags & VM_LOCKED) {
+            pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
+            pra.vm_flags |= VM_LOCKED;
+            return false;
+        }
+        bool young = pteval & _PAGE_ACCESSED;
+        if (young) set_pte_at(k, pte, pteval & ~_PAGE_ACCESSED);  // ptep_clear_young_notify
+        pte_unlock(k, pte, MMR_SITE("folio_referenced_one"));
+        referenced_mapping(vma, young, pra);
     }
     return pra.mapcount > 0;  // rwc->done: folio_referenced_one saw them all
 }
@@ -190,12 +310,8 @@ bool referenced_walk_anon(Kernel& k, Pfn p, ReferencedArg& pra) {
     bool locked = anon_vma_trylock_read(av);
     if (locked) {
         // folio_mapped again under the lock; then av's tree is stable.
-        uint64_t pgoff = f.index;
-        for (size_t i = 0; k.folios[p].mapcount && i < av->rb_root.size(); ++i) {
-            uint64_t addr = vma_address(av->rb_root[i], pgoff);
-            if (addr == UINT64_MAX) continue;
-            if (!folio_referenced_one(k, p, av->rb_root[i], addr, pra)) break;
-        }
+        for (size_t i = 0; k.folios[p].mapcount && i < av->rb_root.size(); ++i)
+            if (!folio_referenced_one(k, p, av->rb_root[i], f.index, pra)) break;
         anon_vma_unlock_read(av);
     }
     put_anon_vma(k, av);
@@ -208,12 +324,8 @@ bool referenced_walk_file(Kernel& k, Pfn p, ReferencedArg& pra) {
     if (mapping < 0) return true;  // truncated meanwhile
     address_space& as = *k.files[mapping];
     if (!as.i_mmap_rwsem.down_read_trylock(MMR_SITE("rmap_walk_file"))) return false;
-    uint64_t pgoff = k.folios[p].index;
-    for (size_t i = 0; i < as.i_mmap.size(); ++i) {
-        uint64_t addr = vma_address(as.i_mmap[i], pgoff);
-        if (addr == UINT64_MAX) continue;
-        if (!folio_referenced_one(k, p, as.i_mmap[i], addr, pra)) break;
-    }
+    for (size_t i = 0; i < as.i_mmap.size(); ++i)
+        if (!folio_referenced_one(k, p, as.i_mmap[i], k.folios[p].index, pra)) break;
     as.i_mmap_rwsem.up_read(MMR_SITE("rmap_walk_file"));
     return true;
 }

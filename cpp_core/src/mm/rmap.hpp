@@ -11,6 +11,7 @@
 namespace mmrace::mm {
 
 class Kernel;
+struct mm_struct;
 
 // linear_page_index: the page index of addr in vma (the file offset, or for anonymous
 // memory the linear index anon folios are filed under).
@@ -28,9 +29,9 @@ void folio_add_new_anon_rmap(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t add
 void __folio_add_new_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma, uint64_t index, bool exclusive);
 
 // folio_add_anon_rmap_pte: one more mapping of an anonymous folio that keeps its
-// anon_vma (do_swap_page on a swap-cache folio); RMAP_EXCLUSIVE marks it exclusive.
-// Folio locked, PTE lock held.
-void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr, bool exclusive);
+// anon_vma (do_swap_page on a swap-cache folio); RMAP_EXCLUSIVE marks the page
+// exclusive.  Folio locked, PTE lock held.
+void folio_add_anon_rmap_pte(Kernel& k, Pfn page, vm_area_struct* vma, uint64_t addr, bool exclusive);
 
 // folio_move_anon_rmap: a folio only vma maps moves to vma's own anon_vma (do_wp_page
 // reuse).  Folio locked.
@@ -38,8 +39,26 @@ void folio_add_anon_rmap_pte(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t add
 // have been split and unmapped meanwhile, its anon_vma pointer cleared.
 void folio_move_anon_rmap(Kernel& k, Pfn p, uint64_t anon_vma);
 
-// folio_remove_rmap_pte: one mapping fewer (the zero page has none).
-void folio_remove_rmap_pte(Kernel& k, Pfn p);
+// __folio_add_rmap / __folio_remove_rmap at RMAP_LEVEL_PTE: nr consecutive pages from
+// `page`, all of one folio, each mapped by one PTE more (fewer) in mm.  A small
+// folio's mapcount is its page's; a large folio counts each page's PTE mappings and
+// all its mappings on the head, with mm's share in the head's mm id slots.  PTE lock
+// held.  The zero page has no mapcount.
+void folio_add_rmap_ptes(Kernel& k, Pfn page, uint64_t nr, const mm_struct& mm);
+void folio_remove_rmap_ptes(Kernel& k, Pfn page, uint64_t nr, const mm_struct& mm);
+// folio_add_file_rmap_pte, folio_dup_file_rmap_pte, folio_remove_rmap_pte.
+inline void folio_add_rmap_pte(Kernel& k, Pfn page, const mm_struct& mm) { folio_add_rmap_ptes(k, page, 1, mm); }
+inline void folio_remove_rmap_pte(Kernel& k, Pfn page, const mm_struct& mm) {
+    folio_remove_rmap_ptes(k, page, 1, mm);
+}
+// The same at RMAP_LEVEL_PMD: one huge PMD in mm maps the whole large folio at head.
+// PMD lock held.
+void folio_add_rmap_pmd(Kernel& k, Pfn head, const mm_struct& mm);
+void folio_remove_rmap_pmd(Kernel& k, Pfn head, const mm_struct& mm);
+
+// folio_maybe_mapped_shared (include/linux/mm.h): more than one mapping for a small
+// folio; for a large one, a page mapped twice or a second mm in its mm id slots.
+bool folio_maybe_mapped_shared(const FolioPool& pool, Pfn head);
 
 // try_to_unmap (TTU_SYNC): unmap the folio from every PTE rmap finds.  An anonymous
 // folio's PTEs become swap PTEs for folio->swap (it is in the swap cache), each taking a

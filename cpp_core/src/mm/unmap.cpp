@@ -29,11 +29,12 @@ void zap_pte_range(mmu_gather& tlb, mm_struct& mm, uint64_t addr, uint64_t end) 
         }
         tlb_remove_tlb_entry(tlb, addr);
         if (!pte_special(old)) {
-            Pfn p = pte_pfn(old);
+            Pfn page = pte_pfn(old);
+            Folio& folio = k.folios[page_folio(k.folios, page)];
             // zap_present_folio_ptes: a dirty PTE of a page-cache folio dirties the folio.
-            if (!(k.folios[p].flags & PG_anon) && pte_dirty(old)) k.folios[p].flags |= PG_dirty;
-            folio_remove_rmap_pte(k, p);
-            tlb_remove_folio(tlb, p);
+            if (!(folio.flags & PG_anon) && pte_dirty(old)) folio.flags |= PG_dirty;
+            folio_remove_rmap_pte(k, page, mm);
+            tlb_remove_folio(tlb, page_folio(k.folios, page));
         }
     }
     pte_unlock(k, lock_ref, MMR_SITE("zap_pte_range"));

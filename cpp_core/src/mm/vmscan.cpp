@@ -3,6 +3,7 @@
 #include "check/report.hpp"
 #include "gup/gup.hpp"
 #include "mm/filemap.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/lru.hpp"
 #include "mm/rmap.hpp"
@@ -58,7 +59,9 @@ folio_references folio_check_references(Kernel& k, Pfn p) {
 enum class Outcome { freed, keep, activate };
 
 // One folio of shrink_folio_list.  Holds the isolation reference on entry and exit.
-Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references) {
+// A large anonymous folio is split first (no THP swap-out in the model: as when
+// folio_alloc_swap fails for it): its other pages join `folios`, isolated.
+Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references, std::vector<Pfn>& folios) {
     Folio& f = k.folios[p];
     // Swap-backed: anonymous, or a swap-cache folio not mapped yet (a swap-in's).
     bool anon = f.flags & (PG_anon | PG_swapcache);
@@ -85,6 +88,11 @@ Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references) {
     // feb889fb40fa: a maybe-pinned folio is not put into the swap cache (try_to_unmap
     // would keep it mapped anyway, and the slot would be wasted).
     if (anon && !(f.flags & PG_swapcache) && gup::folio_maybe_dma_pinned(k, p)) return keep_locked();
+    if (anon && f.order) {
+        // can_split_folio, then split_folio_to_list: the pages go on as order-0 folios.
+        if (f.refcount != f.mapcount + 1 || split_folio(k, p, &folios)) return activate_locked();
+    }
+    if (f.order) return activate_locked();  // a shmem THP: not swapped out whole here
     if (anon && !(f.flags & PG_swapcache) && !add_to_swap(k, p)) return activate_locked();
     if (f.mapcount) {
         try_to_unmap(k, p);
@@ -130,7 +138,7 @@ unsigned shrink_folio_list(Kernel& k, std::vector<Pfn>& folios, bool ignore_refe
     size_t kept = 0;
     for (size_t i = 0; i < folios.size(); ++i) {
         Pfn p = folios[i];
-        if (shrink_folio(k, p, ignore_references) != Outcome::freed) {
+        if (shrink_folio(k, p, ignore_references, folios) != Outcome::freed) {
             folios[kept++] = p;
             continue;
         }

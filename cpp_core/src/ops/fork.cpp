@@ -51,24 +51,21 @@ bool copy_present_page(Kernel& k, vm_area_struct* dst_vma, PteRef dst, uint64_t 
 
 // copy_present_pte: share the folio with the child; a COW mapping is write-protected
 // in both.  Both PTE locks held.  false (-ENOMEM) if a pinned page could not be copied.
-// pinned_thp: the pfns of a maybe-pinned THP copy_huge_pmd just split (kNoPfn: none),
-// whose pages all count as maybe pinned, as the one large folio upstream keeps.
 bool copy_present_pte(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, PteRef src,
-                      PteRef dst, uint64_t addr, Pfn pinned_thp) {
+                      PteRef dst, uint64_t addr) {
     pte_t pte = ptep_get(k, src);
     if (!pte_special(pte)) {  // vm_normal_page
-        Pfn p = pte_pfn(pte);
-        Folio& f = k.folios[p];
-        // folio_try_dup_anon_rmap_pte fails (-EBUSY) for a maybe-pinned exclusive page.
-        bool thp_pinned = pinned_thp != FolioPool::kNoPfn && p >= pinned_thp &&
-                          p < pinned_thp + hpage_pmd_nr(k);
-        if ((f.flags & PG_anon) && (f.flags & PG_anon_exclusive) &&
-            !k.mutant(MutantId::fork_shares_pinned_page) &&
-            (thp_pinned || page_needs_cow_for_dma(k, src_vma, p)))
-            return copy_present_page(k, dst_vma, dst, addr, p, pte);
-        k.folios.get(p);
-        ++f.mapcount;                     // folio_try_dup_anon_rmap_pte
-        f.flags &= ~PG_anon_exclusive;    // the page is now shared
+        Pfn page = pte_pfn(pte);
+        Pfn folio = page_folio(k.folios, page);
+        bool anon = k.folios[folio].flags & PG_anon;
+        // folio_try_dup_anon_rmap_pte fails (-EBUSY) for an exclusive page of a folio
+        // that may be pinned (any page of a large folio pins it all).
+        if (anon && PageAnonExclusive(k.folios, page) && !k.mutant(MutantId::fork_shares_pinned_page) &&
+            page_needs_cow_for_dma(k, src_vma, folio))
+            return copy_present_page(k, dst_vma, dst, addr, page, pte);
+        k.folios.get(folio);
+        folio_add_rmap_pte(k, page, *dst_vma->vm_mm);  // folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte
+        if (anon) ClearPageAnonExclusive(k.folios, page);  // the page is now shared
     }
     if (src_vma->is_cow_mapping() && pte_write(pte)) {
         set_pte_at(k, src, pte_wrprotect(pte));  // ptep_set_wrprotect
@@ -98,10 +95,9 @@ void copy_nonpresent_pte(Kernel& k, vm_area_struct* dst_vma, PteRef src, PteRef 
     set_pte_at(k, dst, pte);
 }
 
-// copy_pte_range for the part of [addr, end) that one PTE table covers (pinned_thp as
-// for copy_present_pte).  false (-ENOMEM) if the child's page table cannot be allocated.
+// copy_pte_range for the part of [addr, end) that one PTE table covers.  false (-ENOMEM) if the child's page table cannot be allocated.
 bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr,
-                    uint64_t end, Pfn pinned_thp) {
+                    uint64_t end) {
     TableId st = pte_table_lookup(k, *src_vma->vm_mm, addr);
     if (st == kNoTable) return true;
     PteRef dst_table = pte_alloc(k, *dst_vma->vm_mm, addr);
@@ -114,8 +110,7 @@ bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma,
         pte_t pte = k.tables[st].entries[i];
         if (pte_none(pte)) continue;
         if (is_swap_pte(pte)) copy_nonpresent_pte(k, dst_vma, PteRef{st, i}, PteRef{dst_table.table, i});
-        else ok = copy_present_pte(k, dst_vma, src_vma, PteRef{st, i}, PteRef{dst_table.table, i}, addr,
-                                   pinned_thp);
+        else ok = copy_present_pte(k, dst_vma, src_vma, PteRef{st, i}, PteRef{dst_table.table, i}, addr);
     }
     k.tables[st].ptl.spin_unlock(MMR_SITE("copy_pte_range"));
     pte_unlock(k, dst_table, MMR_SITE("copy_pte_range"));
@@ -133,9 +128,10 @@ bool copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma
     bool ok = true;
     for (uint64_t a = src_vma->vm_start; a < src_vma->vm_end && ok;) {
         uint64_t next = std::min((a / span + 1) * span, src_vma->vm_end);
-        Pfn pinned_thp = FolioPool::kNoPfn;
-        copy_huge_pmd(k, src_vma, a, &pinned_thp);  // copy_pmd_range: -EAGAIN falls through to the PTEs
-        ok = copy_pte_range(k, dst_vma, src_vma, a, next, pinned_thp);
+        // copy_pmd_range: a huge PMD is shared whole; -EAGAIN falls through to the PTEs.
+        int err = copy_huge_pmd(k, dst_vma, src_vma, a);
+        if (err == -ENOMEM_) ok = false;
+        else if (err) ok = copy_pte_range(k, dst_vma, src_vma, a, next);
         a = next;
     }
     if (cow) src_vma->vm_mm->write_protect_seq.raw_write_seqcount_end(MMR_SITE("copy_page_range"));

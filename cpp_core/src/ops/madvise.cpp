@@ -3,7 +3,10 @@
 // this mm maps, under the read lock), MADV_HUGEPAGE and MADV_NOHUGEPAGE (vma flags,
 // under the write lock), MADV_COLLAPSE (madvise_collapse, mm/khugepaged.cpp, under the
 // read lock, which it may drop and retake).
+#include "mm/filemap.hpp"
 #include "mm/huge_memory.hpp"
+#include "mm/lru.hpp"
+#include "mm/rmap.hpp"
 #include "mm/khugepaged.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/pgalloc.hpp"
@@ -22,6 +25,19 @@ namespace {
 // madvise_need_mmap_write
 bool need_mmap_write(Advice a) { return a == Advice::hugepage || a == Advice::nohugepage; }
 
+// madvise_folio_pte_batch: how many PTEs from addr (below end) of table t map the
+// pages of page's large folio in order, starting with page.  PTE lock held.
+uint64_t madvise_folio_pte_batch(Kernel& k, TableId t, uint64_t addr, uint64_t end, Pfn page) {
+    Pfn head = page_folio(k.folios, page);
+    uint64_t nr = 0;
+    uint64_t max = std::min((end - addr) >> PAGE_SHIFT, head + folio_nr_pages(k.folios, head) - page);
+    for (; nr < max; ++nr) {
+        pte_t pte = k.tables[t].entries[k.geo.index(addr + nr * PAGE_SIZE, PTE_LEVEL)];
+        if (!pte_present(pte) || pte_special(pte) || pte_pfn(pte) != page + nr) break;
+    }
+    return nr;
+}
+
 // zap_page_range_single: unmap the pages, keep the VMA.
 int madvise_dontneed(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end) {
     if (vma->vm_flags & VM_LOCKED) return EINVAL_;  // madvise_dontneed_free_valid_vma
@@ -32,27 +48,81 @@ int madvise_dontneed(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t en
     return 0;
 }
 
-// madvise_cold_or_pageout_pte_range (pageout) over one PTE table's part of [addr, end):
-// under the PTE lock, isolate every normal folio mapped here that no other PTE maps;
-// then, with the lock dropped, reclaim them.  Private file mappings of a file the
-// caller cannot write would only page out anonymous folios (can_do_file_pageout); every
-// file of a program is its own, so all qualify.
+// split_folio for madvise, with the folio locked and a reference taken by the caller
+// under its page-table lock (dropped since), both released here.  0 on success.
+int madvise_split_folio(Kernel& k, Pfn folio) {
+    int err = split_folio(k, folio);
+    folio_unlock(k, folio);
+    k.folios.put(folio);
+    return err;
+}
+
+// The huge PMD part of madvise_cold_or_pageout_pte_range: a THP only this mm maps is
+// isolated whole if the range covers its PMD, else split (and its pages paged out as
+// PTEs: true).  false when done with this PMD.  Takes the PMD lock.
+bool madvise_pageout_huge_pmd(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t addr, uint64_t end,
+                              std::vector<Pfn>& folio_list) {
+    mm_struct& mm = *vma->vm_mm;
+    pmd_lock(mm, MMR_SITE("madvise_cold_or_pageout_pte_range"));
+    uint64_t e = pmd_entry(k, pmd);
+    if (!pmd_trans_huge(e)) {  // split meanwhile: a PTE table now
+        pmd_unlock(mm, MMR_SITE("madvise_cold_or_pageout_pte_range"));
+        return true;
+    }
+    Pfn folio = pmd_pfn(e);
+    bool whole = end - addr == hpage_pmd_size(k);
+    // Do not interfere with other mappings of this folio.
+    if (!folio_maybe_mapped_shared(k.folios, folio) && whole && folio_isolate_lru(k, folio))
+        folio_list.push_back(folio);
+    bool split = !whole && !folio_maybe_mapped_shared(k.folios, folio) && folio_trylock(k, folio);
+    if (split) k.folios.get(folio);
+    pmd_unlock(mm, MMR_SITE("madvise_cold_or_pageout_pte_range"));
+    return split && madvise_split_folio(k, folio) == 0;
+}
+
+// madvise_cold_or_pageout_pte_range (pageout) over one PMD's part of [addr, end):
+// under the PTE lock, isolate every folio mapped here that no other mapping shares.  A
+// large folio the range does not map whole is split first, with the lock dropped, and
+// its pages looked at again.  Then, with the lock dropped, reclaim them.  Private file
+// mappings of a file the caller cannot write would only page out anonymous folios
+// (can_do_file_pageout); every file of a program is its own, so all qualify.
 void madvise_pageout_pte_range(Kernel& k, vm_area_struct* vma, uint64_t addr, uint64_t end) {
-    // A huge PMD is split (and its folio with it) before pageout, as upstream does for
-    // a folio it means to reclaim.
-    split_huge_pmd(k, vma, addr);
+    std::vector<Pfn> folio_list;
+    PmdRef pmd = pmd_lookup(k, *vma->vm_mm, addr);
+    if (pmd && pmd_trans_huge(pmd_entry(k, pmd)) &&
+        !madvise_pageout_huge_pmd(k, vma, pmd, addr, end, folio_list)) {
+        reclaim_pages(k, folio_list);
+        return;
+    }
     TableId t = pte_table_lookup(k, *vma->vm_mm, addr);
     if (t == kNoTable) return;
     PteRef lock_ref{t, 0};
-    std::vector<Pfn> folio_list;
     pte_lock(k, lock_ref, MMR_SITE("madvise_cold_or_pageout_pte_range"));
-    for (; addr < end; addr += PAGE_SIZE) {
+    for (uint64_t nr = 1; addr < end; addr += nr * PAGE_SIZE) {
+        nr = 1;
         pte_t ptent = k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
         if (!pte_present(ptent) || pte_special(ptent)) continue;  // vm_normal_folio
-        Pfn p = pte_pfn(ptent);
-        // Do not interfere with other mappings of this folio.
-        if (k.folios[p].mapcount != 1) continue;
-        if (folio_isolate_lru(k, p)) folio_list.push_back(p);
+        Pfn page = pte_pfn(ptent);
+        Pfn folio = page_folio(k.folios, page);
+        if (folio_test_large(k.folios, page)) {
+            nr = madvise_folio_pte_batch(k, t, addr, end, page);
+            if (nr < folio_nr_pages(k.folios, folio)) {
+                if (folio_maybe_mapped_shared(k.folios, folio) || !folio_trylock(k, folio)) continue;
+                k.folios.get(folio);
+                pte_unlock(k, lock_ref, MMR_SITE("madvise_cold_or_pageout_pte_range"));
+                int err = madvise_split_folio(k, folio);
+                if (entry_table(pmd_entry(k, pmd)) != t) return;  // pte_offset_map_lock failed
+                pte_lock(k, lock_ref, MMR_SITE("madvise_cold_or_pageout_pte_range"));
+                if (!err) nr = 0;  // look at the same address again
+                continue;
+            }
+        }
+        // Do not interfere with other mappings of this folio; a large folio is mapped
+        // whole here, so it is exclusive if it has as many mappings as pages.
+        if (!folio_test_lru(k.folios[folio]) ||
+            static_cast<uint64_t>(k.folios[folio].mapcount) != folio_nr_pages(k.folios, folio))
+            continue;
+        if (folio_isolate_lru(k, folio)) folio_list.push_back(folio);
     }
     pte_unlock(k, lock_ref, MMR_SITE("madvise_cold_or_pageout_pte_range"));
     reclaim_pages(k, folio_list);

@@ -26,8 +26,8 @@ bool can_change_pte_writable(Kernel& k, const vm_area_struct* vma, pte_t pte) {
     if (!(vma->vm_flags & VM_WRITE) || pte_special(pte) || (vma->vm_flags & VM_SHARED)) return false;
     // Do we need write faults for uffd-wp tracking?  (userfaultfd_pte_wp)
     if ((vma->vm_flags & VM_UFFD_WP) && pte_uffd_wp(pte)) return false;
-    const Folio& f = k.folios[pte_pfn(pte)];
-    return (f.flags & PG_anon) && (f.flags & PG_anon_exclusive);
+    const Folio& f = k.folios[page_folio(k.folios, pte_pfn(pte))];
+    return (f.flags & PG_anon) && PageAnonExclusive(k.folios, pte_pfn(pte));
 }
 
 // pte_modify with vm_get_page_prot(newflags): a private writable mapping's page

@@ -32,7 +32,7 @@ void smaps_pte_entry(Kernel& k, pte_t pte, mem_size_stats& mss) {
     }
     if (!pte_present(pte) || pte_special(pte)) return;
     ++mss.resident;
-    if (k.folios[pte_pfn(pte)].flags & PG_anon) ++mss.anonymous;
+    if (k.folios[page_folio(k.folios, pte_pfn(pte))].flags & PG_anon) ++mss.anonymous;
 }
 
 // smaps_pte_range over [addr, end) inside one PTE table: pte_offset_map_lock, every
