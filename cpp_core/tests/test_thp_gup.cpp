@@ -18,23 +18,6 @@ std::string prog(const std::string& config, const std::string& body) {
     return "mmrace 1\nconfig " + config + "\n" + body;
 }
 
-// A 16-page VMA at a PMD boundary (small geometry: a PMD maps 8 pages, 0x8000 bytes);
-// ops 0-3: the first write faults a THP at 0x200000, page 1 gets 2.
-const char* kThp = R"(process P0
-thread P0.T0
-  mmap 0x200000 pages=16 prot=rw flags=private,anon,fixed
-  madvise 0x200000 pages=16 advice=hugepage
-  write 0x200000 1
-  write 0x201000 2
-)";
-
-// The head pfn of the THP mapped by a huge PMD at addr, or kNoPfn.
-mm::Pfn thp_at(mm::Kernel& k, uint64_t addr) {
-    mm::PmdRef pmd = mm::pmd_lookup(k, k.current_mm(), addr);
-    if (!pmd || !mm::pmd_trans_huge(mm::pmd_entry(k, pmd))) return mm::FolioPool::kNoPfn;
-    return mm::pmd_pfn(mm::pmd_entry(k, pmd));
-}
-
 struct ThpState {
     mm::Pfn head = mm::FolioPool::kNoPfn;
     int64_t refcount = 0, pincount = 0;
@@ -43,7 +26,7 @@ struct ThpState {
 
 ThpState thp_state(mm::Kernel& k, uint64_t addr) {
     ThpState s;
-    s.head = thp_at(k, addr);
+    s.head = huge_pmd_head(k, addr);
     if (s.head == mm::FolioPool::kNoPfn) return s;
     const mm::Folio& f = k.folios[s.head];
     s.refcount = f.refcount;
@@ -59,7 +42,7 @@ ThpState thp_state(mm::Kernel& k, uint64_t addr) {
 // address names (slow path, then gup_fast_pmd_leaf).
 TEST(ThpGup, PinHoldsTheThpWholeAndCountsInPincount) {
     for (const char* fast : {"", ",fast"}) {
-        std::string text = prog("strategy=classic", std::string(kThp) +
+        std::string text = prog("strategy=classic", std::string(kThpProgram) +
                                                          "  pin 0x201000 pages=2 flags=write" + fast + R"(
   dma_read H0 0
   dma_write H0 4096 9
@@ -95,7 +78,7 @@ TEST(ThpGup, PinHoldsTheThpWholeAndCountsInPincount) {
 // each page, all returned; no split.  FOLL_FORCE writes through a R/O huge PMD of a
 // private mapping to its exclusive page (can_follow_write_pmd), without a fault.
 TEST(ThpGup, GupGetAndForceWriteOnAHugePmd) {
-    std::string text = prog("strategy=classic", std::string(kThp) + R"(  gup 0x200000 pages=16
+    std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  gup 0x200000 pages=16
   gup 0x203000 pages=3 flags=write,unlocked
   mprotect 0x200000 pages=8 prot=r
   poke 0x201008 7
@@ -124,7 +107,7 @@ TEST(ThpGup, PmdSplitKeepsAPinnedThpWhole) {
                                "madvise 0x204000 pages=2 advice=dontneed",
                                "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x240000",
                                "madvise 0x200000 pages=8 advice=pageout"}) {
-        std::string text = prog("strategy=classic", std::string(kThp) + R"(  pin 0x201000 pages=2 flags=write
+        std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  pin 0x201000 pages=2 flags=write
   )" + change + R"(
   dma_write H0 0 5
   dma_read H0 4096
@@ -133,7 +116,7 @@ TEST(ThpGup, PmdSplitKeepsAPinnedThpWhole) {
         mm::Pfn head = mm::FolioPool::kNoPfn;
         int64_t order = -1, pincount = -1, extra = -1, extra_after = -1;
         RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
-            if (i == 4) head = thp_at(k, 0x200000);
+            if (i == 4) head = huge_pmd_head(k, 0x200000);
             if (head == mm::FolioPool::kNoPfn) return;
             const mm::Folio& f = k.folios[head];
             if (i == 5) order = f.order, pincount = f.pincount, extra = f.refcount - f.mapcount;
@@ -156,7 +139,7 @@ TEST(ThpGup, PmdSplitKeepsAPinnedThpWhole) {
 // on with its pins as its only references, the device still reads and writes it, and
 // the last unpin frees it (the leak check passes).
 TEST(ThpGup, UnmappedPinnedThpLivesUntilTheLastUnpin) {
-    std::string text = prog("strategy=classic", std::string(kThp) + R"(  pin 0x201000 pages=1 flags=write,fast
+    std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  pin 0x201000 pages=1 flags=write,fast
   pin 0x207000 pages=1
   munmap 0x200000 pages=8
   dma_read H0 0
@@ -168,7 +151,7 @@ TEST(ThpGup, UnmappedPinnedThpLivesUntilTheLastUnpin) {
     int64_t refs_unmapped = -1;
     mm::Pfn head = mm::FolioPool::kNoPfn;
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
-        if (i == 5) head = thp_at(k, 0x200000);
+        if (i == 5) head = huge_pmd_head(k, 0x200000);
         if (i == 6) refs_unmapped = k.folios[head].refcount;
     });
     ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
@@ -182,7 +165,7 @@ TEST(ThpGup, UnmappedPinnedThpLivesUntilTheLastUnpin) {
 // split folio stays one pinned large folio, so copy_present_ptes copies every
 // exclusive page of it for the child, and the parent's PTEs all stay writable.
 TEST(ThpGup, ForkCopiesEveryPageOfAPinnedThp) {
-    std::string text = prog("strategy=classic", std::string(kThp) + R"(  pin 0x201000 pages=1
+    std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  pin 0x201000 pages=1
   fork P1
   write 0x207000 4
   read 0x207000
@@ -208,7 +191,7 @@ thread P1.T0
 // khugepaged / MADV_COLLAPSE refuse a range with a pinned page (is_refcount_suitable:
 // SCAN_PAGE_COUNT, EAGAIN); after the unpin the collapse goes through.
 TEST(ThpGup, CollapseRefusesPinnedPages) {
-    std::string text = prog("strategy=classic", std::string(kThp) + R"(  pin 0x201000 pages=1 flags=write
+    std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  pin 0x201000 pages=1 flags=write
   mprotect 0x201000 pages=1 prot=r
   mprotect 0x201000 pages=1 prot=rw
   madvise 0x200000 pages=8 advice=collapse
@@ -227,7 +210,7 @@ TEST(ThpGup, CollapseRefusesPinnedPages) {
 // The folio accounting knows a large folio's pins and mappings: a pin lost from
 // _pincount, or a PMD mapping counted as a PTE mapping of a page, is a violation.
 TEST(ThpGup, AccountingCatchesALostOrMisplacedThpPin) {
-    std::string text = prog("strategy=classic", std::string(kThp) + R"(  pin 0x201000 pages=1
+    std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  pin 0x201000 pages=1
   read 0x200000
   unpin H0
 )");
@@ -236,7 +219,7 @@ TEST(ThpGup, AccountingCatchesALostOrMisplacedThpPin) {
         o.check_quiescent = true;
         o.after_op = [&](mm::Kernel& k, const std::string&, size_t i) {
             if (i != 4) return;
-            mm::Pfn head = thp_at(k, 0x200000);
+            mm::Pfn head = huge_pmd_head(k, 0x200000);
             if (which == 0) {
                 --k.folios[head].pincount;
             } else {

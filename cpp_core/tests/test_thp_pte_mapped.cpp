@@ -19,23 +19,7 @@ namespace {
 
 std::string prog(const std::string& body) { return "mmrace 1\nconfig strategy=classic\n" + body; }
 
-// A THP at 0x200000 (small geometry: 8 pages a PMD), page 0 = 1, page 1 = 2 (ops 0-3).
-const char* kThp = R"(process P0
-thread P0.T0
-  mmap 0x200000 pages=16 prot=rw flags=private,anon,fixed
-  madvise 0x200000 pages=16 advice=hugepage
-  write 0x200000 1
-  write 0x201000 2
-)";
-
 mm::PmdRef pmd_at(mm::Kernel& k, uint64_t addr) { return mm::pmd_lookup(k, k.current_mm(), addr); }
-
-// The head pfn of the huge PMD at addr, or kNoPfn.
-mm::Pfn huge_head(mm::Kernel& k, uint64_t addr) {
-    mm::PmdRef pmd = pmd_at(k, addr);
-    if (!pmd || !mm::pmd_trans_huge(mm::pmd_entry(k, pmd))) return mm::FolioPool::kNoPfn;
-    return mm::pmd_pfn(mm::pmd_entry(k, pmd));
-}
 
 }  // namespace
 
@@ -43,7 +27,7 @@ mm::Pfn huge_head(mm::Kernel& k, uint64_t addr) {
 // a reference each), both write-protected, the head no longer PageAnonExclusive.  The
 // child reads through its own huge PMD; nothing is split or copied.
 TEST(ThpPteMapped, ForkSharesAnUnpinnedThpPmd) {
-    std::string text = prog(std::string(kThp) + R"(  fork P1
+    std::string text = prog(std::string(kThpProgram) + R"(  fork P1
   read 0x201000
 process P1 forked
 thread P1.T0
@@ -55,7 +39,7 @@ thread P1.T0
     bool exclusive = true, parent_writable = true, child_writable = true;
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string& t, size_t i) {
         if (t == "P0.T0" && i == 4) {
-            parent = huge_head(k, 0x200000);
+            parent = huge_pmd_head(k, 0x200000);
             if (parent == mm::FolioPool::kNoPfn) return;
             entire = k.folios[parent].entire_mapcount;
             refcount = k.folios[parent].refcount;
@@ -63,7 +47,7 @@ thread P1.T0
             parent_writable = mm::pte_write(mm::pmd_entry(k, pmd_at(k, 0x200000)));
         }
         if (t == "P1.T0" && i == 0) {
-            child = huge_head(k, 0x200000);
+            child = huge_pmd_head(k, 0x200000);
             if (child != mm::FolioPool::kNoPfn) child_writable = mm::pte_write(mm::pmd_entry(k, pmd_at(k, 0x200000)));
         }
     });
@@ -86,7 +70,7 @@ thread P1.T0
 // the other still maps it.  Results never depend on the order, and the folio is never
 // split into small folios.
 TEST(ThpPteMapped, CowOfASharedThpSplitsOnlyTheWritersPmd) {
-    std::string text = prog(std::string(kThp) + R"(  fork P1
+    std::string text = prog(std::string(kThpProgram) + R"(  fork P1
   write 0x202000 5
   read 0x201000
   read 0x202000
@@ -120,7 +104,7 @@ thread P1.T0
 // as many references as mappings, is reused in place (6.15's
 // __wp_can_reuse_large_anon_folio), not copied.
 TEST(ThpPteMapped, APteMappedThpOnlyThisMmMapsIsReused) {
-    std::string text = prog(std::string(kThp) + R"(  fork P1
+    std::string text = prog(std::string(kThpProgram) + R"(  fork P1
 process P1 forked
 thread P1.T0
   mprotect 0x200000 pages=1 prot=r
@@ -131,7 +115,7 @@ thread P1.T0
     mm::Pfn head = mm::FolioPool::kNoPfn, page1 = mm::FolioPool::kNoPfn;
     bool writable = false, shared = true;
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string& t, size_t i) {
-        if (t == "P0.T0" && i == 3) head = huge_head(k, 0x200000);
+        if (t == "P0.T0" && i == 3) head = huge_pmd_head(k, 0x200000);
         if (t == "P1.T0" && i == 1) shared = mm::folio_maybe_mapped_shared(k.folios, head);
         if (t == "P1.T0" && i == 2) {
             page1 = mm::pte_pfn(pte_of(k, 0x201000));
@@ -152,7 +136,7 @@ thread P1.T0
 // tracked mms have exited, the third maps it alone but the folio still counts as maybe
 // shared (as upstream), so its write copies the page instead of reusing it.
 TEST(ThpPteMapped, AThirdMmIsNotTrackedAndKeepsTheFolioShared) {
-    std::string text = prog(std::string(kThp) + R"(  mprotect 0x207000 pages=1 prot=r
+    std::string text = prog(std::string(kThpProgram) + R"(  mprotect 0x207000 pages=1 prot=r
   fork P1
   fork P2
 process P1 forked
@@ -185,7 +169,7 @@ thread P2.T0
 // one is split by madvise itself.  The contents come back from swap.
 TEST(ThpPteMapped, PageoutSplitsAPteMappedThp) {
     for (const char* range : {"0x200000 pages=8", "0x203000 pages=2"}) {
-        std::string text = prog(std::string(kThp) + R"(  mprotect 0x207000 pages=1 prot=r
+        std::string text = prog(std::string(kThpProgram) + R"(  mprotect 0x207000 pages=1 prot=r
   madvise )" + range + R"( advice=pageout
   read 0x200000
   read 0x201000
@@ -205,7 +189,7 @@ TEST(ThpPteMapped, PageoutSplitsAPteMappedThp) {
 // A pinned PTE-mapped THP cannot be split (can_split_folio) nor swapped: pageout
 // leaves it whole and mapped, and the device still sees the page.
 TEST(ThpPteMapped, APinnedThpIsNotSplit) {
-    std::string text = prog(std::string(kThp) + R"(  pin 0x201000 pages=1
+    std::string text = prog(std::string(kThpProgram) + R"(  pin 0x201000 pages=1
   mprotect 0x207000 pages=1 prot=r
   madvise 0x200000 pages=8 advice=pageout
   madvise 0x203000 pages=2 advice=pageout
@@ -224,7 +208,7 @@ TEST(ThpPteMapped, APinnedThpIsNotSplit) {
 // MADV_COLLAPSE of a PTE-mapped THP copies it into a new THP; the old large folio goes
 // once its last PTE does (the leak check at the end finds nothing).
 TEST(ThpPteMapped, CollapseReplacesAPteMappedThp) {
-    std::string text = prog(std::string(kThp) + R"(  mprotect 0x207000 pages=1 prot=r
+    std::string text = prog(std::string(kThpProgram) + R"(  mprotect 0x207000 pages=1 prot=r
   mprotect 0x207000 pages=1 prot=rw
   madvise 0x200000 pages=8 advice=collapse
   read 0x200000
@@ -232,8 +216,8 @@ TEST(ThpPteMapped, CollapseReplacesAPteMappedThp) {
 )");
     mm::Pfn before = mm::FolioPool::kNoPfn, after = mm::FolioPool::kNoPfn;
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
-        if (i == 3) before = huge_head(k, 0x200000);
-        if (i == 6) after = huge_head(k, 0x200000);
+        if (i == 3) before = huge_pmd_head(k, 0x200000);
+        if (i == 6) after = huge_pmd_head(k, 0x200000);
     });
     ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
     auto v = results(r);

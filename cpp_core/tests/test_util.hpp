@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
 #include "mmrace/mmr.hpp"
@@ -44,6 +45,25 @@ inline mm::pte_t& pte_of(mm::Kernel& k, uint64_t addr) {
     mm::TableId t = mm::pte_table_lookup(k, k.current_mm(), addr);
     EXPECT_NE(t, mm::kNoTable);
     return k.tables[t].entries[k.geo.index(addr, mm::PTE_LEVEL)];
+}
+
+// The THP tests' prologue: a 16-page VMA at a PMD boundary (small geometry: a PMD
+// maps 8 pages, 0x8000 bytes) whose first write faults a THP at 0x200000; page 0 gets
+// 1, page 1 gets 2 (ops 0-3 of P0.T0).
+inline constexpr const char* kThpProgram = R"(process P0
+thread P0.T0
+  mmap 0x200000 pages=16 prot=rw flags=private,anon,fixed
+  madvise 0x200000 pages=16 advice=hugepage
+  write 0x200000 1
+  write 0x201000 2
+)";
+
+// The head pfn of the THP a huge PMD maps at addr in the current mm, or kNoPfn.
+// Called on the simulated thread.
+inline mm::Pfn huge_pmd_head(mm::Kernel& k, uint64_t addr) {
+    mm::PmdRef pmd = mm::pmd_lookup(k, k.current_mm(), addr);
+    if (!pmd || !mm::pmd_trans_huge(mm::pmd_entry(k, pmd))) return mm::FolioPool::kNoPfn;
+    return mm::pmd_pfn(mm::pmd_entry(k, pmd));
 }
 
 inline Schedule random_schedule(uint64_t seed) {

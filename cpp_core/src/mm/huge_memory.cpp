@@ -208,14 +208,17 @@ void unmap_folio_pmds(Kernel& k, Pfn head, anon_vma* av) {
     uint64_t size = hpage_pmd_size(k);
     std::vector<vm_area_struct*> vmas = av->rb_root;  // stable: we hold the lock
     for (vm_area_struct* vma : vmas) {
-        uint64_t pgoff = k.folios[head].index;
-        if (pgoff < vma->vm_pgoff || pgoff - vma->vm_pgoff >= vma->pages()) continue;
-        uint64_t addr = vma->vm_start + ((pgoff - vma->vm_pgoff) << PAGE_SHIFT);
-        if (addr % size == 0 && addr + size <= vma->vm_end) split_huge_pmd(k, vma, addr, head);
+        uint64_t addr = vma_address(vma, k.folios[head].index);
+        if (addr != UINT64_MAX && addr % size == 0 && addr + size <= vma->vm_end)
+            split_huge_pmd(k, vma, addr, head);
     }
 }
 
-void unlock_pte_tables(Kernel& k, std::vector<TableId>& held);
+// The PTE locks lock_folio_pte_tables took, released (remove_migration_ptes' end).
+void unlock_pte_tables(Kernel& k, std::vector<TableId>& held) {
+    for (TableId t : held) k.tables[t].ptl.spin_unlock(MMR_SITE("remove_migration_ptes"));
+    held.clear();
+}
 
 // try_to_migrate_one's PTE locks: every PTE table mapping a page of the folio at head
 // (found through its anon_vma, locked by the caller), trylocked and held until the
@@ -228,9 +231,8 @@ bool lock_folio_pte_tables(Kernel& k, Pfn head, anon_vma* av, std::vector<TableI
     uint64_t nr = folio_nr_pages(k.folios, head);
     for (vm_area_struct* vma : av->rb_root) {
         for (uint64_t i = 0; i < nr; ++i) {
-            uint64_t pgoff = k.folios[head].index + i;
-            if (pgoff < vma->vm_pgoff || pgoff - vma->vm_pgoff >= vma->pages()) continue;
-            uint64_t addr = vma->vm_start + ((pgoff - vma->vm_pgoff) << PAGE_SHIFT);
+            uint64_t addr = vma_address(vma, k.folios[head].index + i);
+            if (addr == UINT64_MAX) continue;
             TableId t = pte_table_lookup(k, *vma->vm_mm, addr);
             if (t == kNoTable || std::find(held.begin(), held.end(), t) != held.end()) continue;
             pte_t pte = k.tables[t].entries[k.geo.index(addr, PTE_LEVEL)];
@@ -245,9 +247,30 @@ bool lock_folio_pte_tables(Kernel& k, Pfn head, anon_vma* av, std::vector<TableI
     return true;
 }
 
-void unlock_pte_tables(Kernel& k, std::vector<TableId>& held) {
-    for (TableId t : held) k.tables[t].ptl.spin_unlock(MMR_SITE("remove_migration_ptes"));
-    held.clear();
+// __split_folio_to_order0 and what __folio_split does after it: each page's
+// references are its mappings, plus the caller's on the head; the tails join `list`
+// (isolated) or the LRU.
+void __split_folio_to_order0(Kernel& k, Pfn head, std::vector<Pfn>* list) {
+    uint64_t nr = folio_nr_pages(k.folios, head);
+    bool isolated = k.folios[head].isolated;
+    k.folios.split_to_order0(head);
+    for (uint64_t i = 0; i < nr; ++i) {
+        Pfn p = head + static_cast<Pfn>(i);
+        Folio& page = k.folios[p];
+        // Each mapping's reference, and the caller's on the head.  A tail gets one of
+        // the split's own, dropped below (free_folio_and_swap_cache), so an unmapped
+        // one is freed; on the caller's list it keeps one more, its isolation's.
+        page.refcount = page.mapcount + 1;
+        if (i == 0) continue;
+        if (list && isolated) {  // lru_add_split_folio
+            page.isolated = true;
+            ++page.refcount;
+            list->push_back(p);
+        } else {
+            folio_add_lru(k, p);
+        }
+        k.folios.put(p);
+    }
 }
 
 }  // namespace
@@ -278,30 +301,6 @@ int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list) {
     put_anon_vma(k, av);
     return ret;
 }
-
-void __split_folio_to_order0(Kernel& k, Pfn head, std::vector<Pfn>* list) {
-    uint64_t nr = folio_nr_pages(k.folios, head);
-    bool isolated = k.folios[head].isolated;
-    k.folios.split_to_order0(head);
-    for (uint64_t i = 0; i < nr; ++i) {
-        Pfn p = head + static_cast<Pfn>(i);
-        Folio& page = k.folios[p];
-        // Each mapping's reference, and the caller's on the head.  A tail gets one of
-        // the split's own, dropped below (free_folio_and_swap_cache), so an unmapped
-        // one is freed; on the caller's list it keeps one more, its isolation's.
-        page.refcount = page.mapcount + 1;
-        if (i == 0) continue;
-        if (list && isolated) {  // lru_add_split_folio
-            page.isolated = true;
-            ++page.refcount;
-            list->push_back(p);
-        } else {
-            folio_add_lru(k, p);
-        }
-        k.folios.put(p);
-    }
-}
-
 
 std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
     vm_area_struct* vma = vmf.vma;

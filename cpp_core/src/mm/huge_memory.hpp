@@ -66,9 +66,6 @@ void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, Pfn folio = F
 // Folio locked, a reference held; takes the anon_vma lock for write, then PMD locks.
 // 0, -EBUSY (no anon_vma) or -EAGAIN (other references).
 int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list = nullptr);
-// The conversion itself, for split_folio and split_file_folio: each page's
-// references are its mappings, plus the caller's on the head.
-void __split_folio_to_order0(Kernel& k, Pfn head, std::vector<Pfn>* list);
 // vma_adjust_trans_huge / split_huge_pmd_if_needed: a VMA boundary is about to be at
 // addr; a huge PMD straddling it is split.  mmap_lock held for write.
 void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr);

@@ -12,12 +12,6 @@ namespace mmrace::mm {
 
 namespace {
 
-// vma_address: where page pgoff of vma is mapped, or UINT64_MAX outside it.
-uint64_t vma_address(const vm_area_struct* vma, uint64_t pgoff) {
-    if (pgoff < vma->vm_pgoff || pgoff - vma->vm_pgoff >= vma->pages()) return UINT64_MAX;
-    return vma->vm_start + ((pgoff - vma->vm_pgoff) << PAGE_SHIFT);
-}
-
 // try_to_unmap_one for an order-0 folio at addr of vma.  Returns false to stop the walk
 // (a mapping that cannot be unmapped).
 bool try_to_unmap_one(Kernel& k, Pfn p, vm_area_struct* vma, uint64_t addr) {

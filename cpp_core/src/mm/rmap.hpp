@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "mm/folio.hpp"
+#include "mm/pgtable.hpp"
 #include "mm/vma.hpp"
 
 namespace mmrace::mm {
@@ -17,6 +18,13 @@ struct mm_struct;
 // memory the linear index anon folios are filed under).
 inline uint64_t linear_page_index(const vm_area_struct* vma, uint64_t addr) {
     return vma->pgoff_at(addr);
+}
+
+// vma_address (mm/internal.h): where page pgoff of vma is mapped, or UINT64_MAX
+// outside it.
+inline uint64_t vma_address(const vm_area_struct* vma, uint64_t pgoff) {
+    if (pgoff < vma->vm_pgoff || pgoff - vma->vm_pgoff >= vma->pages()) return UINT64_MAX;
+    return vma->vm_start + ((pgoff - vma->vm_pgoff) << PAGE_SHIFT);
 }
 
 // folio_add_new_anon_rmap: the first mapping of a new anonymous folio at addr of vma

@@ -72,9 +72,9 @@ bool madvise_pageout_huge_pmd(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64
     Pfn folio = pmd_pfn(e);
     bool whole = end - addr == hpage_pmd_size(k);
     // Do not interfere with other mappings of this folio.
-    if (!folio_maybe_mapped_shared(k.folios, folio) && whole && folio_isolate_lru(k, folio))
-        folio_list.push_back(folio);
-    bool split = !whole && !folio_maybe_mapped_shared(k.folios, folio) && folio_trylock(k, folio);
+    bool shared = folio_maybe_mapped_shared(k.folios, folio);
+    if (!shared && whole && folio_isolate_lru(k, folio)) folio_list.push_back(folio);
+    bool split = !shared && !whole && folio_trylock(k, folio);
     if (split) k.folios.get(folio);
     pmd_unlock(mm, MMR_SITE("madvise_cold_or_pageout_pte_range"));
     return split && madvise_split_folio(k, folio) == 0;
