@@ -11,7 +11,9 @@ from mmrace import _core
 
 @dataclass(frozen=True)
 class Replay:
-    """Decision i picks runnable[list[i] % len(runnable)]; past the end, the current thread."""
+    """Decision i picks runnable[list[i] % len(runnable)]; past the end, the current thread
+    if it can run, else the oldest ready event (the IPI ack or I/O it waits for), else the
+    lowest thread id."""
 
     list: Sequence[int] = ()
 

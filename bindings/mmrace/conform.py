@@ -8,8 +8,10 @@ is a difference: either the model is wrong, or the kernel you run behaves differ
 from the one the model follows.
 
 Both sides run processes in the same order: the model's default schedule (`schedule
-replay` with an empty list) keeps the current thread running until it ends, then picks
-the lowest-numbered runnable one, so a parent runs all its ops before its child starts;
+replay` with an empty list) keeps the current thread running until it ends (a thread
+that waits for an IPI acknowledgment or I/O gets it before anyone else moves), then
+picks the lowest-numbered runnable one, so a parent runs all its ops before its child
+starts;
 mmrace-host enforces that order with pipes.  The random generator goes further and
 builds programs whose results cannot depend on that order at all, so a model that
 interleaves processes differently (when a fault waits for I/O, say) still agrees.

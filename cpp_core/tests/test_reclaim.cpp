@@ -199,8 +199,12 @@ thread P0.T0
 }
 
 // The kthread op: reclaim while the process is blocked in a file read (its thread
-// sleeps on the read I/O with mmap_lock dropped, so K0 runs then), content kept.
+// sleeps on the read I/O with mmap_lock dropped), content kept.  The default schedule
+// would complete the I/O first; a replay list of zeros runs the lowest id instead, so
+// K0 runs while T0 sleeps.
 TEST(Reclaim, KthreadReclaimsWhileTheProcessWaitsForIo) {
+    Schedule lowest_first;
+    lowest_first.replay.assign(400, 0);
     auto r = run_text(R"(mmrace 1
 file F0 pages=1
 process P0
@@ -217,7 +221,8 @@ thread P0.T0
 kthread K0
   reclaim 16
   reclaim 16
-)");
+)",
+                      lowest_first);
     ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0x200000", "0",
                                                     "1", "2", "3", "0", "0"}));

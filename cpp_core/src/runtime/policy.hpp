@@ -24,6 +24,7 @@ struct Decision {
     int current;         // index of the thread that was running, or -1 if it cannot run
     uint64_t step;       // the runtime's step counter
     uint64_t index;      // how many decisions came before this one in the run
+    size_t threads;      // options[0, threads) are threads, the rest events
 };
 
 class Policy {
@@ -37,7 +38,9 @@ public:
 };
 
 // replay: decision i picks options[list[i] % count]; past the end of the list, the
-// current thread if it can run, else options[0] (the lowest id).
+// current thread if it can run, else the oldest ready event (an IPI acknowledged, an
+// I/O completed: what a blocked thread waits for, before anyone else moves), else
+// options[0] (the lowest id).  So a thread runs to its end unless it waits on another.
 std::unique_ptr<Policy> make_replay_policy(std::vector<uint64_t> list);
 // random: a uniform choice at each decision from a seeded splitmix64 stream.
 std::unique_ptr<Policy> make_random_policy(uint64_t seed);

@@ -13,7 +13,8 @@ public:
 
     size_t pick(const Decision& d) override {
         if (d.index < list_.size()) return list_[d.index] % d.count;
-        return d.current >= 0 ? static_cast<size_t>(d.current) : 0;
+        if (d.current >= 0) return static_cast<size_t>(d.current);
+        return d.threads < d.count ? d.threads : 0;
     }
 
     std::string describe() const override {

@@ -220,6 +220,7 @@ Entity Runtime::choose() {
         options_.clear();
         for (uint64_t m = runnable_mask_; m; m &= m - 1)
             options_.push_back(static_cast<Entity>(std::countr_zero(m)));
+        size_t threads = options_.size();
         for (auto& e : events_)
             if (!e.ready || e.ready()) options_.push_back(kEventBase + static_cast<Entity>(e.serial));
         if (options_.empty()) return kNoThread;
@@ -229,7 +230,7 @@ Entity Runtime::choose() {
             if (cur_ != kNoThread && (runnable_mask_ >> cur_ & 1))
                 current = static_cast<int>(std::find(options_.begin(), options_.end(), cur_) -
                                            options_.begin());
-            Decision d{options_.data(), options_.size(), current, step_, out_.decisions.size()};
+            Decision d{options_.data(), options_.size(), current, step_, out_.decisions.size(), threads};
             idx = std::min(policy_->pick(d), options_.size() - 1);
             out_.decisions.push_back(idx);
         }
