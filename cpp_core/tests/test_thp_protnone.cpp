@@ -419,3 +419,31 @@ kthread khugepaged
         EXPECT_EQ(s.bad, 0) << strat << ": " << s.first.check << ": " << s.first.message;
     }
 }
+
+// mremap moves no huge PMD (move_pgt_entry(HPAGE_PMD) is not modelled): a PROT_NONE
+// one is split and its PROT_NONE PTEs move, the folio still large and the contents
+// back with the protection.
+TEST(ThpProtNone, MremapOfAProtnoneThpMovesProtnonePtes) {
+    std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  mprotect 0x200000 pages=8 prot=none
+  mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x300000
+  read 0x301000
+  mprotect 0x300000 pages=8 prot=rw
+  read 0x301000
+  read 0x300000
+)");
+    bool moved_protnone = false, large = false;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
+        if (i != 5) return;
+        bool all = true;
+        for (uint64_t a = 0x300000; a < 0x308000; a += 0x1000) all = all && mm::pte_protnone(pte_of(k, a));
+        moved_protnone = all;
+        mm::Pfn p = mm::pte_pfn(pte_of(k, 0x300000));
+        large = k.folios[mm::page_folio(k.folios, p)].order == k.geo.bits;
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", "0x300000", "SIGSEGV", "0",
+                                                    "2", "1"}));
+    EXPECT_TRUE(moved_protnone);
+    EXPECT_TRUE(large);
+    EXPECT_EQ(counter(r, "thp_split_pmd"), 1u);
+}
