@@ -127,6 +127,37 @@ PROGRAMS = {
         read {Z + 100 * PAGE:#x}
     """, [hex(Z), "ok", "ok", "0", "EINVAL", "0", "0", "EINVAL", "0", "SIGSEGV", "4", "0",
           "0", "3", "SIGSEGV"]),
+    # PROT_NONE: a whole THP made PROT_NONE stays PMD-mapped (change_huge_pmd), so a
+    # collapse over it succeeds; FOLL_FORCE reads it; back to rw it reads as before.  A
+    # THP split by a partial mprotect(PROT_NONE), then made PROT_NONE whole, and PTEs
+    # of a VMA without VM_HUGEPAGE made PROT_NONE, both collapse (Linux does not refuse
+    # a VMA without access), and keep their contents.
+    "prot_none": (f"""
+        mmap {Z:#x} pages={2 * PMD_PAGES} prot=rw flags=private,anon,fixed
+        madvise {Z:#x} pages={2 * PMD_PAGES} advice=hugepage
+        write {Z + 8:#x} 1
+        write {Z + PMD + 8:#x} 2
+        mprotect {Z:#x} pages={PMD_PAGES} prot=none
+        madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+        read {Z + 8:#x}
+        peek {Z + 8:#x}
+        mprotect {Z:#x} pages={PMD_PAGES} prot=rw
+        read {Z + 8:#x}
+        mprotect {Z + PMD + PAGE:#x} pages=2 prot=none
+        read {Z + PMD + 8:#x}
+        read {Z + PMD + PAGE:#x}
+        mprotect {Z + PMD:#x} pages={PMD_PAGES} prot=none
+        madvise {Z + PMD:#x} pages={PMD_PAGES} advice=collapse
+        mprotect {Z + PMD:#x} pages={PMD_PAGES} prot=r
+        read {Z + PMD + 8:#x}
+        mmap {Z + 2 * PMD:#x} pages={PMD_PAGES} prot=rw flags=private,anon,fixed
+        write {Z + 2 * PMD + 3 * PAGE:#x} 3
+        mprotect {Z + 2 * PMD:#x} pages={PMD_PAGES} prot=none
+        madvise {Z + 2 * PMD:#x} pages={PMD_PAGES} advice=collapse
+        mprotect {Z + 2 * PMD:#x} pages={PMD_PAGES} prot=r
+        read {Z + 2 * PMD + 3 * PAGE:#x}
+    """, [hex(Z), "0", "ok", "ok", "0", "0", "SIGSEGV", "1", "0", "1", "0", "2", "SIGSEGV", "0",
+          "0", "0", "2", hex(Z + 2 * PMD), "ok", "0", "0", "0", "3"]),
     # A THP at fault (MADV_HUGEPAGE), fork, and private views: the child sees what the
     # parent wrote before fork, not after; the range the child maps afresh collapses.
     "fork": (f"""

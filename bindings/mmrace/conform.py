@@ -529,9 +529,8 @@ class _Generator:
             p.ops.append(f"munmap {_addr(start)} pages={pages}")
             if pages >= PMD_PAGES and (start - THP) % PMD_PAGES == 0:
                 p.thp_mapped -= set(self.thp_slots(start, pages))
-        else:  # not PROT_NONE: Linux keeps a huge PMD PROT_NONE (change_huge_pmd), which
-            # a collapse finds PMD-mapped (success); the model splits it (EINVAL)
-            prot = self.rng.choice(["rw", "r"])
+        else:  # PROT_NONE too: a huge PMD stays huge (change_huge_pmd), as in Linux
+            prot = self.rng.choice(["rw", "r", "none"])
             p.ops.append(f"mprotect {_addr(start)} pages={pages} prot={prot}")
 
     # -- programs --------------------------------------------------------------------------

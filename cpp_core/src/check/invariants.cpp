@@ -169,8 +169,9 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
                                  std::to_string(page_mapcount) + ")");
 }
 
-// A huge PMD: inside one VMA that may have it, mapping a live PMD-order anonymous folio
-// that rmap finds here, writable only when exclusive.
+// A huge PMD: inside one VMA that may have it, PROT_NONE exactly when the VMA is,
+// mapping a live PMD-order anonymous folio that rmap finds here, writable only when
+// exclusive.
 void check_huge_pmd(Kernel& k, const mm_struct& mm, uint64_t addr, pmd_t e) {
     uint64_t size = k.geo.span(PTE_LEVEL);
     const vm_area_struct* v = mm.vma_lookup(addr);
@@ -179,7 +180,12 @@ void check_huge_pmd(Kernel& k, const mm_struct& mm, uint64_t addr, pmd_t e) {
         bad("invariant", mm, at() + " does not lie inside one VMA");
     if (pte_write(e) && !(v->vm_flags & VM_WRITE))
         bad("invariant", mm, at() + " is writable in a VMA without VM_WRITE");
-    if (!(v->vm_flags & VM_ACCESS_FLAGS)) bad("invariant", mm, at() + " is accessible in a PROT_NONE VMA");
+    // change_huge_pmd gives a huge PMD its VMA's protection in place: PAGE_NONE exactly
+    // when the VMA has no access (no NUMA hinting in the model).
+    bool accessible = v->vm_flags & VM_ACCESS_FLAGS;
+    if (pmd_hw_present(e) && !accessible) bad("invariant", mm, at() + " is accessible in a PROT_NONE VMA");
+    if (!pmd_hw_present(e) && accessible) bad("invariant", mm, at() + " is PROT_NONE in an accessible VMA");
+    if (!pmd_hw_present(e) && !pmd_protnone(e)) bad("invariant", mm, at() + " is neither present nor PROT_NONE");
     Pfn h = pmd_pfn(e);
     if (h >= k.folios.high_water() || !k.folios[h].in_use)
         bad("use_after_free", mm, at() + " maps a freed pfn " + std::to_string(h));

@@ -202,7 +202,9 @@ Follow follow_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, PmdRef pmd
     Pfn page = head + static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));
     Follow r;
     if ((flags & FOLL_WRITE) && !can_follow_write(k, pmdval, head, vma, flags)) return r;
-    // No huge zero page (use_zero_page = 0) and no PROT_NONE huge PMD in the model.
+    // No huge zero page (use_zero_page = 0).  A PROT_NONE huge PMD is followed: no
+    // FOLL_HONOR_NUMA_FAULT, so gup_can_follow_protnone allows it, and only FOLL_FORCE
+    // got past check_vma_flags into a PROT_NONE VMA.
     if (!pte_write(pmdval) && gup_must_unshare(k, vma, flags, head)) {
         r.err = -EMLINK_;
         return r;
@@ -431,7 +433,9 @@ long gup_fast_pmd_leaf(Kernel& k, PmdRef pmd, uint64_t addr, uint64_t end, uint3
                        std::vector<Pfn>& pages) {
     pmd_t orig = pmdp_get_lockless(k, pmd, MMR_SITE("gup_fast_pmd_range"));
     if (!pmd_trans_huge(orig)) return orig ? -1 : 0;
-    // No PROT_NONE huge PMD in the model; pmd_access_permitted:
+    // gup_fast_pmd_range: a PROT_NONE (or NUMA hinting) huge PMD is the slow path's.
+    if (pmd_protnone(orig)) return 0;
+    // pmd_access_permitted:
     if ((flags & FOLL_WRITE) && !pte_write(orig)) return 0;
     long refs = static_cast<long>((end - addr) >> PAGE_SHIFT);
     Pfn page = pmd_pfn(orig) + static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));

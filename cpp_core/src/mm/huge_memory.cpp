@@ -106,7 +106,8 @@ vm_fault_t do_huge_pmd_anonymous_page(Kernel& k, vm_fault& vmf, PmdRef pmd) {
         k.folios.put(folio);
         return 0;
     }
-    pmd_t entry = mk_huge_pmd(folio, false) | _PAGE_DIRTY | _PAGE_ACCESSED;
+    // A PROT_NONE VMA is reached only by a FOLL_FORCE GUP: the PMD is PAGE_NONE.
+    pmd_t entry = folio_mk_pmd(folio, vma->vm_flags & VM_ACCESS_FLAGS) | _PAGE_DIRTY | _PAGE_ACCESSED;
     if (vma->vm_flags & VM_WRITE) entry |= _PAGE_RW;  // maybe_pmd_mkwrite
     folio_add_new_anon_rmap_pmd(k, folio, vma, haddr);
     folio_add_lru(k, folio);  // folio_add_lru_vma
@@ -135,7 +136,10 @@ vm_fault_t huge_pmd_set_accessed(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t ori
 // mapping references it): a write makes the PMD writable, an unshare leaves it as it
 // is, the page being exclusive now is all GUP needs.  Otherwise the PMD is split and
 // the PTE-level fault copies the page (VM_FAULT_FALLBACK), as upstream since 5.8.
-// Upstream sleeps in folio_lock when the trylock fails; the model splits then.
+// Upstream sleeps in folio_lock when the trylock fails; the model splits then.  A
+// FOLL_FORCE write into a VMA without VM_WRITE (read-only, or PROT_NONE: the PMD is
+// then PAGE_NONE) reuses too, but leaves the PMD read-only (maybe_pmd_mkwrite): GUP
+// follows it because the page is exclusive now (can_follow_write_pmd).
 vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig) {
     bool unshare = vmf.flags & fault::FAULT_FLAG_UNSHARE;
     vm_area_struct* vma = vmf.vma;
@@ -162,7 +166,8 @@ vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig)
         return 0;
     }
     if (reuse) {
-        e |= _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;  // pmdp_set_access_flags
+        e |= _PAGE_DIRTY | _PAGE_ACCESSED;  // pmd_mkyoung(pmd_mkdirty())
+        if (vma->vm_flags & VM_WRITE) e |= _PAGE_RW;  // maybe_pmd_mkwrite; pmdp_set_access_flags
         pmd_unlock(mm, MMR_SITE("do_huge_pmd_wp_page"));
         k.counters.inc(Counter::cow_reuse);
         return 0;
@@ -173,7 +178,11 @@ vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig)
 }
 
 // __split_huge_pmd_locked for an anonymous huge PMD: the deposited table maps every
-// page of the folio with the PMD's permissions and bits.  The folio stays large: each
+// page of the folio with the VMA's protection (mk_pte with vm_page_prot: PAGE_NONE in
+// a PROT_NONE VMA, which a PROT_NONE huge PMD lies in) and the PMD's write, dirty and
+// young bits.  As upstream the write bit is the PMD's even if an mprotect(PROT_NONE)
+// has changed the VMA but not yet this PMD (a reclaimer's split meanwhile): that
+// mprotect's change_pte_range then takes it away.  The folio stays large: each
 // PTE takes a reference and a page mapcount instead of the PMD's entire mapcount, and
 // each page inherits the head's PageAnonExclusive.  GUP's references and pins stay on
 // the folio.  PMD lock held.
@@ -188,11 +197,14 @@ void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t 
     TableId pt = pgtable_trans_huge_withdraw(k, pmd);
     if (pte_dirty(old)) f.flags |= PG_dirty;  // folio_set_dirty
     bool anon_exclusive = PageAnonExclusive(k.folios, head);
+    bool accessible = vma->vm_flags & VM_ACCESS_FLAGS;
     f.refcount += static_cast<int64_t>(nr) - 1;  // folio_ref_add(folio, HPAGE_PMD_NR - 1)
     for (uint64_t i = 0; i < nr; ++i) {
         Pfn page = head + static_cast<Pfn>(i);
         if (anon_exclusive) SetPageAnonExclusive(k.folios, page);  // folio_add_anon_rmap_ptes(RMAP_EXCLUSIVE)
-        k.tables[pt].entries[i] = mk_pte(page, pte_write(old)) | (old & (_PAGE_DIRTY | _PAGE_ACCESSED));
+        pte_t pte = mk_pte(page, pte_write(old)) | (old & (_PAGE_DIRTY | _PAGE_ACCESSED));
+        if (!accessible) pte = (pte & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
+        k.tables[pt].entries[i] = pte;
     }
     folio_add_rmap_ptes(k, head, nr, *vma->vm_mm);
     folio_remove_rmap_pmd(k, head, *vma->vm_mm);
@@ -316,6 +328,11 @@ std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
     if (!orig && allow) {
         ret = do_huge_pmd_anonymous_page(k, vmf, pmd);  // create_huge_pmd
     } else if (pmd_trans_huge(orig)) {
+        // A PROT_NONE huge PMD is faulted on only by a FOLL_FORCE GUP, in a VMA without
+        // access; in an accessible one it would be a NUMA hinting fault
+        // (do_huge_pmd_numa_page), which the model does not make.
+        if (pmd_protnone(orig) && (vmf.vma_flags & VM_ACCESS_FLAGS))
+            throw ModelError("PROT_NONE huge PMD in an accessible VMA (NUMA hinting is not modelled)");
         if ((vmf.flags & (fault::FAULT_FLAG_WRITE | fault::FAULT_FLAG_UNSHARE)) && !pte_write(orig))
             ret = do_huge_pmd_wp_page(k, vmf, pmd, orig);  // wp_huge_pmd
         else
@@ -367,16 +384,19 @@ bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t had
 bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
     Kernel& k = *tlb.k;
     mm_struct& mm = *vma->vm_mm;
-    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return false;
     pmd_lock(mm, MMR_SITE("change_huge_pmd"));
     uint64_t& e = pmd_entry(k, pmd);
     if (!pmd_trans_huge(e)) {
         pmd_unlock(mm, MMR_SITE("change_huge_pmd"));
         return false;
     }
+    // pmd_modify with the new vm_page_prot, then MM_CP_TRY_CHANGE_WRITABLE:
+    // can_change_pmd_writable allows the write bit on an exclusive anonymous folio of a
+    // VMA with VM_WRITE (never on a PROT_NONE PMD, which a writable VMA does not have).
+    bool accessible = vma->vm_flags & VM_ACCESS_FLAGS;
     const Folio& f = k.folios[pmd_pfn(e)];
-    bool writable = (vma->vm_flags & VM_WRITE) && (f.flags & PG_anon_exclusive);
-    pmd_t n = writable ? (e | _PAGE_RW) : (e & ~_PAGE_RW);
+    pmd_t n = pmd_modify(e, accessible);
+    if (accessible && (vma->vm_flags & VM_WRITE) && (f.flags & PG_anon_exclusive)) n |= _PAGE_RW;
     if (n != e) {
         e = n;  // pmdp_invalidate_ad + set_pmd_at
         tlb.start = std::min(tlb.start, haddr);  // tlb_flush_pmd_range

@@ -51,7 +51,8 @@ bool thp_vma_allowable(const Kernel& k, const vm_area_struct* vma, uint64_t addr
 std::optional<fault::vm_fault_t> handle_huge_pmd_fault(Kernel& k, fault::vm_fault& vmf);
 
 // __split_huge_pmd: if the PMD holding addr is huge (and maps `folio`, if given),
-// split it into a PTE table (the deposited one) mapping the same large folio's pages.
+// split it into a PTE table (the deposited one) mapping the same large folio's pages,
+// with the VMA's protection (PROT_NONE PTEs in a PROT_NONE VMA).
 // mmap_lock, the VMA lock or the folio's rmap lock held; takes the PMD lock.
 void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, Pfn folio = FolioPool::kNoPfn);
 
@@ -76,10 +77,11 @@ void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr);
 bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr);
 
 // change_huge_pmd (mprotect): the huge PMD at pmd covering [haddr, haddr + HPAGE_PMD_SIZE),
-// all of it in the range, takes vma's new protection: read-only, or writable if the VMA
-// may write and the folio is exclusive (can_change_pmd_writable).  False (the caller
-// splits) if the PMD is not huge any more, or for PROT_NONE, which the model keeps to
-// PTEs.  mmap_lock held for write; takes the PMD lock.
+// all of it in the range, takes vma's new protection in place (pmd_modify): PAGE_NONE
+// for PROT_NONE (still huge, as x86 keeps _PAGE_PSE), read-only, or writable if the
+// VMA may write and the folio is exclusive (can_change_pmd_writable).  The folio, its
+// mapcounts and the deposited table stay.  False (the caller splits) if the PMD is not
+// huge any more.  mmap_lock held for write; takes the PMD lock.
 bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr);
 
 // copy_huge_pmd for fork: the parent's huge PMD at addr is shared with the child,

@@ -358,7 +358,10 @@ R collapse_huge_page(Kernel& k, mm_struct& mm, uint64_t haddr, vm_area_struct* v
     folio_add_new_anon_rmap_pmd(k, folio, vma, haddr);
     folio_add_lru(k, folio);  // folio_add_lru_vma
     pgtable_trans_huge_deposit(k, pmd, pt);
-    pmd_t huge = mk_huge_pmd(folio, false) | _PAGE_DIRTY | _PAGE_ACCESSED;
+    // folio_mk_pmd with vm_page_prot: a collapse in a PROT_NONE VMA (MADV_COLLAPSE,
+    // or khugepaged in a VM_HUGEPAGE one; nothing in thp_vma_allowable_order refuses
+    // it) makes a PROT_NONE huge PMD.
+    pmd_t huge = folio_mk_pmd(folio, vma->vm_flags & VM_ACCESS_FLAGS) | _PAGE_DIRTY | _PAGE_ACCESSED;
     if (vma->vm_flags & VM_WRITE) huge |= _PAGE_RW;  // maybe_pmd_mkwrite
     e = huge;  // set_pmd_at
     pmd_unlock(mm, MMR_SITE("collapse_huge_page"));

@@ -97,11 +97,30 @@ inline pte_t pte_swp_clear_exclusive(pte_t p) { return p & ~_PAGE_SWP_EXCLUSIVE;
 using TableId = uint32_t;
 constexpr TableId kNoTable = UINT32_MAX;
 // A huge PMD leaf (pmd_trans_huge, x86's _PAGE_PSE): maps a PMD-order folio whose
-// head pfn is stored from bit 12, with the PTE's present/write/dirty/young bits.
+// head pfn is stored from bit 12, with the PTE's present/write/dirty/young bits.  As
+// on x86, a PROT_NONE huge PMD keeps _PAGE_PSE and trades _PAGE_PRESENT for
+// _PAGE_PROTNONE (pmd_modify with PAGE_NONE): still a huge leaf to the kernel
+// (pmd_present, pmd_trans_huge), absent to the MMU.  No PMD-level swap or migration
+// entries are modelled, so _PAGE_PSE never meets _PAGE_SWP_EXCLUSIVE (the same bit).
 using pmd_t = uint64_t;
 constexpr pmd_t _PAGE_PSE = 1u << 7;
-inline bool pmd_trans_huge(pmd_t e) { return (e & (_PAGE_PSE | _PAGE_PRESENT)) == (_PAGE_PSE | _PAGE_PRESENT); }
+inline bool pmd_trans_huge(pmd_t e) { return e & _PAGE_PSE; }
+inline bool pmd_protnone(pmd_t e) { return pmd_trans_huge(e) && pte_protnone(e); }
+// What the hardware walker sees (pte_hw_present's twin).
+inline bool pmd_hw_present(pmd_t e) { return e & _PAGE_PRESENT; }
 inline pmd_t mk_huge_pmd(Pfn head, bool write) { return mk_pte(head, write) | _PAGE_PSE; }
+// folio_mk_pmd(folio, vma->vm_page_prot) for a private anonymous VMA: read-only
+// (maybe_pmd_mkwrite adds the write bit), or PAGE_NONE when the VMA has no access.
+inline pmd_t folio_mk_pmd(Pfn head, bool accessible) {
+    pmd_t e = mk_huge_pmd(head, false);
+    return accessible ? e : (e & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
+}
+// pmd_modify: the pfn, _PAGE_PSE, dirty and young stay; the protection is replaced by
+// read-only or PAGE_NONE (the write bit is the caller's: can_change_pmd_writable).
+inline pmd_t pmd_modify(pmd_t e, bool accessible) {
+    pmd_t keep = e & ~(_PAGE_PRESENT | _PAGE_RW | _PAGE_PROTNONE);
+    return keep | (accessible ? _PAGE_PRESENT : _PAGE_PROTNONE);
+}
 inline Pfn pmd_pfn(pmd_t e) { return pte_pfn(e); }
 inline uint64_t mk_table_entry(TableId id) { return (static_cast<uint64_t>(id) << PAGE_SHIFT) | 1; }
 // The table an upper-level entry points to; kNoTable for none and for a huge leaf.

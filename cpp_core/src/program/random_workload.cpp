@@ -16,7 +16,8 @@ class Gen {
 public:
     Gen(uint64_t seed, const WorkloadShape& s)
         : rng_(seed), krng_(seed ^ 0x6b74687265616473ull),
-          uffd_rng_(seed ^ 0x75666664ull /* "uffd" */), s_(s) {}
+          uffd_rng_(seed ^ 0x75666664ull /* "uffd" */),
+          pmd_prot_rng_(seed ^ 0x706d6470ull /* "pmdp" */), s_(s) {}
 
     std::string program() {
         std::ostringstream out;
@@ -112,10 +113,20 @@ private:
                 break;
             }
             case 2: out << "  munmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a) << "\n"; break;
-            case 3: case 4:
-                out << "  mprotect 0x" << std::hex << a << std::dec << " pages=" << pages_from(a)
-                    << " prot=" << prot() << "\n";
+            case 3: case 4: {
+                uint64_t n = pages_from(a);
+                const char* p = prot();
+                // Half of them over a whole PMD range, half of those PROT_NONE: a
+                // huge PMD goes PROT_NONE and back in place (change_huge_pmd).  Drawn
+                // from a generator of its own, so that the rest of a workload stays.
+                if (pmd_prot_rng_.below(2) == 0) {
+                    static const char* const pmd_prot[] = {"none", "none", "rw", "r"};
+                    a = kBase + 0x8000 * pmd_prot_rng_.below(2), n = 8;
+                    p = pmd_prot[pmd_prot_rng_.below(4)];
+                }
+                out << "  mprotect 0x" << std::hex << a << std::dec << " pages=" << n << " prot=" << p << "\n";
                 break;
+            }
             case 5: {
                 // pageout twice as often as the rest: swap-out and swap-in race with
                 // faults, fork, munmap, mremap and mprotect.
@@ -236,6 +247,7 @@ private:
     rt::SplitMix64 rng_;
     rt::SplitMix64 krng_;
     rt::SplitMix64 uffd_rng_;
+    rt::SplitMix64 pmd_prot_rng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
     std::vector<uint64_t> pin_pages_;  // the size of each pin written so far, by handle
