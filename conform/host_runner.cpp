@@ -760,13 +760,27 @@ struct Driver {
         }
     }
 
-    // Lets process pi run and collects its reports until it is done.
+    // Lets process pi run and collects its reports until it is done, then waits for it
+    // to exit: the model's process has torn its mm down before the next one runs, and
+    // a parent whose exit_mmap still holds pages (its mmu_gather, its mappings) would
+    // make a child's MADV_COLLAPSE fail where the model's succeeds.
     void run_one(size_t pi) {
         const std::string& who = plan.prog.processes[pi].name;
         int pidfd = pidfd_open_or_none(pid[pi]);
         resume(pi);
         while (!finished[pi]) handle(pi, reports.next(pidfd, who), who);
-        if (pidfd >= 0) close(pidfd);
+        if (pidfd >= 0) {
+            wait_exited(pidfd);
+            close(pidfd);
+        }
+    }
+
+    // A pidfd polls readable once its process has exited (after exit_mm); the watchdog
+    // bounds the wait.
+    static void wait_exited(int pidfd) {
+        pollfd fd{pidfd, POLLIN, 0};
+        while (poll(&fd, 1, -1) < 0)
+            if (errno != EINTR) fail(std::string("poll(pidfd): ") + errno_name(errno));
     }
 
     void resume(size_t pi) {

@@ -198,7 +198,39 @@ PROGRAMS = {
     """, [hex(Z), "ok", "ok", "0", "2", "0", hex(Z + PMD), "EINVAL", hex(Z + 2 * PMD + PAGE), "ok",
           "EINVAL", hex(Z + 5 * PMD), "0", "P1", "1",
           "2", "0", "ok", "4"]),
+    # Collapses around a fork, where Linux shares the THP (copy_huge_pmd): the parent's
+    # collapse of its shared huge PMD is SCAN_PMD_MAPPED (0); a write COWs it (the PMD
+    # splits, the folio stays large and PTE-mapped in the parent), and collapsing that
+    # copies it into a new THP; the child still reads the old value through the shared
+    # huge PMD and collapses it too.  A populated shmem range mapped in both collapses
+    # in the parent after the fork (both mappings are unmapped, then retracted).
+    "fork_shared_thp": (f"""
+        mmap {Z:#x} pages={PMD_PAGES} prot=rw flags=private,anon,fixed
+        madvise {Z:#x} pages={PMD_PAGES} advice=hugepage
+        write {Z + 5 * PAGE:#x} 31
+        mmap {Z + PMD:#x} pages={PMD_PAGES} prot=rw flags=shared,anon,fixed,populate
+        write {Z + PMD + 8:#x} 32
+        fork P1
+        madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+        write {Z + 5 * PAGE:#x} 33
+        madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+        read {Z + 5 * PAGE:#x}
+        madvise {Z + PMD:#x} pages={PMD_PAGES} advice=collapse
+        read {Z + PMD + 8:#x}
+    """, [hex(Z), "0", "ok", hex(Z + PMD), "ok", "P1", "0", "ok", "0", "33", "0", "32",
+          # P1
+          "31", "0", "31", "ok", "0", "32"]),
 }
+FORK_SHARED_THP_CHILD = f"""\
+    process P1 forked
+    thread P1.T0
+      read {Z + 5 * PAGE:#x}
+      madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+      read {Z + 5 * PAGE:#x}
+      write {Z + PMD + 16:#x} 34
+      madvise {Z + PMD:#x} pages={PMD_PAGES} advice=collapse
+      read {Z + PMD + 8:#x}
+"""
 SHMEM_CHILD = f"""\
     process P1 forked
     thread P1.T0
@@ -223,7 +255,8 @@ FORK_CHILD = f"""\
 
 def fixed_program(name: str) -> str:
     body, _ = PROGRAMS[name]
-    return program(body, {"fork": FORK_CHILD, "shmem": SHMEM_CHILD}.get(name, ""))
+    children = {"fork": FORK_CHILD, "shmem": SHMEM_CHILD, "fork_shared_thp": FORK_SHARED_THP_CHILD}
+    return program(body, children.get(name, ""))
 
 
 @needs_collapse

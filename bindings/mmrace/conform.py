@@ -219,16 +219,13 @@ class _Proc:
     written: list = field(default_factory=list)  # (page, word) stored to, to read back
     ops: list[str] = field(default_factory=list)
     thp_mapped: set = field(default_factory=set)  # THP slots probably mapped
-    # THP slots whose huge PMD a fork may have shared with another process; see
-    # _Generator.collapse_range for why MADV_COLLAPSE keeps off them.
-    thp_forked: set = field(default_factory=set)
 
     def may_touch(self, vpn: int) -> bool:
         return self.backing.get(vpn, frozenset()) <= self.owned
 
     def child(self, name: str) -> "_Proc":
         return _Proc(name, True, dict(self.backing), set(), set(self.mapped), list(self.written),
-                     thp_mapped=set(self.thp_mapped), thp_forked=set(self.thp_mapped))
+                     thp_mapped=set(self.thp_mapped))
 
 
 class _Generator:
@@ -416,7 +413,6 @@ class _Generator:
             if self.chance(0.5):
                 p.owned.discard(obj)
                 c.owned.add(obj)
-        p.thp_forked |= p.thp_mapped
         p.ops.append(f"fork {c.name}")
         self.procs.append(c)
 
@@ -465,8 +461,6 @@ class _Generator:
                      f"flags={','.join([kind] + extra)}")
         slots = set(self.thp_slots(start, pages))
         p.thp_mapped |= slots
-        if mode == "fixed":  # a new mapping for certain: no huge PMD from before a fork
-            p.thp_forked -= slots
 
     def op_thp_access(self, p: _Proc):
         back = [w for w in p.written if w[0] >= THP and p.may_touch(w[0])]
@@ -482,20 +476,15 @@ class _Generator:
         self.emit_access(p, load, vpn, word, peek_chance=0.2)
 
     def collapse_range(self, p: _Proc) -> tuple[int, int] | None:
-        """A range to MADV_COLLAPSE, or None.  Not over a slot mapped before a fork: Linux
-        shares an anonymous huge PMD at fork (copy_huge_pmd) and keeps the folio large
-        when a COW later splits the PMD, where the model splits PMD and folio at fork
-        (its copy_huge_pmd always takes the may-be-pinned path, mm/huge_memory.hpp), so
-        collapse results differ there (seen: host 0 / model EINVAL, host EAGAIN / model
-        a success).  A fixed mmap renews a slot."""
-        aim = p.thp_mapped - p.thp_forked  # to hit a mapping, mostly
+        """A range to MADV_COLLAPSE, or None.  Slots mapped before a fork are fair game:
+        the huge PMD a fork shares (copy_huge_pmd) and the PTE-mapped THP a COW leaves
+        behind are modelled as Linux has them."""
         for _ in range(5):
-            slots = aim if aim and self.chance(0.85) else range(THP_SLOTS)
+            slots = p.thp_mapped if p.thp_mapped and self.chance(0.85) else range(THP_SLOTS)
             start, pages = self.thp_slot_range(self.chance(0.6), slots)
             # Only the owner collapses shmem: whether pages exist yet (SCAN_TRUNCATED)
             # depends on the owner's stores.
-            if not p.thp_forked & set(self.thp_slots(start, pages)) and \
-                    all(p.may_touch(v) for v in range(start, start + pages)):
+            if all(p.may_touch(v) for v in range(start, start + pages)):
                 return start, pages
         return None
 
