@@ -583,6 +583,50 @@ TEST(Thp, MprotectOfAWholeHugePmdChangesItInPlace) {
     EXPECT_EQ(counter(r, "thp_split_pmd"), 0u);
 }
 
+// mremap moves a huge PMD whose whole range goes to a PMD-aligned place as it is
+// (move_huge_pmd), deposit and all: no split, the data and the rmap follow (pageout
+// through rmap finds it at the new address), and the old range is empty.  Racing
+// readers, writers and a pageout see the data whole under every strategy.
+TEST(Thp, MremapMovesAWholeHugePmd) {
+    std::string text = prog("strategy=classic", std::string(kThpVma) + R"(  write 0x200008 1
+  write 0x207000 2
+  mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x400000
+  read 0x400008
+  write 0x407008 3
+  madvise 0x400000 pages=8 advice=pageout
+  read 0x407000
+  read 0x407008
+)");
+    bool moved = false, old_empty = false;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
+        if (i != 4) return;
+        moved = huge_at(k, 0x400000);
+        mm::PmdRef old = mm::pmd_lookup(k, k.current_mm(), 0x200000);
+        old_empty = !old || !mm::pmd_entry(k, old);
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_TRUE(moved);
+    EXPECT_TRUE(old_empty);
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0x400000", "1", "ok",
+                                                    "0", "2", "3"}));
+    EXPECT_EQ(counter(r, "thp_move_pmd"), 1u);
+    EXPECT_EQ(counter(r, "thp_split_pmd"), 1u);  // only the pageout's (a dirty THP: split_folio)
+    for (const char* strat : {"classic", "spf", "pervma"}) {
+        std::string race = prog(std::string("strategy=") + strat, std::string(kThpVma) + R"(  write 0x200008 1
+  mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x400000
+  read 0x400008
+thread P0.T1
+  read 0x200008
+  write 0x400010 2
+  read 0x400008
+  madvise 0x400000 pages=8 advice=pageout
+  read 0x400010
+)");
+        Sweep s = sweep(race, 100);
+        EXPECT_EQ(s.bad, 0) << strat << ": " << s.first.check << ": " << s.first.message;
+    }
+}
+
 TEST(Thp, ReplayingARunGivesTheSameTrace) {
     std::string text = prog("strategy=pervma", std::string(kPtesThenHugepage) + R"(  write 0x202000 4
   munmap 0x208000 pages=8

@@ -98,14 +98,15 @@ TEST(ThpGup, GupGetAndForceWriteOnAHugePmd) {
     EXPECT_EQ(counter(r, "thp_fault_alloc"), 2u);
 }
 
-// A PMD split of a pinned THP (partial munmap, mprotect, DONTNEED, mremap) keeps the
+// A PMD split of a pinned THP (partial munmap, mprotect, DONTNEED, an mremap to an
+// address off the PMD boundary) keeps the
 // folio large (__split_huge_pmd_locked): its pins stay in _pincount, each PTE holds a
 // reference.  Pageout of the whole PMD isolates the folio, and reclaim keeps it: it
 // may be pinned (no split, no swap).  The unpin then finds the pins where they were.
 TEST(ThpGup, PmdSplitKeepsAPinnedThpWhole) {
     for (const char* change : {"munmap 0x203000 pages=1", "mprotect 0x200000 pages=1 prot=r",
                                "madvise 0x204000 pages=2 advice=dontneed",
-                               "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x240000",
+                               "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x241000",
                                "madvise 0x200000 pages=8 advice=pageout"}) {
         std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  pin 0x201000 pages=2 flags=write
   )" + change + R"(
@@ -241,7 +242,7 @@ TEST(ThpGup, AccountingCatchesALostOrMisplacedThpPin) {
 TEST(ThpGup, PinRacesSplitForkAndMunmapUnderEveryStrategy) {
     const char* changes[] = {"munmap 0x203000 pages=1", "mprotect 0x200000 pages=2 prot=r",
                              "madvise 0x204000 pages=2 advice=dontneed",
-                             "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x240000",
+                             "mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x241000",
                              "fork P1", "munmap 0x200000 pages=8"};
     int runs = 0;
     for (const char* strat : {"classic", "spf", "pervma"})

@@ -420,30 +420,46 @@ kthread khugepaged
     }
 }
 
-// mremap moves no huge PMD (move_pgt_entry(HPAGE_PMD) is not modelled): a PROT_NONE
-// one is split and its PROT_NONE PTEs move, the folio still large and the contents
-// back with the protection.
-TEST(ThpProtNone, MremapOfAProtnoneThpMovesProtnonePtes) {
-    std::string text = prog("strategy=classic", std::string(kThpProgram) + R"(  mprotect 0x200000 pages=8 prot=none
-  mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=0x300000
-  read 0x301000
-  mprotect 0x300000 pages=8 prot=rw
-  read 0x301000
-  read 0x300000
-)");
-    bool moved_protnone = false, large = false;
-    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
-        if (i != 5) return;
-        bool all = true;
-        for (uint64_t a = 0x300000; a < 0x308000; a += 0x1000) all = all && mm::pte_protnone(pte_of(k, a));
-        moved_protnone = all;
-        mm::Pfn p = mm::pte_pfn(pte_of(k, 0x300000));
-        large = k.folios[mm::page_folio(k.folios, p)].order == k.geo.bits;
-    });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
-    EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", "0x300000", "SIGSEGV", "0",
-                                                    "2", "1"}));
-    EXPECT_TRUE(moved_protnone);
-    EXPECT_TRUE(large);
-    EXPECT_EQ(counter(r, "thp_split_pmd"), 1u);
+// mremap of a PROT_NONE THP: to a PMD-aligned address the huge PMD moves whole, still
+// PROT_NONE (move_huge_pmd); off the boundary it splits and its PROT_NONE PTEs move.
+// The folio stays large either way and reads back once accessible again.
+TEST(ThpProtNone, MremapMovesAProtnoneThp) {
+    for (uint64_t to : {0x300000u, 0x301000u}) {
+        char ops[512];
+        std::snprintf(ops, sizeof ops, R"(  mprotect 0x200000 pages=8 prot=none
+  mremap 0x200000 pages=8 new_pages=8 flags=maymove,fixed to=%#lx
+  read %#lx
+  mprotect %#lx pages=8 prot=rw
+  read %#lx
+  read %#lx
+)", (unsigned long)to, (unsigned long)to + 0x1000, (unsigned long)to, (unsigned long)to + 0x1000,
+                      (unsigned long)to);
+        bool whole = to % 0x8000 == 0;
+        bool protnone = false, large = false;
+        RunResult r = run_text(prog("strategy=classic", std::string(kThpProgram) + ops), std::nullopt,
+                               [&](mm::Kernel& k, const std::string&, size_t i) {
+            if (i != 5) return;
+            if (whole) {
+                mm::PmdRef pmd = mm::pmd_lookup(k, k.current_mm(), to);
+                protnone = pmd && mm::pmd_protnone(mm::pmd_entry(k, pmd));
+                mm::Pfn h = huge_pmd_head(k, to);
+                large = h != mm::FolioPool::kNoPfn && k.folios[h].order == k.geo.bits;
+                return;
+            }
+            bool all = true;
+            for (uint64_t a = to; a < to + 0x8000; a += 0x1000) all = all && mm::pte_protnone(pte_of(k, a));
+            protnone = all;
+            mm::Pfn p = mm::pte_pfn(pte_of(k, to));
+            large = k.folios[mm::page_folio(k.folios, p)].order == k.geo.bits;
+        });
+        ASSERT_EQ(r.verdict, "ok") << to << ": " << r.check << ": " << r.message;
+        char addr[32];
+        std::snprintf(addr, sizeof addr, "%#lx", (unsigned long)to);
+        EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", addr, "SIGSEGV",
+                                                        "0", "2", "1"})) << to;
+        EXPECT_TRUE(protnone) << to;
+        EXPECT_TRUE(large) << to;
+        EXPECT_EQ(counter(r, "thp_split_pmd"), whole ? 0u : 1u) << to;
+        EXPECT_EQ(counter(r, "thp_move_pmd"), whole ? 1u : 0u) << to;
+    }
 }

@@ -54,6 +54,7 @@ namespace mmrace::mm {
     X(thp_fault_fallback) /* THP_FAULT_FALLBACK: THP faults that fell back to PTEs */   \
     X(thp_split_pmd)      /* THP_SPLIT_PMD: huge PMDs split into PTE tables */          \
     X(thp_split_pmd_pinned) /* model only: of those, huge PMDs whose folio GUP held */  \
+    X(thp_move_pmd)       /* model only: huge PMDs mremap moved whole (move_huge_pmd) */ \
     X(thp_collapse_alloc) /* THP_COLLAPSE_ALLOC: collapses that got a huge folio */     \
     X(thp_collapse_alloc_failed) /* THP_COLLAPSE_ALLOC_FAILED */                        \
     X(thp_collapse_ok)    /* collapse_huge_page installed a huge PMD (trace mm_collapse_huge_page) */ \

@@ -406,6 +406,30 @@ bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t 
     return true;
 }
 
+bool move_huge_pmd(Kernel& k, vm_area_struct* vma, PmdRef old_pmd, PmdRef new_pmd, uint64_t old_addr) {
+    mm_struct& mm = *vma->vm_mm;
+    mmap_assert_write_locked(mm);
+    // The destination should be empty; a PTE table a racing file collapse left there
+    // (or one the model kept) makes the caller fall back.
+    if (pmd_entry(k, new_pmd)) return false;
+    pmd_lock(mm, MMR_SITE("move_huge_pmd"));  // one PMD lock per mm: old and new alike
+    pmd_t& src = pmd_entry(k, old_pmd);
+    if (!pmd_trans_huge(src)) {  // __pmd_trans_huge_lock failed: split meanwhile
+        pmd_unlock(mm, MMR_SITE("move_huge_pmd"));
+        return false;
+    }
+    pmd_t pmd = src;
+    src = 0;  // pmdp_huge_get_and_clear
+    if (k.tables[old_pmd.table].deposited[old_pmd.index] != kNoTable)
+        pgtable_trans_huge_deposit(k, new_pmd, pgtable_trans_huge_withdraw(k, old_pmd));
+    pmd_entry(k, new_pmd) = pmd;  // set_pmd_at
+    // flush_pmd_tlb_range: present and PROT_NONE PMDs alike (x86 pmd_present).
+    flush_tlb_mm_range(k, mm, old_addr, old_addr + hpage_pmd_size(k));
+    pmd_unlock(mm, MMR_SITE("move_huge_pmd"));
+    k.counters.inc(Counter::thp_move_pmd);
+    return true;
+}
+
 int copy_huge_pmd(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma, uint64_t addr) {
     mm_struct& src_mm = *src_vma->vm_mm;
     mm_struct& dst_mm = *dst_vma->vm_mm;

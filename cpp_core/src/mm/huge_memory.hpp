@@ -84,6 +84,16 @@ bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t had
 // huge any more.  mmap_lock held for write; takes the PMD lock.
 bool change_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr);
 
+// move_huge_pmd (mremap's move_pgt_entry(HPAGE_PMD)): the huge PMD at old_pmd moves
+// whole to new_pmd, with its deposited table (pmd_move_must_withdraw: the model keeps
+// the deposit per entry, so it always follows an anonymous PMD); the folio, its rmap
+// and its mapcounts stay (an anonymous VMA keeps vm_pgoff across the move).  The old
+// range's TLB entries go before the PMD lock drops, as in move_ptes.  False, with
+// nothing moved, if the old PMD is no longer huge or the new one is not none: the
+// caller splits and moves PTEs.  mmap_lock held for write and the rmap locks
+// (take_rmap_locks) by the caller; takes the PMD lock.
+bool move_huge_pmd(Kernel& k, vm_area_struct* vma, PmdRef old_pmd, PmdRef new_pmd, uint64_t old_addr);
+
 // copy_huge_pmd for fork: the parent's huge PMD at addr is shared with the child,
 // write-protected in both (folio_try_dup_anon_rmap_pmd), unless the folio is exclusive
 // and may be DMA-pinned: then it is split and -EAGAIN tells the caller to copy the

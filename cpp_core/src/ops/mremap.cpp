@@ -23,24 +23,33 @@ namespace {
 
 constexpr int SINGLE_DEPTH_NESTING = 1;
 
+// take_rmap_locks: an rmap walk must not look at the new place before the entries got
+// there and at the old one after they left (upstream only when need_rmap_locks; the
+// model always takes them).
+void take_rmap_locks(Kernel& k, vm_area_struct* vma) {
+    i_mmap_lock_write(k, vma->vm_file);
+    if (vma->anon_vma) anon_vma_lock_write(anon_vma_of(k, vma->anon_vma));
+}
+
+void drop_rmap_locks(Kernel& k, vm_area_struct* vma) {
+    if (vma->anon_vma) anon_vma_unlock_write(anon_vma_of(k, vma->anon_vma));
+    i_mmap_unlock_write(k, vma->vm_file);
+}
+
 // move_ptes for the part of [old, old + len) that one old PTE table covers; the new
 // range gets the same PTEs.  Both PTE locks are held across the move and the flush.
+// A huge PMD there is split first (only a whole one moves as it is: move_huge_pmd).
 // false if the new PTE table cannot be allocated (move_page_tables stops there).
 bool move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
                uint64_t new_addr) {
     mm_struct& mm = *vma->vm_mm;
-    // move_pgt_entry(HPAGE_PMD) is not modelled: a huge PMD is split and its PTEs move.
     split_huge_pmd(k, vma, old_addr);
     TableId ot = pte_table_lookup(k, mm, old_addr);
     if (ot == kNoTable) return true;
     PteRef dst = pte_alloc(k, mm, new_addr);
     if (!dst) return false;
-    // take_rmap_locks: an rmap walk must not look at the new place before the PTE got
-    // there and at the old one after it left (upstream only when need_rmap_locks; the
-    // model always takes them).  Swap PTEs move as they are: the slot's count stays.
-    anon_vma* av = vma->anon_vma ? anon_vma_of(k, vma->anon_vma) : nullptr;
-    i_mmap_lock_write(k, vma->vm_file);
-    if (av) anon_vma_lock_write(av);
+    // Swap PTEs move as they are: the slot's count stays.
+    take_rmap_locks(k, vma);
     PteRef old_lock{ot, 0};
     pte_lock(k, old_lock, MMR_SITE("move_ptes"));
     bool nested = dst.table != ot;
@@ -57,9 +66,23 @@ bool move_ptes(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t len,
     if (force_flush) flush_tlb_mm_range(k, mm, old_addr, old_addr + len);
     if (nested) k.tables[dst.table].ptl.spin_unlock(MMR_SITE("move_ptes"));
     pte_unlock(k, old_lock, MMR_SITE("move_ptes"));
-    if (av) anon_vma_unlock_write(av);  // drop_rmap_locks
-    i_mmap_unlock_write(k, vma->vm_file);
+    drop_rmap_locks(k, vma);
     return true;
+}
+
+// move_pgt_entry(HPAGE_PMD): the extent covers a whole PMD on both sides; a huge PMD
+// there moves as it is.  False to move PTEs instead (no huge PMD, or the new PMD is
+// taken or cannot be allocated: move_ptes then splits, or fails to allocate).
+bool move_huge_pmd_extent(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uint64_t new_addr) {
+    mm_struct& mm = *vma->vm_mm;
+    PmdRef old_pmd = pmd_lookup(k, mm, old_addr);
+    if (!old_pmd || !pmd_trans_huge(pmd_entry(k, old_pmd))) return false;
+    PmdRef new_pmd = pmd_alloc(k, mm, new_addr);
+    if (!new_pmd) return false;
+    take_rmap_locks(k, vma);
+    bool moved = move_huge_pmd(k, vma, old_pmd, new_pmd, old_addr);
+    drop_rmap_locks(k, vma);
+    return moved;
 }
 
 // move_page_tables, one extent at a time: no extent crosses a PTE table on either side.
@@ -72,7 +95,8 @@ uint64_t move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uin
     while (done < len) {
         uint64_t o = old_addr + done, n = new_addr + done;
         uint64_t extent = std::min({len - done, span - o % span, span - n % span});
-        if (!move_ptes(k, vma, o, extent, n)) break;
+        bool moved = extent == span && move_huge_pmd_extent(k, vma, o, n);
+        if (!moved && !move_ptes(k, vma, o, extent, n)) break;
         done += extent;
     }
     return done;
