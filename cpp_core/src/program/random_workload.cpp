@@ -17,7 +17,8 @@ public:
     Gen(uint64_t seed, const WorkloadShape& s)
         : rng_(seed), krng_(seed ^ 0x6b74687265616473ull),
           uffd_rng_(seed ^ 0x75666664ull /* "uffd" */),
-          pmd_prot_rng_(seed ^ 0x706d6470ull /* "pmdp" */), s_(s) {}
+          pmd_prot_rng_(seed ^ 0x706d6470ull /* "pmdp" */),
+          pmd_move_rng_(seed ^ 0x706d646dull /* "pmdm" */), s_(s) {}
 
     std::string program() {
         std::ostringstream out;
@@ -81,9 +82,16 @@ private:
             case 25: out << "  truncate F" << rng_.below(2) << " pages=" << rng_.below(5) << "\n"; break;
             case 20: case 21: {
                 uint64_t n = pages_from(a), m = 1 + rng_.below(4);
-                out << "  mremap 0x" << std::hex << a << std::dec << " pages=" << n << " new_pages=" << m;
                 uint64_t to = page();
-                if (rng_.below(2)) out << " flags=maymove";
+                // A quarter of them move one whole PMD range onto the other: a huge PMD
+                // there moves as it is (move_huge_pmd).  A stream of its own, as above.
+                bool whole_pmd = pmd_move_rng_.below(4) == 0;
+                if (whole_pmd) {
+                    uint64_t from = pmd_move_rng_.below(2);
+                    a = kBase + 0x8000 * from, to = kBase + 0x8000 * (1 - from), n = m = 8;
+                }
+                out << "  mremap 0x" << std::hex << a << std::dec << " pages=" << n << " new_pages=" << m;
+                if (rng_.below(2) && !whole_pmd) out << " flags=maymove";
                 else if (to + m * 4096 <= kBase + s_.pages * 4096ull)
                     out << " flags=maymove,fixed to=0x" << std::hex << to << std::dec;
                 out << "\n";
@@ -248,6 +256,7 @@ private:
     rt::SplitMix64 krng_;
     rt::SplitMix64 uffd_rng_;
     rt::SplitMix64 pmd_prot_rng_;
+    rt::SplitMix64 pmd_move_rng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
     std::vector<uint64_t> pin_pages_;  // the size of each pin written so far, by handle
