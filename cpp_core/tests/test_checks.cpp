@@ -50,6 +50,16 @@ TEST(Checks, WritablePteInReadOnlyVmaIsAnInvariantViolation) {
     EXPECT_NE(r.message.find("without VM_WRITE"), std::string::npos) << r.message;
 }
 
+// Without NUMA hinting a PROT_NONE PTE belongs in a PROT_NONE VMA only.
+TEST(Checks, ProtnonePteInAnAccessibleVmaIsAnInvariantViolation) {
+    auto r = run_broken(4, [](Kernel& k) {
+        pte_t& p = pte_of(k, 0x200000);
+        p = (p & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
+    });
+    EXPECT_EQ(r.check, "invariant");
+    EXPECT_NE(r.message.find("PROT_NONE in an accessible VMA"), std::string::npos) << r.message;
+}
+
 TEST(Checks, PteOutsideEveryVmaIsAnInvariantViolation) {
     auto r = run_broken(3, [](Kernel& k) {
         pte_of(k, 0x203000) = pte_mkspecial(mk_pte(kZeroPfn, false));

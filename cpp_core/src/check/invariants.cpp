@@ -129,6 +129,9 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
         bad("invariant", mm, at() + " is writable in a VMA without VM_WRITE");
     if (pte_hw_present(p) && !(v->vm_flags & VM_ACCESS_FLAGS))
         bad("invariant", mm, at() + " is accessible in a PROT_NONE VMA");
+    // The other way round would be a NUMA hinting PTE, which the model never makes.
+    if (pte_protnone(p) && (v->vm_flags & VM_ACCESS_FLAGS))
+        bad("invariant", mm, at() + " is PROT_NONE in an accessible VMA");
     if (pte_special(p)) return;
     if (pte_pfn(p) >= k.folios.high_water())
         bad("use_after_free", mm, at() + " maps pfn " + std::to_string(pte_pfn(p)) +
