@@ -13,25 +13,6 @@ using namespace mmrace::testing;
 
 namespace {
 
-// Runs `text` under `runs` random and as many PCT schedules; returns how many runs
-// ended with a verdict other than ok, and the first such run.
-struct Sweep {
-    int bad = 0;
-    RunResult first;
-};
-Sweep sweep(const std::string& text, int runs) {
-    Sweep s;
-    Program p = parse_mmr(text);
-    for (int i = 0; i < 2 * runs; ++i) {
-        RunOptions o;
-        o.schedule = i < runs ? random_schedule(i) : pct_schedule(i);
-        o.trace = false;
-        RunResult r = run_program(p, o);
-        if (r.verdict != "ok" && s.bad++ == 0) s.first = r;
-    }
-    return s;
-}
-
 std::string with_config(const std::string& config, const std::string& body) {
     return "mmrace 1\nconfig " + config + "\n" + body;
 }
@@ -82,7 +63,7 @@ TEST(Strategies, FaultsRacingVmaChangesStayConsistent) {
         for (const char* op : {"mprotect 0x100000 pages=8 prot=r", "munmap 0x101000 pages=3",
                                "mremap 0x100000 pages=8 new_pages=8 flags=maymove,fixed to=0x200000",
                                "mprotect 0x102000 pages=2 prot=none"}) {
-            Sweep s = sweep(with_config(std::string("strategy=") + strategy, race_body(op)), 150);
+            RaceSweep s = race_sweep(with_config(std::string("strategy=") + strategy, race_body(op)), 150);
             EXPECT_EQ(s.bad, 0) << strategy << " / " << op << ": " << s.first.check << ": "
                                 << s.first.message << "\n" << s.first.schedule;
         }
@@ -111,7 +92,7 @@ thread P0.T2
   write 0x109000 5
   read 0x10a000
 )";
-    Sweep s = sweep(with_config("strategy=spf", body), 2000);  // without keep_locked: 5 of 4000 fail
+    RaceSweep s = race_sweep(with_config("strategy=spf", body), 2000);  // without keep_locked: 5 of 4000 fail
     EXPECT_EQ(s.bad, 0) << s.first.check << ": " << s.first.message << "\n" << s.first.schedule;
 }
 
@@ -138,10 +119,10 @@ TEST(Strategies, CountersShowSpeculativeFaults) {
 // PTE after change_protection passed it.
 TEST(Mutants, SpfNoSeqcountCheckIsCaught) {
     std::string body = race_body("mprotect 0x100000 pages=8 prot=r");
-    Sweep bad = sweep(with_config("strategy=spf mutants=spf_no_seqcount_check", body), 300);
+    RaceSweep bad = race_sweep(with_config("strategy=spf mutants=spf_no_seqcount_check", body), 300);
     EXPECT_GT(bad.bad, 0);
     EXPECT_EQ(bad.first.check, "invariant") << bad.first.message;
-    EXPECT_EQ(sweep(with_config("strategy=spf", body), 300).bad, 0);
+    EXPECT_EQ(race_sweep(with_config("strategy=spf", body), 300).bad, 0);
 }
 
 // config vma_lock=swapin (6.6): under pervma a swap-in starts its read under the VMA

@@ -48,25 +48,6 @@ PmdState pmd_state(mm::Kernel& k, uint64_t addr) {
     return s;
 }
 
-// `runs` random and as many PCT schedules; how many ended other than ok (the first kept).
-struct Sweep {
-    int bad = 0;
-    RunResult first;
-};
-Sweep sweep(const std::string& text, int runs) {
-    Sweep s;
-    Program p = parse_mmr(text);
-    for (int i = 0; i < 2 * runs; ++i) {
-        RunOptions o;
-        o.schedule = i < runs ? random_schedule(i) : pct_schedule(i);
-        o.trace = false;
-        o.check_quiescent = true;
-        RunResult r = run_program(p, o);
-        if (r.verdict != "ok" && s.bad++ == 0) s.first = r;
-    }
-    return s;
-}
-
 }  // namespace
 
 // A whole-PMD mprotect(PROT_NONE) changes the huge PMD in place: same folio, still
@@ -415,7 +396,7 @@ kthread khugepaged
   collapse P0 0x210000
   collapse P0 0x200000
 )");
-        Sweep s = sweep(text, 60);
+        RaceSweep s = race_sweep(text, 60);
         EXPECT_EQ(s.bad, 0) << strat << ": " << s.first.check << ": " << s.first.message;
     }
 }

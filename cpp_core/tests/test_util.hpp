@@ -81,4 +81,23 @@ inline Schedule pct_schedule(uint64_t seed, uint32_t depth = 3) {
     return s;
 }
 
+// `text` under `runs` random and as many PCT schedules: how many runs ended other than
+// ok, and the first of them.
+struct RaceSweep {
+    int bad = 0;
+    RunResult first;
+};
+inline RaceSweep race_sweep(const std::string& text, int runs) {
+    RaceSweep s;
+    Program p = parse_mmr(text);
+    for (int i = 0; i < 2 * runs; ++i) {
+        RunOptions o;
+        o.schedule = i < runs ? random_schedule(static_cast<uint64_t>(i)) : pct_schedule(static_cast<uint64_t>(i));
+        o.trace = false;
+        RunResult r = run_program(p, o);
+        if (r.verdict != "ok" && s.bad++ == 0) s.first = r;
+    }
+    return s;
+}
+
 }  // namespace mmrace::testing
