@@ -1,6 +1,8 @@
 // Transparent huge pages (mm/huge_memory.c): PMD-order anonymous folios mapped by huge
 // PMD leaves, the THP fault, the write-protect fault on a huge PMD, and splitting a
-// huge PMD back into a PTE table.
+// huge PMD back into a PTE table.  Page-cache (shmem) THPs are mapped by huge PMDs too
+// (do_set_pmd, mm/file_thp.hpp), without a deposited table; splitting such a PMD
+// clears it.
 //
 // Policy modelled: /sys/kernel/mm/transparent_hugepage/enabled = madvise (a fault
 // makes a huge PMD only in a VM_HUGEPAGE VMA) and use_zero_page = 0 (a read fault
