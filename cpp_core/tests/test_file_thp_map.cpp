@@ -162,6 +162,27 @@ TEST(FileThpMap, WhereNoPmdFitsPtesMapIt) {
     EXPECT_EQ(counter(r, "thp_split_page"), 0u);
 }
 
+// A fault whose folio's other PTEs are already set maps its page alone instead of
+// retrying the whole folio forever (soak workload seed 7050, classic: budget; the
+// fix upstream is "mm: fix finish_fault() handling for large folios").
+TEST(FileThpMap, APartlyMappedFolioMapsTheFaultingPage) {
+    std::string text = prog("strategy=classic", std::string(kCollapsed) + R"(  madvise 0x100000 pages=8 advice=nohugepage
+  madvise 0x100000 pages=8 advice=dontneed
+  read 0x101000
+  madvise 0x103000 pages=1 advice=dontneed
+  read 0x103008
+)");
+    FolioState s;
+    RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
+        if (i == 9) s = state_of(k, folio_at(k, 0x103000));
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r).back(), "3");
+    EXPECT_EQ(s.order, 3u);
+    EXPECT_EQ(s.mapcount, 8);
+    EXPECT_EQ(s.refcount, 8 + 8);
+}
+
 // fork does not copy a file huge PMD (copy_huge_pmd: the child refaults); the child's
 // read maps the same folio with its own PMD, its write finds it read-only, clears it
 // and refaults it writable, into the one shmem object.

@@ -384,12 +384,21 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     return ret;
 }
 
+// pte_range_none: the nr PTEs of table t from addr are all none.  PTE lock held.
+bool pte_range_none(Kernel& k, TableId t, uint64_t addr, uint64_t nr) {
+    for (uint64_t i = 0; i < nr; ++i)
+        if (!pte_none(k.tables[t].entries[k.geo.index(addr + i * PAGE_SIZE, PTE_LEVEL)])) return false;
+    return true;
+}
+
 // finish_fault's PTE path for `page` of a large page-cache folio (6.11+): anonymous
 // shmem maps the whole folio when it lies inside the VMA and the PTE table and within
 // i_size, else only the page (userfaultfd is refused on shmem here); set_pte_range
 // with folio_add_file_rmap_ptes, a reference per PTE (folio_ref_add(nr - 1): the
-// fault's becomes the first).  VM_FAULT_NOPAGE if any of those PTEs is not none.
-// Folio locked; takes the PTE lock.
+// fault's becomes the first).  If one of the folio's PTEs is already set, only the
+// page is mapped (the fix of the endless refault, "mm: fix finish_fault() handling for
+// large folios", 6.14); VM_FAULT_NOPAGE if its own PTE is set.  Folio locked; takes
+// the PTE lock.
 vm_fault_t finish_fault_large(Kernel& k, vm_fault& vmf, Pfn page) {
     vm_area_struct* vma = vmf.vma;
     Pfn head = page_folio(k.folios, page);
@@ -410,11 +419,15 @@ vm_fault_t finish_fault_large(Kernel& k, vm_fault& vmf, Pfn page) {
     if (!vmf.pte) return vmf.pte.pmd_huge ? VM_FAULT_NOPAGE : VM_FAULT_OOM;
     TableId t = vmf.pte.table;
     pte_lock(k, vmf.pte, MMR_SITE("finish_fault"));
-    for (uint64_t i = 0; i < nr; ++i)  // pte_range_none
-        if (!pte_none(k.tables[t].entries[k.geo.index(addr + i * PAGE_SIZE, PTE_LEVEL)])) {
-            pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
-            return VM_FAULT_NOPAGE;
-        }
+    if (nr > 1 && !pte_range_none(k, t, addr, nr)) {  // needs_fallback: the page alone
+        page += static_cast<Pfn>((vmf.address - addr) >> PAGE_SHIFT);
+        addr = vmf.address;
+        nr = 1;
+    }
+    if (!pte_range_none(k, t, addr, nr)) {
+        pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
+        return VM_FAULT_NOPAGE;
+    }
     bool write = vmf.flags & FAULT_FLAG_WRITE;
     k.folios[head].refcount += static_cast<int64_t>(nr) - 1;  // folio_ref_add
     for (uint64_t i = 0; i < nr; ++i) {  // set_pte_range
