@@ -372,8 +372,9 @@ TEST(FileThpMap, CollapseAgainOverAPmdMappedThp) {
     EXPECT_EQ(counter(r, "thp_collapse_file"), 1u);
 }
 
-// Faults, fork, GUP pins, MADV_PAGEOUT, DONTNEED, mprotect, munmap and collapse racing
-// over a PMD-mapped and PTE-mapped shmem THP, under every strategy: every check holds.
+// Faults, fork, GUP pins, MADV_PAGEOUT, reclaim, DONTNEED, mprotect, munmap and
+// collapse racing over a PMD-mapped and PTE-mapped shmem THP, under every strategy:
+// every check holds.
 TEST(FileThpMap, RacesUnderEveryStrategy) {
     for (const char* s : {"strategy=classic", "strategy=spf", "strategy=pervma", "strategy=pervma vma_lock=file"}) {
         std::string text = prog(s, std::string(kCollapsed) + R"(  read 0x102000
@@ -397,6 +398,9 @@ thread P1.T0
   madvise 0x100000 pages=8 advice=collapse
   munmap 0x100000 pages=4
   read 0x107000
+kthread K0
+  reclaim 4
+  reclaim 8
 )");
         RunResult first;
         int bad = sweep_bad(text, 200, &first);
