@@ -92,9 +92,15 @@ void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn, Huge huge) {
                 uint64_t pmd_e = k.tables[pmd].entries[j];
                 TableId dep = k.tables[pmd].deposited[j];
                 if (pmd_trans_huge(pmd_e)) {
-                    if (dep == kNoTable || !k.tables[dep].in_use)
+                    // An anonymous THP's PMD has a table deposited; a file THP's none (x86).
+                    Pfn h = pmd_pfn(pmd_e);
+                    bool anon = h < k.folios.high_water() && (k.folios[h].flags & PG_anon);
+                    if (anon && (dep == kNoTable || !k.tables[dep].in_use))
                         bad("pgtable", mm, "huge PMD at " + ops::hex(b2 | (j << s1)) +
                                                " has no live deposited page table");
+                    if (!anon && dep != kNoTable)
+                        bad("pgtable", mm, "a page table is deposited under a file huge PMD at " +
+                                               ops::hex(b2 | (j << s1)));
                     huge(b2 | (j << s1), pmd_e);
                     continue;
                 }
@@ -173,8 +179,9 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
 }
 
 // A huge PMD: inside one VMA that may have it, PROT_NONE exactly when the VMA is,
-// mapping a live PMD-order anonymous folio that rmap finds here, writable only when
-// exclusive.
+// mapping the head of a live PMD-order folio that rmap finds here: an anonymous one,
+// writable only when exclusive, or its file's page-cache THP for that offset, inside
+// i_size, writable only in a shared VMA.
 void check_huge_pmd(Kernel& k, const mm_struct& mm, uint64_t addr, pmd_t e) {
     uint64_t size = k.geo.span(PTE_LEVEL);
     const vm_area_struct* v = mm.vma_lookup(addr);
@@ -193,8 +200,17 @@ void check_huge_pmd(Kernel& k, const mm_struct& mm, uint64_t addr, pmd_t e) {
     if (h >= k.folios.high_water() || !k.folios[h].in_use)
         bad("use_after_free", mm, at() + " maps a freed pfn " + std::to_string(h));
     const Folio& f = k.folios[h];
-    if (f.tail || f.order != k.geo.bits || !(f.flags & PG_anon))
-        bad("invariant", mm, at() + " maps pfn " + std::to_string(h) + ", not the head of a PMD-order anonymous folio");
+    if (f.tail || f.order != k.geo.bits)
+        bad("invariant", mm, at() + " maps pfn " + std::to_string(h) + ", not the head of a PMD-order folio");
+    if (!(f.flags & PG_anon)) {
+        if (v->vm_file < 0 || f.mapping != v->vm_file || f.index != v->pgoff_at(addr))
+            bad("rmap", mm, at() + " maps a folio that is not its file's THP for this offset");
+        if (f.index + k.geo.entries() > k.files[v->vm_file]->size_pages())
+            bad("invariant", mm, at() + " maps a file THP past the file's end");
+        if (pte_write(e) && !(v->vm_flags & VM_SHARED))
+            bad("invariant", mm, at() + " maps a file THP writable in a private VMA");
+        return;
+    }
     const auto& chain = v->anon_vma_chain;
     if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end() || f.index != v->pgoff_at(addr))
         bad("rmap", mm, at() + " maps a folio rmap would not find here");

@@ -384,11 +384,78 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     return ret;
 }
 
-// finish_fault: map `p` (a page-cache folio, or a fresh anonymous COW copy) at the
-// faulting address unless another fault got there first.  The caller's reference
-// becomes the mapping's.  Returns 0 or VM_FAULT_NOPAGE (raced).
+// pte_range_none: the nr PTEs of table t from addr are all none.  PTE lock held.
+bool pte_range_none(Kernel& k, TableId t, uint64_t addr, uint64_t nr) {
+    for (uint64_t i = 0; i < nr; ++i)
+        if (!pte_none(k.tables[t].entries[k.geo.index(addr + i * PAGE_SIZE, PTE_LEVEL)])) return false;
+    return true;
+}
+
+// finish_fault's PTE path for `page` of a large page-cache folio (6.11+): anonymous
+// shmem maps the whole folio when it lies inside the VMA and the PTE table and within
+// i_size, else only the page (userfaultfd is refused on shmem here); set_pte_range
+// with folio_add_file_rmap_ptes, a reference per PTE (folio_ref_add(nr - 1): the
+// fault's becomes the first).  If one of the folio's PTEs is already set, only the
+// page is mapped (the fix of the endless refault, "mm: fix finish_fault() handling for
+// large folios", 6.14); VM_FAULT_NOPAGE if its own PTE is set.  Folio locked; takes
+// the PTE lock.
+vm_fault_t finish_fault_large(Kernel& k, vm_fault& vmf, Pfn page) {
+    vm_area_struct* vma = vmf.vma;
+    Pfn head = page_folio(k.folios, page);
+    const Folio& f = k.folios[head];
+    uint64_t nr = folio_nr_pages(k.folios, head), idx = page - head;
+    uint64_t vma_off = vmf.pgoff - vma->vm_pgoff, pte_off = k.geo.index(vmf.address, PTE_LEVEL);
+    const address_space& file = *k.files[vma->vm_file];
+    bool whole = file.shmem && f.index + nr <= file.size_pages() && vma_off >= idx &&
+                 vma_off + (nr - idx) <= vma->pages() && pte_off >= idx && pte_off + (nr - idx) <= k.geo.entries();
+    uint64_t addr = vmf.address;
+    if (whole) {
+        addr -= idx * PAGE_SIZE;
+        page = head;
+    } else {
+        nr = 1;
+    }
+    if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
+    if (!vmf.pte) return vmf.pte.pmd_huge ? VM_FAULT_NOPAGE : VM_FAULT_OOM;
+    TableId t = vmf.pte.table;
+    pte_lock(k, vmf.pte, MMR_SITE("finish_fault"));
+    if (nr > 1 && !pte_range_none(k, t, addr, nr)) {  // needs_fallback: the page alone
+        page += static_cast<Pfn>((vmf.address - addr) >> PAGE_SHIFT);
+        addr = vmf.address;
+        nr = 1;
+    }
+    if (!pte_range_none(k, t, addr, nr)) {
+        pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
+        return VM_FAULT_NOPAGE;
+    }
+    bool write = vmf.flags & FAULT_FLAG_WRITE;
+    k.folios[head].refcount += static_cast<int64_t>(nr) - 1;  // folio_ref_add
+    for (uint64_t i = 0; i < nr; ++i) {  // set_pte_range
+        pte_t entry = pte_mkyoung(mk_pte(page + static_cast<Pfn>(i), false));
+        if (write) entry = pte_mkdirty(entry);
+        if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
+        k.tables[t].entries[k.geo.index(addr + i * PAGE_SIZE, PTE_LEVEL)] = vm_page_prot(vmf, entry);
+    }
+    folio_add_rmap_ptes(k, page, nr, *vma->vm_mm);  // folio_add_file_rmap_ptes
+    pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
+    return 0;
+}
+
+// finish_fault: map `page` (of a page-cache folio, or a fresh anonymous COW copy) at
+// the faulting address unless another fault got there first.  A page-cache THP goes
+// to do_set_pmd while the PMD is empty, else to the PTE path for large folios.  The
+// caller's folio reference becomes the mapping's.  Returns 0 or VM_FAULT_NOPAGE
+// (raced).
 vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     vm_area_struct* vma = vmf.vma;
+    if (!anon_copy && folio_test_large(k.folios, p)) {
+        if (!vmf.pte) {  // pmd_none when the fault looked
+            vm_fault_t ret = do_set_pmd(k, vma, vmf.vma_flags, vmf.address, vmf.flags & FAULT_FLAG_WRITE,
+                                        page_folio(k.folios, p));
+            if (ret != VM_FAULT_FALLBACK) return ret;
+        }
+        return finish_fault_large(k, vmf, p);
+    }
     if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
     if (!vmf.pte) return vmf.pte.pmd_huge ? VM_FAULT_NOPAGE : VM_FAULT_OOM;
     bool write = vmf.flags & FAULT_FLAG_WRITE;
@@ -411,22 +478,23 @@ vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     return 0;
 }
 
-// __do_fault: the file's fault handler (filemap_fault).  On success *p is locked and
-// referenced.
-vm_fault_t do_file_fault(Kernel& k, vm_fault& vmf, Pfn* p) {
-    return filemap_fault(k, vmf.vma, vmf.vma->pgoff_at(vmf.address), vmf.flags, p);
+// __do_fault: the file's fault handler (filemap_fault).  On success *page is the
+// page at the faulting offset, its folio locked and referenced.
+vm_fault_t do_file_fault(Kernel& k, vm_fault& vmf, Pfn* page) {
+    return filemap_fault(k, vmf.vma, vmf.vma->pgoff_at(vmf.address), vmf.flags, page);
 }
 
 constexpr vm_fault_t kFaultStop = VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY;
 
 // do_read_fault: map the page-cache page read-only.
 vm_fault_t do_read_fault(Kernel& k, vm_fault& vmf) {
-    Pfn p = 0;
-    vm_fault_t ret = do_file_fault(k, vmf, &p);
+    Pfn page = 0;
+    vm_fault_t ret = do_file_fault(k, vmf, &page);
     if (ret & kFaultStop) return ret;
-    ret |= finish_fault(k, vmf, p, false);
-    folio_unlock(k, p);
-    if (ret & kFaultStop) k.folios.put(p);
+    Pfn folio = page_folio(k.folios, page);
+    ret |= finish_fault(k, vmf, page, false);
+    folio_unlock(k, folio);
+    if (ret & kFaultStop) k.folios.put(folio);
     return ret;
 }
 
@@ -435,29 +503,31 @@ vm_fault_t do_cow_fault(Kernel& k, vm_fault& vmf) {
     if (vmf_anon_prepare(k, vmf)) return VM_FAULT_RETRY;
     Pfn cow = alloc_anon_folio(k);
     if (cow == FolioPool::kNoPfn) return VM_FAULT_OOM;
-    Pfn p = 0;
-    vm_fault_t ret = do_file_fault(k, vmf, &p);
+    Pfn page = 0;
+    vm_fault_t ret = do_file_fault(k, vmf, &page);
     if (ret & kFaultStop) {
         k.folios.put(cow);
         return ret;
     }
-    k.folios[cow].words = k.folios[p].words;  // copy_mc_user_highpage
+    Pfn folio = page_folio(k.folios, page);
+    k.folios[cow].words = k.folios[page].words;  // copy_mc_user_highpage
     ret |= finish_fault(k, vmf, cow, true);
-    folio_unlock(k, p);
-    k.folios.put(p);
+    folio_unlock(k, folio);
+    k.folios.put(folio);
     if (ret & kFaultStop) k.folios.put(cow);
     return ret;
 }
 
 // do_shared_fault: a write fault in a shared mapping writes the page-cache page.
 vm_fault_t do_shared_fault(Kernel& k, vm_fault& vmf) {
-    Pfn p = 0;
-    vm_fault_t ret = do_file_fault(k, vmf, &p);
+    Pfn page = 0;
+    vm_fault_t ret = do_file_fault(k, vmf, &page);
     if (ret & kFaultStop) return ret;
-    ret |= finish_fault(k, vmf, p, false);
-    if (!(ret & kFaultStop)) k.folios[p].flags |= PG_dirty;  // fault_dirty_shared_page
-    folio_unlock(k, p);
-    if (ret & kFaultStop) k.folios.put(p);
+    Pfn folio = page_folio(k.folios, page);
+    ret |= finish_fault(k, vmf, page, false);
+    if (!(ret & kFaultStop)) k.folios[folio].flags |= PG_dirty;  // fault_dirty_shared_page
+    folio_unlock(k, folio);
+    if (ret & kFaultStop) k.folios.put(folio);
     return ret;
 }
 

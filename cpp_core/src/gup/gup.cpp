@@ -441,7 +441,7 @@ long gup_fast_pmd_leaf(Kernel& k, PmdRef pmd, uint64_t addr, uint64_t end, uint3
     Pfn page = pmd_pfn(orig) + static_cast<Pfn>((addr >> PAGE_SHIFT) & (hpage_pmd_nr(k) - 1));
     Folio& f = k.folios[pmd_pfn(orig)];
     if (!f.in_use || f.refcount <= 0) return 0;  // folio_try_get failed: being freed
-    // gup_fast_folio_allowed: a THP is anonymous here, always allowed.
+    // gup_fast_folio_allowed: a THP is anonymous or shmem here, always allowed.
     for (long j = 0; j < refs; ++j) try_grab_folio(k, page + static_cast<Pfn>(j), flags);
     auto put_back = [&] {
         for (long j = 0; j < refs; ++j) gup_put_folio(k, page + static_cast<Pfn>(j), flags);

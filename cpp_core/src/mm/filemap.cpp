@@ -4,6 +4,7 @@
 
 #include "fault/fault.hpp"
 #include "mm/file_thp.hpp"
+#include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/lru.hpp"
 #include "mm/mmap_lock.hpp"
@@ -101,18 +102,24 @@ void unmap_mapping_range(Kernel& k, address_space& f, uint64_t from) {
     f.i_mmap_rwsem.up_read(MMR_SITE("unmap_mapping_range"));
 }
 
-// truncate_inode_pages: drop every cached page at or after page `from`.
+// truncate_inode_pages (shmem_undo_range for shmem): drop every cached page at or
+// after page `from`.  A THP across the new end is split first (truncate_inode_partial_folio:
+// split_folio, which unmaps its PMDs); if that fails (a pin, a racing reference) the
+// folio stays whole with its pages past the end zeroed, as a dirty folio does upstream,
+// and the walk goes on after it.  i_rwsem and invalidate_lock held for write.
 void truncate_inode_pages(Kernel& k, address_space& f, uint64_t from) {
-    for (auto it = f.i_pages.lower_bound(from); it != f.i_pages.end(); it = f.i_pages.lower_bound(from)) {
+    uint64_t next = from;
+    for (auto it = f.i_pages.lower_bound(next); it != f.i_pages.end(); it = f.i_pages.lower_bound(next)) {
         Pfn p = page_folio(k.folios, it->second);
         k.folios.get(p);
         folio_lock(k, p);  // waits for read I/O in flight
         Folio& fo = k.folios[p];
         uint64_t nr = uint64_t{1} << fo.order;
         if (fo.mapping == f.id && fo.order && fo.index < from) {
-            // truncate_inode_partial_folio: a THP across the new end is split, and its
-            // pages past the end go one by one.
-            split_file_folio(k, f, p);
+            if (split_folio(k, p) != 0) {
+                for (uint64_t i = from - fo.index; i < nr; ++i) k.folios[p + static_cast<Pfn>(i)].words.clear();
+                next = fo.index + nr;  // folio_zero_range; the folio stays in the cache
+            }
         } else if (fo.mapping == f.id && fo.index >= from) {  // nobody removed it while we slept
             for (uint64_t i = 0; i < nr; ++i) f.i_pages.erase(fo.index + i);
             fo.mapping = -1;
@@ -235,7 +242,7 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
             }
             folio_lock(k, p);
         }
-        // Truncated, or (the model's split, mm/file_thp.hpp) no longer the folio of index.
+        // Truncated, or split (truncate, reclaim) so that it no longer holds index.
         bool truncated = k.folios[p].mapping != f.id || !folio_contains(k, p, index);
         if (truncated || dropped) {
             // The VMA may be gone once mmap_lock was dropped: the caller retries and
@@ -250,13 +257,8 @@ uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t index, uint32_t 
             k.folios.put(p);
             return fault::VM_FAULT_SIGBUS;
         }
-        if (folio_test_large(k.folios, p)) {  // a page-cache THP: split first (mm/file_thp.hpp)
-            split_file_folio(k, f, p);
-            folio_unlock(k, p);
-            k.folios.put(p);
-            continue;
-        }
-        *page = p;
+        // A page-cache THP stays whole: finish_fault maps it (mm/file_thp.hpp).
+        *page = p + static_cast<Pfn>(index - k.folios[p].index);
         return ret | fault::VM_FAULT_LOCKED;
     }
 }

@@ -53,8 +53,8 @@ void i_mmap_unlock_write(Kernel& k, int file);
 void i_mmap_insert(Kernel& k, vm_area_struct* vma);
 void i_mmap_remove(Kernel& k, vm_area_struct* vma);
 
-// filemap_fault.  mmap_lock held for read.  Returns VM_FAULT_LOCKED with *page
-// locked and referenced, VM_FAULT_SIGBUS past EOF, or VM_FAULT_RETRY with mmap_lock
+// filemap_fault.  mmap_lock held for read.  Returns VM_FAULT_LOCKED with *page the
+// page at pgoff, its folio (maybe a page-cache THP) locked and referenced, VM_FAULT_SIGBUS past EOF, or VM_FAULT_RETRY with mmap_lock
 // dropped after waiting for read I/O (FAULT_FLAG_ALLOW_RETRY).
 uint32_t filemap_fault(Kernel& k, vm_area_struct* vma, uint64_t pgoff, uint32_t flags, Pfn* page);
 

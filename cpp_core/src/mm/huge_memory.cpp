@@ -177,6 +177,24 @@ vm_fault_t do_huge_pmd_wp_page(Kernel& k, vm_fault& vmf, PmdRef pmd, pmd_t orig)
     return fault::VM_FAULT_FALLBACK;
 }
 
+// __split_huge_pmd_locked for a page-cache THP's PMD (its !vma_is_anonymous branch):
+// pmdp_huge_clear_flush, the PMD's dirty and young bits passed to the folio, its
+// entire mapcount and reference dropped.  No table was deposited; the range refaults.
+// PMD lock held.
+void split_file_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t haddr) {
+    uint64_t& e = pmd_entry(k, pmd);
+    pmd_t old = e;
+    Pfn head = pmd_pfn(old);
+    Folio& f = k.folios[head];
+    e = 0;
+    flush_tlb_mm_range(k, *vma->vm_mm, haddr, haddr + hpage_pmd_size(k));
+    if (pte_dirty(old)) f.flags |= PG_dirty;            // folio_mark_dirty
+    if (old & _PAGE_ACCESSED) f.flags |= PG_referenced;  // folio_set_referenced
+    folio_remove_rmap_pmd(k, head, *vma->vm_mm);
+    k.counters.inc(Counter::thp_split_pmd);
+    k.folios.put(head);
+}
+
 // __split_huge_pmd_locked for an anonymous huge PMD: the deposited table maps every
 // page of the folio with the VMA's protection (mk_pte with vm_page_prot: PAGE_NONE in
 // a PROT_NONE VMA, which a PROT_NONE huge PMD lies in) and the PMD's write, dirty and
@@ -193,6 +211,10 @@ void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t 
     Pfn head = pmd_pfn(old);
     Folio& f = k.folios[head];
     uint64_t nr = hpage_pmd_nr(k);
+    if (!(f.flags & PG_anon)) {
+        split_file_pmd_locked(k, vma, pmd, haddr);
+        return;
+    }
     if (gup::folio_maybe_dma_pinned(k, head)) k.counters.inc(Counter::thp_split_pmd_pinned);
     TableId pt = pgtable_trans_huge_withdraw(k, pmd);
     if (pte_dirty(old)) f.flags |= PG_dirty;  // folio_set_dirty
@@ -214,11 +236,11 @@ void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t 
     k.counters.inc(Counter::thp_split_pmd);
 }
 
-// unmap_folio with TTU_SPLIT_HUGE_PMD: every huge PMD mapping the anonymous large
-// folio at head is split, through its anon_vma (locked for write by the caller).
-void unmap_folio_pmds(Kernel& k, Pfn head, anon_vma* av) {
+// unmap_folio with TTU_SPLIT_HUGE_PMD: every huge PMD mapping the large folio at head
+// is split, through the VMAs its rmap lock (held by the caller) keeps stable.
+void unmap_folio_pmds(Kernel& k, Pfn head, const std::vector<vm_area_struct*>& rmap_vmas) {
     uint64_t size = hpage_pmd_size(k);
-    std::vector<vm_area_struct*> vmas = av->rb_root;  // stable: we hold the lock
+    std::vector<vm_area_struct*> vmas = rmap_vmas;
     for (vm_area_struct* vma : vmas) {
         uint64_t addr = vma_address(vma, k.folios[head].index);
         if (addr != UINT64_MAX && addr % size == 0 && addr + size <= vma->vm_end)
@@ -233,15 +255,16 @@ void unlock_pte_tables(Kernel& k, std::vector<TableId>& held) {
 }
 
 // try_to_migrate_one's PTE locks: every PTE table mapping a page of the folio at head
-// (found through its anon_vma, locked by the caller), trylocked and held until the
+// (found through its rmap, locked by the caller), trylocked and held until the
 // split is done.  Upstream each mapping becomes a migration entry under its lock, so
 // that no one who took a PTE lock before sees the split half done, nor anyone after
 // sees the folio at all; holding the locks across the conversion gives both.  A
 // trylock, not a lock: a holder may wait for this folio's lock.  false (all released)
 // if one was busy.
-bool lock_folio_pte_tables(Kernel& k, Pfn head, anon_vma* av, std::vector<TableId>& held) {
+bool lock_folio_pte_tables(Kernel& k, Pfn head, const std::vector<vm_area_struct*>& vmas,
+                           std::vector<TableId>& held) {
     uint64_t nr = folio_nr_pages(k.folios, head);
-    for (vm_area_struct* vma : av->rb_root) {
+    for (vm_area_struct* vma : vmas) {
         for (uint64_t i = 0; i < nr; ++i) {
             uint64_t addr = vma_address(vma, k.folios[head].index + i);
             if (addr == UINT64_MAX) continue;
@@ -260,19 +283,21 @@ bool lock_folio_pte_tables(Kernel& k, Pfn head, anon_vma* av, std::vector<TableI
 }
 
 // __split_folio_to_order0 and what __folio_split does after it: each page's
-// references are its mappings, plus the caller's on the head; the tails join `list`
-// (isolated) or the LRU.
+// references are its mappings and its page-cache slot's, plus the caller's on the
+// head; the tails join `list` (isolated) or the LRU.
 void __split_folio_to_order0(Kernel& k, Pfn head, std::vector<Pfn>* list) {
     uint64_t nr = folio_nr_pages(k.folios, head);
     bool isolated = k.folios[head].isolated;
+    int64_t cache = k.folios[head].mapping >= 0 ? 1 : 0;
     k.folios.split_to_order0(head);
     for (uint64_t i = 0; i < nr; ++i) {
         Pfn p = head + static_cast<Pfn>(i);
         Folio& page = k.folios[p];
-        // Each mapping's reference, and the caller's on the head.  A tail gets one of
-        // the split's own, dropped below (free_folio_and_swap_cache), so an unmapped
-        // one is freed; on the caller's list it keeps one more, its isolation's.
-        page.refcount = page.mapcount + 1;
+        // Each mapping's reference, the page cache's, and the caller's on the head.  A
+        // tail gets one of the split's own, dropped below (free_folio_and_swap_cache),
+        // so an unmapped anonymous one is freed; on the caller's list it keeps one
+        // more, its isolation's.
+        page.refcount = page.mapcount + cache + 1;
         if (i == 0) continue;
         if (list && isolated) {  // lru_add_split_folio
             page.isolated = true;
@@ -285,33 +310,81 @@ void __split_folio_to_order0(Kernel& k, Pfn head, std::vector<Pfn>* list) {
     }
 }
 
-}  // namespace
 
-int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list) {
+// The part of __folio_split under the rmap lock: unmap_folio's PMD splits, then under
+// every PTE lock mapping it, can_split_folio + folio_ref_freeze: the mappings, the
+// page cache's references and the caller's only.  Upstream the mappings are migration
+// entries by now.  0 or -EAGAIN.
+int split_folio_locked(Kernel& k, Pfn head, const std::vector<vm_area_struct*>& vmas, std::vector<Pfn>* list) {
     Folio& f = k.folios[head];
-    if (!folio_test_large(k.folios, head) || f.tail || !(f.flags & PG_anon))
-        throw ModelError("split_folio: not the head of an anonymous large folio");
-    // folio_get_anon_vma: an unmapped folio's anon_vma may be gone already.
-    if (!f.mapcount || !f.anon_vma) return -ops::EBUSY_;
-    anon_vma* av = anon_vma_of(k, f.anon_vma);
-    get_anon_vma(av);
-    anon_vma_lock_write(av);
-    unmap_folio_pmds(k, head, av);
-    // can_split_folio + folio_ref_freeze(folio, 1): the mappings and the caller's
-    // reference only.  Upstream the mappings are migration entries by now.
+    unmap_folio_pmds(k, head, vmas);
+    int64_t cache = f.mapping >= 0 ? static_cast<int64_t>(folio_nr_pages(k.folios, head)) : 0;
     int ret = -ops::EAGAIN_;
     std::vector<TableId> held;
-    if (lock_folio_pte_tables(k, head, av, held)) {
-        if (!f.entire_mapcount && f.refcount == f.mapcount + 1 && !(f.flags & PG_swapcache)) {
+    if (lock_folio_pte_tables(k, head, vmas, held)) {
+        if (!f.entire_mapcount && f.refcount == f.mapcount + cache + 1 && !(f.flags & PG_swapcache)) {
             __split_folio_to_order0(k, head, list);
             k.counters.inc(Counter::thp_split_page);
             ret = 0;
         }
         unlock_pte_tables(k, held);
     }
+    return ret;
+}
+
+}  // namespace
+
+int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list) {
+    Folio& f = k.folios[head];
+    if (!folio_test_large(k.folios, head) || f.tail) throw ModelError("split_folio: not the head of a large folio");
+    if (!f.locked || f.lock_owner != k.rt.self()) throw ModelError("split_folio: folio not locked");
+    if (!(f.flags & PG_anon)) {
+        // A page-cache THP: truncated meanwhile (no mapping) is -EBUSY; the rmap
+        // lock is i_mmap_rwsem, for read (__folio_split: i_mmap_lock_read).
+        if (f.mapping < 0) return -ops::EBUSY_;
+        address_space& as = *k.files[f.mapping];
+        as.i_mmap_rwsem.down_read(MMR_SITE("__folio_split"));
+        int ret = split_folio_locked(k, head, as.i_mmap, list);
+        as.i_mmap_rwsem.up_read(MMR_SITE("__folio_split"));
+        return ret;
+    }
+    // folio_get_anon_vma: an unmapped folio's anon_vma may be gone already.
+    if (!f.mapcount || !f.anon_vma) return -ops::EBUSY_;
+    anon_vma* av = anon_vma_of(k, f.anon_vma);
+    get_anon_vma(av);
+    anon_vma_lock_write(av);
+    int ret = split_folio_locked(k, head, av->rb_root, list);
     anon_vma_unlock_write(av);
     put_anon_vma(k, av);
     return ret;
+}
+
+vm_fault_t do_set_pmd(Kernel& k, vm_area_struct* vma, uint64_t vm_flags, uint64_t address, bool write,
+                      Pfn head) {
+    uint64_t size = hpage_pmd_size(k), nr = hpage_pmd_nr(k);
+    uint64_t haddr = address & ~(size - 1);
+    const Folio& f = k.folios[head];
+    if (haddr < vma->vm_start || haddr + size > vma->vm_end || f.order != hpage_pmd_order(k) ||
+        (vm_flags & VM_NOHUGEPAGE) || ((vma->vm_start >> PAGE_SHIFT) - vma->vm_pgoff) % nr)
+        return fault::VM_FAULT_FALLBACK;
+    // A THP that a failed truncate split left across i_size is not mapped past it.
+    if (f.mapping < 0 || f.index + nr > k.files[f.mapping]->size_pages()) return fault::VM_FAULT_FALLBACK;
+    mm_struct& mm = *vma->vm_mm;
+    PmdRef pmd = pmd_alloc(k, mm, haddr);
+    if (!pmd) return fault::VM_FAULT_OOM;
+    pmd_lock(mm, MMR_SITE("do_set_pmd"));
+    uint64_t& e = pmd_entry(k, pmd);
+    if (e) {  // a PTE table (or another fault's PMD) got there first
+        pmd_unlock(mm, MMR_SITE("do_set_pmd"));
+        return fault::VM_FAULT_FALLBACK;
+    }
+    pmd_t entry = folio_mk_pmd(head, vm_flags & VM_ACCESS_FLAGS) | _PAGE_ACCESSED;
+    if (write) entry |= _PAGE_DIRTY;
+    if (write && (vm_flags & VM_WRITE)) entry |= _PAGE_RW;  // maybe_pmd_mkwrite
+    folio_add_rmap_pmd(k, head, mm);  // folio_add_file_rmap_pmd
+    e = entry;                        // set_pmd_at
+    pmd_unlock(mm, MMR_SITE("do_set_pmd"));
+    return 0;
 }
 
 std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
@@ -333,7 +406,10 @@ std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
         // (do_huge_pmd_numa_page), which the model does not make.
         if (pmd_protnone(orig) && (vmf.vma_flags & VM_ACCESS_FLAGS))
             throw ModelError("PROT_NONE huge PMD in an accessible VMA (NUMA hinting is not modelled)");
-        if ((vmf.flags & (fault::FAULT_FLAG_WRITE | fault::FAULT_FLAG_UNSHARE)) && !pte_write(orig))
+        bool wp = (vmf.flags & (fault::FAULT_FLAG_WRITE | fault::FAULT_FLAG_UNSHARE)) && !pte_write(orig);
+        if (wp && !vma->vma_is_anonymous())
+            split_huge_pmd(k, vma, vmf.address);  // wp_huge_pmd: no ->huge_fault for shmem
+        else if (wp)
             ret = do_huge_pmd_wp_page(k, vmf, pmd, orig);  // wp_huge_pmd
         else
             ret = huge_pmd_set_accessed(k, vmf, pmd, orig);
@@ -371,10 +447,14 @@ bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t had
         return false;
     }
     Pfn head = pmd_pfn(e);
+    pmd_t old = e;
     e = 0;  // pmdp_huge_get_and_clear_full
     tlb.start = std::min(tlb.start, haddr);  // tlb_remove_pmd_tlb_entry
     tlb.end = std::max(tlb.end, haddr + hpage_pmd_size(k));
-    k.tables.free(pgtable_trans_huge_withdraw(k, pmd));  // zap_deposited_table: pte_free
+    if (k.folios[head].flags & PG_anon)
+        k.tables.free(pgtable_trans_huge_withdraw(k, pmd));  // zap_deposited_table: pte_free
+    else if (pte_dirty(old))  // a file PMD has no deposited table on x86
+        k.folios[head].flags |= PG_dirty;
     folio_remove_rmap_pmd(k, head, mm);
     tlb_remove_folio(tlb, head);
     pmd_unlock(mm, MMR_SITE("zap_huge_pmd"));

@@ -1,6 +1,8 @@
 // Transparent huge pages (mm/huge_memory.c): PMD-order anonymous folios mapped by huge
 // PMD leaves, the THP fault, the write-protect fault on a huge PMD, and splitting a
-// huge PMD back into a PTE table.
+// huge PMD back into a PTE table.  Page-cache (shmem) THPs are mapped by huge PMDs too
+// (do_set_pmd, mm/file_thp.hpp), without a deposited table; splitting such a PMD
+// clears it.
 //
 // Policy modelled: /sys/kernel/mm/transparent_hugepage/enabled = madvise (a fault
 // makes a huge PMD only in a VM_HUGEPAGE VMA) and use_zero_page = 0 (a read fault
@@ -50,29 +52,44 @@ bool thp_vma_allowable(const Kernel& k, const vm_area_struct* vma, uint64_t addr
 // PTE level (VM_FAULT_FALLBACK, or no huge PMD involved).  Locks as handle_mm_fault.
 std::optional<fault::vm_fault_t> handle_huge_pmd_fault(Kernel& k, fault::vm_fault& vmf);
 
+// do_set_pmd (mm/memory.c; mm/huge_memory.c in recent kernels): finish_fault maps the
+// page-cache THP at head with one huge PMD at an empty PMD.  The VMA must cover the
+// aligned range with a congruent pgoff (thp_vma_suitable_order), not be VM_NOHUGEPAGE
+// (vma_thp_disabled), the folio be PMD-order and within i_size; the PMD is writable only
+// for a write fault in a VM_WRITE VMA (maybe_pmd_mkwrite(pmd_mkdirty)).  The caller's
+// folio reference becomes the mapping's; no table is deposited (x86).  Folio locked;
+// takes the PMD lock.  0, VM_FAULT_OOM, or VM_FAULT_FALLBACK (the PTE path maps it).
+fault::vm_fault_t do_set_pmd(Kernel& k, vm_area_struct* vma, uint64_t vm_flags, uint64_t address,
+                             bool write, Pfn head);
+
 // __split_huge_pmd: if the PMD holding addr is huge (and maps `folio`, if given),
 // split it into a PTE table (the deposited one) mapping the same large folio's pages,
-// with the VMA's protection (PROT_NONE PTEs in a PROT_NONE VMA).
+// with the VMA's protection (PROT_NONE PTEs in a PROT_NONE VMA).  A page-cache THP's
+// PMD is only cleared (its folio's reference and entire mapcount dropped, dirty and
+// young passed to the folio): the range refaults.
 // mmap_lock, the VMA lock or the folio's rmap lock held; takes the PMD lock.
 void split_huge_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, Pfn folio = FolioPool::kNoPfn);
 
-// split_folio / split_huge_page_to_list_to_order(0) (__folio_split) for the anonymous
-// large folio at head: its huge PMDs are split (unmap_folio's TTU_SPLIT_HUGE_PMD),
-// then, if only its mappings and the caller hold it (can_split_folio,
-// folio_ref_freeze), every page becomes an order-0 folio that keeps its PTE mappings.
+// split_folio / split_huge_page_to_list_to_order(0) (__folio_split) for the large
+// folio at head, anonymous or in the page cache: its huge PMDs are split
+// (unmap_folio's TTU_SPLIT_HUGE_PMD; a file PMD is cleared), then, if only its
+// mappings, the page cache (one reference per page) and the caller hold it
+// (can_split_folio, folio_ref_freeze), every page becomes an order-0 folio that keeps
+// its PTE mappings (and its page-cache slot and reference).
 // Upstream the mappings are migration entries meanwhile and are restored after
 // (remap_page); the model converts at once, which no walker can see half done.  The
 // head keeps the caller's reference.  With `list` and an isolated folio (reclaim),
 // the new folios join the list isolated, else the LRU; unmapped ones are freed.
-// Folio locked, a reference held; takes the anon_vma lock for write, then PMD locks.
-// 0, -EBUSY (no anon_vma) or -EAGAIN (other references).
+// Folio locked, a reference held; takes the anon_vma lock for write (a page-cache
+// folio: its file's i_mmap_rwsem for read), then PMD locks, then PTE locks.
+// 0, -EBUSY (no anon_vma, or truncated) or -EAGAIN (other references).
 int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list = nullptr);
 // vma_adjust_trans_huge / split_huge_pmd_if_needed: a VMA boundary is about to be at
 // addr; a huge PMD straddling it is split.  mmap_lock held for write.
 void vma_adjust_trans_huge(Kernel& k, vm_area_struct* vma, uint64_t addr);
 
 // zap_huge_pmd: the huge PMD at pmd (covering haddr) is cleared, its deposited table
-// freed and its folio queued on the gather.  False if the PMD is not huge (any more):
+// freed (an anonymous THP's; a file PMD has none) and its folio queued on the gather.  False if the PMD is not huge (any more):
 // the caller zaps the PTE table.  Takes the PMD lock.
 bool zap_huge_pmd(mmu_gather& tlb, vm_area_struct* vma, PmdRef pmd, uint64_t haddr);
 

@@ -466,7 +466,7 @@ R madvise_collapse_file(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t 
     R r = hpage_collapse_scan_file(k, mm, f, pgoff, cc, &thp);
     if (r != R::SCAN_PTE_MAPPED_HUGEPAGE) return r;
     mmap_write_lock(mm, MMR_SITE("madvise_collapse"));
-    r = collapse_pte_mapped_thp(k, mm, addr, thp);
+    r = collapse_pte_mapped_thp(k, mm, addr);
     mmap_write_unlock(mm, MMR_SITE("madvise_collapse"));
     return r;
 }

@@ -224,7 +224,42 @@ R hpage_collapse_scan_file(Kernel& k, mm_struct&, address_space& f, uint64_t sta
     return collapse_file(k, f, start, cc, thp_serial);
 }
 
-R collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t thp_serial) {
+namespace {
+
+// collapse_pte_mapped_thp's steps 1-2 for the PTE table at pmd: every PTE maps the
+// page of the THP at head for its offset, or nothing (SCAN_FAIL: something else, e.g.
+// a private COW copy; SCAN_PTE_NON_PRESENT: a swap PTE); then they are cleared, the
+// folio's PTE mapcounts and references dropped (folio_remove_rmap_ptes,
+// folio_ref_sub).  The TLB flush is the table's (pmdp_collapse_flush).  Folio locked,
+// mmap_lock held for write; takes the PTE lock.
+R clear_pte_mapped_thp(Kernel& k, vm_area_struct* vma, PmdRef pmd, Pfn head) {
+    TableId pt = entry_table(pmd_entry(k, pmd));
+    if (pt == kNoTable) return R::SCAN_SUCCEED;
+    PteRef lock_ref{pt, 0};
+    pte_lock(k, lock_ref, MMR_SITE("collapse_pte_mapped_thp"));
+    auto& entries = k.tables[pt].entries;
+    R result = R::SCAN_SUCCEED;
+    for (uint64_t i = 0; i < hpage_pmd_nr(k) && result == R::SCAN_SUCCEED; ++i) {
+        if (pte_none(entries[i])) continue;
+        if (!pte_present(entries[i])) result = R::SCAN_PTE_NON_PRESENT;
+        else if (pte_special(entries[i]) || pte_pfn(entries[i]) != head + i) result = R::SCAN_FAIL;
+    }
+    int64_t mapped = 0;
+    for (uint64_t i = 0; i < hpage_pmd_nr(k) && result == R::SCAN_SUCCEED; ++i) {
+        if (pte_none(entries[i])) continue;
+        if (pte_dirty(entries[i])) k.folios[head].flags |= PG_dirty;
+        entries[i] = 0;  // ptep_clear
+        folio_remove_rmap_pte(k, head + static_cast<Pfn>(i), *vma->vm_mm);
+        ++mapped;
+    }
+    pte_unlock(k, lock_ref, MMR_SITE("collapse_pte_mapped_thp"));
+    k.folios[head].refcount -= mapped;  // folio_ref_sub: the caller holds another
+    return result;
+}
+
+}  // namespace
+
+R collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr) {
     mmap_assert_write_locked(mm);
     uint64_t haddr = addr & ~(hpage_pmd_size(k) - 1);
     vm_area_struct* vma = mm.vma_lookup(haddr);
@@ -232,7 +267,7 @@ R collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t thp_
     PmdRef pmd;
     R result = find_pmd_or_thp_or_none(k, mm, haddr, &pmd);
     if (result == R::SCAN_PMD_MAPPED) return result;
-    if (result != R::SCAN_SUCCEED) return R::SCAN_SUCCEED;  // no PTE table: nothing to retract
+    if (result == R::SCAN_PMD_NULL) return R::SCAN_SUCCEED;  // no page table here at all
     if (vma->vm_flags & VM_UFFD_WP) return R::SCAN_PTE_UFFD_WP;
     address_space& f = *k.files[vma->vm_file];
     auto it = f.i_pages.find(vma->pgoff_at(haddr));
@@ -241,22 +276,18 @@ R collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t thp_
     k.folios.get(head);
     folio_lock(k, head);  // filemap_lock_folio
     const Folio& fo = k.folios[head];
-    if (fo.mapping == f.id && fo.order == 0 && fo.serial == thp_serial) {
-        result = R::SCAN_SUCCEED;  // our THP, split by a fault (mm/file_thp.hpp)
-    } else if (fo.order != hpage_pmd_order(k) || fo.mapping != f.id) {
+    if (fo.order != hpage_pmd_order(k) || fo.mapping != f.id || fo.index != vma->pgoff_at(haddr)) {
         result = R::SCAN_PAGE_COMPOUND;
     } else {
-        // Step 1: every PTE maps the THP or nothing.  No PTE ever maps a page-cache THP
-        // in the model, so the table must be empty (a private COW copy keeps it).
-        TableId pt = entry_table(pmd_entry(k, pmd));
-        result = R::SCAN_SUCCEED;
-        for (uint64_t i = 0; pt != kNoTable && i < hpage_pmd_nr(k); ++i)
-            if (!pte_none(k.tables[pt].entries[i])) result = R::SCAN_FAIL;
+        vma_write_begin(vma);
+        result = clear_pte_mapped_thp(k, vma, pmd, head);  // steps 1-2
         if (result == R::SCAN_SUCCEED) {
-            vma_write_begin(vma);
-            collapse_and_free_pmd(k, vma, haddr, pmd);  // steps 2-4
-            vma_write_end_spf(vma);
+            collapse_and_free_pmd(k, vma, haddr, pmd);  // steps 3-4
+            // Step 5, install_pmd (MADV_COLLAPSE): set_huge_pmd -> do_set_pmd, folio_get.
+            if (do_set_pmd(k, vma, vma->vm_flags, haddr, false, head)) result = R::SCAN_FAIL;
+            else k.folios.get(head);
         }
+        vma_write_end_spf(vma);
     }
     folio_unlock(k, head);
     k.folios.put(head);

@@ -48,12 +48,11 @@ bool file_collapse_allowed(Kernel& k, const vm_area_struct* vma);
 ScanResult hpage_collapse_scan_file(Kernel& k, mm_struct& mm, address_space& f, uint64_t start,
                                     const collapse_control& cc, uint64_t* thp_serial);
 
-// collapse_pte_mapped_thp(mm, addr, install_pmd): the page cache holds a PMD-order
-// folio for addr's range; remove mm's PTE table there if it maps nothing else.  mmap_lock
-// held for write.  The model never maps a file THP with a PMD (see mm/file_thp.hpp), so
-// install_pmd installs nothing: the next fault splits the folio.  thp_serial: the THP
-// collapse_file made; a fault may have split it since, which the kernel would not do,
-// so that counts as success.
-ScanResult collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr, uint64_t thp_serial);
+// collapse_pte_mapped_thp(mm, addr, install_pmd = true), for MADV_COLLAPSE: the page
+// cache holds a PMD-order folio for addr's range; mm's PTE table there, if it maps
+// nothing but that folio's pages at their offsets, is emptied and freed, and the folio
+// mapped by a huge PMD (set_huge_pmd).  SCAN_PMD_MAPPED if it already is.  mmap_lock
+// held for write (6.2-6.4; the read lock since 6.5).
+ScanResult collapse_pte_mapped_thp(Kernel& k, mm_struct& mm, uint64_t addr);
 
 }  // namespace mmrace::mm

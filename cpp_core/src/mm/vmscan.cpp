@@ -60,7 +60,8 @@ enum class Outcome { freed, keep, activate };
 
 // One folio of shrink_folio_list.  Holds the isolation reference on entry and exit.
 // A large anonymous folio is split first (no THP swap-out in the model: as when
-// folio_alloc_swap fails for it): its other pages join `folios`, isolated.
+// folio_alloc_swap fails for it), as is a shmem THP: its other pages join `folios`,
+// isolated.
 Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references, std::vector<Pfn>& folios) {
     Folio& f = k.folios[p];
     // Swap-backed: anonymous, or a swap-cache folio not mapped yet (a swap-in's).
@@ -83,7 +84,14 @@ Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references, std::vector<Pfn>&
     folio_references refs = ignore_references ? FOLIOREF_RECLAIM : folio_check_references(k, p);
     if (refs == FOLIOREF_ACTIVATE) return activate_locked();
     if (refs == FOLIOREF_KEEP) return keep_locked();
-    if (!anon && f.mapping >= 0 && k.files[f.mapping]->shmem) return activate_locked();
+    if (!anon && f.mapping >= 0 && k.files[f.mapping]->shmem) {
+        // The model never swaps shmem out: its folios stay, activated.  A THP is split
+        // first, as shmem_writeout splits one before swapping its pages (split_folio
+        // clears its PMDs, as try_to_unmap's TTU_SPLIT_HUGE_PMD would); a pin or
+        // another reference keeps it whole.  Its pages join `folios`, isolated.
+        if (f.order) split_folio(k, p, &folios);
+        return activate_locked();
+    }
     if (!anon && f.mapping < 0) return keep_locked();  // truncated meanwhile
     // feb889fb40fa: a maybe-pinned folio is not put into the swap cache (try_to_unmap
     // would keep it mapped anyway, and the slot would be wasted).
@@ -92,7 +100,7 @@ Outcome shrink_folio(Kernel& k, Pfn p, bool ignore_references, std::vector<Pfn>&
         // can_split_folio, then split_folio_to_list: the pages go on as order-0 folios.
         if (f.refcount != f.mapcount + 1 || split_folio(k, p, &folios)) return activate_locked();
     }
-    if (f.order) return activate_locked();  // a shmem THP: not swapped out whole here
+    if (f.order) return activate_locked();  // not split
     if (anon && !(f.flags & PG_swapcache) && !add_to_swap(k, p)) return activate_locked();
     if (f.mapcount) {
         try_to_unmap(k, p);

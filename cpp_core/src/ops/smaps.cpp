@@ -56,14 +56,14 @@ void smap_gather_stats(Kernel& k, vm_area_struct* vma, mem_size_stats& mss) {
     for (uint64_t a = vma->vm_start; a < vma->vm_end;) {
         uint64_t next = std::min((a / span + 1) * span, vma->vm_end);
         // smaps_pmd_entry: a huge PMD (checked again under its lock) is all resident,
-        // anonymous memory.
+        // anonymous memory if its folio is (a shmem THP is not).
         PmdRef pmd = pmd_lookup(k, *vma->vm_mm, a);
         if (pmd && pmd_trans_huge(pmd_entry(k, pmd))) {
             pmd_lock(*vma->vm_mm, MMR_SITE("smaps_pmd_entry"));
             bool huge = pmd_trans_huge(pmd_entry(k, pmd));
             if (huge) {
                 mss.resident += (next - a) / PAGE_SIZE;
-                mss.anonymous += (next - a) / PAGE_SIZE;
+                if (k.folios[pmd_pfn(pmd_entry(k, pmd))].flags & PG_anon) mss.anonymous += (next - a) / PAGE_SIZE;
             }
             pmd_unlock(*vma->vm_mm, MMR_SITE("smaps_pmd_entry"));
             if (huge) {

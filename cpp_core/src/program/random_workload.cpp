@@ -18,7 +18,8 @@ public:
         : rng_(seed), krng_(seed ^ 0x6b74687265616473ull),
           uffd_rng_(seed ^ 0x75666664ull /* "uffd" */),
           pmd_prot_rng_(seed ^ 0x706d6470ull /* "pmdp" */),
-          pmd_move_rng_(seed ^ 0x706d646dull /* "pmdm" */), s_(s) {}
+          pmd_move_rng_(seed ^ 0x706d646dull /* "pmdm" */),
+          file_thp_rng_(seed ^ 0x66746870ull /* "fthp" */), s_(s) {}
 
     std::string program() {
         std::ostringstream out;
@@ -117,6 +118,7 @@ private:
                     out << "  write 0x" << std::hex << a + 4096 * rng_.below(8) << std::dec << " "
                         << ++value_ << "\n";
                     out << "  madvise 0x" << std::hex << a << std::dec << " pages=8 advice=collapse\n";
+                    after_file_collapse(out, a);
                 }
                 break;
             }
@@ -156,6 +158,27 @@ private:
                 if (s_.gup && rng_.below(3) == 0) return gup_op(out, a);
                 out << "  write 0x" << std::hex << a + 8 * rng_.below(3) << std::dec << " "
                     << ++value_ << "\n";
+        }
+    }
+
+    // After a shmem MADV_COLLAPSE at a (its THP PMD-mapped): ops over it that fault it
+    // in again (do_set_pmd, or PTEs once the VMA no longer covers the range), page it
+    // out (split_folio), zap it, or unmap part of it.  Drawn from a generator of their
+    // own, so that the rest of a workload stays.
+    void after_file_collapse(std::ostringstream& out, uint64_t a) {
+        for (uint64_t n = file_thp_rng_.below(3); n; --n) {
+            uint64_t at = a + 4096 * file_thp_rng_.below(8), pages = 1 + file_thp_rng_.below(8);
+            pages = std::min<uint64_t>(pages, (a + 0x8000 - at) / 4096);
+            out << std::hex;
+            switch (file_thp_rng_.below(6)) {
+                case 0: out << "  madvise 0x" << a << " pages=8 advice=dontneed\n"; break;
+                case 1: out << "  madvise 0x" << at << std::dec << " pages=" << pages << " advice=pageout\n"; break;
+                case 2: out << "  munmap 0x" << at << std::dec << " pages=" << pages << "\n"; break;
+                case 3: out << "  madvise 0x" << a << " pages=8 advice=nohugepage\n"; break;
+                case 4: out << "  write 0x" << at << std::dec << " " << ++value_ << "\n"; break;
+                default: break;
+            }
+            out << std::hex << "  read 0x" << at + 8 * file_thp_rng_.below(3) << std::dec << "\n";
         }
     }
 
@@ -257,6 +280,7 @@ private:
     rt::SplitMix64 uffd_rng_;
     rt::SplitMix64 pmd_prot_rng_;
     rt::SplitMix64 pmd_move_rng_;
+    rt::SplitMix64 file_thp_rng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
     std::vector<uint64_t> pin_pages_;  // the size of each pin written so far, by handle
