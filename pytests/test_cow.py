@@ -370,7 +370,8 @@ THP_CHANGES = [
     # Whole: zap_huge_pmd; the read after it faults a fresh THP (no huge zero page).
     (f"madvise {A:#x} pages={THP_PAGES} advice=dontneed", "0", False),
     (f"madvise {A + 0x1000:#x} pages=2 advice=dontneed", "0", True),
-    (f"mremap {A:#x} pages={THP_PAGES} new_pages={THP_PAGES} flags=maymove,fixed to={B:#x}", "SIGSEGV", True),
+    # Whole, to a PMD-aligned place: move_huge_pmd moves the huge PMD, no split.
+    (f"mremap {A:#x} pages={THP_PAGES} new_pages={THP_PAGES} flags=maymove,fixed to={B:#x}", "SIGSEGV", False),
     (f"mremap {A:#x} pages=2 new_pages=2 flags=maymove,fixed to={B:#x}", "SIGSEGV", True),
     (f"mprotect {A:#x} pages=2 prot=r", "11", True),
     # Reclaim keeps a maybe-pinned folio whole and mapped: no split at all.
