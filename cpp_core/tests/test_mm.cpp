@@ -57,6 +57,47 @@ thread P1.T0
     EXPECT_EQ(counter(r, "cow_copy") + counter(r, "cow_reuse"), 2u);
 }
 
+// Fork copies page tables only where a fault could not refill them (vma_needs_copy):
+// private pages (an anon_vma), not a shared file, shmem or a private file mapping only
+// read so far.  The child sees the same data through its own faults.
+TEST(Mm, ForkCopiesOnlyThePageTablesAFaultCannotRefill) {
+    uint64_t child_faults = 0;
+    auto r = run_text(R"(mmrace 1
+file F0 pages=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  mmap 0x200000 pages=1 prot=rw flags=shared,anon,fixed
+  write 0x200000 2
+  mmap 0x300000 pages=1 prot=rw flags=shared,file:F0:0,fixed
+  write 0x300000 3
+  mmap 0x400000 pages=1 prot=r flags=private,file:F0:0,fixed
+  read 0x400000
+  fork P1
+process P1 forked
+thread P1.T0
+  read 0x100000
+  read 0x200000
+  read 0x300000
+  read 0x400000
+)",
+                      std::nullopt, [&](mm::Kernel& k, const std::string& t, size_t i) {
+        if (t != "P1.T0") return;
+        if (i == 0) {  // the private anonymous page was copied: no fault for it
+            child_faults = k.counters.get(mm::Counter::pgfault);
+            mm::mm_struct& mm = k.current_mm();
+            for (uint64_t a : {0x200000u, 0x300000u, 0x400000u})
+                EXPECT_EQ(mm::pte_table_lookup(k, mm, a), mm::kNoTable) << std::hex << a;
+        }
+        if (i == 3) child_faults = k.counters.get(mm::Counter::pgfault) - child_faults;
+    });
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "0x200000", "ok", "0x300000", "ok",
+                                                    "0x400000", "3", "P1", "1", "2", "3", "3"}));
+    EXPECT_EQ(child_faults, 3u);  // the three refaults
+}
+
 TEST(Mm, ConcurrentFaultsOnOnePageAgreeUnderEverySchedule) {
     const std::string text = R"(mmrace 1
 process P0

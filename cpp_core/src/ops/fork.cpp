@@ -117,10 +117,20 @@ bool copy_pte_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma,
     return ok;
 }
 
+// vma_needs_copy: page tables are copied where a fault could not fill them again: a
+// VMA with private pages (anon_vma), or one whose PTEs carry uffd-wp for the child.  A
+// shared file or shmem mapping and a private one only read from the page cache are
+// left for the child to refault.  (No VM_PFNMAP/VM_MIXEDMAP VMAs in the model.)
+bool vma_needs_copy(const vm_area_struct* dst_vma, const vm_area_struct* src_vma) {
+    if (dst_vma->vm_flags & VM_UFFD_WP) return true;  // userfaultfd_wp
+    return src_vma->anon_vma != 0;
+}
+
 // copy_page_range: both mms' mmap_lock held for write.  false (-ENOMEM) when out of
 // page tables; what was copied stays for exit_mmap to tear down.
 bool copy_page_range(Kernel& k, vm_area_struct* dst_vma, vm_area_struct* src_vma) {
     mmap_assert_write_locked(*src_vma->vm_mm);
+    if (!vma_needs_copy(dst_vma, src_vma)) return true;
     // Write-protecting COW pages races gup_fast pinning them: it checks this seqcount.
     bool cow = src_vma->is_cow_mapping();
     if (cow) src_vma->vm_mm->write_protect_seq.raw_write_seqcount_begin(MMR_SITE("copy_page_range"));
