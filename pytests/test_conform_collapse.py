@@ -286,6 +286,33 @@ def test_collapse_ops_are_skipped_with_the_probes_reason_or_run():
             conform.conform(text, RUNNER)
 
 
+# Part of a THP paged out, then collapsed: with swap the collapse must read the pages
+# back (__collapse_huge_page_swapin) and its first do_swap_page drops mmap_lock to wait
+# for the I/O (VM_FAULT_RETRY: SCAN_PAGE_LOCK, EAGAIN); without swap nothing went out.
+PAGEOUT_THEN_COLLAPSE = program(f"""
+    mmap {Z:#x} pages={PMD_PAGES} prot=rw flags=private,anon,fixed
+    write {Z + 8:#x} 1
+    write {Z + 200 * PAGE:#x} 2
+    madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+    madvise {Z + 100 * PAGE:#x} pages=4 advice=pageout
+    madvise {Z:#x} pages={PMD_PAGES} advice=collapse
+    read {Z + 8:#x}
+""")
+
+
+@pytest.mark.parametrize("swap, collapse", [(True, "EAGAIN"), (False, "0")])
+def test_the_model_runs_with_the_hosts_swap(monkeypatch, swap, collapse):
+    monkeypatch.setattr(conform, "host_has_swap", lambda: swap)
+    assert ("swap_slots=0" in conform.as_on_host(PAGEOUT_THEN_COLLAPSE)) == (not swap)
+    ops = conform.run_model(PAGEOUT_THEN_COLLAPSE).ops
+    assert [op["result"] for op in ops] == [hex(Z), "ok", "ok", "0", "0", collapse, "1"]
+
+
+@needs_collapse
+def test_pageout_then_collapse_conforms_with_the_hosts_swap():
+    assert conform.conform(PAGEOUT_THEN_COLLAPSE, RUNNER) == []
+
+
 # ---------------------------------------------------------------------------------------
 # The generator.
 

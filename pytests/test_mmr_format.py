@@ -97,7 +97,7 @@ MALFORMED = [
      2, 21, "unknown config key 'stratgy'"),
     ("pool-size-zero", "mmrace 1\nconfig folios=0\n", 2, 15, "folios must be at least 1"),
     ("pool-size-absurd", "mmrace 1\nconfig swap_slots=1048577\n", 2, 19,
-     "swap_slots '1048577' is too large (1 to 1048576)"),
+     "swap_slots '1048577' is too large (0 to 1048576)"),
     ("unknown-handle", in_thread("  unpin H3"), 4, 9, "unknown handle 'H3'"),
     ("handle-past-last-pin", in_thread("  pin 0x1000 pages=1\n  dma_read H1 0"),
      5, 12, "unknown handle 'H1'"),

@@ -21,6 +21,7 @@ interleaves processes differently (when a fault waits for I/O, say) still agrees
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -138,9 +139,10 @@ def order_dependence(text: str, runner: str | None = None) -> list[Difference]:
 
 
 def run_model(text: str) -> api.Result:
-    """The model's results with the default schedule; raises Skipped if it is not built."""
+    """The model's results with the default schedule, on a machine with this host's swap
+    (as_on_host); raises Skipped if it is not built."""
     try:
-        return api.run(text, schedule=api.Replay([]), trace=False)
+        return api.run(as_on_host(text), schedule=api.Replay([]), trace=False)
     except NotBuilt as e:
         msg = str(e)
         raise Skipped(msg if msg.startswith("not built") else f"not built: {msg}") from None
@@ -568,23 +570,47 @@ class _Generator:
         return "\n".join(lines) + "\n"
 
 
+def _set_config(text: str, key: str, value: str) -> str:
+    """The program text with `key=value` on its config line (added if missing)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        words = line.split()
+        if words[:1] == ["config"]:
+            kept = [w for w in words[1:] if not w.startswith(f"{key}=")]
+            lines[i] = " ".join(["config", f"{key}={value}"] + kept)
+            return "\n".join(lines)
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["mmrace"]) + 1
+    return "\n".join(lines[:at] + [f"config {key}={value}"] + lines[at:])
+
+
 def with_strategy(text: str, strategy: str | None) -> str:
     """The program text with its config's strategy set (None: unchanged).
 
     A single-threaded program means the same under every strategy; conform --strategy
     checks that the speculative paths keep it so.
     """
-    if strategy is None:
+    return text if strategy is None else _set_config(text, "strategy", strategy)
+
+
+@functools.cache
+def host_has_swap() -> bool:
+    """Whether this machine has a swap device (SwapTotal in /proc/meminfo)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("SwapTotal:"):
+                return int(line.split()[1]) > 0
+    except OSError:
+        pass
+    return True
+
+
+def as_on_host(text: str) -> str:
+    """The program as the model must run it to compare with this host: without swap
+    (`swap_slots=0`) when the host has none, since MADV_PAGEOUT then leaves anonymous
+    memory resident and a later MADV_COLLAPSE has no swap entries to wait for."""
+    if host_has_swap() or re.search(r"^config .*\bswap_slots=", text, re.M):
         return text
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        words = line.split()
-        if words[:1] == ["config"]:
-            kept = [w for w in words[1:] if not w.startswith("strategy=")]
-            lines[i] = " ".join(["config", f"strategy={strategy}"] + kept)
-            return "\n".join(lines)
-    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["mmrace"]) + 1
-    return "\n".join(lines[:at] + [f"config strategy={strategy}"] + lines[at:])
+    return _set_config(text, "swap_slots", "0")
 
 
 def random_program(seed: int) -> str:

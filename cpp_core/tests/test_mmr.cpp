@@ -598,7 +598,7 @@ const BadCase kBadCases[] = {
     {"FoliosZero", "mmrace 1\nconfig strategy=classic folios=0\n", 2, 32,
      "folios must be at least 1 (1 to 1048576)"},
     {"SwapSlotsAbsurd", "mmrace 1\nconfig swap_slots=99999999999999999999999\n", 2, 19,
-     "swap_slots '99999999999999999999999' is too large (1 to 1048576)"},
+     "swap_slots '99999999999999999999999' is too large (0 to 1048576)"},
     {"PgtablesJustPastTheMaximum", "mmrace 1\nconfig pgtables=262145\n", 2, 17,
      "pgtables '262145' is too large (1 to 262144)"},
     {"FoliosNotANumber", "mmrace 1\nconfig folios=-1\n", 2, 15,

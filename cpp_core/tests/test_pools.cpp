@@ -289,6 +289,34 @@ thread P0.T0
     EXPECT_EQ(counter(r, "pswpin"), 1u);
 }
 
+// swap_slots=0 is a machine without swap: MADV_PAGEOUT swaps nothing out (a THP is
+// split for the fallback to small pages, which fail too), anonymous memory stays
+// resident, and a collapse afterwards finds no swap entries to read back.
+TEST(Pools, NoSwapKeepsAnonymousMemoryResident) {
+    auto r = run_text(R"(mmrace 1
+config strategy=classic geometry=small swap_slots=0
+process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  madvise 0x200000 pages=8 advice=hugepage
+  write 0x200000 1
+  mmap 0x300000 pages=2 prot=rw flags=private,anon,fixed
+  write 0x301000 2
+  madvise 0x300000 pages=2 advice=pageout
+  madvise 0x200000 pages=8 advice=pageout
+  madvise 0x200000 pages=8 advice=collapse
+  read 0x200000
+  read 0x301000
+)");
+    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(results(r), (Results{"0x200000", "0", "ok", "0x300000", "ok", "0", "0", "0", "1", "2"}));
+    EXPECT_EQ(counter(r, "pswpout"), 0u);
+    EXPECT_EQ(counter(r, "pswpin"), 0u);
+    EXPECT_EQ(counter(r, "pgsteal_anon"), 0u);
+    EXPECT_EQ(counter(r, "thp_collapse_ok"), 1u);
+    EXPECT_EQ(parse_mmr(print_mmr(parse_mmr("mmrace 1\nconfig swap_slots=0\n"))).config.swap_slots, 0u);
+}
+
 TEST(Pools, AKeptKernelAppliesEachRunsLimits) {
     const std::string body = R"(
 process P0

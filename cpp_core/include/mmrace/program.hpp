@@ -117,7 +117,7 @@ const char* geometry_name(Geometry g);
 // ordinary programs never notice them; the maxima bound what one program can make the
 // model allocate (storage grows on use, up to the limit).
 inline constexpr uint64_t kDefaultFolios = 1u << 16;    // allocatable folios (the zero page is extra)
-inline constexpr uint64_t kDefaultSwapSlots = 1024;     // usable swap slots (si->max - 1)
+inline constexpr uint64_t kDefaultSwapSlots = 1024;     // usable swap slots (si->max - 1); 0: no swap
 inline constexpr uint64_t kDefaultPgtables = 1u << 18;  // PUD, PMD and PTE table pages
 inline constexpr uint64_t kMaxFolios = 1u << 20;
 inline constexpr uint64_t kMaxSwapSlots = 1u << 20;

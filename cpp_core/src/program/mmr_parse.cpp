@@ -142,10 +142,10 @@ uint64_t bounded(const Token& t, uint64_t max, const char* what) {
 }
 
 // The size of one of the model's pools (config folios=, swap_slots=, pgtables=): at
-// least 1, at most `max`.
-uint64_t pool_size(const Token& t, uint64_t max, const char* key) {
+// least `min` (swap_slots=0 is a machine without swap), at most `max`.
+uint64_t pool_size(const Token& t, uint64_t max, const char* key, uint64_t min = 1) {
     const std::string k(key);
-    const std::string range = " (1 to " + std::to_string(max) + ")";
+    const std::string range = " (" + std::to_string(min) + " to " + std::to_string(max) + ")";
     if (t.text.empty() || !std::all_of(t.text.begin(), t.text.end(),
                                        [](char c) { return c >= '0' && c <= '9'; }))
         fail(t, k + " expects a number" + range + ", got " + quote(t.text));
@@ -154,7 +154,7 @@ uint64_t pool_size(const Token& t, uint64_t max, const char* key) {
         v = v * 10 + static_cast<uint64_t>(c - '0');
         if (v > max) fail(t, k + " " + quote(t.text) + " is too large" + range);
     }
-    if (v == 0) fail(t, k + " must be at least 1" + range);
+    if (v < min) fail(t, k + " must be at least " + std::to_string(min) + range);
     return v;
 }
 
@@ -546,7 +546,7 @@ private:
             } else if (key == "folios") {
                 prog_.config.folios = pool_size(value, kMaxFolios, "folios");
             } else if (key == "swap_slots") {
-                prog_.config.swap_slots = pool_size(value, kMaxSwapSlots, "swap_slots");
+                prog_.config.swap_slots = pool_size(value, kMaxSwapSlots, "swap_slots", 0);
             } else if (key == "pgtables") {
                 prog_.config.pgtables = pool_size(value, kMaxPgtables, "pgtables");
             } else if (key == "vma_lock") {
