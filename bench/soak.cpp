@@ -36,13 +36,13 @@ int main(int argc, char** argv) {
     std::printf("| strategy | policy | programs | runs | not ok | seconds | runs/s | oracle groups | ops checked | search nodes | gave up | skipped |\n"
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     // Pool sizes small enough that the workloads run out: a first fault needs three
-    // page tables, and a workload touches a few dozen pages.
+    // page tables, and a workload touches a few dozen pages.  swap_slots=0: no swap.
     struct Pools {
         uint64_t folios, swap_slots, pgtables;
     };
     constexpr Pools kTiny[] = {{2, kDefaultSwapSlots, kDefaultPgtables}, {4, 1, 5},
                                {kDefaultFolios, kDefaultSwapSlots, 4}, {3, 2, 6},
-                               {1, kDefaultSwapSlots, 7}};
+                               {1, kDefaultSwapSlots, 7}, {6, 0, kDefaultPgtables}};
     for (const char* strategy : strategies)
     for (int pass = 0; pass < 3; ++pass) {
         auto kind = pass == 1 ? Schedule::Kind::pct : Schedule::Kind::random;
