@@ -63,7 +63,7 @@ int vmf_anon_prepare(Kernel& k, vm_fault& vmf) {
 // GUP) the page is mapped PAGE_NONE, present to the kernel but not to the MMU.
 pte_t vm_page_prot(const vm_fault& vmf, pte_t entry) {
     if (vmf.vma_flags & VM_ACCESS_FLAGS) return entry;
-    return (entry & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
+    return pte_mkprotnone(entry & ~_PAGE_RW);
 }
 
 // vmf_pte_changed: under the PTE lock, has the PTE moved on since orig_pte was read?
@@ -384,6 +384,16 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     return ret;
 }
 
+// The PTE set_pte_range makes for `page` at a fault: young, dirty and writable (if the
+// VMA may write: maybe_mkwrite) for a write, with the VMA's protection.
+pte_t mk_fault_pte(const vm_fault& vmf, Pfn page) {
+    bool write = vmf.flags & FAULT_FLAG_WRITE;
+    pte_t entry = pte_mkyoung(mk_pte(page, false));
+    if (write) entry = pte_mkdirty(entry);
+    if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
+    return vm_page_prot(vmf, entry);
+}
+
 // pte_range_none: the nr PTEs of table t from addr are all none.  PTE lock held.
 bool pte_range_none(Kernel& k, TableId t, uint64_t addr, uint64_t nr) {
     for (uint64_t i = 0; i < nr; ++i)
@@ -397,8 +407,8 @@ bool pte_range_none(Kernel& k, TableId t, uint64_t addr, uint64_t nr) {
 // with folio_add_file_rmap_ptes, a reference per PTE (folio_ref_add(nr - 1): the
 // fault's becomes the first).  If one of the folio's PTEs is already set, only the
 // page is mapped (the fix of the endless refault, "mm: fix finish_fault() handling for
-// large folios", 6.14); VM_FAULT_NOPAGE if its own PTE is set.  Folio locked; takes
-// the PTE lock.
+// large folios", 6.14); VM_FAULT_NOPAGE if its own PTE is set.  Folio locked, the PTE
+// table allocated (vmf.pte); takes the PTE lock.
 vm_fault_t finish_fault_large(Kernel& k, vm_fault& vmf, Pfn page) {
     vm_area_struct* vma = vmf.vma;
     Pfn head = page_folio(k.folios, page);
@@ -415,8 +425,6 @@ vm_fault_t finish_fault_large(Kernel& k, vm_fault& vmf, Pfn page) {
     } else {
         nr = 1;
     }
-    if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
-    if (!vmf.pte) return vmf.pte.pmd_huge ? VM_FAULT_NOPAGE : VM_FAULT_OOM;
     TableId t = vmf.pte.table;
     pte_lock(k, vmf.pte, MMR_SITE("finish_fault"));
     if (nr > 1 && !pte_range_none(k, t, addr, nr)) {  // needs_fallback: the page alone
@@ -428,14 +436,9 @@ vm_fault_t finish_fault_large(Kernel& k, vm_fault& vmf, Pfn page) {
         pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
         return VM_FAULT_NOPAGE;
     }
-    bool write = vmf.flags & FAULT_FLAG_WRITE;
     k.folios[head].refcount += static_cast<int64_t>(nr) - 1;  // folio_ref_add
-    for (uint64_t i = 0; i < nr; ++i) {  // set_pte_range
-        pte_t entry = pte_mkyoung(mk_pte(page + static_cast<Pfn>(i), false));
-        if (write) entry = pte_mkdirty(entry);
-        if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
-        k.tables[t].entries[k.geo.index(addr + i * PAGE_SIZE, PTE_LEVEL)] = vm_page_prot(vmf, entry);
-    }
+    for (uint64_t i = 0; i < nr; ++i)  // set_pte_range
+        k.tables[t].entries[k.geo.index(addr + i * PAGE_SIZE, PTE_LEVEL)] = mk_fault_pte(vmf, page + static_cast<Pfn>(i));
     folio_add_rmap_ptes(k, page, nr, *vma->vm_mm);  // folio_add_file_rmap_ptes
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
     return 0;
@@ -448,32 +451,27 @@ vm_fault_t finish_fault_large(Kernel& k, vm_fault& vmf, Pfn page) {
 // (raced).
 vm_fault_t finish_fault(Kernel& k, vm_fault& vmf, Pfn p, bool anon_copy) {
     vm_area_struct* vma = vmf.vma;
-    if (!anon_copy && folio_test_large(k.folios, p)) {
-        if (!vmf.pte) {  // pmd_none when the fault looked
-            vm_fault_t ret = do_set_pmd(k, vma, vmf.vma_flags, vmf.address, vmf.flags & FAULT_FLAG_WRITE,
-                                        page_folio(k.folios, p));
-            if (ret != VM_FAULT_FALLBACK) return ret;
-        }
-        return finish_fault_large(k, vmf, p);
+    bool large = !anon_copy && folio_test_large(k.folios, p);
+    if (large && !vmf.pte) {  // pmd_none when the fault looked
+        vm_fault_t ret = do_set_pmd(k, vma, vmf.vma_flags, vmf.address, vmf.flags & FAULT_FLAG_WRITE,
+                                    page_folio(k.folios, p));
+        if (ret != VM_FAULT_FALLBACK) return ret;
     }
     if (!vmf.pte) vmf.pte = pte_alloc(k, *vma->vm_mm, vmf.address);
     if (!vmf.pte) return vmf.pte.pmd_huge ? VM_FAULT_NOPAGE : VM_FAULT_OOM;
-    bool write = vmf.flags & FAULT_FLAG_WRITE;
+    if (large) return finish_fault_large(k, vmf, p);
     pte_lock(k, vmf.pte, MMR_SITE("finish_fault"));
     if (!pte_none(ptep_get(k, vmf.pte))) {
         pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
         return VM_FAULT_NOPAGE;
     }
-    pte_t entry = pte_mkyoung(mk_pte(p, false));
-    if (write) entry = pte_mkdirty(entry);
-    if (write && (vmf.vma_flags & VM_WRITE)) entry = pte_mkwrite(entry);  // maybe_mkwrite
     if (anon_copy) {
         folio_add_new_anon_rmap(k, p, vma, vmf.address, true);
         folio_add_lru(k, p);  // folio_add_lru_vma
     } else {
         folio_add_rmap_pte(k, p, *vma->vm_mm);  // folio_add_file_rmap_pte
     }
-    set_pte_at(k, vmf.pte, vm_page_prot(vmf, entry));
+    set_pte_at(k, vmf.pte, mk_fault_pte(vmf, p));
     pte_unlock(k, vmf.pte, MMR_SITE("finish_fault"));
     return 0;
 }

@@ -58,13 +58,18 @@ void folio_add_new_anon_rmap_pmd(Kernel& k, Pfn head, vm_area_struct* vma, uint6
     folio_add_rmap_pmd(k, head, *vma->vm_mm);
 }
 
-bool thp_vma_allowable(const Kernel& k, const vm_area_struct* vma, uint64_t addr, bool enforce_sysfs) {
+bool thp_vma_suitable_order(const Kernel& k, const vm_area_struct* vma, uint64_t addr) {
     uint64_t size = hpage_pmd_size(k);
     uint64_t haddr = addr & ~(size - 1);
+    if (!vma->vma_is_anonymous() && ((vma->vm_start >> PAGE_SHIFT) - vma->vm_pgoff) % hpage_pmd_nr(k)) return false;
+    return haddr >= vma->vm_start && haddr + size <= vma->vm_end;
+}
+
+bool thp_vma_allowable(const Kernel& k, const vm_area_struct* vma, uint64_t addr, bool enforce_sysfs) {
     if (!vma->vma_is_anonymous() || (vma->vm_flags & (VM_SHARED | VM_MAYSHARE))) return false;
     if (vma->vm_flags & (VM_NOHUGEPAGE | VM_UFFD_MISSING | VM_UFFD_WP)) return false;
     if (enforce_sysfs && !(vma->vm_flags & VM_HUGEPAGE)) return false;
-    return haddr >= vma->vm_start && haddr + size <= vma->vm_end;  // thp_vma_suitable_order
+    return thp_vma_suitable_order(k, vma, addr);
 }
 
 namespace {
@@ -225,7 +230,7 @@ void split_huge_pmd_locked(Kernel& k, vm_area_struct* vma, PmdRef pmd, uint64_t 
         Pfn page = head + static_cast<Pfn>(i);
         if (anon_exclusive) SetPageAnonExclusive(k.folios, page);  // folio_add_anon_rmap_ptes(RMAP_EXCLUSIVE)
         pte_t pte = mk_pte(page, pte_write(old)) | (old & (_PAGE_DIRTY | _PAGE_ACCESSED));
-        if (!accessible) pte = (pte & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
+        if (!accessible) pte = pte_mkprotnone(pte);
         k.tables[pt].entries[i] = pte;
     }
     folio_add_rmap_ptes(k, head, nr, *vma->vm_mm);
@@ -361,11 +366,10 @@ int split_folio(Kernel& k, Pfn head, std::vector<Pfn>* list) {
 
 vm_fault_t do_set_pmd(Kernel& k, vm_area_struct* vma, uint64_t vm_flags, uint64_t address, bool write,
                       Pfn head) {
-    uint64_t size = hpage_pmd_size(k), nr = hpage_pmd_nr(k);
-    uint64_t haddr = address & ~(size - 1);
+    uint64_t nr = hpage_pmd_nr(k);
+    uint64_t haddr = address & ~(hpage_pmd_size(k) - 1);
     const Folio& f = k.folios[head];
-    if (haddr < vma->vm_start || haddr + size > vma->vm_end || f.order != hpage_pmd_order(k) ||
-        (vm_flags & VM_NOHUGEPAGE) || ((vma->vm_start >> PAGE_SHIFT) - vma->vm_pgoff) % nr)
+    if (!thp_vma_suitable_order(k, vma, haddr) || f.order != hpage_pmd_order(k) || (vm_flags & VM_NOHUGEPAGE))
         return fault::VM_FAULT_FALLBACK;
     // A THP that a failed truncate split left across i_size is not mapped past it.
     if (f.mapping < 0 || f.index + nr > k.files[f.mapping]->size_pages()) return fault::VM_FAULT_FALLBACK;

@@ -41,6 +41,11 @@ void pmd_unlock(mm_struct& mm, const rt::Site* site);
 uint64_t& pmd_entry(Kernel& k, PmdRef pmd);
 uint64_t pmdp_get_lockless(Kernel& k, PmdRef pmd, const rt::Site* site);
 
+// thp_vma_suitable_order(vma, addr, PMD_ORDER): the aligned PMD range holding addr
+// lies inside vma and, for a file VMA, vm_pgoff is congruent with its address modulo a
+// PMD (so that a page-cache THP lines up with a PMD).
+bool thp_vma_suitable_order(const Kernel& k, const vm_area_struct* vma, uint64_t addr);
+
 // thp_vma_allowable_order(vma, vm_flags, TVA_ENFORCE_SYSFS?, PMD_ORDER) for the PMD
 // range holding addr: an anonymous private VMA without VM_NOHUGEPAGE or userfaultfd,
 // covering the whole aligned range; with enforce_sysfs (faults, khugepaged) it needs

@@ -462,8 +462,7 @@ R madvise_collapse_file(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t 
     uint64_t pgoff = linear_page_index(vma, addr);
     mmap_read_unlock(mm, MMR_SITE("madvise_collapse"));
     *mmap_locked = false;
-    uint64_t thp = 0;
-    R r = hpage_collapse_scan_file(k, mm, f, pgoff, cc, &thp);
+    R r = hpage_collapse_scan_file(k, mm, f, pgoff, cc);
     if (r != R::SCAN_PTE_MAPPED_HUGEPAGE) return r;
     mmap_write_lock(mm, MMR_SITE("madvise_collapse"));
     r = collapse_pte_mapped_thp(k, mm, addr);

@@ -137,8 +137,7 @@ R collapse_file_take(Kernel& k, address_space& f, Pfn p, std::vector<Pfn>& pagel
 }
 
 // collapse_file for shmem.  No locks on entry or return.
-R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_control& cc,
-                uint64_t* thp_serial) {
+R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_control& cc) {
     uint64_t nr = hpage_pmd_nr(k), end = start + nr;
     Pfn nf = alloc_charge_folio(k);
     if (nf == FolioPool::kNoPfn) return R::SCAN_ALLOC_HUGE_PAGE_FAIL;
@@ -161,7 +160,6 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
             result = k.folios[h].order == hpage_pmd_order(k) && k.folios[h].index == start
                          ? R::SCAN_PTE_MAPPED_HUGEPAGE
                          : R::SCAN_PAGE_COMPOUND;
-            *thp_serial = k.folios[h].serial;
             break;
         }
         result = collapse_file_take(k, f, it->second, pagelist);
@@ -194,7 +192,6 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
     for (uint64_t index = start; index < end; ++index) f.i_pages[index] = nf + static_cast<Pfn>(index - start);
     folio_add_lru(k, nf);
     k.counters.inc(Counter::thp_collapse_file);
-    *thp_serial = nfo.serial;
     retract_page_tables(k, f, start);
     folio_unlock(k, nf);
     for (Pfn p : pagelist) {  // the collapse has succeeded: free the old folios
@@ -211,17 +208,17 @@ R collapse_file(Kernel& k, address_space& f, uint64_t start, const collapse_cont
 bool file_collapse_allowed(Kernel& k, const vm_area_struct* vma) {
     if (vma->vm_file < 0 || !k.files[vma->vm_file]->shmem) return false;
     if (vma->vm_flags & (VM_NOHUGEPAGE | VM_UFFD_MISSING | VM_UFFD_WP)) return false;
-    // thp_vma_suitable_order: address and pgoff congruent modulo a PMD.
-    if (((vma->vm_start >> PAGE_SHIFT) - vma->vm_pgoff) % hpage_pmd_nr(k)) return false;
-    return vma_holds_pmd_range(k, vma);
+    // thp_vma_suitable_order at the VMA's end: a whole PMD range inside, address and
+    // pgoff congruent.
+    return vma_holds_pmd_range(k, vma) && thp_vma_suitable_order(k, vma, vma->vm_end - hpage_pmd_size(k));
 }
 
 R hpage_collapse_scan_file(Kernel& k, mm_struct&, address_space& f, uint64_t start,
-                           const collapse_control& cc, uint64_t* thp_serial) {
+                           const collapse_control& cc) {
     // The scan's checks (present, on the LRU, refcount) are collapse_file's again under
     // the folio locks; the model goes straight there.  khugepaged's max_ptes_none does
     // not apply: khugepaged leaves shmem alone (shmem_enabled=never).
-    return collapse_file(k, f, start, cc, thp_serial);
+    return collapse_file(k, f, start, cc);
 }
 
 namespace {

@@ -43,10 +43,9 @@ bool file_collapse_allowed(Kernel& k, const vm_area_struct* vma);
 // hpage_collapse_scan_file + collapse_file for the PMD range of shmem `f` from page
 // `start` (aligned): the small page-cache folios are replaced by one PMD-order folio
 // and retract_page_tables removes the emptied PTE tables.  No locks on entry or
-// return.  SCAN_PTE_MAPPED_HUGEPAGE (for MADV_COLLAPSE) or SCAN_SUCCEED on success,
-// with *thp_serial the new folio's serial.
+// return.  SCAN_PTE_MAPPED_HUGEPAGE (for MADV_COLLAPSE) or SCAN_SUCCEED on success.
 ScanResult hpage_collapse_scan_file(Kernel& k, mm_struct& mm, address_space& f, uint64_t start,
-                                    const collapse_control& cc, uint64_t* thp_serial);
+                                    const collapse_control& cc);
 
 // collapse_pte_mapped_thp(mm, addr, install_pmd = true), for MADV_COLLAPSE: the page
 // cache holds a PMD-order folio for addr's range; mm's PTE table there, if it maps

@@ -37,7 +37,7 @@ int mfill_atomic_install_pte(Kernel& k, userfaultfd_ctx* ctx, vm_area_struct* vm
                              uint64_t dst, Pfn p) {
     // mk_pte(page, dst_vma->vm_page_prot): a PROT_NONE VMA gets a PROT_NONE PTE.
     pte_t entry = pte_mkdirty(mk_pte(p, false));
-    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) entry = (entry & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
+    if (!(vma->vm_flags & VM_ACCESS_FLAGS)) entry = pte_mkprotnone(entry);
     if (vma->vm_flags & VM_WRITE) entry = pte_mkwrite(entry);
     pte_lock(k, pte, MMR_SITE("mfill_atomic_install_pte"));
     if (!pte_none(ptep_get(k, pte))) {

@@ -66,6 +66,9 @@ inline pte_t pte_swp_clear_uffd_wp(pte_t p) { return p & ~_PAGE_SWP_UFFD_WP; }
 inline bool pte_none(pte_t p) { return p == 0; }
 inline bool pte_present(pte_t p) { return p & (_PAGE_PRESENT | _PAGE_PROTNONE); }
 inline bool pte_protnone(pte_t p) { return (p & (_PAGE_PRESENT | _PAGE_PROTNONE)) == _PAGE_PROTNONE; }
+// The entry made PAGE_NONE (vm_page_prot of a VMA without access): _PAGE_PROTNONE in
+// place of _PAGE_PRESENT, the other bits kept.
+inline pte_t pte_mkprotnone(pte_t p) { return (p & ~_PAGE_PRESENT) | _PAGE_PROTNONE; }
 // What the hardware walker sees.
 inline bool pte_hw_present(pte_t p) { return p & _PAGE_PRESENT; }
 inline bool pte_write(pte_t p) { return p & _PAGE_RW; }
@@ -113,7 +116,7 @@ inline pmd_t mk_huge_pmd(Pfn head, bool write) { return mk_pte(head, write) | _P
 // (maybe_pmd_mkwrite adds the write bit), or PAGE_NONE when the VMA has no access.
 inline pmd_t folio_mk_pmd(Pfn head, bool accessible) {
     pmd_t e = mk_huge_pmd(head, false);
-    return accessible ? e : (e & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
+    return accessible ? e : pte_mkprotnone(e);
 }
 // pmd_modify: the pfn, _PAGE_PSE, dirty and young stay; the protection is replaced by
 // read-only or PAGE_NONE (the write bit is the caller's: can_change_pmd_writable).

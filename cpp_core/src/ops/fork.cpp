@@ -42,7 +42,7 @@ bool copy_present_page(Kernel& k, vm_area_struct* dst_vma, PteRef dst, uint64_t 
     pte_t pte = pte_mkdirty(mk_pte(fresh, false));
     if (dst_vma->vm_flags & VM_WRITE) pte = pte_mkwrite(pte);  // maybe_mkwrite
     if (!(dst_vma->vm_flags & VM_ACCESS_FLAGS))                 // PAGE_NONE
-        pte = (pte & ~_PAGE_PRESENT) | _PAGE_PROTNONE;
+        pte = pte_mkprotnone(pte);
     // Uffd-wp needs to be delivered to the child's PTE as well (userfaultfd_pte_wp).
     if ((dst_vma->vm_flags & VM_UFFD_WP) && pte_uffd_wp(src_pte)) pte = pte_mkuffd_wp(pte);
     set_pte_at(k, dst, pte);

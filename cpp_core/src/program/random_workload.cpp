@@ -11,6 +11,10 @@ namespace mmrace {
 namespace {
 
 constexpr uint64_t kBase = 0x100000;
+constexpr uint64_t kPmdRange = 0x8000;  // one PMD's range in the small geometry: 8 pages
+
+// The start of the window's PMD range i (0 or 1).
+uint64_t pmd_range_at(uint64_t i) { return kBase + kPmdRange * i; }
 
 class Gen {
 public:
@@ -45,7 +49,7 @@ public:
             out << "kthread khugepaged\n";
             for (uint64_t n = 1 + rng_.below(3); n; --n)
                 out << "  collapse P" << rng_.below(static_cast<uint64_t>(nprocs)) << " 0x" << std::hex
-                    << kBase + 0x8000 * rng_.below(2) << std::dec << "\n";
+                    << pmd_range_at(rng_.below(2)) << std::dec << "\n";
         }
         if (s_.kthreads) kthread(out, nprocs);
         return out.str();
@@ -89,7 +93,7 @@ private:
                 bool whole_pmd = pmd_move_rng_.below(4) == 0;
                 if (whole_pmd) {
                     uint64_t from = pmd_move_rng_.below(2);
-                    a = kBase + 0x8000 * from, to = kBase + 0x8000 * (1 - from), n = m = 8;
+                    a = pmd_range_at(from), to = pmd_range_at(1 - from), n = m = 8;
                 }
                 out << "  mremap 0x" << std::hex << a << std::dec << " pages=" << n << " new_pages=" << m;
                 if (rng_.below(2) && !whole_pmd) out << " flags=maymove";
@@ -108,7 +112,7 @@ private:
                 if (shmem_pmd) {
                     // shmem over a whole PMD range (8 pages in the small geometry), a
                     // page written, then MADV_COLLAPSE: a file THP (collapse_file).
-                    a = kBase + 0x8000 * rng_.below(2), n = 8;
+                    a = pmd_range_at(rng_.below(2)), n = 8;
                     h = how[rng_.below(3)];
                 }
                 out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << n
@@ -131,7 +135,7 @@ private:
                 // from a generator of its own, so that the rest of a workload stays.
                 if (pmd_prot_rng_.below(2) == 0) {
                     static const char* const pmd_prot[] = {"none", "none", "rw", "r"};
-                    a = kBase + 0x8000 * pmd_prot_rng_.below(2), n = 8;
+                    a = pmd_range_at(pmd_prot_rng_.below(2)), n = 8;
                     p = pmd_prot[pmd_prot_rng_.below(4)];
                 }
                 out << "  mprotect 0x" << std::hex << a << std::dec << " pages=" << n << " prot=" << p << "\n";
@@ -146,7 +150,7 @@ private:
                 // MADV_COLLAPSE and MADV_HUGEPAGE of a whole PMD range (8 pages in the small
                 // geometry), so that THP faults and collapses happen.
                 bool pmd_range = advice == adv[5] || (advice == adv[3] && rng_.below(2));
-                if (pmd_range) a = kBase + 0x8000 * rng_.below(2);
+                if (pmd_range) a = pmd_range_at(rng_.below(2));
                 out << "  madvise 0x" << std::hex << a << std::dec << " pages="
                     << (pmd_range ? 8 : pages_from(a)) << " advice=" << advice << "\n";
                 break;
@@ -168,7 +172,7 @@ private:
     void after_file_collapse(std::ostringstream& out, uint64_t a) {
         for (uint64_t n = file_thp_rng_.below(3); n; --n) {
             uint64_t at = a + 4096 * file_thp_rng_.below(8), pages = 1 + file_thp_rng_.below(8);
-            pages = std::min<uint64_t>(pages, (a + 0x8000 - at) / 4096);
+            pages = std::min<uint64_t>(pages, (a + kPmdRange - at) / 4096);
             out << std::hex;
             switch (file_thp_rng_.below(6)) {
                 case 0: out << "  madvise 0x" << a << " pages=8 advice=dontneed\n"; break;
