@@ -81,6 +81,11 @@ int main(int argc, char** argv) {
             RunResult r;
             try {
                 r = run_program(p, o);
+            } catch (const ModelError& e) {
+                std::printf("\nworkload seed %llu (%s): internal model error: %s\n%s\n",
+                            static_cast<unsigned long long>(seed), strategy, e.what(),
+                            replay_mmr(p, e.schedule()).c_str());
+                return 1;
             } catch (const std::exception& e) {
                 std::printf("\nworkload seed %llu (%s): %s\n%s\n", static_cast<unsigned long long>(seed),
                             strategy, e.what(), print_mmr(p).c_str());

@@ -14,26 +14,6 @@ using namespace mmrace;
 
 namespace {
 
-Schedule schedule_from(const py::dict& d) {
-    Schedule s;
-    auto kind = d["kind"].cast<std::string>();
-    if (kind == "replay") {
-        s.kind = Schedule::Kind::replay;
-        s.replay = d["list"].cast<std::vector<uint64_t>>();
-    } else if (kind == "random") {
-        s.kind = Schedule::Kind::random;
-        s.seed = d["seed"].cast<uint64_t>();
-    } else if (kind == "pct") {
-        s.kind = Schedule::Kind::pct;
-        s.seed = d["seed"].cast<uint64_t>();
-        s.depth = d["depth"].cast<uint32_t>();
-        s.steps = d["steps"].cast<uint64_t>();
-    } else {
-        throw py::value_error("unknown schedule kind '" + kind + "'");
-    }
-    return s;
-}
-
 py::dict result_to_dict(const RunResult& r, bool with_trace) {
     py::dict d;
     d["verdict"] = r.verdict;
@@ -64,11 +44,22 @@ py::dict result_to_dict(const RunResult& r, bool with_trace) {
     return d;
 }
 
+// mmrace._core.ModelError with what replays the run up to the error: `schedule` (the
+// `schedule replay ...` line) and `program` (the .mmr text with that schedule line).
+[[noreturn]] void raise_model_error(const Program& p, const ModelError& e) {
+    py::object cls = py::module_::import("mmrace._core").attr("ModelError");
+    py::object err = cls(e.what());
+    err.attr("schedule") = e.schedule();
+    err.attr("program") = e.schedule().empty() ? std::string() : replay_mmr(p, e.schedule());
+    PyErr_SetObject(cls.ptr(), err.ptr());
+    throw py::error_already_set();
+}
+
 // Runs with the GIL released; every few thousand steps the run takes the GIL back
 // briefly to let Python handle signals, so Ctrl-C stops it with KeyboardInterrupt.
-py::dict run(const Program& p, std::optional<py::dict> schedule, uint64_t budget, bool trace) {
+py::dict run(const Program& p, std::optional<std::string> schedule, uint64_t budget, bool trace) {
     RunOptions opt;
-    if (schedule) opt.schedule = schedule_from(*schedule);
+    if (schedule) opt.schedule = parse_schedule(*schedule);
     opt.budget = budget;
     opt.trace = trace;
     bool interrupted = false;
@@ -78,9 +69,11 @@ py::dict run(const Program& p, std::optional<py::dict> schedule, uint64_t budget
         return interrupted;
     };
     RunResult r;
-    {
+    try {
         py::gil_scoped_release nogil;
         r = run_program(p, opt);
+    } catch (const ModelError& e) {
+        raise_model_error(p, e);
     }
     if (interrupted) throw py::error_already_set();
     return result_to_dict(r, trace);
@@ -128,6 +121,15 @@ PYBIND11_MODULE(_core, m) {
           "Parse .mmr text into a Program; raises ValueError('FILE:LINE:COL: message').");
     m.def("run", &run, py::arg("program"), py::arg("schedule") = py::none(),
           py::arg("budget") = 1'000'000, py::arg("trace") = true);
+    m.def("parse_schedule",
+          [](std::string_view text, std::string_view source) {
+              return schedule_text(parse_schedule(text, source));
+          },
+          py::arg("text"), py::arg("source") = "<schedule>",
+          "The canonical `schedule ...` line of a schedule in the file's grammar (`schedule` "
+          "optional); raises ValueError('SOURCE:1:COL: message').");
+    m.def("replay_mmr", &replay_mmr, py::arg("program"), py::arg("schedule"),
+          "The .mmr text of program with its schedule line set to `schedule`.");
     m.def("check_built", &check_built, py::arg("program"));
     m.def("mutant_names", [] {
         std::vector<std::string> names;

@@ -22,7 +22,8 @@ def test_run_json_on_the_design_example(examples):
     p = mmrace_cli("run", str(examples / "design_example.mmr"), "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert set(out) == {"verdict", "check", "message", "step", "ops", "counters", "trace_hash"}
+    assert set(out) == {"verdict", "check", "message", "step", "ops", "counters", "trace_hash",
+                        "schedule", "budget", "program"}
     assert out["verdict"] == "ok" and out["check"] is None
     assert [o["thread"] for o in out["ops"]] == ["P0.T0"] * 3 + ["P0.T1", "P1.T0"]
     assert out["ops"][0] == {"thread": "P0.T0", "index": 0,
@@ -82,12 +83,12 @@ def test_random_bytes_exit_2(tmp_path):
         assert str(f) + ":" in p.stderr
 
 
-def test_missing_file_and_unbuilt_mutant_exit_2(tmp_path):
+def test_missing_file_exits_2_and_an_unbuilt_mutant_exits_4(tmp_path):
     assert mmrace_cli("run", str(tmp_path / "nope.mmr")).returncode == 2
     f = tmp_path / "unbuilt.mmr"
     f.write_text("mmrace 1\nconfig mutants=stackrot\nprocess P0\nthread P0.T0\n  read 0x100000\n")
     p = mmrace_cli("run", str(f))
-    assert p.returncode == 2 and "stackrot" in p.stderr and "not built" in p.stderr
+    assert p.returncode == 4 and "stackrot" in p.stderr and "not built" in p.stderr
 
 
 def long_program(threads=4, ops=20000):

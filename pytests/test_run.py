@@ -142,6 +142,8 @@ def test_budget_verdict():
 def test_bad_arguments():
     prog = mmrace.parse(TWO_THREADS)
     with pytest.raises(TypeError):
+        mmrace.run(prog, schedule=0.5)
+    with pytest.raises(ValueError, match="unknown schedule policy '0'"):
         mmrace.run(prog, schedule="0 1")
     with pytest.raises(ValueError):
         mmrace.run(prog, budget=0)

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 from mmrace._core import ModelError, NotBuilt, Program
-from mmrace.api import PCT, Random, Replay, Result, parse, parse_file, run
+from importlib import metadata as _metadata
+
+from mmrace.api import PCT, Random, Replay, Result, parse, parse_file, parse_schedule, run
 
 __all__ = [
     "ModelError",
@@ -20,6 +22,10 @@ __all__ = [
     "Result",
     "parse",
     "parse_file",
+    "parse_schedule",
     "run",
 ]
-__version__ = "0.1.0"
+try:  # pyproject.toml is the one place the version is written
+    __version__ = _metadata.version("mmrace")
+except _metadata.PackageNotFoundError:  # imported from a source tree, not installed
+    __version__ = "0+unknown"

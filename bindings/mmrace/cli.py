@@ -5,26 +5,31 @@ import argparse
 import json
 import sys
 
-from mmrace import api, conform
+from mmrace import __version__, api, conform
 from mmrace._core import ModelError, NotBuilt
 
-EXIT_OK, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
+# Exit codes, one meaning each (docs/cli.md).
+EXIT_OK = 0           # verdict ok (conform: nothing differs)
+EXIT_VERDICT = 1      # any other verdict: the run found a bug (conform: an op differs)
+EXIT_USAGE = 2        # bad arguments or input: a malformed .mmr file, schedule or budget
+EXIT_MODEL_ERROR = 3  # an internal error of the model: a bug of mmrace itself
+EXIT_NOT_BUILT = 4    # the program needs a model that is not built yet
+EXIT_INTERRUPTED = 130
 
 
-def _parse_schedule(text: str) -> api.Schedule:
-    """`replay 0 1 2`, `random seed=S` or `pct seed=S depth=D [steps=K]`."""
-    words = text.split()
-    if not words:
-        raise ValueError("empty schedule")
-    kind, rest = words[0], words[1:]
-    if kind == "replay":
-        return api.Replay([int(w) for w in rest])
-    kv = dict(w.split("=", 1) for w in rest)
-    if kind == "random":
-        return api.Random(int(kv.get("seed", 0)))
-    if kind == "pct":
-        return api.PCT(int(kv.get("seed", 0)), int(kv.get("depth", 3)), int(kv.get("steps", 0)))
-    raise ValueError(f"unknown schedule policy '{kind}'")
+def _budget(text: str) -> int:
+    """argparse type for --budget: the API's bounds and message."""
+    try:
+        return api.check_budget(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e) if "budget" in str(e) else
+                                         f"expected a number of steps, got {text!r}") from None
+
+
+def _replay_command(path: str, schedule: str, budget: int) -> str:
+    """The command line that replays a run of `path`."""
+    extra = f" --budget {budget}" if budget != api.DEFAULT_BUDGET else ""
+    return f"mmrace run {path} --schedule '{schedule.removeprefix('schedule ')}'{extra}"
 
 
 def _print_human(path: str, res: api.Result) -> None:
@@ -38,23 +43,26 @@ def _print_human(path: str, res: api.Result) -> None:
     print("  counters: " + (", ".join(f"{k}={v}" for k, v in nonzero.items()) or "none"))
     print(f"  steps {res.step}, trace_hash {res.trace_hash}")
     if not res.ok:
-        print(f"  replay: mmrace run {path} --schedule '{res.schedule[len('schedule '):]}'")
+        print(f"  replay: {_replay_command(path, res.schedule, res.budget)}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
         prog = api.parse_file(args.file)
-        schedule = _parse_schedule(args.schedule) if args.schedule else None
+        schedule = api.parse_schedule(args.schedule, "--schedule") if args.schedule is not None else None
         res = api.run(prog, schedule=schedule, budget=args.budget, trace=False)
     except (ValueError, OSError) as e:
         print(f"mmrace: {e}", file=sys.stderr)
         return EXIT_USAGE
     except NotBuilt as e:
         print(f"mmrace: {args.file}: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_NOT_BUILT
     except ModelError as e:
-        print(f"mmrace: internal model error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        print(f"mmrace: internal model error (a bug of mmrace, not of the program): {e}",
+              file=sys.stderr)
+        if e.schedule:
+            print(f"  replay: {_replay_command(args.file, e.schedule, args.budget)}", file=sys.stderr)
+        return EXIT_MODEL_ERROR
     if args.json:
         print(json.dumps(res.to_json(), indent=1))
     else:
@@ -126,13 +134,22 @@ def cmd_conform(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="mmrace", description=__doc__)
+    ap = argparse.ArgumentParser(prog="mmrace", description=__doc__,
+                                 epilog="Exit codes: 0 ok, 1 a bug found (any other verdict), "
+                                 "2 usage or input error, 3 internal model error, 4 the program "
+                                 "needs a model not built yet, 130 interrupted.  Reference: docs/ "
+                                 "in the source tree.")
+    ap.add_argument("--version", action="version", version=f"mmrace {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run one .mmr program and print its verdict")
     r.add_argument("file")
-    r.add_argument("--json", action="store_true", help="print DESIGN §9's JSON object")
-    r.add_argument("--schedule", help="override the file's schedule, e.g. 'replay 0 1 1'")
-    r.add_argument("--budget", type=int, default=1_000_000, help="step budget")
+    r.add_argument("--json", action="store_true",
+                   help="print one JSON object (verdict, ops, counters, trace_hash, schedule, "
+                   "program)")
+    r.add_argument("--schedule", help="override the file's schedule, in the file's grammar: "
+                   "'replay 0 1 1', 'random seed=7', 'pct seed=1 depth=3'")
+    r.add_argument("--budget", type=_budget, default=api.DEFAULT_BUDGET,
+                   help=f"step budget (default {api.DEFAULT_BUDGET})")
     r.set_defaults(func=cmd_run)
     c = sub.add_parser("conform", help="compare the model with the host kernel, op by op",
                        description="Run single-threaded programs (fork included) in the model "
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         print("mmrace: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -815,3 +815,51 @@ TEST(ThpMutants, KhugepagedRetractNoIpiFreesATableUnderGupFast) {
     EXPECT_EQ(m.other, 0) << m.other_msg;
     EXPECT_EQ(m.clean_bad, 0) << m.clean_msg;
 }
+
+// Issue 14 (soak seed 1005192): mprotect splits a VMA while kswapd splits a THP of it
+// through rmap.  __split_vma changes the bounds under the anon_vma lock (vma_prepare);
+// without it the reclaimer computed the huge PMD's address with the old bounds and
+// split it with the shrunk VMA's protection, leaving PROT_NONE PTEs in an accessible
+// VMA (a ModelError at the next fault there).
+TEST(ThpReclaim, SplitVmaAndAReclaimersThpSplitSeeTheSameBounds) {
+    const char* text = R"(mmrace 1
+config strategy=classic geometry=small
+file F0 pages=4
+file F1 pages=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=16 prot=rw flags=private,anon,fixed
+  madvise 0x100000 pages=16 advice=hugepage
+  write 0x106010 1
+  read 0x101000
+  mprotect 0x100000 pages=8 prot=none
+  mmap 0x106000 pages=3 prot=rw flags=shared,file:F1:0,fixed,populate
+  read 0x10b008
+thread P0.T1
+  truncate F0 pages=0
+  uffd_wp 0x10b000 pages=1 off
+  madvise 0x109000 pages=3 advice=pageout
+  write 0x109000 2
+  write 0x101010 3
+  read 0x10a010
+  mprotect 0x10a000 pages=1 prot=rw
+  exit
+thread P0.T2
+  uffd_register 0x105000 pages=1 mode=missing
+  uffd_serve 2 value=1646
+kthread K0
+  smaps P0
+  reclaim 14
+  reclaim 8
+  smaps P0
+)";
+    RunResult r = run_text(text);
+    ASSERT_EQ(r.verdict, "ok") << r.message;
+    EXPECT_EQ(results(r)[12], "0");  // read 0x10a010 in the accessible half: an ordinary fault
+    for (const char* strategy : {"strategy=classic", "strategy=pervma"}) {
+        std::string t = text;
+        t.replace(t.find("strategy=classic"), 16, strategy);
+        RaceSweep s = race_sweep(t, 150);
+        EXPECT_EQ(s.bad, 0) << strategy << ": " << s.first.message << "\n" << s.first.schedule;
+    }
+}

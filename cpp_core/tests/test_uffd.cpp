@@ -565,3 +565,65 @@ thread P0.T1
 
 }  // namespace
 }  // namespace mmrace
+
+namespace mmrace {
+namespace {
+
+// Issue 14: the handler's uffd_serve returns (count 0) and closes the uffd while the
+// other thread registers and forks.  Before the fix the registration could land on a
+// context that was being released, and fork (dup_userfaultfd) or a fault
+// (handle_userfault) found a registered VMA without a context: a ModelError.
+std::string closing_handler(const char* config, bool read_before_fork) {
+    return with_config(config, std::string(R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  uffd_register 0x100000 pages=1 mode=missing
+)") + (read_before_fork ? "  read 0x100000\n" : "") + R"(  fork P1
+thread P0.T1
+  uffd_serve 0 value=7
+process P1 forked
+thread P1.T0
+  read 0x100000
+)");
+}
+
+// Closed for good: once the last handler returned, the process's uffd is gone, so a
+// later registration is EBADF (an ioctl on a closed fd) and fork has no event to wait
+// for; the child reads zero.
+TEST(Uffd, TheUffdStaysClosedAfterItsLastHandlerReturns) {
+    for (const char* config : kStrategies) {
+        RunResult r = run_text(closing_handler(config, false), parse_schedule("replay 1"));
+        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+        EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "EBADF", "P1", "0", "0"}))
+            << config;
+        RunResult wp = run_text(with_config(config, R"(process P0
+thread P0.T0
+  uffd_serve 0 value=1
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  uffd_wp 0x100000 pages=1 on
+  uffd_serve 1 value=1
+  uffd_register 0x100000 pages=1 mode=wp
+)"));
+        ASSERT_EQ(wp.verdict, "ok") << config << ": " << wp.message;
+        EXPECT_EQ(results(wp), (std::vector<std::string>{"0", "0x100000", "EBADF", "0", "EBADF"}))
+            << config;
+    }
+}
+
+// Registered first, then closed: the registration ends with the uffd, so a fork after
+// it copies none and the fault in the child is an ordinary one.  Every interleaving of
+// the registration, the close and the fork is a valid run of the model.
+TEST(Uffd, ARegistrationNeverOutlivesItsContext) {
+    for (const char* config : kStrategies)
+        for (bool read_first : {false, true}) {
+            std::string text = closing_handler(config, read_first);
+            RunResult r = run_text(text, parse_schedule("replay 0 0 1"));
+            ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+            RaceSweep s = race_sweep(text, 400);
+            EXPECT_EQ(s.bad, 0) << config << ": " << s.first.verdict << " " << s.first.message
+                                << "\n" << s.first.schedule;
+        }
+}
+
+}  // namespace
+}  // namespace mmrace

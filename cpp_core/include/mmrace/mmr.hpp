@@ -36,4 +36,14 @@ std::string print_mmr(const Program& p);
 // The canonical text of one op, as it appears in a thread (without indentation).
 std::string print_op(const Program& p, const Op& op);
 
+// One schedule, in the grammar of the file's `schedule` line, with or without the word
+// `schedule` in front: "replay 0 1 1", "schedule random seed=7", "pct seed=1 depth=3".
+// The one schedule parser: the CLI's --schedule and Python's schedule= strings use it,
+// so they take exactly what a result prints, with the file's messages and bounds.
+// Throws ParseError ("SOURCE:1:COL: message").
+Schedule parse_schedule(std::string_view text, std::string_view source = "<schedule>");
+
+// The canonical `schedule ...` line of s (no newline); parse_schedule reads it back.
+std::string schedule_text(const Schedule& s);
+
 }  // namespace mmrace

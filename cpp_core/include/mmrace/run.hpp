@@ -32,7 +32,14 @@ public:
 // An internal error of the model during a run (a bug of mmrace, not a verdict).
 class ModelError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit ModelError(const std::string& what, std::string schedule = {})
+        : std::runtime_error(what), schedule_(std::move(schedule)) {}
+    // The `schedule replay ...` line that replays the run up to the error; empty when
+    // the error was raised outside run_program.
+    const std::string& schedule() const { return schedule_; }
+
+private:
+    std::string schedule_;
 };
 
 struct RunOptions {
@@ -88,5 +95,11 @@ RunResult run_program(const Program& program, const RunOptions& options = {});
 
 // Throws NotBuilt naming the first op/strategy/mutant of `program` that is not built.
 void check_built(const Program& program);
+
+// The reproducer of a run: the .mmr text of `program` with its schedule line set to
+// `schedule` (a RunResult's or a ModelError's `schedule replay ...`).  Run with the
+// same budget, it gives the same verdict and trace hash.  Throws ParseError if
+// `schedule` is not a schedule.
+std::string replay_mmr(const Program& program, std::string_view schedule);
 
 }  // namespace mmrace

@@ -27,10 +27,14 @@ int expand_downwards(mm_struct& mm, vm_area_struct* vma, uint64_t addr) {
     uint64_t grow = (vma->vm_start - addr) >> PAGE_SHIFT;
     if (grow > vma->vm_pgoff || vma->vm_end - addr > kRlimitStack) return 12;  // acct_stack_growth
     vma_write_begin(vma);  // c137381f71ae: expand_downwards write-locks the VMA
+    // "We update the anon VMA tree": rmap walkers see the old bounds or the new ones.
+    anon_vma* av = vma->anon_vma ? anon_vma_of(Kernel::current(), vma->anon_vma) : nullptr;
+    if (av) anon_vma_lock_write(av);
     mm.vma_unlink(vma);
     vma->vm_start = addr;
     vma->vm_pgoff -= grow;
     mm.vma_link(vma);
+    if (av) anon_vma_unlock_write(av);
     vma_write_end_spf(vma);
     return 0;
 }

@@ -122,6 +122,7 @@ void userfaultfd_setup(Kernel& k, const Program& p) {
     s.done.assign(n, 0);
     s.serving.assign(n, 0);
     s.has_server.assign(n, false);
+    s.closed.assign(n, false);
     for (size_t i = 0; i < n; ++i)
         for (const auto& t : p.processes[i].threads)
             for (const auto& op : t.ops)
@@ -144,6 +145,7 @@ userfaultfd_ctx* userfaultfd_ctx_of(Kernel& k, const mm_struct& mm) {
 
 userfaultfd_ctx* userfaultfd_ctx_open(Kernel& k) {
     mm_struct& mm = k.current_mm();
+    if (k.uffd->closed.at(current_process(k))) return nullptr;
     if (userfaultfd_ctx* ctx = userfaultfd_ctx_of(k, mm)) return ctx;
     return new_ctx(k, mm, current_process(k));
 }
@@ -206,6 +208,7 @@ uint32_t handle_userfault(Kernel& k, fault::vm_fault& vmf, uint64_t reason) {
 }
 
 void userfaultfd_release(Kernel& k, userfaultfd_ctx* ctx) {
+    if (ctx->process >= 0) k.uffd->closed.at(ctx->process) = true;  // close(2): the fd is gone
     mm_struct* mm = nullptr;
     for (mm_struct* m : k.process_mm)
         if (m && m->id == ctx->mm_id) mm = m;
@@ -250,6 +253,7 @@ void dup_userfaultfd_complete(Kernel& k, mm_struct& child_mm, int child_process)
             userfaultfd_release_all(child_mm);
             mmap_write_unlock(child_mm, MMR_SITE("userfaultfd_release"));
             e.new_ctx->released = true;
+            k.uffd->closed.at(child_process) = true;
         }
     }
 }

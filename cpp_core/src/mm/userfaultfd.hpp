@@ -15,6 +15,10 @@
 //    process reads their event, or the uffd is closed; mmap_changing drops after.  A
 //    handler reads events after pending userfaults, also while it waits to retry an
 //    EAGAIN, as a real monitor's poll loop does.
+//  - Each process has one uffd.  Its first uffd_register or uffd_serve opens it (a
+//    forked child's is the one its fork event brought to the monitor).  Once closed it
+//    stays closed, as a closed fd does: a later uffd_register or uffd_wp is EBADF and a
+//    later uffd_serve returns at once.
 //  - `uffd_serve COUNT value=V` is the monitor of its process's context: it reads up to
 //    COUNT userfaults, resolving each (MISSING: UFFDIO_COPY of a page whose words are V;
 //    WP: UFFDIO_WRITEPROTECT off that page), retrying EAGAIN once mmap_changing drops
@@ -22,9 +26,14 @@
 //    ENOENT, ENOMEM).  It returns early when no userfault is pending and every other
 //    thread of its process has finished or is itself serving (no thread that could
 //    still fault is left).  When the last serving op of a process returns, the uffd is
-//    closed (userfaultfd_release): registrations end and blocked faults retry.
+//    closed (userfaultfd_release): registrations end, blocked faults retry as ordinary
+//    faults, and a fork or mremap waiting for its event goes on.
 //  - A forked process with no `uffd_serve` op in the program gets its inherited context
 //    closed at once (the monitor closes the new uffd the fork event brought).
+//  - A registration is made under mmap_write_lock with the context checked open there:
+//    userfaultfd_release marks the context released under the same lock once it has
+//    cleared every registration, so no VMA is ever registered with a closed context
+//    (in Linux the ioctl's file reference keeps release from running meanwhile).
 //  - A fault in a registered range whose process never serves waits forever: that is
 //    the program's deadlock, as on a real kernel.
 #pragma once
@@ -90,6 +99,7 @@ struct userfaultfd_state {
     std::vector<int> done;        // per process: threads that finished
     std::vector<int> serving;     // per process: threads inside uffd_serve
     std::vector<bool> has_server; // per process: the program has a uffd_serve op
+    std::vector<bool> closed;     // per process: its uffd was closed (for good)
 };
 
 // Run set-up: which processes have a handler.  After Kernel::reset.
@@ -103,7 +113,9 @@ void userfaultfd_thread_done(Kernel& k);
 userfaultfd_ctx* userfaultfd_ctx_of(Kernel& k, const mm_struct& mm);
 
 // The context of the calling thread's process, opened (userfaultfd(2) + UFFDIO_API
-// with EVENT_FORK | EVENT_REMAP) if it has none.
+// with EVENT_FORK | EVENT_REMAP) if it has none; null once the process's uffd was
+// closed.  A caller that registers holds mmap_write_lock, so that the context stays
+// open until it drops it.
 userfaultfd_ctx* userfaultfd_ctx_open(Kernel& k);
 // userfaultfd_release: the uffd is closed.  Every registration of ctx->mm ends
 // (under mmap_write_lock, with the strategies' VMA writer rules) and every blocked

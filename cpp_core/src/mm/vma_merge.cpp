@@ -87,7 +87,11 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
     adopt_anon_vma(k, tgt, r);
     if (left && right) adopt_anon_vma(k, prev, MergeRange{0, 0, 0, 0, 0, next, next->anon_vma});
     std::vector<vm_area_struct*> removed;
-    i_mmap_lock_write(k, r.file);  // vma_prepare
+    // vma_prepare: i_mmap_rwsem, then the anon_vma lock (the merged VMAs share one) so
+    // that rmap walkers see every bound before the merge or every bound after it.
+    i_mmap_lock_write(k, r.file);
+    anon_vma* av = tgt->anon_vma ? anon_vma_of(k, tgt->anon_vma) : nullptr;
+    if (av) anon_vma_lock_write(av);
     uint64_t lo = left ? prev->vm_start : r.start;
     uint64_t hi = right ? next->vm_end : r.end;
     if (middle && !(middle->vm_start >= r.start && middle->vm_end <= r.end)) {
@@ -110,7 +114,8 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
         next->vm_pgoff = pg;
         mm.vma_link(next);
     }
-    i_mmap_unlock_write(k, r.file);  // vma_complete
+    if (av) anon_vma_unlock_write(av);  // vma_complete
+    i_mmap_unlock_write(k, r.file);
     for (vm_area_struct* v : touched)
         if (!keep_locked || v != tgt) vma_write_end_spf(v);
     free_removed(k, mm, removed);

@@ -7,6 +7,7 @@ namespace mmrace::ops {
 std::string errno_name(int e) {
     switch (e) {
         case EPERM_: return "EPERM";
+        case EBADF_: return "EBADF";
         case ENOENT_: return "ENOENT";
         case EAGAIN_: return "EAGAIN";
         case ENOMEM_: return "ENOMEM";

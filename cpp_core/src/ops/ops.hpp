@@ -61,7 +61,7 @@ std::string proc_smaps(Kernel& k, int process);
 
 // Errno names as .mmr prints them.
 enum Errno : int { EPERM_ = 1, ENOENT_ = 2, EAGAIN_ = 11, ENODEV_ = 19, ENOMEM_ = 12, EACCES_ = 13, EFAULT_ = 14,
-                   EBUSY_ = 16, EEXIST_ = 17, EINVAL_ = 22 };
+                   EBADF_ = 9, EBUSY_ = 16, EEXIST_ = 17, EINVAL_ = 22 };
 std::string errno_name(int e);
 std::string hex(uint64_t v);
 

@@ -108,10 +108,11 @@ std::string sys_uffd_register(Kernel& k, uint64_t start, uint64_t pages, UffdMod
     if (int e = validate_range(start, pages)) return errno_name(e);
     uint64_t end = start + pages * PAGE_SIZE;
     uint64_t vm_flags = mode == UffdMode::missing ? VM_UFFD_MISSING : VM_UFFD_WP;
-    userfaultfd_ctx_open(k);
     mm_struct& mm = k.current_mm();
     mmap_write_lock(mm, MMR_SITE("userfaultfd_register"));
-    int error = userfaultfd_register_check(mm, start, end);
+    // Open (or find) the uffd under the lock that userfaultfd_release clears
+    // registrations under: the context stays open until this registration is done.
+    int error = userfaultfd_ctx_open(k) ? userfaultfd_register_check(mm, start, end) : EBADF_;
     for (vm_area_struct* vma = error ? nullptr : mm.find_vma(start); vma && vma->vm_start < end;
          vma = mm.find_vma(vma->vm_end)) {
         if ((vma->vm_flags & vm_flags) == vm_flags) continue;  // already registered so
@@ -127,9 +128,9 @@ std::string sys_uffd_register(Kernel& k, uint64_t start, uint64_t pages, UffdMod
 
 std::string sys_uffd_wp(Kernel& k, uint64_t start, uint64_t pages, bool on) {
     if (int e = validate_range(start, pages)) return errno_name(e);
-    // No uffd: the ioctl has no file to go to (EBADF); the model answers EINVAL.
+    // A closed uffd: EBADF.  None opened yet: the model answers EINVAL.
     userfaultfd_ctx* ctx = userfaultfd_ctx_of(k, k.current_mm());
-    if (!ctx) return errno_name(EINVAL_);
+    if (!ctx) return errno_name(k.uffd->closed.at(k.thread_process.at(k.rt.self())) ? EBADF_ : EINVAL_);
     uint64_t len = pages * PAGE_SIZE;
     int ret = mwriteprotect_range(k, ctx, start, len, on);
     if (ret == -EAGAIN_) k.counters.inc(Counter::uffd_eagain);
@@ -140,6 +141,7 @@ std::string sys_uffd_wp(Kernel& k, uint64_t start, uint64_t pages, bool on) {
 
 std::string uffd_serve(Kernel& k, uint64_t count, uint64_t value) {
     userfaultfd_ctx* ctx = userfaultfd_ctx_open(k);
+    if (!ctx) return "0";  // the process's uffd was closed: nothing to read
     int p = ctx->process;
     ++k.uffd->serving.at(p);
     ++ctx->readers;

@@ -21,6 +21,14 @@ namespace mmrace {
 
 namespace {
 
+// The `schedule replay ...` line of a run's decisions.
+std::string replay_line(const std::vector<uint64_t>& decisions) {
+    std::ostringstream sched;
+    sched << "schedule replay";
+    for (uint64_t d : decisions) sched << ' ' << d;
+    return sched.str();
+}
+
 [[noreturn]] void not_built(const std::string& what, SrcLoc loc = {}) {
     std::string where = loc.line ? "line " + std::to_string(loc.line) + ": " : "";
     throw NotBuilt(where + what);
@@ -175,10 +183,7 @@ void fill_result(const mm::Kernel& k, const Program& p, const rt::RunOutcome& ou
     for (const auto& t : k.rt.trace())
         r.trace.push_back(TraceEntry{t.step, t.who == rt::kNoThread ? "-" : k.rt.entity_name(t.who),
                                      t.site->name, rt::ev_name(t.ev), t.arg});
-    std::ostringstream sched;
-    sched << "schedule replay";
-    for (uint64_t d : out.decisions) sched << ' ' << d;
-    r.schedule = sched.str();
+    r.schedule = replay_line(out.decisions);
 }
 
 // The history the semantic oracle checks: every op that returned.
@@ -334,7 +339,7 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     if (!out.error.empty()) {
         std::string_view prefix = NotBuilt::prefix();
         if (out.error.rfind(prefix, 0) == 0) throw NotBuilt(out.error.substr(prefix.size()));
-        throw ModelError(out.error);
+        throw ModelError(out.error, replay_line(out.decisions));
     }
     if (out.verdict == rt::Verdict::ok) {
         // Every process has exited: nothing may be left (DESIGN §7, check 5).
@@ -361,6 +366,12 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     RunResult r;
     fill_result(k, p, out, s.slots, r);
     return r;
+}
+
+std::string replay_mmr(const Program& program, std::string_view schedule) {
+    Program p = program;
+    p.schedule = parse_schedule(schedule);
+    return print_mmr(p);
 }
 
 }  // namespace mmrace

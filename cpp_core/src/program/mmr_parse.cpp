@@ -455,6 +455,26 @@ class Parser {
 public:
     explicit Parser(std::string_view text) : text_(text), lexer_(text) {}
 
+    // A schedule on its own (parse_schedule): one line, `schedule` optional in front.
+    Schedule parse_schedule_only() {
+        check_size();
+        LineScanner line;
+        if (!lexer_.next_line(line))
+            fail(Token{{}, 1, 1}, "empty schedule (expected replay, random or pct)");
+        LineScanner probe = line;
+        Token head;
+        probe.next(head);
+        if (head.text == "schedule") line = probe;  // the word is optional
+        schedule(line, head);
+        LineScanner extra;
+        if (lexer_.next_line(extra)) {
+            Token t;
+            extra.next(t);
+            fail(t, "a schedule is one line; unexpected " + quote(t.text));
+        }
+        return *prog_.schedule;
+    }
+
     Program parse() {
         check_size();
         version();
@@ -1046,6 +1066,14 @@ Program parse_mmr(std::string_view text, std::string_view filename) {
         return Parser(text).parse();
     } catch (Failure& f) {
         throw ParseError(std::string(filename), f.line, f.col, std::move(f.message));
+    }
+}
+
+Schedule parse_schedule(std::string_view text, std::string_view source) {
+    try {
+        return Parser(text).parse_schedule_only();
+    } catch (Failure& f) {
+        throw ParseError(std::string(source), f.line, f.col, std::move(f.message));
     }
 }
 

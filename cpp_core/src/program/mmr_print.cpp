@@ -134,6 +134,9 @@ std::string config_text(const Config& c) {
     return s;
 }
 
+
+}  // namespace
+
 std::string schedule_text(const Schedule& s) {
     switch (s.kind) {
         case Schedule::Kind::replay: {
@@ -149,8 +152,6 @@ std::string schedule_text(const Schedule& s) {
     }
     return "schedule ?";
 }
-
-}  // namespace
 
 std::string print_op(const Program& p, const Op& op) { return op_name(op.kind) + op_args(p, op); }
 
