@@ -1,0 +1,259 @@
+"""docs/ stays in sync with the code: every op, config key, counter, check name and
+mutant the core knows is documented, every ```mmr example parses, and README and docs/
+never point outside the repository.
+
+The names come from the C++ sources (the parser's op table, the counter registry, the
+check calls) or from mmrace._core, never from a list kept here, so a new op or mutant
+without its documentation fails this file."""
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+SRC = ROOT / "cpp_core" / "src"
+PAGES = ["README.md", "format.md", "schedules.md", "checks.md", "strategies.md", "mutants.md",
+         "cli.md"]
+
+
+def doc(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def source(rel: str) -> str:
+    return (SRC / rel).read_text(encoding="utf-8")
+
+
+def backticked(text: str) -> set[str]:
+    """Every word that appears as `word` (alone in its backticks) in text."""
+    return set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", text))
+
+
+def user_markdown() -> list[Path]:
+    """README.md, docs/*.md and the READMEs of the subfolders."""
+    files = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    files += sorted(p for p in ROOT.glob("*/README.md") if p.parent.name != "docs")
+    return files
+
+
+def test_every_page_exists_and_the_index_links_it():
+    index = doc("README.md")
+    for page in PAGES:
+        assert (DOCS / page).is_file(), page
+        if page != "README.md":
+            assert f"]({page})" in index, f"docs/README.md does not link {page}"
+
+
+# --- nothing points outside the repository -------------------------------------------
+
+
+@pytest.mark.parametrize("path", user_markdown(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_pointer_outside_the_repository(path):
+    text = path.read_text(encoding="utf-8")
+    assert "../shared" not in text
+    assert "shared/DESIGN" not in text
+    assert "DESIGN.md" not in text
+    assert not re.search(r"DESIGN §\d", text), "a reference to DESIGN's sections"
+
+
+@pytest.mark.parametrize("path", user_markdown(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve_inside_the_repository(path):
+    text = path.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        file_part = target.split("#", 1)[0]
+        resolved = (path.parent / file_part).resolve()
+        assert resolved.is_relative_to(ROOT), f"{target} leaves the repository"
+        assert resolved.exists(), f"{path.name}: broken link {target}"
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors for the headings of a markdown page."""
+    out = set()
+    for heading in re.findall(r"^#+ (.+)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        out.add(slug)
+    return out
+
+
+@pytest.mark.parametrize("path", user_markdown(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_anchors_into_docs_exist(path):
+    text = path.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s]+\.md)#([^)\s]+)\)", text):
+        page, anchor = target
+        resolved = (path.parent / page).resolve()
+        assert anchor in anchors(resolved.read_text(encoding="utf-8")), \
+            f"{path.name}: no heading for {page}#{anchor}"
+
+
+# --- the format: ops and config keys -------------------------------------------------
+
+
+def parser_ops() -> list[str]:
+    """The op keywords of the parser's op table (kOps in mmr_parse.cpp)."""
+    text = source("program/mmr_parse.cpp")
+    table = re.search(r"const OpSpec kOps\[\] = \{(.*?)\n\};", text, re.S)
+    assert table, "kOps not found in mmr_parse.cpp"
+    ops = re.findall(r'\{"(\w+)",\s*OpKind::', table.group(1))
+    assert len(ops) >= 20
+    return ops
+
+
+def config_keys() -> list[str]:
+    text = source("program/mmr_parse.cpp")
+    m = re.search(r'kKeys\[\] = \{("strategy"[^}]*)\}', text)
+    assert m, "the config keys were not found in mmr_parse.cpp"
+    return re.findall(r'"(\w+)"', m.group(1))
+
+
+@pytest.mark.parametrize("op", parser_ops())
+def test_every_op_is_documented(op):
+    text = doc("format.md")
+    assert op in backticked(text), f"op {op} is not in docs/format.md"
+    assert re.search(rf"^\| `{op}` \|", text, re.M), f"op {op} has no row in an op table"
+
+
+@pytest.mark.parametrize("key", config_keys())
+def test_every_config_key_is_documented(key):
+    text = doc("format.md")
+    assert re.search(rf"^\| `{key}` \|", text, re.M), f"config key {key} has no row"
+
+
+def test_every_vocabulary_word_is_documented():
+    """mmap flags, advice, gup/pin flags, uffd modes, strategies, geometries."""
+    text = doc("format.md")
+    lexer = source("program/mmr_lexer.hpp")
+    words = set(re.findall(r'\{"(\w+)",\s*(?:MAPF|MREMAPF|GUPF|Advice|UffdMode|Strategy|Geometry)',
+                           lexer))
+    assert len(words) >= 20
+    missing = sorted(w for w in words if not re.search(rf"\b{w}\b", text))
+    assert not missing, f"not in docs/format.md: {missing}"
+
+
+def test_format_bounds_match_the_lexer():
+    lexer = source("program/mmr_lexer.hpp")
+    text = doc("format.md")
+    assert "kMaxThreads = 64" in lexer and "| 64 |" in text
+    assert "kMaxPages = 1ull << 20" in lexer and "1048576" in text
+    assert "kMaxPctDepth = 1024" in lexer and "1 to 1024" in text
+    assert "kMaxOpsPerThread = 1u << 16" in lexer and "65536" in text
+
+
+# --- counters and checks -------------------------------------------------------------
+
+
+def test_every_counter_is_documented():
+    registry = source("mm/counters.hpp").split("#define MMRACE_COUNTERS(X)", 1)[1]
+    names = re.findall(r"X\((\w+)\)", registry.split("enum class Counter", 1)[0])
+    assert len(names) >= 40
+    text = doc("strategies.md")
+    missing = [n for n in names if f"`{n}`" not in text]
+    assert not missing, f"counters missing from docs/strategies.md: {missing}"
+
+
+def check_names() -> set[str]:
+    names = set()
+    for path in SRC.rglob("*.[ch]pp"):
+        text = path.read_text(encoding="utf-8")
+        names |= set(re.findall(r'\b(?:violation|bad)\("([a-z_]+)"', text))
+        # violation(cond ? "stale_tlb" : "use_after_free", ...)
+        for pair in re.findall(r'violation\([^;"]*\? "([a-z_]+)" : "([a-z_]+)"', text):
+            names |= set(pair)
+        names |= set(re.findall(r'_check_name\(\) \{ return "([a-z_]+)"; \}', text))
+        names |= set(re.findall(r'fail\((?:rt::)?Verdict::\w+, "([a-z_]+)"', text))
+    return names
+
+
+def test_every_check_name_is_documented():
+    names = check_names()
+    assert {"invariant", "use_after_free", "leak", "linearizability", "lockdep",
+            "deadlock", "budget"} <= names
+    text = doc("checks.md")
+    missing = sorted(n for n in names if f"`{n}`" not in text)
+    assert not missing, f"checks missing from docs/checks.md: {missing}"
+
+
+def test_every_verdict_is_documented():
+    run_hpp = (ROOT / "cpp_core" / "include" / "mmrace" / "run.hpp").read_text(encoding="utf-8")
+    verdicts = re.search(r"std::string verdict;\s*// (.*)", run_hpp).group(1).split(" | ")
+    text = doc("checks.md")
+    for v in verdicts:
+        assert f"| `{v}` |" in text, v
+
+
+# --- mutants ---------------------------------------------------------------------------
+
+
+def test_every_mutant_is_documented():
+    from mmrace import _core
+
+    names = _core.mutant_names()
+    text = doc("mutants.md")
+    for name in names:
+        assert f"`{name}`" in text, f"mutant {name} is not in docs/mutants.md"
+
+
+def test_built_column_matches_the_core():
+    """The whole-list table says yes exactly for the mutants the core can switch on."""
+    import mmrace
+    from mmrace import _core
+
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| (yes|no) \|$", doc("mutants.md"), re.M))
+    assert set(rows) == set(_core.mutant_names())
+    for name, said in rows.items():
+        prog = mmrace.parse(f"mmrace 1\nconfig strategy=classic mutants={name}\n")
+        try:
+            _core.check_built(prog)
+            built = True
+        except mmrace.NotBuilt:
+            built = False
+        except ValueError:  # built, for another strategy
+            built = True
+        assert built == (said == "yes"), f"{name}: docs say built={said}"
+
+
+def test_every_reproducer_is_documented():
+    text = doc("mutants.md")
+    for path in sorted((ROOT / "examples" / "mutants").glob("*.mmr")):
+        assert f"examples/mutants/{path.name}" in text, path.name
+
+
+# --- examples --------------------------------------------------------------------------
+
+
+def mmr_blocks() -> list[tuple[str, int, str]]:
+    out = []
+    for page in PAGES:
+        text = doc(page)
+        for m in re.finditer(r"^```mmr\n(.*?)^```", text, re.S | re.M):
+            out.append((page, text[: m.start()].count("\n") + 2, m.group(1)))
+    return out
+
+
+def test_format_has_examples():
+    assert sum(1 for page, _, _ in mmr_blocks() if page == "format.md") >= 2
+
+
+@pytest.mark.parametrize("page,line,text", mmr_blocks(),
+                         ids=[f"{p}:{n}" for p, n, _ in mmr_blocks()])
+def test_mmr_examples_parse_and_run(page, line, text):
+    import mmrace
+    from mmrace import _core
+
+    prog = mmrace.parse(text, f"docs/{page}:{line}")
+    assert mmrace.parse(prog.to_mmr()) == prog
+    _core.check_built(prog)  # every example needs only what is built
+    res = mmrace.run(prog)
+    assert res.verdict == "ok", res.message
+
+
+def test_design_example_in_format_is_the_example_file():
+    """format.md's first example is examples/design_example.mmr, comments aside."""
+    import mmrace
+
+    first = mmr_blocks()[0]
+    assert first[0] == "format.md"
+    example = (ROOT / "examples" / "design_example.mmr").read_text(encoding="utf-8")
+    assert mmrace.parse(first[2]) == mmrace.parse(example)
