@@ -135,7 +135,7 @@ PYBIND11_MODULE(_core, m) {
         std::vector<std::string> names;
         for (const auto& m : mutant_catalogue()) names.emplace_back(m.name);
         return names;
-    }, "The names of DESIGN §8's mutant catalogue, in its order.");
+    }, "The names of the mutant catalogue (docs/mutants.md), in its order.");
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
 }

@@ -53,7 +53,7 @@ DEFAULT_BUDGET = 1_000_000
 
 @dataclass
 class Result:
-    """The outcome of one run (DESIGN §9's JSON object, plus the trace)."""
+    """The outcome of one run (the JSON object of docs/cli.md, plus the trace)."""
 
     verdict: str
     check: str | None

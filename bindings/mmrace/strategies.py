@@ -1,4 +1,4 @@
-"""Hypothesis strategies for mmrace programs, drawn as canonical .mmr text (DESIGN §9).
+"""Hypothesis strategies for mmrace programs, drawn as canonical .mmr text (docs/format.md).
 
     from hypothesis import given
     from mmrace.strategies import mmr_programs
@@ -34,7 +34,7 @@ POOLS = (("folios", 1 << 16, 1 << 20), ("swap_slots", 1024, 1 << 20),
          ("pgtables", 1 << 18, 1 << 18))
 U64_MAX = (1 << 64) - 1
 
-# The catalogue of DESIGN §8 (cpp_core/src/mutants/catalogue.cpp), in its order.
+# The mutant catalogue (docs/mutants.md, cpp_core/src/mutants/catalogue.cpp), in its order.
 MUTANTS = tuple(_core.mutant_names())
 
 Draw = Callable[[st.SearchStrategy], object]
