@@ -136,6 +136,21 @@ PYBIND11_MODULE(_core, m) {
         for (const auto& m : mutant_catalogue()) names.emplace_back(m.name);
         return names;
     }, "The names of the mutant catalogue (docs/mutants.md), in its order.");
+    m.def("mutant_catalogue", [] {
+        py::list rows;
+        for (const auto& m : mutant_catalogue()) {
+            py::dict d;
+            d["name"] = m.name;
+            d["reference"] = m.reference;
+            d["strategies"] = m.strategies;
+            d["check"] = m.check;
+            d["summary"] = m.summary;
+            d["built"] = m.built;
+            rows.append(d);
+        }
+        return rows;
+    }, "The mutant catalogue's rows (docs/mutants.md): name, reference, strategies ('all' "
+       "or a comma list), check, summary, built.");
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
 }

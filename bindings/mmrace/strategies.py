@@ -8,9 +8,11 @@
         assert mmrace.parse(text).to_mmr() == text
 
 The text is exactly what ``Program.to_mmr()`` prints: the config line always, optional
-fields only when not default, flags in their fixed order.  Every program is valid:
+fields only when not default, flags in their fixed order.  Every program parses:
 forked processes are each forked once by an earlier process, handles name existing pins
 and DMA offsets fall inside them, addresses are aligned and inside the user address space.
+By default every program also runs: its mutants are built and apply to its strategy
+(``runnable=False`` draws any catalogue name, for tests of the format itself).
 Hypothesis shrinks toward few processes, few ops and small numbers.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 
 from mmrace import _core
 
-__all__ = ["MUTANTS", "mmr_programs"]
+__all__ = ["MUTANTS", "mmr_programs", "runnable_mutants"]
 
 PAGE = 4096
 USER_TOP = 1 << 47  # the end of the user address space
@@ -36,6 +38,14 @@ U64_MAX = (1 << 64) - 1
 
 # The mutant catalogue (docs/mutants.md, cpp_core/src/mutants/catalogue.cpp), in its order.
 MUTANTS = tuple(_core.mutant_names())
+_CATALOGUE = {row["name"]: row for row in _core.mutant_catalogue()}
+
+
+def runnable_mutants(strategy: str) -> tuple[str, ...]:
+    """The mutants a program of `strategy` can switch on: built, and for that strategy."""
+    def applies(row: dict) -> bool:
+        return row["strategies"] == "all" or strategy in row["strategies"].split(",")
+    return tuple(name for name, row in _CATALOGUE.items() if row["built"] and applies(row))
 
 Draw = Callable[[st.SearchStrategy], object]
 
@@ -201,15 +211,17 @@ class _Process:
     threads: list[tuple[str, list[Op]]]
 
 
-def _config(draw: Draw) -> str:
-    text = (f"config strategy={draw(st.sampled_from(['classic', 'spf', 'pervma']))}"
-            f" geometry={draw(st.sampled_from(['small', 'x86']))}")
+def _config(draw: Draw, runnable: bool) -> str:
+    strategy = draw(st.sampled_from(['classic', 'spf', 'pervma']))
+    text = f"config strategy={strategy} geometry={draw(st.sampled_from(['small', 'x86']))}"
+
     for key, default, maximum in POOLS:
         size = draw(st.one_of(st.just(default), st.integers(1, 8), st.just(maximum),
                               st.integers(1, maximum)))
         if size != default:
             text += f" {key}={size}"
-    mutants = draw(st.lists(st.sampled_from(MUTANTS), unique=True, max_size=3))
+    names = runnable_mutants(strategy) if runnable else MUTANTS
+    mutants = draw(st.lists(st.sampled_from(names), unique=True, max_size=3))
     return text + (f" mutants={','.join(mutants)}" if mutants else "")
 
 
@@ -262,8 +274,9 @@ def _resolve_handles(draw: Draw, processes: list[_Process]) -> None:
 
 
 @st.composite
-def mmr_programs(draw: Draw, max_processes: int = 4, max_kthreads: int = 2) -> str:
-    """A whole valid program as canonical .mmr text."""
+def mmr_programs(draw: Draw, max_processes: int = 4, max_kthreads: int = 2,
+                 runnable: bool = True) -> str:
+    """A whole valid program as canonical .mmr text; with `runnable` one that runs."""
     files = _names(draw, "F", draw(st.integers(0, 3)))
     file_lines = [f"file {f} pages={draw(page_counts)}" for f in files]
     names = _names(draw, "P", draw(st.integers(0, max_processes)))
@@ -280,7 +293,7 @@ def mmr_programs(draw: Draw, max_processes: int = 4, max_kthreads: int = 2) -> s
     _add_forks(draw, processes)
     _resolve_handles(draw, processes)
 
-    lines = ["mmrace 1", _config(draw), *file_lines]
+    lines = ["mmrace 1", _config(draw, runnable), *file_lines]
     for p in processes:
         lines.append(f"process {p.name}" + (" forked" if p.forked else ""))
         for tname, ops in p.threads:

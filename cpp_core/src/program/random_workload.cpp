@@ -23,7 +23,8 @@ public:
           uffd_rng_(seed ^ 0x75666664ull /* "uffd" */),
           pmd_prot_rng_(seed ^ 0x706d6470ull /* "pmdp" */),
           pmd_move_rng_(seed ^ 0x706d646dull /* "pmdm" */),
-          file_thp_rng_(seed ^ 0x66746870ull /* "fthp" */), s_(s) {}
+          file_thp_rng_(seed ^ 0x66746870ull /* "fthp" */),
+          uffd_life_rng_(seed ^ 0x75666c66ull /* "uflf" */), s_(s) {}
 
     std::string program() {
         std::ostringstream out;
@@ -36,13 +37,16 @@ public:
                              : s_.min_threads + static_cast<int>(rng_.below(s_.max_threads - s_.min_threads + 1));
             // Process p forks process p+1 from one of its threads.
             int forker = p + 1 < nprocs ? static_cast<int>(rng_.below(nthreads)) : -1;
+            std::vector<std::string> threads;
             for (int t = 0; t < nthreads; ++t) {
-                out << "thread P" << p << ".T" << t << "\n";
                 std::ostringstream ops;
                 thread_ops(ops, p == 0 && t == 0, t == forker ? p + 1 : -1);
-                out << (s_.uffd ? uffd_mix(ops.str()) : ops.str());
+                threads.push_back(s_.uffd ? uffd_mix(ops.str()) : ops.str());
             }
-            if (s_.uffd) uffd_handler(out, p, nthreads);
+            std::ostringstream handler;
+            if (s_.uffd && uffd_handler(handler, p, nthreads)) uffd_lifetimes(threads, handler);
+            for (int t = 0; t < nthreads; ++t) out << "thread P" << p << ".T" << t << "\n" << threads[t];
+            out << handler.str();
         }
         // khugepaged collapsing the window's PMD ranges (small geometry: 8 pages each).
         if (rng_.below(2)) {
@@ -236,36 +240,68 @@ private:
     // the same with and without it.  Deadlock-free by construction: only a handler
     // thread registers, and it serves right after (a process's faults wait only while a
     // handler of it may still serve; the last one to return closes the uffd).
-    void uffd_handler(std::ostringstream& out, int p, int nthreads) {
-        if (uffd_rng_.below(3) == 0) return;
+    bool uffd_handler(std::ostringstream& out, int p, int nthreads) {
+        if (uffd_rng_.below(3) == 0) return false;
         out << "thread P" << p << ".T" << nthreads << "\n";
-        for (uint64_t n = p ? uffd_rng_.below(2) : 1 + uffd_rng_.below(2); n; --n) {
-            uint64_t a = kBase + uffd_rng_.below(s_.pages) * 4096;
-            uint64_t left = (kBase + s_.pages * 4096ull - a) / 4096;
-            out << "  uffd_register 0x" << std::hex << a << std::dec << " pages="
-                << 1 + uffd_rng_.below(std::min<uint64_t>(left, 8))
-                << (uffd_rng_.below(2) ? " mode=missing\n" : " mode=wp\n");
-        }
+        for (uint64_t n = p ? uffd_rng_.below(2) : 1 + uffd_rng_.below(2); n; --n)
+            out << register_op(uffd_rng_);
         out << "  uffd_serve " << uffd_rng_.below(8) << " value=" << 1000 + uffd_rng_.below(1000) << "\n";
+        return true;
     }
-    // Inserts uffd_wp on/off ops into a thread's op lines (never after an exit).
-    std::string uffd_mix(const std::string& ops) {
+
+    // The uffd's lifetime against its registrations (issue 14), in a process that has a
+    // handler, from a stream of its own: the other threads register ranges too, so a
+    // registration outlives a handler that has returned (the close ends it) and a fork,
+    // mremap or fault comes after the close; the handler goes on after its serve with
+    // ops on the closed uffd (EBADF) and faults in what was registered.  Deadlock-free
+    // still: a process's faults wait only while one of its handlers serves, and the
+    // last one to return closes the uffd.
+    void uffd_lifetimes(std::vector<std::string>& threads, std::ostringstream& handler) {
+        if (uffd_life_rng_.below(2)) return;
+        for (std::string& ops : threads)
+            if (uffd_life_rng_.below(2)) ops = insert_op(ops, uffd_life_rng_, register_op(uffd_life_rng_));
+        for (uint64_t n = uffd_life_rng_.below(3); n; --n) {
+            uint64_t a = kBase + uffd_life_rng_.below(s_.pages) * 4096;
+            switch (uffd_life_rng_.below(5)) {
+                case 0: handler << register_op(uffd_life_rng_); break;
+                case 1: handler << "  uffd_wp 0x" << std::hex << a << std::dec << " pages=1 off\n"; break;
+                case 2: handler << "  uffd_serve " << uffd_life_rng_.below(2) << " value=7\n"; break;
+                case 3: handler << "  read 0x" << std::hex << a << std::dec << "\n"; break;
+                default: handler << "  write 0x" << std::hex << a << std::dec << " " << ++value_ << "\n";
+            }
+        }
+    }
+    std::string register_op(rt::SplitMix64& rng) {
+        uint64_t a = kBase + rng.below(s_.pages) * 4096;
+        uint64_t left = (kBase + s_.pages * 4096ull - a) / 4096;
+        std::ostringstream op;
+        op << "  uffd_register 0x" << std::hex << a << std::dec << " pages="
+           << 1 + rng.below(std::min<uint64_t>(left, 8))
+           << (rng.below(2) ? " mode=missing\n" : " mode=wp\n");
+        return op.str();
+    }
+    // `op` (a line with its newline) inserted into a thread's op lines at a place drawn
+    // from rng, never after an exit.
+    static std::string insert_op(const std::string& ops, rt::SplitMix64& rng, const std::string& op) {
         std::vector<std::string> lines;
         std::istringstream in(ops);
-        for (std::string l; std::getline(in, l);) lines.push_back(l);
-        size_t end = lines.size() - (!lines.empty() && lines.back() == "  exit");
+        for (std::string l; std::getline(in, l);) lines.push_back(l + "\n");
+        size_t end = lines.size() - (!lines.empty() && lines.back() == "  exit\n");
+        lines.insert(lines.begin() + static_cast<long>(rng.below(end + 1)), op);
+        std::string s;
+        for (const auto& l : lines) s += l;
+        return s;
+    }
+    // Inserts uffd_wp on/off ops into a thread's op lines (never after an exit).
+    std::string uffd_mix(std::string ops) {
         for (uint64_t n = uffd_rng_.below(4); n; --n) {
             uint64_t a = kBase + uffd_rng_.below(s_.pages) * 4096;
             std::ostringstream op;
             op << "  uffd_wp 0x" << std::hex << a << std::dec << " pages=" << 1 + uffd_rng_.below(4)
-               << (uffd_rng_.below(3) ? " on" : " off");
-            size_t at = uffd_rng_.below(end + 1);
-            lines.insert(lines.begin() + static_cast<long>(at), op.str());
-            ++end;
+               << (uffd_rng_.below(3) ? " on\n" : " off\n");
+            ops = insert_op(ops, uffd_rng_, op.str());
         }
-        std::string s;
-        for (const auto& l : lines) s += l + "\n";
-        return s;
+        return ops;
     }
 
     // Half the workloads get a kthread K0: reclaim races faults, fork, munmap, mremap,
@@ -285,6 +321,7 @@ private:
     rt::SplitMix64 pmd_prot_rng_;
     rt::SplitMix64 pmd_move_rng_;
     rt::SplitMix64 file_thp_rng_;
+    rt::SplitMix64 uffd_life_rng_;
     WorkloadShape s_;
     uint64_t value_ = 0;
     std::vector<uint64_t> pin_pages_;  // the size of each pin written so far, by handle

@@ -20,7 +20,9 @@ struct WorkloadShape {
     const char* geometry = "small";        // or "x86"
     const char* strategy = "classic";      // or "spf", "pervma"
     // userfaultfd: a handler thread (uffd_register, then uffd_serve) in two processes
-    // of three, and uffd_wp ops in every thread.
+    // of three, and uffd_wp ops in every thread; in half of those processes the other
+    // threads register too and the handler goes on after its serve (the uffd's
+    // lifetime against its registrations: forks, faults and registers after the close).
     bool uffd = true;
     bool gup = false;                      // also pin/unpin/gup/dma_read/dma_write/peek/poke
 };
