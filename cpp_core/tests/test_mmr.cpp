@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "mm/kernel.hpp"
 #include "mmrace/mmr.hpp"
+#include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
 #include "program/random_program.hpp"
 
@@ -864,3 +866,79 @@ TEST(MutantCatalogue, TheDesignExampleTypoGetsASuggestion) {
                      "'pervma_fork_no_vma_write_lock'?)");
     }
 }
+
+namespace {
+
+// parse_schedule: the file's schedule grammar on its own, `schedule` optional.
+TEST(MmrSchedule, ParsesWhatSchedulesPrint) {
+    for (const char* text : {"replay", "replay 0 1 18446744073709551615", "random seed=7",
+                             "pct seed=1 depth=3", "pct seed=2 depth=1024 steps=40"}) {
+        Schedule s = parse_schedule(text);
+        EXPECT_EQ(schedule_text(s), std::string("schedule ") + text);
+        EXPECT_EQ(parse_schedule(schedule_text(s)), s);
+    }
+}
+
+TEST(MmrSchedule, RejectsWhatTheFileParserRejects) {
+    struct Case {
+        const char* text;
+        const char* message;
+    };
+    for (const Case& c : {Case{"", "empty schedule"}, Case{"replay -1", "expected a number"},
+                          Case{"random", "missing seed="}, Case{"random sed=5", "sed"},
+                          Case{"pct seed=1 depth=0", "at least 1"},
+                          Case{"random seed=18446744073709551616", "out of range"},
+                          Case{"foo 1 2", "unknown schedule policy"},
+                          Case{"replay 1\nreplay 2", "one line"}}) {
+        try {
+            parse_schedule(c.text, "--schedule");
+            ADD_FAILURE() << "accepted: " << c.text;
+        } catch (const ParseError& e) {
+            EXPECT_EQ(e.file(), "--schedule");
+            EXPECT_NE(e.message().find(c.message), std::string::npos) << c.text << ": " << e.what();
+        }
+    }
+}
+
+// A ModelError carries the schedule that replays the run up to it, and replay_mmr makes
+// a program of it that fails the same way.  (Thrown here from the after_op hook: no
+// valid program is known to raise one.)
+TEST(MmrSchedule, AModelErrorCarriesItsReplay) {
+    const char* text = R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  read 0x100000
+thread P0.T1
+  read 0x100000
+)";
+    auto boom = [](mm::Kernel&, const std::string& thread, size_t index) {
+        if (thread == "P0.T0" && index == 1) throw ModelError("boom");
+    };
+    RunOptions o;
+    o.schedule = parse_schedule("random seed=5");
+    o.after_op = boom;
+    std::string schedule;
+    try {
+        run_program(parse_mmr(text), o);
+        FAIL() << "no ModelError";
+    } catch (const ModelError& e) {
+        EXPECT_STREQ(e.what(), "boom");
+        schedule = e.schedule();
+    }
+    ASSERT_EQ(schedule.rfind("schedule replay", 0), 0u) << schedule;
+    Program replay = parse_mmr(replay_mmr(parse_mmr(text), schedule));
+    ASSERT_TRUE(replay.schedule);
+    EXPECT_EQ(schedule_text(*replay.schedule), schedule);
+    RunOptions again;
+    again.after_op = boom;
+    try {
+        run_program(replay, again);
+        FAIL() << "the replay did not fail";
+    } catch (const ModelError& e) {
+        EXPECT_EQ(e.schedule(), schedule);
+    }
+}
+
+}  // namespace
