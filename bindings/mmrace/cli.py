@@ -1,4 +1,5 @@
-"""The `mmrace` command line."""
+"""mmrace: run .mmr programs on a deterministic model of the Linux page-fault paths, and
+check the model against the host kernel."""
 from __future__ import annotations
 
 import argparse
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--version", action="version", version=f"mmrace {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run one .mmr program and print its verdict")
-    r.add_argument("file")
+    r.add_argument("file", help="the .mmr program (format: docs/format.md)")
     r.add_argument("--json", action="store_true",
                    help="print one JSON object (verdict, ops, counters, trace_hash, schedule, "
                    "program)")
