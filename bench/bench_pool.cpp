@@ -13,6 +13,7 @@
 // predicts more than MAX_SECONDS.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -57,17 +58,18 @@ struct Row {
 Row run(const Program& p, const Mode& m) {
     RunOptions o;
     o.trace = false;
+    o.budget = UINT64_MAX;  // a populate of N pages takes steps in proportion to N
     o.check_quiescent = m.check_quiescent;
     o.check_semantics = m.check_semantics;
     auto t0 = Clock::now();
     RunResult r = run_program(p, o);
     Row row;
     row.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    row.verdict = r.verdict;
+    row.verdict = r.verdict == "ok" ? r.verdict : r.verdict + " " + r.check + ": " + r.message;
     // Every op must have succeeded (mmap returns the address, write "ok", munmap 0): a
     // failed mmap or an OOM would time something else.
     static const char* const expected[] = {"0x100000", "ok", "0"};
-    for (size_t i = 0; i < r.ops.size(); ++i)
+    for (size_t i = 0; i < r.ops.size() && r.verdict == "ok"; ++i)
         if (r.ops[i].result.value_or("never ran") != expected[i % 3])
             row.verdict = r.ops[i].op + " gave " + r.ops[i].result.value_or("never ran");
     row.trace_hash = r.trace_hash;
