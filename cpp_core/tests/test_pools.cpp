@@ -7,10 +7,15 @@
 // (0x40000), a PUD table 512 (0x200000); the first fault of a program needs three tables.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
+
 #include "test_util.hpp"
 
 #include "mm/anon_vma.hpp"
+#include "mm/free_id_tree.hpp"
 #include "mm/kernel.hpp"
+#include "mm/swap.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 
@@ -418,5 +423,229 @@ TEST(Pools, BadLimitIsAParseErrorNamingKeyLineAndColumn) {
         EXPECT_EQ(e.col(), 30);
         EXPECT_EQ(std::string(e.what()),
                   "limits.mmr:2:30: pgtables '1000000' is too large (1 to 262144)");
+    }
+}
+
+// Which frame a pool hands out decides every later trace: these pin the choice that
+// FolioPool, PageTablePool and the swap device made when they kept plain free lists
+// (the lowest freed id first) now that they keep a FreeIdTree.
+
+TEST(Pools, AllocReturnsTheLowestFreedPfnWhateverOrderTheyWereFreedIn) {
+    FolioPool pool;
+    pool.reset(100);
+    for (Pfn p = 1; p <= 10; ++p) ASSERT_EQ(pool.alloc(), p);
+    for (Pfn p : {7u, 3u, 9u}) pool.put(p);
+    EXPECT_EQ(pool.alloc(), 3u);
+    EXPECT_EQ(pool.alloc(), 7u);
+    EXPECT_EQ(pool.alloc(), 9u);
+    EXPECT_EQ(pool.alloc(), 11u);  // then the next never-used pfn
+    EXPECT_EQ(pool.high_water(), 12u);
+}
+
+TEST(Pools, AllocStopsAtTheLimitUnlessAPfnWasFreed) {
+    FolioPool pool;
+    pool.reset(3);
+    for (Pfn p = 1; p <= 3; ++p) ASSERT_EQ(pool.alloc(), p);
+    EXPECT_EQ(pool.alloc(), FolioPool::kNoPfn);
+    pool.put(2);
+    EXPECT_EQ(pool.alloc(), 2u);
+    EXPECT_EQ(pool.alloc(), FolioPool::kNoPfn);
+}
+
+TEST(Pools, AllocOrderTakesTheLowestAlignedBlockAfterAMixOfFrees) {
+    FolioPool pool;
+    pool.reset(64);
+    for (Pfn p = 1; p <= 20; ++p) ASSERT_EQ(pool.alloc(), p);
+    // [4, 8) all free; [8, 12) is not (8 stays in use).
+    for (Pfn p : {11u, 5u, 9u, 7u, 4u, 6u, 10u}) pool.put(p);
+    Pfn h = pool.alloc_order(2);
+    EXPECT_EQ(h, 4u);
+    EXPECT_EQ(pool[4].order, 2u);
+    EXPECT_FALSE(pool[4].tail);
+    for (Pfn p = 5; p < 8; ++p) EXPECT_TRUE(pool[p].tail && pool[p].head == 4u) << p;
+    // Nothing below 20 is a free aligned block of 4 now, but [20, 24) holds 20 (freed)
+    // and pfns never handed out.
+    pool.put(20);
+    EXPECT_EQ(pool.alloc_order(2), 20u);
+    EXPECT_EQ(pool.high_water(), 24u);
+    // The freed 9, 10, 11 are still the lowest order-0 pfns.
+    EXPECT_EQ(pool.alloc(), 9u);
+    // Freeing the large folio frees all its pages, lowest first again.
+    pool.put(4);
+    EXPECT_EQ(pool.alloc_order(1), 4u);
+    EXPECT_EQ(pool.alloc(), 6u);
+}
+
+TEST(Pools, AllocOrderNeverUsesTheZeroPagesBlockAndRespectsTheLimit) {
+    FolioPool pool;
+    pool.reset(15);
+    EXPECT_EQ(pool.alloc_order(3), 8u);  // [0, 8) holds the zero page: [8, 16) ends at 15
+    EXPECT_EQ(pool.alloc_order(2), 4u);  // [4, 8) was skipped, hence free; [0, 4) never
+    pool.reset(14);
+    EXPECT_EQ(pool.alloc_order(3), FolioPool::kNoPfn);
+    EXPECT_EQ(pool.high_water(), 1u);  // and nothing was skipped
+    EXPECT_EQ(pool.alloc(), 1u);
+}
+
+TEST(Pools, PfnsSkippedByAnAlignedBlockBecomeFree) {
+    FolioPool pool;
+    pool.reset(64);
+    for (Pfn p = 1; p <= 10; ++p) ASSERT_EQ(pool.alloc(), p);
+    pool.put(9);
+    // [8, 16) holds the used 8: the block is [16, 24), and 11..15 become free.
+    EXPECT_EQ(pool.alloc_order(3), 16u);
+    EXPECT_EQ(pool.high_water(), 24u);
+    EXPECT_EQ(pool.in_use(), 9u + 8u);
+    for (Pfn p : {9u, 11u, 12u, 13u, 14u, 15u, 24u}) EXPECT_EQ(pool.alloc(), p);
+}
+
+namespace {
+
+// The choices of FolioPool as commit 671d2d4 wrote them, with a set for its list of
+// freed pfns: the lowest freed pfn, else the next; the first aligned block (from
+// 2^order) whose pages are all freed or never used, trying each in turn.
+struct ListFolioPool {
+    size_t limit = 0, nr = 1;
+    std::set<Pfn> free;
+    void reset(size_t l) {
+        limit = l;
+        nr = 1;
+        free.clear();
+    }
+    Pfn alloc() {
+        if (!free.empty()) return free.extract(free.begin()).value();
+        return nr <= limit ? static_cast<Pfn>(nr++) : FolioPool::kNoPfn;
+    }
+    Pfn alloc_order(unsigned order) {
+        size_t n = size_t{1} << order, h = n;
+        auto all_free = [&](size_t b) {
+            for (size_t p = b; p < b + n; ++p)
+                if (p < nr && !free.count(static_cast<Pfn>(p))) return false;
+            return true;
+        };
+        while (h + n - 1 <= limit && !all_free(h)) h += n;
+        if (h + n - 1 > limit) return FolioPool::kNoPfn;
+        for (size_t p = nr; p < h; ++p) free.insert(static_cast<Pfn>(p));
+        for (size_t p = h; p < h + n; ++p) free.erase(static_cast<Pfn>(p));
+        nr = std::max(nr, h + n);
+        return static_cast<Pfn>(h);
+    }
+    void put(Pfn head, unsigned order) {
+        for (size_t i = 0; i < (size_t{1} << order); ++i) free.insert(static_cast<Pfn>(head + i));
+    }
+};
+
+}  // namespace
+
+TEST(Pools, FolioPoolChoosesAsTheFreeListDidOverRandomAllocsAndFrees) {
+    std::mt19937_64 rng(14);
+    FolioPool pool;
+    ListFolioPool ref;
+    std::vector<std::pair<Pfn, unsigned>> live;  // (head, order)
+    for (int run = 0; run < 6; ++run) {
+        size_t limit = 40 + rng() % 300;
+        pool.reset(limit);  // a kept pool, rewound: as run after run
+        ref.reset(limit);
+        live.clear();
+        for (int step = 0; step < 5000; ++step) {
+            unsigned dice = rng() % 100;
+            if (dice < 45 && !live.empty()) {
+                size_t i = rng() % live.size();
+                pool.put(live[i].first);
+                ref.put(live[i].first, live[i].second);
+                live[i] = live.back();
+                live.pop_back();
+                continue;
+            }
+            unsigned order = dice < 80 ? 0 : 1 + rng() % 4;
+            Pfn got = order ? pool.alloc_order(order) : pool.alloc();
+            ASSERT_EQ(got, order ? ref.alloc_order(order) : ref.alloc()) << "run " << run << " step " << step;
+            ASSERT_EQ(pool.high_water(), ref.nr) << "run " << run << " step " << step;
+            if (got != FolioPool::kNoPfn) live.emplace_back(got, order);
+        }
+    }
+}
+
+TEST(Pools, PageTablesComeBackLowestIdFirst) {
+    PageTablePool pool{PtGeometry(Geometry::small)};
+    pool.reset(6);
+    for (TableId id = 0; id < 5; ++id) ASSERT_EQ(pool.alloc(PTE_LEVEL), id);
+    pool.free(3);
+    pool.free(1);
+    EXPECT_EQ(pool.alloc(PMD_LEVEL), 1u);
+    EXPECT_EQ(pool.alloc(PTE_LEVEL), 3u);
+    EXPECT_EQ(pool.alloc(PTE_LEVEL), 5u);
+    EXPECT_EQ(pool.alloc(PTE_LEVEL), kNoTable);
+    pool.free(4);
+    pool.free(0);
+    pool.free(2);
+    EXPECT_EQ(pool.alloc(PTE_LEVEL), 0u);
+    pool.reset(6);  // rewound: every id is free again, from 0
+    EXPECT_EQ(pool.alloc(PTE_LEVEL), 0u);
+    EXPECT_EQ(pool.alloc(PTE_LEVEL), 1u);
+}
+
+TEST(Pools, SwapSlotsComeBackLowestSlotFirst) {
+    const char* text = R"(mmrace 1
+config strategy=classic geometry=small swap_slots=8
+process P0
+thread P0.T0
+  mmap 0x100000 pages=4 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x101000 2
+  write 0x102000 3
+  write 0x103000 4
+)";
+    bool checked = false;
+    auto r = run_text(text, std::nullopt, [&](Kernel& k, const std::string&, size_t i) {
+        if (i != 4) return;
+        for (Pfn p = 1; p <= 4; ++p) ASSERT_TRUE(k.folios[p].in_use) << p;
+        auto slot = [&](Pfn p) {
+            EXPECT_TRUE(add_to_swap(k, p));
+            return k.folios[p].swap;
+        };
+        EXPECT_EQ(slot(1), 1u);
+        EXPECT_EQ(slot(2), 2u);
+        EXPECT_EQ(slot(3), 3u);
+        delete_from_swap_cache(k, 2);
+        delete_from_swap_cache(k, 1);
+        EXPECT_EQ(slot(4), 1u);
+        EXPECT_EQ(slot(1), 2u);
+        EXPECT_EQ(slot(2), 4u);
+        for (Pfn p = 1; p <= 4; ++p) delete_from_swap_cache(k, p);  // as it was
+        checked = true;
+    });
+    EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_TRUE(checked);
+}
+
+TEST(Pools, FreeIdTreeFindsTheLowestFreeAlignedBlock) {
+    std::mt19937_64 rng(2);
+    FreeIdTree tree;
+    std::vector<bool> is_free(3000);
+    auto lowest_block = [&](unsigned order) {
+        size_t n = size_t{1} << order;
+        for (size_t h = 0; h + n <= is_free.size(); h += n) {
+            bool all = true;
+            for (size_t p = h; p < h + n && all; ++p) all = is_free[p];
+            if (all) return h;
+        }
+        return FreeIdTree::npos;
+    };
+    for (int round = 0; round < 4; ++round) {
+        size_t span = 100 + rng() % 2900;  // ids marked this round; the tree grows
+        for (int step = 0; step < 4000; ++step) {
+            size_t id = rng() % span;
+            bool free = rng() % 3 != 0;
+            if (free) tree.set_free(id);
+            else tree.set_used(id);
+            is_free[id] = free;
+            unsigned order = static_cast<unsigned>(rng() % 7);
+            ASSERT_EQ(tree.find_free_block(order), lowest_block(order)) << "order " << order;
+            ASSERT_EQ(tree.test_free(id), free);
+        }
+        tree.clear();
+        is_free.assign(is_free.size(), false);
+        EXPECT_EQ(tree.find_first_free(), FreeIdTree::npos);
     }
 }

@@ -45,7 +45,7 @@ void folio_reinit(Folio& f) {
 
 void FolioPool::reset(size_t limit) {
     limit_ = limit;
-    free_.clear();
+    free_.clear();  // costs what the last run freed, not the limit
     nr_ = 1;
     if (folios_.empty()) folios_.emplace_back();
     // The zero page: permanently referenced, so it is never freed or reused.
@@ -60,12 +60,10 @@ void FolioPool::reset(size_t limit) {
 
 Pfn FolioPool::alloc() {
     Pfn p;
-    if (!free_.empty()) {
+    if (size_t lowest = free_.find_first_free(); lowest != FreeIdTree::npos) {
         // The lowest freed pfn, whatever order they were freed in.
-        auto it = std::min_element(free_.begin(), free_.end());
-        p = *it;
-        *it = free_.back();
-        free_.pop_back();
+        p = static_cast<Pfn>(lowest);
+        free_.set_used(p);
     } else if (nr_ <= limit_) {  // pfns 1..limit: freed ones are reused first
         p = static_cast<Pfn>(nr_++);
         if (p == folios_.size()) folios_.emplace_back();
@@ -82,30 +80,34 @@ Pfn FolioPool::alloc() {
     return p;
 }
 
+size_t FolioPool::lowest_free_block(unsigned order) const {
+    size_t nr = size_t{1} << order;
+    // Only pfns below nr_ are ever free in the tree, so a block it finds lies below
+    // nr_ and below every block that reaches nr_.  Pfn 0 (the zero page) is never
+    // free, so no block starts at 0.
+    if (size_t h = free_.find_free_block(order); h != FreeIdTree::npos) return h;
+    // Else the block holding nr_ if its pages below nr_ are all free, else the next.
+    size_t h = std::max(nr, nr_ & ~(nr - 1));
+    for (size_t p = h; p < nr_; ++p)
+        if (!free_.test_free(p)) return h + nr;
+    return h;
+}
+
 Pfn FolioPool::alloc_order(unsigned order) {
     if (order == 0) return alloc();
     size_t nr = size_t{1} << order;
-    // The lowest aligned block whose pages are all free (pfn 0, the zero page, is never
-    // in a block: blocks start at nr, 2nr, ...).
-    auto is_free = [&](size_t p) {
-        return p >= nr_ || std::find(free_.begin(), free_.end(), static_cast<Pfn>(p)) != free_.end();
-    };
-    size_t h = nr;
-    for (; h + nr - 1 <= limit_; h += nr) {
-        bool ok = true;
-        for (size_t p = h; p < h + nr && ok; ++p) ok = is_free(p);
-        if (ok) break;
-    }
+    // The lowest aligned block whose pages are all free or never handed out.
+    size_t h = lowest_free_block(order);
     if (h + nr - 1 > limit_) return kNoPfn;
     while (folios_.size() < h + nr) folios_.emplace_back();
     // Pfns skipped on the way up become free pfns below nr_ (storage kept from an
     // earlier run is reinitialised: only pfns below nr_ are looked at).
     for (size_t p = nr_; p < h; ++p) {
         folio_reinit(folios_[p]);
-        free_.push_back(static_cast<Pfn>(p));
+        free_.set_free(p);
     }
     for (size_t p = h; p < h + nr; ++p) {
-        if (p < nr_) free_.erase(std::find(free_.begin(), free_.end(), static_cast<Pfn>(p)));
+        if (p < nr_) free_.set_used(p);
         Folio& f = folios_[p];
         folio_reinit(f);
         f.in_use = true;
@@ -172,7 +174,7 @@ void FolioPool::put(Pfn p) {
             page.in_use = false;
             page.tail = false;
             page.words.clear();
-            free_.push_back(static_cast<Pfn>(p + i));
+            free_.set_free(p + i);
         }
         f.order = 0;
         used_ -= nr;

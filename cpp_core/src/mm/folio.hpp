@@ -8,6 +8,8 @@
 #include <map>
 #include <vector>
 
+#include "mm/free_id_tree.hpp"
+
 namespace mmrace::mm {
 
 using Pfn = uint32_t;
@@ -92,9 +94,11 @@ struct Folio {
 };
 
 // The folio pool: `limit` allocatable folios (config folios=N) besides the zero page.
-// Pfns are handed out lowest-first so that runs are deterministic.  Storage grows on
-// demand and is kept across runs: reset() only rewinds the pool (O(1)); alloc()
-// reinitialises the folio it hands out, reusing its containers' memory.
+// Pfns are handed out lowest-first so that runs are deterministic; the free pfns are
+// kept in a FreeIdTree, so every allocation and free costs O(log n).  Storage grows on
+// demand and is kept across runs: reset() only rewinds the pool (in time proportional
+// to the pfns the last run freed); alloc() reinitialises the folio it hands out,
+// reusing its containers' memory.
 class FolioPool {
 public:
     FolioPool() { reset(0); }
@@ -127,9 +131,14 @@ public:
     void set_lruvec(lruvec* l) { lruvec_ = l; }
 
 private:
+    // The lowest h, a multiple of 2^order and at least 2^order, whose pages
+    // [h, h + 2^order) are each free or not yet handed out (>= nr_); the limit is the
+    // caller's to check.
+    size_t lowest_free_block(unsigned order) const;
+
     std::deque<Folio> folios_;  // a deque keeps references stable as it grows
     size_t nr_ = 1;             // pfns [0, nr_) handed out since reset()
-    std::vector<Pfn> free_;     // freed pfns below nr_
+    FreeIdTree free_;           // freed pfns, all below nr_
     size_t limit_ = 0;
     size_t used_ = 0;
     uint64_t serial_ = 0;

@@ -1,19 +1,15 @@
 #include "mm/pgtable.hpp"
 
-#include <algorithm>
-
 #include "check/report.hpp"
 
 namespace mmrace::mm {
 
 TableId PageTablePool::alloc(int level) {
     TableId id;
-    if (!free_.empty()) {
+    if (size_t lowest = free_.find_first_free(); lowest != FreeIdTree::npos) {
         // Lowest free id first, independent of the order tables were freed in.
-        auto it = std::min_element(free_.begin(), free_.end());
-        id = *it;
-        *it = free_.back();
-        free_.pop_back();
+        id = static_cast<TableId>(lowest);
+        free_.set_used(id);
     } else if (nr_ < limit_) {  // freed ids are reused first, so nr_ == used_ here
         id = static_cast<TableId>(nr_++);
         if (id == tables_.size()) tables_.push_back(std::make_unique<PageTable>());
@@ -34,7 +30,7 @@ void PageTablePool::free(TableId id) {
     PageTable& t = *tables_[id];
     if (!t.in_use) check::violation("double_free", "page table " + std::to_string(id) + " freed twice");
     t.in_use = false;
-    free_.push_back(id);
+    free_.set_free(id);
     --used_;
 }
 

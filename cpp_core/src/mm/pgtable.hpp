@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mm/folio.hpp"
+#include "mm/free_id_tree.hpp"
 #include "mmrace/program.hpp"
 #include "sync/spinlock.hpp"
 
@@ -141,7 +142,8 @@ struct PageTable {
     std::vector<TableId> deposited;
 };
 
-// Page-table pages (config pgtables=N of them), allocated lowest id first.  Storage
+// Page-table pages (config pgtables=N of them), allocated lowest id first (a
+// FreeIdTree of the freed ids: O(log n) an allocation or free).  Storage
 // grows on demand and is kept across runs: reset() frees every table without
 // releasing anything (pools are reset between runs, not rebuilt).
 class PageTablePool {
@@ -161,7 +163,7 @@ private:
     PtGeometry geo_;
     std::vector<std::unique_ptr<PageTable>> tables_;  // unique_ptr: stable as it grows
     size_t nr_ = 0;               // ids [0, nr_) handed out since reset()
-    std::vector<TableId> free_;   // freed ids below nr_
+    FreeIdTree free_;             // freed ids, all below nr_
     size_t limit_ = 0;
     size_t used_ = 0;
 };

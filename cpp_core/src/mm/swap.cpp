@@ -30,7 +30,7 @@ void maybe_free_slot(Kernel& k, swp_entry_t e) {
     s.in_use = false;
     s.words.clear();
     --k.swap.inuse_pages;
-    k.swap.lowest_bit = std::min(k.swap.lowest_bit, e.val);
+    k.swap.free_slots.set_free(e.val);
 }
 
 // put_swap_folio: the swap cache no longer holds the slot.
@@ -64,7 +64,7 @@ void swap_info_struct::reset(uint64_t slots) {
     }
     if (swap_map.empty()) swap_map.emplace_back();  // the header
     max = slots + 1;
-    lowest_bit = 1;
+    free_slots.clear();
     highest_bit = 0;
     swap_cache.clear();
     inuse_pages = 0;
@@ -78,17 +78,14 @@ bool add_to_swap(Kernel& k, Pfn p) {
     // folio_alloc_swap: the lowest free slot (deterministic; the cluster allocator's
     // order is not modelled).
     swp_entry_t e{0};
-    for (uint64_t i = si.lowest_bit; i <= si.highest_bit; ++i)
-        if (!si.swap_map[i].in_use) {
-            e.val = i;
-            break;
-        }
-    if (!e.val) {
+    if (size_t lowest = si.free_slots.find_first_free(); lowest != FreeIdTree::npos) {
+        e.val = lowest;
+        si.free_slots.set_used(lowest);
+    } else {
         if (si.highest_bit + 1 >= si.max) return false;  // every slot is in use
         e.val = ++si.highest_bit;
         if (e.val == si.swap_map.size()) si.swap_map.emplace_back();
     }
-    si.lowest_bit = e.val + 1;
     swap_slot& s = k.swap.slot(e);
     s.count = 0;
     s.words.clear();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mm/folio.hpp"
+#include "mm/free_id_tree.hpp"
 #include "mm/pgtable.hpp"
 
 namespace mmrace::mm {
@@ -33,9 +34,10 @@ struct swap_info_struct {
     // si->max: slots [1, max) exist (config swap_slots=N); slot 0 is the header.
     uint64_t max = 1;
     // Where folio_alloc_swap looks (si->lowest_bit and si->highest_bit before the
-    // cluster allocator): every slot below lowest_bit is in use, and none above
-    // highest_bit was allocated since reset().
-    uint64_t lowest_bit = 1;
+    // cluster allocator): the freed slots, all at or below highest_bit, and none above
+    // highest_bit was allocated since reset().  A FreeIdTree rather than lowest_bit and
+    // a scan, so that taking the lowest free slot costs O(log n).
+    FreeIdTree free_slots;
     uint64_t highest_bit = 0;
     // si->swap_map with each slot's content, [0, highest_bit] in use in this run.
     // Storage grows on demand and is kept across runs (a deque: references stay valid
