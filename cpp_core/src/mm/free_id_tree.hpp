@@ -26,7 +26,6 @@ public:
     void set_free(size_t id) { update(id, 1); }
     void set_used(size_t id) { update(id, 0); }
     bool test_free(size_t id) const { return id < capacity() && longest_[0][id] != 0; }
-    bool empty() const { return longest_.empty() || longest_.back()[0] == 0; }
     // The lowest free id, or npos.
     size_t find_first_free() const { return find_free_block(0); }
     // The lowest h, a multiple of 2^order, with ids [h, h + 2^order) all free; npos if
