@@ -191,3 +191,18 @@ def test_version():
     assert p.returncode == 0
     assert p.stdout.strip() == f"mmrace {mmrace.__version__}"
     assert mmrace.__version__[0].isdigit()
+
+
+def test_a_closed_output_pipe_is_no_traceback(tmp_path):
+    """`mmrace run F | head -1`: the reader goes away while the ops are printed."""
+    lines = ["mmrace 1", "process P0", "thread P0.T0",
+             *[f"  read 0x{0x100000 + 8 * i:x}" for i in range(20000)]]
+    f = tmp_path / "many.mmr"
+    f.write_text("\n".join(lines) + "\n")
+    p = subprocess.Popen([sys.executable, "-m", "mmrace", "run", str(f), "--budget", "50"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == cli.EXIT_PIPE_CLOSED, err
+    assert "Traceback" not in err

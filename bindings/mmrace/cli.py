@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from mmrace import __version__, api, conform
@@ -16,6 +17,7 @@ EXIT_USAGE = 2        # bad arguments or input: a malformed .mmr file, schedule 
 EXIT_MODEL_ERROR = 3  # an internal error of the model: a bug of mmrace itself
 EXIT_NOT_BUILT = 4    # the program needs a model that is not built yet
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: the reader of the output went away (| head)
 
 
 def _budget(text: str) -> int:
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mmrace", description=__doc__,
                                  epilog="Exit codes: 0 ok, 1 a bug found (any other verdict), "
                                  "2 usage or input error, 3 internal model error, 4 the program "
-                                 "needs a model not built yet, 130 interrupted.  Reference: docs/ "
+                                 "needs a model not built yet, 130 interrupted, 141 the output "
+                                 "pipe closed.  Reference: docs/ "
                                  "in the source tree.")
     ap.add_argument("--version", action="version", version=f"mmrace {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -170,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmrace: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Python's advice for a closed pipe: point stdout at /dev/null so that the flush
+        # at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
 
 
 if __name__ == "__main__":
