@@ -13,7 +13,8 @@
 // spf: the 2018 series' cover letter (seed 000) relies on the PMD re-check under the
 // PTE lock to see a collapse; the model's collapse does not open a vm_write_begin
 // section (later revisions of the series added one, which makes the PMD re-check a
-// second line of defence).  File THP (collapse_file, retract_page_tables) is not built.
+// second line of defence).  File THP (collapse_file,
+// retract_page_tables) is in khugepaged_file.cpp.
 #pragma once
 
 #include <cstdint>
