@@ -615,3 +615,35 @@ TEST(Mm, AKernelKeptBetweenRunsChangesNothing) {
     EXPECT_EQ(fresh.trace_hash, first[7].trace_hash);
     EXPECT_EQ(results(fresh), results(first[7]));
 }
+
+// Soak seed 99642 (issue 14): MAP_POPULATE of a private writable file mapping breaks
+// COW at once (populate_vma_page_range's FOLL_WRITE).  When another thread's read
+// fault (or a GUP) maps the page-cache page read-only first, populate's write fault
+// finds the PTE taken and returns; populate must then follow the page again, as every
+// GUP does, and fault once more to COW it.  Before, the page stayed the page cache's
+// and a later write(2) to the file showed through the private mapping.
+TEST(Mm, PopulateBreaksCowEvenWhenAReadFaultMappedThePageFirst) {
+    for (const char* racer : {"read 0x109000", "pin 0x109000 pages=1 flags=fast",
+                              "peek 0x109000", "gup 0x109000 pages=1"}) {
+        std::string text = std::string(R"(mmrace 1
+config strategy=classic
+file F0 pages=1
+process P0
+thread P0.T0
+  mmap 0x109000 pages=1 prot=rw flags=private,file:F0:0,fixed,populate
+  file_write F0 0 3
+  read 0x109000
+thread P0.T1
+  )") + racer + "\n";
+        Program p = parse_mmr(text);
+        for (uint64_t seed = 0; seed < 300; ++seed)
+            for (const Schedule& s : {random_schedule(seed), pct_schedule(seed)}) {
+                RunOptions o;
+                o.schedule = s;
+                o.trace = false;
+                RunResult r = run_program(p, o);
+                ASSERT_EQ(r.verdict, "ok") << racer << " seed " << seed << ": " << r.message;
+                ASSERT_EQ(results(r)[2], "0") << racer << " seed " << seed;
+            }
+    }
+}

@@ -40,9 +40,9 @@ bool try_grab_folio(Kernel& k, Pfn p, uint32_t flags) {
     } else if (flags & FOLL_PIN) {
         f.refcount += GUP_PIN_COUNTING_BIAS;  // order 0: the pin lives in the refcount
         ++f.pincount;
-    } else {
+    } else if (flags & FOLL_GET) {
         ++f.refcount;
-    }
+    }  // neither: populate_vma_page_range's GUP, which keeps no page
     return true;
 }
 

@@ -40,8 +40,9 @@ constexpr long EFAULT_ = 14, ENOMEM_ = 12, EBUSY_ = 16, EAGAIN_ = 11, EMLINK_ = 
 // the bias (false positives with huge refcounts are accepted upstream too).
 bool folio_maybe_dma_pinned(const Kernel& k, Pfn p);
 
-// try_grab_folio: FOLL_GET takes a reference, FOLL_PIN the bias (and pincount); the
-// zero page is never pinned (c8070b787519).  False if the folio is already free.
+// try_grab_folio: FOLL_GET takes a reference, FOLL_PIN the bias (and pincount), neither
+// nothing (a GUP that keeps no pages: populate); the zero page is never pinned
+// (c8070b787519).  False if the folio is already free.
 bool try_grab_folio(Kernel& k, Pfn p, uint32_t flags);
 // gup_put_folio / unpin_user_page: drops what try_grab_folio took; the last put frees.
 // An unpin checks sanity_check_pinned_pages (an anonymous pinned page stays exclusive).

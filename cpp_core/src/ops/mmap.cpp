@@ -1,6 +1,7 @@
 // mmap(2) for anonymous private memory: vm_mmap_pgoff, do_mmap, get_unmapped_area
 // (arch_get_unmapped_area_topdown) and mmap_region (mm/mmap.c, mm/util.c).
 #include "fault/fault.hpp"
+#include "gup/gup.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/stack.hpp"
 #include "mm/vma_lock.hpp"
@@ -52,29 +53,27 @@ uint64_t calc_vm_flags(const Op& op) {
     return f;
 }
 
-// populate_vma_page_range (mm/gup.c): fault [start, end) of vma in the way
-// __get_user_pages does for mlock/MAP_POPULATE: a write fault for a private writable
-// mapping (to break COW now), FOLL_FORCE, and FAULT_FLAG_ALLOW_RETRY, so a fault that
-// waits for I/O drops mmap_lock (*locked = false).  Returns the pages done, or -1 if
-// the first page failed.  mmap_lock held for read on entry.  `tried`: fault the first
-// page with FAULT_FLAG_TRIED (see mm_populate).
+// populate_vma_page_range (mm/gup.c): __get_user_pages over [start, end) of vma with no
+// pages to fill: FOLL_TOUCH, FOLL_WRITE for a private writable mapping (to break COW
+// now), FOLL_FORCE, FOLL_UNLOCKABLE.  Like any GUP it faults until follow_page_mask
+// finds what it asked for: a read fault that raced (a GUP's or another thread's) and
+// left a read-only PTE is followed by a write fault that COWs it.  Returns the pages
+// done, or a negative errno if the first page failed; a fault that waits for I/O drops
+// mmap_lock (*locked = false).  mmap_lock held for read on entry.  `tried`: fault the
+// first page with FOLL_TRIED (see mm_populate).
 int64_t populate_vma_page_range(Kernel& k, vm_area_struct* vma, uint64_t start, uint64_t end,
                                 bool* locked, bool tried) {
     if (!(vma->vm_flags & VM_ACCESS_FLAGS)) return -1;  // check_vma_flags: PROT_NONE
-    bool write = (vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE;
-    uint32_t flags = fault::FAULT_FLAG_ALLOW_RETRY | fault::FAULT_FLAG_KILLABLE |
-                     (write ? uint32_t{fault::FAULT_FLAG_WRITE} : 0u);
-    for (uint64_t a = start; a < end; a += PAGE_SIZE) {
-        uint32_t f = a == start && tried ? flags | fault::FAULT_FLAG_TRIED : flags;
-        fault::vm_fault_t ret = fault::handle_mm_fault(k, vma, a, f);
-        if (ret & fault::VM_FAULT_RETRY) {  // faultin_page: -EBUSY, lock dropped
-            *locked = false;
-            return static_cast<int64_t>((a - start) / PAGE_SIZE);
-        }
-        if (ret & fault::VM_FAULT_ERROR)
-            return a == start ? -1 : static_cast<int64_t>((a - start) / PAGE_SIZE);
-    }
-    return static_cast<int64_t>((end - start) / PAGE_SIZE);
+    uint32_t flags = gup::FOLL_TOUCH | gup::FOLL_FORCE | gup::FOLL_UNLOCKABLE;
+    if ((vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE) flags |= gup::FOLL_WRITE;
+    long nr = static_cast<long>((end - start) / PAGE_SIZE);
+    std::vector<Pfn> none;  // neither FOLL_GET nor FOLL_PIN: nothing is grabbed
+    mm_struct& mm = *vma->vm_mm;
+    long first = gup::__get_user_pages(k, mm, start, 1, flags | (tried ? gup::FOLL_TRIED : 0u),
+                                       none, locked);
+    if (first != 1 || nr == 1 || !*locked) return first;
+    long rest = gup::__get_user_pages(k, mm, start + PAGE_SIZE, nr - 1, flags, none, locked);
+    return 1 + std::max(rest, 0L);
 }
 
 // __mm_populate(start, len, ignore_errors=1): relock and resume after a retry; an
