@@ -30,6 +30,11 @@ using namespace ref;
 namespace {
 
 constexpr size_t kNodeBudget = 200'000;
+// Past this many linked pages, or this many bytes of refuted states, a group is not
+// searched (LinStats::gave_up): a state holds every page of its group, so the memo of
+// a search over thousands of pages would take gigabytes before the node budget ran out.
+constexpr size_t kMaxTracked = 1u << 14;
+constexpr size_t kMemoBytes = 256u << 20;
 
 bool modelled(const Op& op) {
     switch (op.kind) {
@@ -88,12 +93,21 @@ struct UnionFind {
     void unite(Key a, Key b) { up[find(a)] = find(b); }
 };
 
+// Where a page's content may have come from: a page of [first, first + len) in space
+// `space` may hold what page src + min(page - first, last) of space `src_space` held
+// (mremap moves a range, fork copies every page).
+struct Inflow {
+    uint64_t space, first, len, src_space, src, last;
+};
+
 // Everything the grouping needs to know about the history as a whole.
 class Partition {
 public:
     explicit Partition(const History& h) : h_(h) {}
-    // False when the program has something the reference model does not cover.
+    // False when the program has something the reference model does not cover, or
+    // when it links more pages than a search can hold (too_large()).
     bool build();
+    bool too_large() const { return too_large_; }
     const Context& context() const { return ctx_; }
     // Group roots with their initial states and sub-op lists per thread.
     struct Group {
@@ -106,7 +120,8 @@ public:
 private:
     void process_facts();
     bool supported() const;
-    void track();
+    std::vector<Inflow> inflows() const;
+    bool track();
     void unite();
     void project();
     void init_states();
@@ -124,6 +139,7 @@ private:
     std::map<uint64_t, uint64_t> shmem_size_;  // shmem object -> pages
     UnionFind uf_;
     std::map<Key, Group> groups_;
+    bool too_large_ = false;
 };
 
 bool Partition::supported() const {
@@ -198,35 +214,52 @@ void Partition::process_facts() {
             volatile_objs_.insert(objs_of[o.process].begin(), objs_of[o.process].end());
 }
 
-// The observed pages, then the pages their content can come from.
-void Partition::track() {
+std::vector<Inflow> Partition::inflows() const {
+    std::vector<Inflow> in;
+    uint64_t a;
+    for (const auto& o : h_.ops) {
+        const Op& op = *o.op;
+        if (op.kind == OpKind::mremap) {
+            bool ok = result_addr(o, &a);
+            if (!ok && !((op.flags & MREMAPF_FIXED) && op.to)) continue;
+            uint64_t na = (ok ? a : *op.to) >> 12;
+            in.push_back({proc(o), na, ok ? op.new_pages : op.pages, proc(o), op.addr >> 12,
+                          op.pages - 1});
+        } else if (op.kind == OpKind::fork) {
+            in.push_back({static_cast<uint64_t>(op.process), 0, 1ull << 40, proc(o), 0, 1ull << 40});
+        }
+    }
+    return in;
+}
+
+// The observed pages, then the pages their content can come from: each page once
+// through every inflow (a worklist; a fixpoint over the ops would take one pass per
+// page of a chain, and an mremap onto an overlapping range makes chains as long as the
+// range).  False past kMaxTracked pages: too large to search.
+bool Partition::track() {
+    std::vector<Key> work;
+    auto add = [&](Key k) {
+        if (tracked_.insert(k).second) work.push_back(k);
+    };
     for (const auto& o : h_.ops) {
         OpKind kind = o.op->kind;
         if (kind == OpKind::read || kind == OpKind::write || kind == OpKind::peek || kind == OpKind::poke)
-            tracked_.insert(make_key(proc(o), o.op->addr >> 12));
+            add(make_key(proc(o), o.op->addr >> 12));
         if ((kind == OpKind::dma_read || kind == OpKind::dma_write) && dma_page(o) != kNoKey)
-            tracked_.insert(dma_page(o));
+            add(dma_page(o));
     }
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (const auto& o : h_.ops) {
-            const Op& op = *o.op;
-            uint64_t a;
-            if (op.kind == OpKind::mremap) {
-                uint64_t old = op.addr >> 12, n = op.pages;
-                bool ok = result_addr(o, &a);
-                if (!ok && !((op.flags & MREMAPF_FIXED) && op.to)) continue;
-                uint64_t na = (ok ? a : *op.to) >> 12;
-                for (Key k : in_range(tracked_, proc(o), na, ok ? op.new_pages : n)) {
-                    uint64_t off = key_page(k) - na;
-                    changed |= tracked_.insert(make_key(proc(o), old + std::min(off, n - 1))).second;
-                }
-            } else if (op.kind == OpKind::fork) {
-                for (Key k : in_range(tracked_, static_cast<uint64_t>(op.process), 0, 1ull << 40))
-                    changed |= tracked_.insert(make_key(proc(o), key_page(k))).second;
-            }
+    const std::vector<Inflow> in = inflows();
+    while (!work.empty()) {
+        if (tracked_.size() > kMaxTracked) return false;
+        Key k = work.back();
+        work.pop_back();
+        for (const Inflow& f : in) {
+            uint64_t page = key_page(k);
+            if (key_space(k) != f.space || page < f.first || page - f.first >= f.len) continue;
+            add(make_key(f.src_space, f.src + std::min(page - f.first, f.last)));
         }
     }
+    return true;
 }
 
 void Partition::unite() {
@@ -374,7 +407,10 @@ void Partition::init_states() {
 bool Partition::build() {
     if (!supported()) return false;
     process_facts();
-    track();
+    if (!track()) {
+        too_large_ = true;
+        return false;
+    }
     unite();
     project();
     init_states();
@@ -419,7 +455,7 @@ private:
     const std::function<bool()>& interrupted_;
     std::vector<const std::vector<SubOp>*> threads_;
     std::vector<uint32_t> pos_;
-    size_t total_ = 0, done_ = 0, nodes_ = 0, budget_ = 0;
+    size_t total_ = 0, done_ = 0, nodes_ = 0, budget_ = 0, memo_bytes_ = 0;
     std::vector<Frame> stack_;
     std::unordered_set<std::string> seen_;
 };
@@ -430,6 +466,8 @@ bool Search::enter(State s) {
     if (interrupted_ && (nodes_ & 4095) == 0 && interrupted_()) throw Interrupted{};
     std::string key(reinterpret_cast<const char*>(pos_.data()), pos_.size() * sizeof(pos_[0]));
     s.serialize(key);
+    memo_bytes_ += key.size();
+    if (memo_bytes_ > kMemoBytes) throw GiveUp{};
     if (!seen_.insert(std::move(key)).second) return false;
     // Nothing invoked after the earliest pending response may go before it.
     uint64_t min_resp = UINT64_MAX;
@@ -516,7 +554,8 @@ std::string check_linearizable(const History& h, LinStats* stats,
     LinStats& st = stats ? *stats : local;
     Partition part(h);
     if (!part.build()) {
-        st.skipped = true;
+        if (part.too_large()) ++st.gave_up;
+        else st.skipped = true;
         return "";
     }
     for (auto& [root, g] : part.groups()) {
