@@ -7,7 +7,7 @@
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 
 namespace py = pybind11;
 using namespace mmrace;
