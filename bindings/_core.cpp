@@ -12,6 +12,8 @@
 namespace py = pybind11;
 using namespace mmrace;
 
+void bind_generate(py::module_& m);  // generate.cpp
+
 namespace {
 
 py::dict result_to_dict(const RunResult& r, bool with_trace) {
@@ -153,4 +155,5 @@ PYBIND11_MODULE(_core, m) {
        "or a comma list), check, summary, built.");
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
+    bind_generate(m);
 }
