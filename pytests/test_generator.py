@@ -76,3 +76,20 @@ def test_mmr_programs_keeps_to_its_bounds(text):
     prog = mmrace.parse(text)
     assert len(prog.thread_names) <= 3
     assert all(not line.startswith("kthread") for line in text.splitlines())
+
+
+# Every op of docs/format.md.
+OPS = ("mmap munmap mprotect madvise mremap read write peek poke fork exit pin gup unpin "
+       "dma_read dma_write uffd_register uffd_wp uffd_serve file_write truncate sysfs_write "
+       "collapse reclaim smaps cpu_hotplug").split()
+
+
+def test_the_valid_shape_draws_every_op_and_the_format_s_edges():
+    texts = [_core.generate(seed) for seed in range(300)]
+    ops = {line.split()[0] for t in texts for line in t.splitlines() if line.startswith("  ")}
+    assert ops == set(OPS)
+    words = "".join(texts)
+    for word in ("pages=1048576", "18446744073709551615", "schedule pct", "schedule random",
+                 "schedule replay", "forked", "geometry=x86", "strategy=pervma", "mutants=",
+                 "folios=", "flags=maymove,fixed to=", "file:", "mode=wp", "advice=collapse"):
+        assert word in words, word
