@@ -14,7 +14,7 @@
 #include "check/history.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 
 using namespace mmrace;
 using Clock = std::chrono::steady_clock;

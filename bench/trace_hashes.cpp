@@ -16,7 +16,7 @@
 
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 
 using namespace mmrace;
 

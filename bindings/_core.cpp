@@ -7,10 +7,12 @@
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 
 namespace py = pybind11;
 using namespace mmrace;
+
+void bind_generate(py::module_& m);  // generate.cpp
 
 namespace {
 
@@ -153,4 +155,5 @@ PYBIND11_MODULE(_core, m) {
        "or a comma list), check, summary, built.");
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
+    bind_generate(m);
 }

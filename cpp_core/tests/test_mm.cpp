@@ -11,7 +11,7 @@
 #include "mm/pgalloc.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 #include "runtime/policy.hpp"
 
 using namespace mmrace;

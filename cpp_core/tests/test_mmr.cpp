@@ -14,7 +14,7 @@
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
-#include "program/random_program.hpp"
+#include "program/generate/valid_program.hpp"
 
 using namespace mmrace;
 

@@ -19,7 +19,7 @@
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 #include "ops/ops.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 
 using namespace mmrace;
 using namespace mmrace::mm;

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 #include "test_util.hpp"
 
 using namespace mmrace;

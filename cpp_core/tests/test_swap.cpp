@@ -9,7 +9,7 @@
 #include "mm/pgalloc.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 
 using namespace mmrace;
 using namespace mmrace::mm;

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "mm/huge_memory.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 #include "test_util.hpp"
 
 using namespace mmrace;

@@ -9,7 +9,7 @@
 #include "fault/fault.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/userfaultfd.hpp"
-#include "program/random_workload.hpp"
+#include "program/generate/workload.hpp"
 #include "test_util.hpp"
 
 namespace mmrace {

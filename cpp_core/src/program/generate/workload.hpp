@@ -1,11 +1,13 @@
-// Random runnable workloads: multi-threaded programs over the ops the model has built,
-// crowded into a few pages so that they race.  The soak benchmark and the false-positive
-// tests run them under random and PCT schedules: on the correct model every run must
-// end with verdict ok.
+// The workload shape: runnable multi-threaded programs over the ops the model has built,
+// crowded into a few pages so that they race.  The soak benchmark, hunt and the
+// false-positive tests run them under random and PCT schedules: on the correct model
+// every run must end with verdict ok.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "program/generate/choice_source.hpp"
 
 namespace mmrace {
 
@@ -27,7 +29,19 @@ struct WorkloadShape {
     bool gup = false;                      // also pin/unpin/gup/dma_read/dma_write/peek/poke
 };
 
-// The .mmr text of the workload drawn from `seed` (the same on every platform).
+namespace gen {
+
+// The .mmr text of the workload `choices` draw.  Each feature that was added after the
+// first soak draws from a stream of its own (Stream), so a seed's workload kept its
+// processes and ops when the feature came.  Kept from those seeds too: a few choices
+// turn a feature on at 0 (the kthread K0, a thread's closing exit, the first thread's
+// MADV_HUGEPAGE, a shared mapping); everything else is simplest at 0.
+std::string workload(ChoiceSource& choices, const WorkloadShape& shape);
+
+}  // namespace gen
+
+// The workload drawn from `seed` (SplitMix64Choices): the same on every platform, and
+// the same text random_workload.cpp drew before the generator was one (issue 15).
 std::string random_workload(uint64_t seed, const WorkloadShape& shape = {});
 
 }  // namespace mmrace
