@@ -16,10 +16,17 @@ import contextlib
 import io
 import json
 import multiprocessing
+import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def limit_memory() -> None:
+    """A worker that needs more than 4 GiB fails its program (std::bad_alloc becomes an
+    exit code other than 0 or 1) instead of taking the machine's memory."""
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
 def run_chunk(args: tuple[int, int, int]) -> tuple[int, float, dict, dict, list[str]]:
@@ -80,7 +87,7 @@ def main() -> int:
           " | ".join(names) + " |", flush=True)
     print("|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names), flush=True)
     t0 = time.perf_counter()
-    with multiprocessing.Pool(jobs) as pool:
+    with multiprocessing.Pool(jobs, initializer=limit_memory) as pool:
         for s, secs, c, v, b in pool.imap_unordered(run_chunk, work):
             c, v = collections.Counter(c), collections.Counter(v)
             codes += c

@@ -34,7 +34,7 @@ constexpr size_t kNodeBudget = 200'000;
 // searched (LinStats::gave_up): a state holds every page of its group, so the memo of
 // a search over thousands of pages would take gigabytes before the node budget ran out.
 constexpr size_t kMaxTracked = 1u << 14;
-constexpr size_t kMemoBytes = 256u << 20;
+constexpr size_t kMemoBytes = 64u << 20;
 
 bool modelled(const Op& op) {
     switch (op.kind) {
