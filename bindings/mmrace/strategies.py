@@ -26,15 +26,22 @@ from mmrace import _core
 
 __all__ = ["MUTANTS", "mmr_programs", "runnable_mutants"]
 
-PAGE = 4096
-USER_TOP = 1 << 47  # the end of the user address space
-MAX_PAGES = 1 << 20  # the format's bound on pages=, counts and file page offsets
-MAX_PCT_DEPTH = 1024
-# The pools' sizes (config folios=, swap_slots=, pgtables=): (key, default, maximum), in
-# the order the config line prints them (cpp_core/include/mmrace/program.hpp).
-POOLS = (("folios", 1 << 16, 1 << 20), ("swap_slots", 1024, 1 << 20),
-         ("pgtables", 1 << 18, 1 << 18))
+# The format's limits and its op registry come from the core
+# (cpp_core/include/mmrace/ops.hpp), so that what is drawn here cannot drift from what
+# the parser takes.
+_LIMITS = _core.limits()
+_OPS = {row["name"]: row for row in _core.op_specs()}
+PAGE = _LIMITS["page_size"]
+MAX_PAGES = _LIMITS["max_pages"]  # the format's bound on pages=, counts and file page offsets
 U64_MAX = (1 << 64) - 1
+
+
+def _words(op: str, kind: str) -> tuple[str, ...]:
+    """The words argument `kind` of op `op` takes (flags, advice, modes), in print order."""
+    for arg in _OPS[op]["args"]:
+        if arg["kind"] == kind:
+            return tuple(arg["words"])
+    raise KeyError(f"op {op!r} has no {kind} argument")
 
 # The mutant catalogue (docs/mutants.md, cpp_core/src/mutants/catalogue.cpp), in its order.
 MUTANTS = tuple(_core.mutant_names())
@@ -63,7 +70,7 @@ def _hex(addr: int) -> str:
 
 def _page_addr(draw: Draw, pages: int) -> int:
     """A page-aligned start for `pages` pages that ends inside the user address space."""
-    last_page = USER_TOP // PAGE - pages
+    last_page = _LIMITS["user_top"] // PAGE - pages
     return PAGE * draw(st.one_of(st.integers(0x100, 0x140), st.just(last_page),
                                  st.integers(0, last_page)))
 
@@ -83,7 +90,8 @@ def _subset(draw: Draw, words: tuple[str, ...]) -> list[str]:
 
 
 def _prot(draw: Draw) -> str:
-    return "".join(_subset(draw, ("r", "w", "x"))) or "none"
+    letters = tuple(w for w in _words("mmap", "prot") if w != "none")
+    return "".join(_subset(draw, letters)) or "none"
 
 
 # --- names -----------------------------------------------------------------------------
@@ -128,7 +136,7 @@ def _mmap(draw: Draw, w: _World) -> str:
         backing = f"file:{draw(st.sampled_from(w.files))}:{draw(st.integers(0, MAX_PAGES))}"
     else:
         backing = "anon"
-    options = _subset(draw, ("fixed", "fixed_noreplace", "growsdown", "populate"))
+    options = _subset(draw, _words("mmap", "mmap_flags")[3:])  # after private, shared, anon
     flags = ",".join([sharing, backing, *options])
     return f"mmap {_range(draw)} prot={_prot(draw)} flags={flags}"
 
@@ -146,16 +154,16 @@ def _mremap(draw: Draw, w: _World) -> str:
 
 
 def _pin(draw: Draw, w: _World) -> str:
-    flags = _subset(draw, ("write", "longterm", "fast"))
+    flags = _subset(draw, _words("pin", "pin_flags"))
     return f"pin {_range(draw)}" + (f" flags={','.join(flags)}" if flags else "")
 
 
 def _gup(draw: Draw, w: _World) -> str:
-    flags = _subset(draw, ("write", "force", "unlocked", "fast_only"))
+    flags = _subset(draw, _words("gup", "gup_flags"))
     return f"gup {_range(draw)}" + (f" flags={','.join(flags)}" if flags else "")
 
 
-_ADVICE = ("dontneed", "pageout", "hugepage", "nohugepage", "collapse")
+_ADVICE = _words("madvise", "advice")
 
 # Each process-thread op kind, drawn as its canonical text.  fork is placed separately.
 _PROCESS_OPS: dict[str, Callable[[Draw, _World], Op]] = {
@@ -175,8 +183,8 @@ _PROCESS_OPS: dict[str, Callable[[Draw, _World], Op]] = {
     "dma_read": lambda d, w: _HandleOp("dma_read"),
     "dma_write": lambda d, w: _HandleOp("dma_write", d(values)),
     "uffd_register": lambda d, w: f"uffd_register {_range(d)} "
-                                  f"mode={d(st.sampled_from(['missing', 'wp']))}",
-    "uffd_wp": lambda d, w: f"uffd_wp {_range(d)} {d(st.sampled_from(['on', 'off']))}",
+                                  f"mode={d(st.sampled_from(_words('uffd_register', 'uffd_mode')))}",
+    "uffd_wp": lambda d, w: f"uffd_wp {_range(d)} {d(st.sampled_from(_words('uffd_wp', 'on_off')))}",
     "uffd_serve": lambda d, w: f"uffd_serve {d(counts)} value={d(values)}",
     "sysfs_write": lambda d, w: f"sysfs_write {_hex(_word_addr(d))}",
 }
@@ -215,7 +223,7 @@ def _config(draw: Draw, runnable: bool) -> str:
     strategy = draw(st.sampled_from(['classic', 'spf', 'pervma']))
     text = f"config strategy={strategy} geometry={draw(st.sampled_from(['small', 'x86']))}"
 
-    for key, default, maximum in POOLS:
+    for key, default, maximum in _LIMITS["pools"]:
         size = draw(st.one_of(st.just(default), st.integers(1, 8), st.just(maximum),
                               st.integers(1, maximum)))
         if size != default:
@@ -233,7 +241,7 @@ def _schedule(draw: Draw) -> str | None:
     if kind == "random":
         return f"schedule random seed={draw(values)}"
     if kind == "pct":
-        depth = draw(st.one_of(st.integers(1, 5), st.just(MAX_PCT_DEPTH)))
+        depth = draw(st.one_of(st.integers(1, 5), st.just(_LIMITS["max_pct_depth"])))
         steps = draw(st.one_of(st.just(0), values))
         text = f"schedule pct seed={draw(values)} depth={depth}"
         return text + (f" steps={steps}" if steps else "")
