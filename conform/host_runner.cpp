@@ -508,7 +508,7 @@ std::string host_mremap(const Op& op) {
 std::string host_file_write(const Op& op) {
     uint64_t v = op.value;
     ssize_t n = pwrite(g.memfds.at(static_cast<size_t>(op.file)), &v, 8,
-                       static_cast<off_t>(op.offset * kPage));
+                       static_cast<off_t>(op.page_offset() * kPage));
     if (n < 0) return errno_name(errno);
     return n == 8 ? "ok" : errno_name(EIO);
 }

@@ -223,7 +223,7 @@ std::vector<Key> Partition::op_objs(uint32_t i) const {
     const Op& op = *h_.ops[i].op;
     if (op.kind != OpKind::file_write && op.kind != OpKind::truncate) return {};
     uint64_t f = static_cast<uint64_t>(op.file);
-    uint64_t last = op.kind == OpKind::file_write ? op.offset + 1 : (1ull << 40);
+    uint64_t last = op.kind == OpKind::file_write ? op.page_offset() + 1 : (1ull << 40);
     std::vector<Key> v;
     return in_range(objs_, f, 0, last);
 }

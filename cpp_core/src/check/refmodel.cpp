@@ -418,7 +418,7 @@ void do_fork(const State& s, const SubOp& x, std::vector<State>& out) {
     out.push_back(std::move(t));
 }
 
-// write(2) of word 0 of page `offset`: the page cache changes, i_size grows.  One
+// write(2) of word 0 of page `page_offset()`: the page cache changes, i_size grows.  One
 // that got no page-cache folio (ENOMEM: write_begin failed) changed nothing.
 void do_file_write(const State& s, const SubOp& x, std::vector<State>& out) {
     const Op& op = *x.h->op;
@@ -429,8 +429,8 @@ void do_file_write(const State& s, const SubOp& x, std::vector<State>& out) {
     }
     for (Key k : x.objs) {
         ObjPage& o = t.objs.at(k);
-        if (key_page(k) <= op.offset) o.in_eof = true;
-        if (key_page(k) == op.offset) t.cells[o.cell].write(0, op.value);
+        if (key_page(k) <= op.page_offset()) o.in_eof = true;
+        if (key_page(k) == op.page_offset()) t.cells[o.cell].write(0, op.value);
     }
     out.push_back(std::move(t));
 }
