@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "mmrace/mmr.hpp"
+#include "mmrace/ops.hpp"
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
 #include "program/generate/workload.hpp"
@@ -81,6 +82,57 @@ py::dict run(const Program& p, std::optional<std::string> schedule, uint64_t bud
     return result_to_dict(r, trace);
 }
 
+// One MMRACE_OP_ARGS kind as a dict: kind, key (None for a positional word),
+// optional, min/max/align (numbers; None otherwise), words (enumerated values).
+py::dict arg_to_dict(ArgKind a) {
+    const ArgSpec& spec = arg_spec(a);
+    py::dict d;
+    d["kind"] = std::string(spec.name);
+    d["key"] = spec.key.empty() ? py::object(py::none()) : py::object(py::str(std::string(spec.key)));
+    d["optional"] = spec.optional;
+    bool number = spec.align != 0;
+    d["min"] = number ? py::object(py::int_(spec.min)) : py::object(py::none());
+    d["max"] = number ? py::object(py::int_(spec.max)) : py::object(py::none());
+    d["align"] = number ? py::object(py::int_(spec.align)) : py::object(py::none());
+    py::list words;
+    for (std::string_view w : arg_words(a)) words.append(std::string(w));
+    d["words"] = words;
+    return d;
+}
+
+// The op registry's rows (mmrace/ops.hpp), in OpKind order.
+py::list op_specs() {
+    py::list rows;
+    for (const OpSpec& spec : kOpSpecs) {
+        py::dict d;
+        d["name"] = std::string(spec.name);
+        d["kthread"] = spec.kthread;
+        py::list args;
+        for (ArgKind a : spec.args) args.append(arg_to_dict(a));
+        d["args"] = args;
+        d["result"] = std::string(spec.result);
+        d["built"] = spec.built;
+        d["modelled"] = spec.modelled;
+        rows.append(d);
+    }
+    return rows;
+}
+
+// The format's limits that front ends need when they draw programs.
+py::dict limits() {
+    py::dict d;
+    d["page_size"] = kPageSize;
+    d["user_top"] = kUserTop;
+    d["max_pages"] = kMaxPages;
+    d["max_pct_depth"] = kMaxPctDepth;
+    py::list pools;  // (key, default, maximum), in the order the config line prints them
+    pools.append(py::make_tuple("folios", kDefaultFolios, kMaxFolios));
+    pools.append(py::make_tuple("swap_slots", kDefaultSwapSlots, kMaxSwapSlots));
+    pools.append(py::make_tuple("pgtables", kDefaultPgtables, kMaxPgtables));
+    d["pools"] = pools;
+    return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -153,6 +205,13 @@ PYBIND11_MODULE(_core, m) {
         return rows;
     }, "The mutant catalogue's rows (docs/mutants.md): name, reference, strategies ('all' "
        "or a comma list), check, summary, built.");
+    m.def("op_specs", &op_specs,
+          "The op registry (cpp_core/include/mmrace/ops.hpp): one dict per op with name, "
+          "kthread, args (kind, key, optional, min, max, align, words), result, built, "
+          "modelled.");
+    m.def("limits", &limits,
+          "The format's limits: page_size, user_top, max_pages, max_pct_depth, and pools "
+          "as (key, default, maximum) in config-line order.");
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
     bind_generate(m);

@@ -62,6 +62,9 @@
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
@@ -483,6 +486,7 @@ int host_advice(Advice a) {
     switch (a) {
         case Advice::dontneed: return MADV_DONTNEED;
         case Advice::pageout: return MADV_PAGEOUT;
+        case Advice::cold: return MADV_COLD;
         case Advice::hugepage: return MADV_HUGEPAGE;
         case Advice::nohugepage: return MADV_NOHUGEPAGE;
         case Advice::collapse: return MADV_COLLAPSE;  // EINVAL before Linux 6.1
@@ -504,7 +508,7 @@ std::string host_mremap(const Op& op) {
 std::string host_file_write(const Op& op) {
     uint64_t v = op.value;
     ssize_t n = pwrite(g.memfds.at(static_cast<size_t>(op.file)), &v, 8,
-                       static_cast<off_t>(op.offset * kPage));
+                       static_cast<off_t>(op.page_offset() * kPage));
     if (n < 0) return errno_name(errno);
     return n == 8 ? "ok" : errno_name(EIO);
 }

@@ -220,6 +220,38 @@ def test_peek_and_poke_use_foll_force():
 
 
 @needs_host
+def test_madv_cold_keeps_contents_and_mappings_and_agrees_with_the_model():
+    """MADV_COLD (Linux 5.4) only deactivates: private anonymous pages, a page shared with
+    a child after fork and a shared file page all keep their content; a hole is ENOMEM."""
+    text = program(f"""
+        mmap {A:#x} pages=4 prot=rw flags=private,anon,fixed
+        write {A:#x} 7
+        write {A + 0x1000:#x} 8
+        mmap {A + 0x10000:#x} pages=2 prot=rw flags=shared,file:F0:0,fixed
+        write {A + 0x10000:#x} 9
+        madvise {A:#x} pages=4 advice=cold
+        madvise {A + 0x10000:#x} pages=2 advice=cold
+        read {A:#x}
+        read {A + 0x1000:#x}
+        read {A + 0x2000:#x}
+        read {A + 0x10000:#x}
+        madvise {A:#x} pages=32 advice=cold
+        fork P1
+        madvise {A:#x} pages=2 advice=cold
+        write {A:#x} 10
+    """, files="file F0 pages=2\n", children="""
+        process P1 forked
+        thread P1.T0
+          read {a:#x}
+          madvise {a:#x} pages=1 advice=cold
+          read {a:#x}
+    """.format(a=A))
+    assert host(text) == [hex(A), "ok", "ok", hex(A + 0x10000), "ok", "0", "0", "7", "8", "0",
+                          "9", "ENOMEM", "P1", "0", "ok", "7", "0", "7"]
+    assert conform.conform(text, RUNNER) == []
+
+
+@needs_host
 def test_exit_ends_the_process_and_unsupported_ops_are_marked():
     text = program(f"""
         mmap {A:#x} pages=1 prot=rw flags=private,anon,fixed

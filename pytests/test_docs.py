@@ -91,12 +91,15 @@ def test_anchors_into_docs_exist(path):
 # --- the format: ops and config keys -------------------------------------------------
 
 
+def registry() -> str:
+    return (ROOT / "cpp_core" / "include" / "mmrace" / "ops.hpp").read_text(encoding="utf-8")
+
+
 def parser_ops() -> list[str]:
-    """The op keywords of the parser's op table (kOps in mmr_parse.cpp)."""
-    text = source("program/mmr_parse.cpp")
-    table = re.search(r"const OpSpec kOps\[\] = \{(.*?)\n\};", text, re.S)
-    assert table, "kOps not found in mmr_parse.cpp"
-    ops = re.findall(r'\{"(\w+)",\s*OpKind::', table.group(1))
+    """The op keywords of the op registry (MMRACE_OPS in mmrace/ops.hpp), which the
+    parser's op table is derived from."""
+    table = registry().split("#define MMRACE_OPS(X)", 1)[1].split("\n\n", 1)[0]
+    ops = re.findall(r"X\((\w+), (?:user|kthread),", table)
     assert len(ops) >= 20
     return ops
 
@@ -136,8 +139,8 @@ def test_format_bounds_match_the_lexer():
     lexer = source("program/mmr_lexer.hpp")
     text = doc("format.md")
     assert "kMaxThreads = 64" in lexer and "| 64 |" in text
-    assert "kMaxPages = 1ull << 20" in lexer and "1048576" in text
-    assert "kMaxPctDepth = 1024" in lexer and "1 to 1024" in text
+    assert "kMaxPages = 1ull << 20" in registry() and "1048576" in text
+    assert "kMaxPctDepth = 1024" in registry() and "1 to 1024" in text
     assert "kMaxOpsPerThread = 1u << 16" in lexer and "65536" in text
 
 

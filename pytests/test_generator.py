@@ -79,9 +79,7 @@ def test_mmr_programs_keeps_to_its_bounds(text):
 
 
 # Every op of docs/format.md.
-OPS = ("mmap munmap mprotect madvise mremap read write peek poke fork exit pin gup unpin "
-       "dma_read dma_write uffd_register uffd_wp uffd_serve file_write truncate sysfs_write "
-       "collapse reclaim smaps cpu_hotplug").split()
+OPS = [row["name"] for row in _core.op_specs()]
 
 
 def test_the_valid_shape_draws_every_op_and_the_format_s_edges():

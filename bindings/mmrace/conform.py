@@ -29,13 +29,12 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mmrace import api
-from mmrace import _core
+from mmrace import _core, api
 from mmrace._core import ModelError, NotBuilt
 
 ARENA_BASE = 0x300000000000  # generated programs use only [ARENA_BASE, ARENA_BASE + ARENA_SIZE)
 ARENA_SIZE = 1 << 30
-PAGE = 4096
+PAGE = _core.limits()["page_size"]
 HOST_RUNNER = "mmrace-host"
 
 

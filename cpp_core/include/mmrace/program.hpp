@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "mmrace/ops.hpp"
+
 namespace mmrace {
 
 // Where an element came from in the source text (1-based); {0,0} when built in code.
@@ -20,17 +22,6 @@ struct SrcLoc {
     bool operator==(const SrcLoc&) const = default;
 };
 
-enum class OpKind : uint8_t {
-    mmap, munmap, mprotect, madvise, mremap,
-    read, write, peek, poke,
-    fork, exit,
-    pin, gup, unpin, dma_read, dma_write,
-    uffd_register, uffd_wp, uffd_serve,
-    file_write, truncate, sysfs_write,
-    // kthread ops
-    collapse, reclaim, smaps, cpu_hotplug,
-};
-const char* op_name(OpKind k);
 
 // mmap prot bits, as PROT_* in the kernel.
 enum Prot : uint8_t { PROT_NONE_ = 0, PROT_READ_ = 1, PROT_WRITE_ = 2, PROT_EXEC_ = 4 };
@@ -47,7 +38,7 @@ enum MapFlag : uint32_t {
     MAPF_POPULATE = 1u << 6,
 };
 
-enum class Advice : uint8_t { dontneed, pageout, hugepage, nohugepage, collapse };
+enum class Advice : uint8_t { dontneed, pageout, hugepage, nohugepage, collapse, cold };
 
 enum MremapFlag : uint32_t { MREMAPF_MAYMOVE = 1u << 0, MREMAPF_FIXED = 1u << 1 };
 
@@ -63,16 +54,17 @@ enum GupFlag : uint32_t {
 
 enum class UffdMode : uint8_t { missing, wp };
 
-// One op. Which fields are meaningful depends on `kind` (see the table in DESIGN §9);
-// unused fields keep their defaults so that == compares programs structurally.
+// One op. Which fields are meaningful depends on `kind`: its row of MMRACE_OPS
+// (mmrace/ops.hpp) lists its arguments, and each argument kind names the field it
+// fills.  Unused fields keep their defaults so that == compares programs structurally.
 struct Op {
     OpKind kind = OpKind::read;
     SrcLoc loc;
     uint64_t addr = 0;        // ADDR
-    uint64_t pages = 0;       // pages=N (also truncate's pages=N, reclaim's COUNT, uffd_serve's COUNT)
+    uint64_t pages = 0;       // pages=N (also truncate's pages=N); COUNT is read as count()
     uint64_t new_pages = 0;   // mremap new_pages=M
     uint64_t value = 0;       // VALUE (write, poke, dma_write, file_write, uffd_serve value=V)
-    uint64_t offset = 0;      // dma OFF, file_write PGOFF
+    uint64_t offset = 0;      // dma OFF; file_write's PGOFF is read as page_offset()
     uint8_t prot = 0;         // prot=P
     uint32_t flags = 0;       // MapFlag / MremapFlag / GupFlag
     int file = -1;            // mmap file:FNAME:PGOFF, file_write, truncate: index into Program::files
@@ -83,6 +75,13 @@ struct Op {
     std::optional<uint64_t> to;  // mremap to=ADDR
     int process = -1;         // fork PNAME, collapse PNAME, smaps PNAME: index into Program::processes
     int handle = -1;          // unpin/dma_read/dma_write H: the handle number (H3 -> 3)
+
+    // reclaim's and uffd_serve's COUNT (stored in `pages`, which neither op has).
+    uint64_t count() const { return pages; }
+    void set_count(uint64_t n) { pages = n; }
+    // file_write's PGOFF, the page of the file it writes (stored in `offset`).
+    uint64_t page_offset() const { return offset; }
+    void set_page_offset(uint64_t pgoff) { offset = pgoff; }
 
     bool operator==(const Op& o) const;  // ignores loc
 };

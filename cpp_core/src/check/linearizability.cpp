@@ -36,52 +36,11 @@ constexpr size_t kNodeBudget = 200'000;
 constexpr size_t kMaxTracked = 1u << 14;
 constexpr size_t kMemoBytes = 64u << 20;
 
-bool modelled(const Op& op) {
-    switch (op.kind) {
-        case OpKind::read:
-        case OpKind::write:
-        case OpKind::mmap:
-        case OpKind::munmap:
-        case OpKind::mprotect:
-        case OpKind::madvise:
-        case OpKind::mremap:
-        case OpKind::fork:
-        case OpKind::exit:
-        case OpKind::file_write:
-        case OpKind::truncate:
-        // Reclaim moves content between folios, swap and files without changing it,
-        // and smaps reads nothing the model follows: neither touches a page's content.
-        case OpKind::reclaim:
-        case OpKind::smaps:
-        // userfaultfd changes no content or protection a user access can tell, except
-        // that a MISSING userfault fills a page with the handler's value
-        // (Context::uffd_values).
-        case OpKind::uffd_register:
-        case OpKind::uffd_wp:
-        case OpKind::uffd_serve:
-        case OpKind::collapse: return true;  // khugepaged: no effect on content
-        case OpKind::peek:
-        case OpKind::poke:
-        case OpKind::gup:
-        case OpKind::pin:
-        case OpKind::unpin:
-        case OpKind::dma_read:
-        case OpKind::dma_write: return true;
-        default: return false;
-    }
-}
+// The registry's row (mmrace/ops.hpp) says whether the reference model covers the op;
+// its rule is in check/refmodel.cpp.
+bool modelled(const Op& op) { return op_spec(op.kind).modelled; }
 
 uint64_t proc(const HistOp& h) { return static_cast<uint64_t>(h.process); }
-
-// The keys of `set` in space `p`'s pages [first, first + n).
-std::vector<Key> in_range(const std::set<Key>& set, uint64_t p, uint64_t first, uint64_t n) {
-    constexpr uint64_t kSpace = 1ull << 40;
-    uint64_t end = std::min(first + std::min(n, kSpace), kSpace);
-    std::vector<Key> out;
-    for (auto it = set.lower_bound(make_key(p, first)); it != set.end() && *it < (p << 40) + end; ++it)
-        out.push_back(*it);
-    return out;
-}
 
 struct UnionFind {
     std::map<Key, Key> up;
@@ -289,72 +248,15 @@ void Partition::unite() {
     }
 }
 
-Key Partition::dma_page(const HistOp& o) const {
-    const HistOp* pin = ctx_.pin_ops.at(static_cast<size_t>(o.op->handle));
-    if (!pin) return kNoKey;
-    return make_key(proc(*pin), (pin->op->addr + o.op->offset) >> 12);
-}
+Key Partition::dma_page(const HistOp& o) const { return ref::dma_page(ctx_, o); }
 
-std::vector<Key> Partition::op_pages(uint32_t i) const {
-    const HistOp& o = h_.ops[i];
-    const Op& op = *o.op;
-    uint64_t a;
-    switch (op.kind) {
-        case OpKind::read:
-        case OpKind::write:
-        case OpKind::peek:
-        case OpKind::poke: return {make_key(proc(o), op.addr >> 12)};
-        case OpKind::gup:
-        case OpKind::pin: return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
-        case OpKind::unpin: {
-            const HistOp* pin = ctx_.pin_ops.at(static_cast<size_t>(op.handle));
-            if (!pin) return {};
-            return in_range(tracked_, proc(*pin), pin->op->addr >> 12, pin->op->pages);
-        }
-        case OpKind::dma_read:
-        case OpKind::dma_write: {
-            Key k = dma_page(o);
-            if (k == kNoKey) return {};
-            return {k};
-        }
-        case OpKind::mmap:
-            if (result_addr(o, &a)) return in_range(tracked_, proc(o), a >> 12, op.pages);
-            if (op.flags & MAPF_FIXED) return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
-            return {};
-        case OpKind::munmap:
-        case OpKind::mprotect: return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
-        case OpKind::madvise:
-            if (op.advice != Advice::dontneed) return {};  // no effect on content
-            return in_range(tracked_, proc(o), op.addr >> 12, op.pages);
-        case OpKind::mremap: {
-            std::vector<Key> v = in_range(tracked_, proc(o), op.addr >> 12, op.pages);
-            std::vector<Key> dst;
-            if (result_addr(o, &a)) dst = in_range(tracked_, proc(o), a >> 12, op.new_pages);
-            else if ((op.flags & MREMAPF_FIXED) && op.to)
-                dst = in_range(tracked_, proc(o), *op.to >> 12, op.new_pages);
-            v.insert(v.end(), dst.begin(), dst.end());
-            std::sort(v.begin(), v.end());
-            v.erase(std::unique(v.begin(), v.end()), v.end());
-            return v;
-        }
-        case OpKind::fork: {
-            std::vector<Key> v;
-            for (Key k : in_range(tracked_, static_cast<uint64_t>(op.process), 0, 1ull << 40)) {
-                v.push_back(k);
-                v.push_back(make_key(proc(o), key_page(k)));
-            }
-            std::sort(v.begin(), v.end());
-            return v;
-        }
-        default: return {};
-    }
-}
+std::vector<Key> Partition::op_pages(uint32_t i) const { return ref::op_pages(ctx_, tracked_, h_.ops[i]); }
 
 std::vector<Key> Partition::op_objs(uint32_t i) const {
     const Op& op = *h_.ops[i].op;
     if (op.kind != OpKind::file_write && op.kind != OpKind::truncate) return {};
     uint64_t f = static_cast<uint64_t>(op.file);
-    uint64_t last = op.kind == OpKind::file_write ? op.offset + 1 : (1ull << 40);
+    uint64_t last = op.kind == OpKind::file_write ? op.page_offset() + 1 : (1ull << 40);
     std::vector<Key> v;
     return in_range(objs_, f, 0, last);
 }

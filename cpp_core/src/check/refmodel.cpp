@@ -418,7 +418,7 @@ void do_fork(const State& s, const SubOp& x, std::vector<State>& out) {
     out.push_back(std::move(t));
 }
 
-// write(2) of word 0 of page `offset`: the page cache changes, i_size grows.  One
+// write(2) of word 0 of page `page_offset()`: the page cache changes, i_size grows.  One
 // that got no page-cache folio (ENOMEM: write_begin failed) changed nothing.
 void do_file_write(const State& s, const SubOp& x, std::vector<State>& out) {
     const Op& op = *x.h->op;
@@ -429,8 +429,8 @@ void do_file_write(const State& s, const SubOp& x, std::vector<State>& out) {
     }
     for (Key k : x.objs) {
         ObjPage& o = t.objs.at(k);
-        if (key_page(k) <= op.offset) o.in_eof = true;
-        if (key_page(k) == op.offset) t.cells[o.cell].write(0, op.value);
+        if (key_page(k) <= op.page_offset()) o.in_eof = true;
+        if (key_page(k) == op.page_offset()) t.cells[o.cell].write(0, op.value);
     }
     out.push_back(std::move(t));
 }
@@ -700,6 +700,98 @@ void State::serialize(std::string& out) const {
     }
 }
 
+std::vector<Key> in_range(const std::set<Key>& set, uint64_t p, uint64_t first, uint64_t n) {
+    constexpr uint64_t kSpace = 1ull << 40;
+    uint64_t end = std::min(first + std::min(n, kSpace), kSpace);
+    std::vector<Key> out;
+    for (auto it = set.lower_bound(make_key(p, first)); it != set.end() && *it < (p << 40) + end; ++it)
+        out.push_back(*it);
+    return out;
+}
+
+namespace {
+
+uint64_t proc(const HistOp& h) { return static_cast<uint64_t>(h.process); }
+
+// Whether madvise with this advice can change what a process reads.  Only DONTNEED
+// does (a private page reads zero, or the file again).  PAGEOUT and COLD move folios
+// between the LRU lists, swap and the page cache without changing their content
+// (MADV_COLD: madvise_cold_or_pageout_pte_range deactivates them, nothing more);
+// HUGEPAGE and NOHUGEPAGE change VMA flags; COLLAPSE copies pages into a THP.
+bool advice_changes_content(Advice a) {
+    switch (a) {
+        case Advice::dontneed: return true;
+        case Advice::pageout:
+        case Advice::cold:
+        case Advice::hugepage:
+        case Advice::nohugepage:
+        case Advice::collapse: return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+Key dma_page(const Context& ctx, const HistOp& o) {
+    const HistOp* pin = ctx.pin_ops.at(static_cast<size_t>(o.op->handle));
+    if (!pin) return kNoKey;
+    return make_key(proc(*pin), (pin->op->addr + o.op->offset) >> 12);
+}
+
+std::vector<Key> op_pages(const Context& ctx, const std::set<Key>& tracked, const HistOp& o) {
+    const Op& op = *o.op;
+    uint64_t a;
+    switch (op.kind) {
+        case OpKind::read:
+        case OpKind::write:
+        case OpKind::peek:
+        case OpKind::poke: return {make_key(proc(o), op.addr >> 12)};
+        case OpKind::gup:
+        case OpKind::pin: return in_range(tracked, proc(o), op.addr >> 12, op.pages);
+        case OpKind::unpin: {
+            const HistOp* pin = ctx.pin_ops.at(static_cast<size_t>(op.handle));
+            if (!pin) return {};
+            return in_range(tracked, proc(*pin), pin->op->addr >> 12, pin->op->pages);
+        }
+        case OpKind::dma_read:
+        case OpKind::dma_write: {
+            Key k = dma_page(ctx, o);
+            if (k == kNoKey) return {};
+            return {k};
+        }
+        case OpKind::mmap:
+            if (result_addr(o, &a)) return in_range(tracked, proc(o), a >> 12, op.pages);
+            if (op.flags & MAPF_FIXED) return in_range(tracked, proc(o), op.addr >> 12, op.pages);
+            return {};
+        case OpKind::munmap:
+        case OpKind::mprotect: return in_range(tracked, proc(o), op.addr >> 12, op.pages);
+        case OpKind::madvise:
+            if (!advice_changes_content(op.advice)) return {};
+            return in_range(tracked, proc(o), op.addr >> 12, op.pages);
+        case OpKind::mremap: {
+            std::vector<Key> v = in_range(tracked, proc(o), op.addr >> 12, op.pages);
+            std::vector<Key> dst;
+            if (result_addr(o, &a)) dst = in_range(tracked, proc(o), a >> 12, op.new_pages);
+            else if ((op.flags & MREMAPF_FIXED) && op.to)
+                dst = in_range(tracked, proc(o), *op.to >> 12, op.new_pages);
+            v.insert(v.end(), dst.begin(), dst.end());
+            std::sort(v.begin(), v.end());
+            v.erase(std::unique(v.begin(), v.end()), v.end());
+            return v;
+        }
+        case OpKind::fork: {
+            std::vector<Key> v;
+            for (Key k : in_range(tracked, static_cast<uint64_t>(op.process), 0, 1ull << 40)) {
+                v.push_back(k);
+                v.push_back(make_key(proc(o), key_page(k)));
+            }
+            std::sort(v.begin(), v.end());
+            return v;
+        }
+        default: return {};
+    }
+}
+
 bool populates(const Op& op) { return op.kind == OpKind::mmap && (op.flags & MAPF_POPULATE); }
 
 bool windowed(const Op& op) {
@@ -735,6 +827,13 @@ void apply(const Context& ctx, const State& s, const SubOp& x, std::vector<State
         case OpKind::fork: return do_fork(s, x, out);
         case OpKind::file_write: return do_file_write(s, x, out);
         case OpKind::truncate: return do_truncate(s, x, out);
+        // Reclaim moves content between folios, swap and files without changing it,
+        // and smaps reads nothing the model follows: neither touches a page's content.
+        // userfaultfd changes no content or protection a user access can tell, except
+        // that a MISSING userfault fills a page with the handler's value
+        // (Context::uffd_values).  khugepaged's collapse has no effect on content.
+        // exit leaves the other processes' pages as they are.  The ops the registry
+        // marks not modelled (mmrace/ops.hpp) never reach the model.
         default: out.push_back(s); return;
     }
 }

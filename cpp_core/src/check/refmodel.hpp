@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -143,6 +144,14 @@ bool result_addr(const HistOp& h, uint64_t* a);
 // The object behind a mapping made by mmap `op` (history index `id`): its file, or
 // the shmem object it made; kNoKey for private anonymous memory.
 uint64_t mmap_object(const Context& ctx, const Op& op, uint32_t id);
+
+// The keys of `set` in space `p`'s pages [first, first + n).
+std::vector<Key> in_range(const std::set<Key>& set, uint64_t p, uint64_t first, uint64_t n);
+// The process page a dma op reaches, or kNoKey if its pin never returned.
+Key dma_page(const Context& ctx, const HistOp& o);
+// The pages of `tracked` (the process pages the oracle follows) whose content op `o`
+// may read or change: the op's footprint, which joins them into one group.
+std::vector<Key> op_pages(const Context& ctx, const std::set<Key>& tracked, const HistOp& o);
 
 // Whether an op of this kind and advice is windowed (see the header comment), and
 // whether it populates between begin and end.

@@ -27,7 +27,7 @@ namespace mmrace::mm {
     X(pgscan_kswapd)      /* PGSCAN_KSWAPD: folios the reclaim kthread isolated from inactive lists */ \
     X(pgsteal_kswapd)     /* PGSTEAL_KSWAPD: folios the reclaim kthread freed */        \
     X(pgactivate)         /* PGACTIVATE: folios moved to an active list */              \
-    X(pgdeactivate)       /* PGDEACTIVATE: folios shrink_active_list moved to inactive */ \
+    X(pgdeactivate)       /* PGDEACTIVATE: moved to inactive (shrink_active_list folios, MADV_COLD pages) */ \
     X(pgrefill)           /* PGREFILL: folios shrink_active_list scanned */             \
     X(smaps)              /* smaps walks that found the mm (mmrace) */                  \
     X(smaps_lock_hold_steps) /* scheduler steps smaps held mmap_lock, summed (mmrace) */ \

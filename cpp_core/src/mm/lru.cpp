@@ -81,6 +81,15 @@ void folio_mark_accessed(Kernel& k, Pfn p) {
     f.flags &= ~PG_referenced;
 }
 
+void folio_deactivate(Kernel& k, Pfn p) {
+    Folio& f = k.folios[p];
+    if (!folio_test_lru(f) || !(f.flags & PG_active)) return;
+    lruvec_del_folio(k.lru, k.folios, p);
+    f.flags &= ~(PG_active | PG_referenced);
+    lruvec_add_folio(k.lru, k.folios, p, folio_lru_list(k, p));
+    k.counters.inc(Counter::pgdeactivate, folio_nr_pages(k.folios, p));
+}
+
 void check_lru(Kernel& k) {
     uint64_t on_lists = 0;
     for (int lru = 0; lru < NR_LRU_LISTS; ++lru) {

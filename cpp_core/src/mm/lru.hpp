@@ -69,6 +69,13 @@ void folio_add_lru(Kernel& k, Pfn p);
 // (folio_activate), a first one only sets PG_referenced.  No scheduling point.
 void folio_mark_accessed(Kernel& k, Pfn p);
 
+// folio_deactivate (mm/swap.c, lru_deactivate): an active folio on the LRU moves to
+// the head of its inactive list, PG_active and PG_referenced cleared, counted in
+// pgdeactivate by pages; any other folio stays as it is.  Upstream batches this per CPU
+// (cpu_fbatches.lru_deactivate) and moves the folio at the drain; here at once, as
+// folio_add_lru.  Any locks; no scheduling point.
+void folio_deactivate(Kernel& k, Pfn p);
+
 // Checks the lists: links consistent, counts right, every folio on them live and on
 // the list its Folio::lru names, none isolated, and every live folio on one.  Check
 // "lru".  At a quiescent point.

@@ -34,41 +34,11 @@ std::string replay_line(const std::vector<uint64_t>& decisions) {
     throw NotBuilt(where + what);
 }
 
+// The op's registry row (mmrace/ops.hpp) says whether the model runs it.
 void check_op_built(const Op& op) {
-    switch (op.kind) {
-        case OpKind::read:
-        case OpKind::write:
-        case OpKind::fork:
-        case OpKind::munmap:
-        case OpKind::mprotect:
-        case OpKind::mremap:
-        case OpKind::exit:
-        case OpKind::file_write:
-        case OpKind::truncate:
-        case OpKind::sysfs_write:
-        case OpKind::cpu_hotplug:
-        case OpKind::uffd_register:
-        case OpKind::uffd_wp:
-        case OpKind::uffd_serve:
-        case OpKind::pin:
-        case OpKind::unpin:
-        case OpKind::gup:
-        case OpKind::dma_read:
-        case OpKind::dma_write:
-        case OpKind::peek:
-        case OpKind::poke:
-            return;
-        case OpKind::madvise:
-        case OpKind::collapse:
-            return;
-        case OpKind::mmap:
-            return;
-        case OpKind::reclaim:
-        case OpKind::smaps:
-            return;
-        default:
-            not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
-    }
+    if (static_cast<size_t>(op.kind) >= std::size(kOpSpecs))
+        not_built("op kind " + std::to_string(static_cast<int>(op.kind)), op.loc);
+    if (!op_spec(op.kind).built) not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
 }
 
 std::unique_ptr<rt::Policy> make_policy(const Schedule& s) {
@@ -80,38 +50,66 @@ std::unique_ptr<rt::Policy> make_policy(const Schedule& s) {
     return rt::make_replay_policy({});
 }
 
-// pin_handle: for a `pin` op, its handle (its index among the pin ops in file order).
+// What an op's model function gets besides the op: the kernel, the program (for
+// names), and for a `pin` op its handle (its index among the pin ops in file order).
+struct OpCall {
+    mm::Kernel& k;
+    const Program& p;
+    int pin_handle;
+};
+
+// The model of each op (mmrace/ops.hpp's rows), called as exec_NAME(call, op).  The
+// thread runs in the op's process (a kthread in none); each returns the op's result
+// as the .mmr format writes it.
+std::string exec_mmap(OpCall& c, const Op& op) { return ops::sys_mmap(c.k, op); }
+std::string exec_munmap(OpCall& c, const Op& op) { return ops::sys_munmap(c.k, op.addr, op.pages); }
+std::string exec_mprotect(OpCall& c, const Op& op) {
+    return ops::sys_mprotect(c.k, op.addr, op.pages, op.prot);
+}
+std::string exec_madvise(OpCall& c, const Op& op) {
+    return ops::sys_madvise(c.k, op.addr, op.pages, op.advice);
+}
+std::string exec_mremap(OpCall& c, const Op& op) { return ops::sys_mremap(c.k, op); }
+std::string exec_read(OpCall& c, const Op& op) { return ops::user_read(c.k, op.addr); }
+std::string exec_write(OpCall& c, const Op& op) { return ops::user_write(c.k, op.addr, op.value); }
+std::string exec_peek(OpCall& c, const Op& op) { return gup::sys_peek(c.k, op.addr); }
+std::string exec_poke(OpCall& c, const Op& op) { return gup::sys_poke(c.k, op.addr, op.value); }
+std::string exec_fork(OpCall& c, const Op& op) {
+    return ops::sys_fork(c.k, op.process, c.p.processes.at(op.process).name);
+}
+std::string exec_exit(OpCall&, const Op&) { return "0"; }  // the thread body stops after it
+std::string exec_pin(OpCall& c, const Op& op) { return gup::sys_pin(c.k, op, c.pin_handle); }
+std::string exec_gup(OpCall& c, const Op& op) { return gup::sys_gup(c.k, op); }
+std::string exec_unpin(OpCall& c, const Op& op) { return gup::sys_unpin(c.k, op.handle); }
+std::string exec_dma_read(OpCall& c, const Op& op) { return gup::dma_read(c.k, op.handle, op.offset); }
+std::string exec_dma_write(OpCall& c, const Op& op) {
+    return gup::dma_write(c.k, op.handle, op.offset, op.value);
+}
+std::string exec_uffd_register(OpCall& c, const Op& op) {
+    return ops::sys_uffd_register(c.k, op.addr, op.pages, op.uffd_mode);
+}
+std::string exec_uffd_wp(OpCall& c, const Op& op) { return ops::sys_uffd_wp(c.k, op.addr, op.pages, op.on); }
+std::string exec_uffd_serve(OpCall& c, const Op& op) { return ops::uffd_serve(c.k, op.count(), op.value); }
+std::string exec_file_write(OpCall& c, const Op& op) {
+    return mm::file_write(c.k, *c.k.files.at(op.file), op.page_offset(), op.value);
+}
+std::string exec_truncate(OpCall& c, const Op& op) { return mm::do_truncate(c.k, *c.k.files.at(op.file), op.pages); }
+std::string exec_sysfs_write(OpCall& c, const Op& op) { return ops::sysfs_write(c.k, op.addr); }
+std::string exec_collapse(OpCall& c, const Op& op) { return mm::khugepaged_collapse(c.k, op.process, op.addr); }
+std::string exec_reclaim(OpCall& c, const Op& op) { return mm::kswapd_reclaim(c.k, op.count()); }
+std::string exec_smaps(OpCall& c, const Op& op) { return ops::proc_smaps(c.k, op.process); }
+std::string exec_cpu_hotplug(OpCall& c, const Op&) { return ops::cpu_hotplug(c.k); }
+
+// The dispatch, derived from the registry: every row has its exec_NAME.
 std::string exec_op(mm::Kernel& k, const Program& p, const Op& op, int pin_handle) {
+    OpCall c{k, p, pin_handle};
     switch (op.kind) {
-        case OpKind::mmap: return ops::sys_mmap(k, op);
-        case OpKind::read: return ops::user_read(k, op.addr);
-        case OpKind::write: return ops::user_write(k, op.addr, op.value);
-        case OpKind::fork:
-            return ops::sys_fork(k, op.process, p.processes.at(op.process).name);
-        case OpKind::munmap: return ops::sys_munmap(k, op.addr, op.pages);
-        case OpKind::mprotect: return ops::sys_mprotect(k, op.addr, op.pages, op.prot);
-        case OpKind::madvise: return ops::sys_madvise(k, op.addr, op.pages, op.advice);
-        case OpKind::mremap: return ops::sys_mremap(k, op);
-        case OpKind::file_write: return mm::file_write(k, *k.files.at(op.file), op.offset, op.value);
-        case OpKind::truncate: return mm::do_truncate(k, *k.files.at(op.file), op.pages);
-        case OpKind::uffd_register: return ops::sys_uffd_register(k, op.addr, op.pages, op.uffd_mode);
-        case OpKind::uffd_wp: return ops::sys_uffd_wp(k, op.addr, op.pages, op.on);
-        case OpKind::uffd_serve: return ops::uffd_serve(k, op.pages, op.value);
-        case OpKind::pin: return gup::sys_pin(k, op, pin_handle);
-        case OpKind::unpin: return gup::sys_unpin(k, op.handle);
-        case OpKind::dma_read: return gup::dma_read(k, op.handle, op.offset);
-        case OpKind::dma_write: return gup::dma_write(k, op.handle, op.offset, op.value);
-        case OpKind::gup: return gup::sys_gup(k, op);
-        case OpKind::peek: return gup::sys_peek(k, op.addr);
-        case OpKind::poke: return gup::sys_poke(k, op.addr, op.value);
-        case OpKind::exit: return "0";  // the thread body stops after it
-        case OpKind::collapse: return mm::khugepaged_collapse(k, op.process, op.addr);
-        case OpKind::sysfs_write: return ops::sysfs_write(k, op.addr);
-        case OpKind::cpu_hotplug: return ops::cpu_hotplug(k);
-        case OpKind::reclaim: return mm::kswapd_reclaim(k, op.pages);
-        case OpKind::smaps: return ops::proc_smaps(k, op.process);
-        default: not_built(std::string("op '") + op_name(op.kind) + "'", op.loc);
+#define X(name, ...) \
+    case OpKind::name: return exec_##name(c, op);
+        MMRACE_OPS(X)
+#undef X
     }
+    not_built("op kind " + std::to_string(static_cast<int>(op.kind)), op.loc);  // not a row
 }
 
 struct Slot {

@@ -96,12 +96,13 @@ inline constexpr std::array<Word<uint32_t>, 4> kGupFlags{{
     {"unlocked", GUPF_UNLOCKED},
     {"fast_only", GUPF_FAST_ONLY},
 }};
-inline constexpr std::array<Word<Advice>, 5> kAdvice{{
+inline constexpr std::array<Word<Advice>, 6> kAdvice{{
     {"dontneed", Advice::dontneed},
     {"pageout", Advice::pageout},
     {"hugepage", Advice::hugepage},
     {"nohugepage", Advice::nohugepage},
     {"collapse", Advice::collapse},
+    {"cold", Advice::cold},
 }};
 inline constexpr std::array<Word<UffdMode>, 2> kUffdModes{{
     {"missing", UffdMode::missing},
@@ -130,12 +131,13 @@ std::string hex_address(uint64_t addr);
 
 // Limits of the format (DESIGN §9): generous for real programs, small enough that a
 // hostile file cannot make the model allocate without bound.
-inline constexpr uint64_t kPageSize = 4096;
-inline constexpr uint64_t kUserTop = 1ull << 47;   // the end of the user address space
-inline constexpr uint64_t kMaxPages = 1ull << 20;  // pages=, counts and file page offsets
+// kPageSize, kUserTop, kMaxPages and kMaxPctDepth are public (mmrace/ops.hpp).
+using ::mmrace::kMaxPages;
+using ::mmrace::kMaxPctDepth;
+using ::mmrace::kPageSize;
+using ::mmrace::kUserTop;
 inline constexpr size_t kMaxThreads = 64;          // process threads and kthreads together
 inline constexpr size_t kMaxOpsPerThread = 1u << 16;
 inline constexpr size_t kMaxInputBytes = 16u << 20;
-inline constexpr uint64_t kMaxPctDepth = 1024;
 
 }  // namespace mmrace::mmr

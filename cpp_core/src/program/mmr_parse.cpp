@@ -357,58 +357,30 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------
-// Ops: how many positional words each takes and which keys.
+// Ops: the registry's rows (mmrace/ops.hpp) say how many positional words each takes
+// and which keys, in the order the "expected" list of an unknown key names them.
 
-struct OpSpec {
-    std::string_view name;
-    OpKind kind;
-    bool kthread_op;
-    size_t positionals;
-    std::span<const std::string_view> keys;
+constexpr std::string_view kPagesKeys[] = {"pages"};  // `file FNAME pages=N`
+
+struct OpGrammar {
+    size_t positionals = 0;
+    std::vector<std::string_view> keys;
 };
 
-constexpr std::string_view kMmapKeys[] = {"pages", "prot", "flags"};
-constexpr std::string_view kPagesKeys[] = {"pages"};
-constexpr std::string_view kProtKeys[] = {"pages", "prot"};
-constexpr std::string_view kAdviseKeys[] = {"pages", "advice"};
-constexpr std::string_view kMremapKeys[] = {"pages", "new_pages", "flags", "to"};
-constexpr std::string_view kPinKeys[] = {"pages", "flags"};
-constexpr std::string_view kUffdKeys[] = {"pages", "mode"};
-constexpr std::string_view kServeKeys[] = {"value"};
-
-const OpSpec kOps[] = {
-    {"mmap", OpKind::mmap, false, 1, kMmapKeys},
-    {"munmap", OpKind::munmap, false, 1, kPagesKeys},
-    {"mprotect", OpKind::mprotect, false, 1, kProtKeys},
-    {"madvise", OpKind::madvise, false, 1, kAdviseKeys},
-    {"mremap", OpKind::mremap, false, 1, kMremapKeys},
-    {"read", OpKind::read, false, 1, {}},
-    {"write", OpKind::write, false, 2, {}},
-    {"peek", OpKind::peek, false, 1, {}},
-    {"poke", OpKind::poke, false, 2, {}},
-    {"fork", OpKind::fork, false, 1, {}},
-    {"exit", OpKind::exit, false, 0, {}},
-    {"pin", OpKind::pin, false, 1, kPinKeys},
-    {"gup", OpKind::gup, false, 1, kPinKeys},
-    {"unpin", OpKind::unpin, false, 1, {}},
-    {"dma_read", OpKind::dma_read, false, 2, {}},
-    {"dma_write", OpKind::dma_write, false, 3, {}},
-    {"uffd_register", OpKind::uffd_register, false, 1, kUffdKeys},
-    {"uffd_wp", OpKind::uffd_wp, false, 2, kPagesKeys},
-    {"uffd_serve", OpKind::uffd_serve, false, 1, kServeKeys},
-    {"file_write", OpKind::file_write, false, 3, {}},
-    {"truncate", OpKind::truncate, false, 1, kPagesKeys},
-    {"sysfs_write", OpKind::sysfs_write, false, 1, {}},
-    {"collapse", OpKind::collapse, true, 2, {}},
-    {"reclaim", OpKind::reclaim, true, 1, {}},
-    {"smaps", OpKind::smaps, true, 1, {}},
-    {"cpu_hotplug", OpKind::cpu_hotplug, true, 0, {}},
-};
-
-const OpSpec* find_op(std::string_view name) {
-    for (const auto& spec : kOps)
-        if (spec.name == name) return &spec;
-    return nullptr;
+const OpGrammar& grammar(OpKind kind) {
+    static const std::vector<OpGrammar> table = [] {
+        std::vector<OpGrammar> t;
+        for (const OpSpec& spec : kOpSpecs) {
+            OpGrammar g;
+            for (ArgKind a : spec.args) {
+                if (arg_spec(a).key.empty()) ++g.positionals;
+                else g.keys.push_back(arg_spec(a).key);
+            }
+            t.push_back(std::move(g));
+        }
+        return t;
+    }();
+    return table[static_cast<size_t>(kind)];
 }
 
 constexpr std::string_view kKeywords[] = {"mmrace", "config",  "file",    "process",
@@ -418,7 +390,7 @@ constexpr std::string_view kKeywords[] = {"mmrace", "config",  "file",    "proce
 const std::vector<std::string_view>& first_words() {
     static const std::vector<std::string_view> words = [] {
         std::vector<std::string_view> w(std::begin(kKeywords), std::end(kKeywords));
-        for (const auto& spec : kOps) w.push_back(spec.name);
+        for (const auto& spec : kOpSpecs) w.push_back(spec.name);
         return w;
     }();
     return words;
@@ -755,91 +727,87 @@ private:
                      " is outside a thread (put it under 'thread PNAME.TNAME' or 'kthread NAME')");
         Thread& t = thread_of(*current_);
         bool in_kthread = current_->process < 0;
-        if (spec.kthread_op && !in_kthread)
+        if (spec.kthread && !in_kthread)
             fail(head, quote(head.text) + " is a kthread op; process thread " + quote(t.name) +
                            " cannot run it");
-        if (!spec.kthread_op && in_kthread)
+        if (!spec.kthread && in_kthread)
             fail(head, quote(head.text) + " is a process op; kthread " + quote(t.name) +
                            " cannot run it");
         if (t.ops.size() >= kMaxOpsPerThread)
             fail(head, "too many ops in thread " + quote(t.name) + " (at most " +
                            std::to_string(kMaxOpsPerThread) + ")");
-        Args args(line, std::string(spec.name), spec.positionals, spec.keys);
+        const OpGrammar& g = grammar(spec.kind);
+        Args args(line, std::string(spec.name), g.positionals, g.keys);
         Op op;
         op.kind = spec.kind;
         op.loc = loc(head);
-        fill(args, op);
+        fill(args, spec, op);
         t.ops.push_back(op);
     }
 
-    void fill(Args& a, Op& op) {
-        switch (op.kind) {
-            case OpKind::mmap: return mmap(a, op);
-            case OpKind::munmap: return range(a, op);
-            case OpKind::mprotect:
-                range(a, op);
-                op.prot = prot(a.need("prot"));
+    // The words of one op, read argument by argument in its row's order, so that the
+    // first problem on the line is the one reported.
+    void fill(Args& a, const OpSpec& spec, Op& op) {
+        ArgState st;
+        for (ArgKind kind : spec.args) arg(a, kind, op, st);
+        if (!st.handle.text.empty()) pending(PendingRef::Kind::handle, st.handle, st.offset);
+    }
+
+    // What the arguments read so far left for the later ones.
+    struct ArgState {
+        Token addr;    // ADDR: a range's pages= ends past the user address space here
+        Token handle;  // Hk, resolved after the last line ...
+        Token offset;  // ... and the dma OFF checked against the pin's size then
+    };
+
+    // One argument of kind `kind` into the field it fills (mmrace/ops.hpp).
+    void arg(Args& a, ArgKind kind, Op& op, ArgState& st) {
+        switch (kind) {
+            case ArgKind::page_addr:
+                st.addr = a.next("an address");
+                op.addr = page_address(st.addr);
                 return;
-            case OpKind::madvise:
-                range(a, op);
-                op.advice = choose(a.need("advice"), kAdvice, "advice");
+            case ArgKind::word_addr: op.addr = word_address(a.next("an address")); return;
+            case ArgKind::pages:  // ADDR pages=N: a page-aligned range of the user address space
+                op.pages = page_count(a.need("pages"));
+                check_range(st.addr, op.addr, op.pages);
                 return;
-            case OpKind::mremap: return mremap(a, op);
-            case OpKind::read:
-            case OpKind::peek: op.addr = word_address(a.next("an address")); return;
-            case OpKind::write:
-            case OpKind::poke:
-                op.addr = word_address(a.next("an address"));
-                op.value = number(a.next("a value"));
+            case ArgKind::file_pages: op.pages = page_count(a.need("pages"), true); return;
+            case ArgKind::new_pages: op.new_pages = page_count(a.need("new_pages")); return;
+            case ArgKind::prot: op.prot = prot(a.need("prot")); return;
+            case ArgKind::mmap_flags: return mmap_flags(a.need("flags"), op);
+            case ArgKind::advice: op.advice = choose(a.need("advice"), kAdvice, "advice"); return;
+            case ArgKind::mremap_flags: return mremap_flags(a, op);
+            case ArgKind::mremap_to: return mremap_to(a, op);
+            case ArgKind::pin_flags:
+                if (auto flags = a.get("flags")) op.flags = flag_list(*flags, kPinFlags, "pin flag", true);
+                pin_pages_.push_back(op.pages);
                 return;
-            case OpKind::fork: return pending(PendingRef::Kind::fork, process_word(a));
-            case OpKind::exit:
-            case OpKind::cpu_hotplug: return;
-            case OpKind::pin: return pin(a, op, kPinFlags, "pin flag");
-            case OpKind::gup: return pin(a, op, kGupFlags, "gup flag");
-            case OpKind::unpin:
-            case OpKind::dma_read:
-            case OpKind::dma_write: return dma(a, op);
-            case OpKind::uffd_register:
-                range(a, op);
-                op.uffd_mode = choose(a.need("mode"), kUffdModes, "uffd mode");
+            case ArgKind::gup_flags:
+                if (auto flags = a.get("flags")) op.flags = flag_list(*flags, kGupFlags, "gup flag", true);
                 return;
-            case OpKind::uffd_wp: return uffd_wp(a, op);
-            case OpKind::uffd_serve:
-                op.pages = bounded(a.next("a count"), kMaxPages, "count");
-                op.value = number(a.need("value"));
+            case ArgKind::value: op.value = number(a.next("a value")); return;
+            case ArgKind::value_key: op.value = number(a.need("value")); return;
+            case ArgKind::count: op.set_count(bounded(a.next("a count"), kMaxPages, "count")); return;
+            case ArgKind::process: return pending(PendingRef::Kind::process, process_word(a));
+            case ArgKind::fork_child: return pending(PendingRef::Kind::fork, process_word(a));
+            case ArgKind::handle:
+                st.handle = a.next("a handle");
+                handle(st.handle);  // syntax now; the pin it names is looked up after the last line
                 return;
-            case OpKind::file_write:
-                op.file = file_named(a.next("a file name"));
-                op.offset = bounded(a.next("a page offset"), kMaxPages, "page offset");
-                op.value = number(a.next("a value"));
+            case ArgKind::dma_offset:
+                st.offset = a.next("an offset");
+                op.offset = number(st.offset);
+                if (op.offset % 8)
+                    fail(st.offset, "dma offset " + std::to_string(op.offset) + " is not 8-byte aligned");
                 return;
-            case OpKind::truncate:
-                op.file = file_named(a.next("a file name"));
-                op.pages = page_count(a.need("pages"), true);
+            case ArgKind::uffd_mode: op.uffd_mode = choose(a.need("mode"), kUffdModes, "uffd mode"); return;
+            case ArgKind::on_off: return on_off(a, op);
+            case ArgKind::file: op.file = file_named(a.next("a file name")); return;
+            case ArgKind::page_offset:
+                op.set_page_offset(bounded(a.next("a page offset"), kMaxPages, "page offset"));
                 return;
-            case OpKind::sysfs_write: op.addr = word_address(a.next("an address")); return;
-            case OpKind::collapse:
-                pending(PendingRef::Kind::process, process_word(a));
-                op.addr = page_address(a.next("an address"));
-                return;
-            case OpKind::reclaim: op.pages = bounded(a.next("a count"), kMaxPages, "count"); return;
-            case OpKind::smaps: return pending(PendingRef::Kind::process, process_word(a));
         }
-    }
-
-    // ADDR pages=N: a page-aligned range of the user address space.
-    void range(Args& a, Op& op) {
-        Token at = a.next("an address");
-        op.addr = page_address(at);
-        op.pages = page_count(a.need("pages"));
-        check_range(at, op.addr, op.pages);
-    }
-
-    void mmap(Args& a, Op& op) {
-        range(a, op);
-        op.prot = prot(a.need("prot"));
-        mmap_flags(a.need("flags"), op);
     }
 
     // private|shared, anon|file:FNAME:PGOFF, then any of kMmapOptions.
@@ -886,14 +854,18 @@ private:
         op.pgoff = bounded(item.sub(colon + 1), kMaxPages, "page offset");
     }
 
-    void mremap(Args& a, Op& op) {
-        range(a, op);
-        op.new_pages = page_count(a.need("new_pages"));
+    // flags=maymove[,fixed]: optional.
+    void mremap_flags(Args& a, Op& op) {
         auto flags = a.get("flags");
-        if (flags) op.flags = flag_list(*flags, kMremapFlags, "mremap flag", false);
-        bool fixed = op.flags & MREMAPF_FIXED;
-        if (fixed && !(op.flags & MREMAPF_MAYMOVE))
+        if (!flags) return;
+        op.flags = flag_list(*flags, kMremapFlags, "mremap flag", false);
+        if ((op.flags & MREMAPF_FIXED) && !(op.flags & MREMAPF_MAYMOVE))
             fail(*flags, "mremap flag fixed requires maymove");
+    }
+
+    // to=ADDR: exactly when flags has fixed; the new range must fit there.
+    void mremap_to(Args& a, Op& op) {
+        bool fixed = op.flags & MREMAPF_FIXED;
         auto to = a.get("to");
         if (fixed && !to) fail(a.end(), "missing to= for mremap with flags=maymove,fixed");
         if (!fixed && to) fail(*a.word("to"), "to= needs flags=maymove,fixed");
@@ -902,30 +874,7 @@ private:
         check_range(*to, *op.to, op.new_pages);
     }
 
-    template <size_t N>
-    void pin(Args& a, Op& op, const std::array<Word<uint32_t>, N>& words, const char* what) {
-        range(a, op);
-        if (auto flags = a.get("flags")) op.flags = flag_list(*flags, words, what, true);
-        if (op.kind == OpKind::pin) pin_pages_.push_back(op.pages);
-    }
-
-    // unpin H / dma_read H OFF / dma_write H OFF VALUE
-    void dma(Args& a, Op& op) {
-        Token h = a.next("a handle");
-        handle(h);  // syntax now; the pin it names is looked up after the last line
-        Token off;
-        if (op.kind != OpKind::unpin) {
-            off = a.next("an offset");
-            op.offset = number(off);
-            if (op.offset % 8)
-                fail(off, "dma offset " + std::to_string(op.offset) + " is not 8-byte aligned");
-        }
-        if (op.kind == OpKind::dma_write) op.value = number(a.next("a value"));
-        pending(PendingRef::Kind::handle, h, off);
-    }
-
-    void uffd_wp(Args& a, Op& op) {
-        range(a, op);
+    void on_off(Args& a, Op& op) {
         Token w = a.next("on or off");
         if (w.text != "on" && w.text != "off") fail(w, "expected on or off, got " + quote(w.text));
         op.on = w.text == "on";

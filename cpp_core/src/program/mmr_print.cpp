@@ -53,63 +53,42 @@ std::string mmap_flags_text(const Program& p, const Op& op) {
     return options.empty() ? s : s + "," + options;
 }
 
-// " ADDR pages=N", the start of every range op.
-std::string range_text(const Op& op) {
-    return " " + hex_address(op.addr) + " pages=" + num(op.pages);
-}
-
-std::string mremap_text(const Op& op) {
-    std::string s = range_text(op) + " new_pages=" + num(op.new_pages);
-    if (op.flags) s += " flags=" + flag_text(op.flags, kMremapFlags);
-    if (op.to) s += " to=" + hex_address(*op.to);
-    return s;
-}
-
-template <size_t N>
-std::string pin_text(const Op& op, const std::array<Word<uint32_t>, N>& words) {
-    std::string s = range_text(op);
-    if (op.flags) s += " flags=" + flag_text(op.flags, words);
-    return s;
-}
-
-// Everything after the op's name.
-std::string op_args(const Program& p, const Op& op) {
-    const std::string handle = " H" + std::to_string(op.handle);
-    switch (op.kind) {
-        case OpKind::mmap:
-            return range_text(op) + " prot=" + prot_text(op.prot) +
-                   " flags=" + mmap_flags_text(p, op);
-        case OpKind::munmap: return range_text(op);
-        case OpKind::mprotect: return range_text(op) + " prot=" + prot_text(op.prot);
-        case OpKind::madvise:
-            return range_text(op) + " advice=" + std::string(word_for(kAdvice, op.advice));
-        case OpKind::mremap: return mremap_text(op);
-        case OpKind::read:
-        case OpKind::peek:
-        case OpKind::sysfs_write: return " " + hex_address(op.addr);
-        case OpKind::write:
-        case OpKind::poke: return " " + hex_address(op.addr) + " " + num(op.value);
-        case OpKind::fork:
-        case OpKind::smaps: return " " + name_at(p.processes, op.process);
-        case OpKind::exit:
-        case OpKind::cpu_hotplug: return "";
-        case OpKind::pin: return pin_text(op, kPinFlags);
-        case OpKind::gup: return pin_text(op, kGupFlags);
-        case OpKind::unpin: return handle;
-        case OpKind::dma_read: return handle + " " + num(op.offset);
-        case OpKind::dma_write: return handle + " " + num(op.offset) + " " + num(op.value);
-        case OpKind::uffd_register:
-            return range_text(op) + " mode=" + std::string(word_for(kUffdModes, op.uffd_mode));
-        case OpKind::uffd_wp: return range_text(op) + (op.on ? " on" : " off");
-        case OpKind::uffd_serve: return " " + num(op.pages) + " value=" + num(op.value);
-        case OpKind::file_write:
-            return " " + name_at(p.files, op.file) + " " + num(op.offset) + " " + num(op.value);
-        case OpKind::truncate: return " " + name_at(p.files, op.file) + " pages=" + num(op.pages);
-        case OpKind::collapse:
-            return " " + name_at(p.processes, op.process) + " " + hex_address(op.addr);
-        case OpKind::reclaim: return " " + num(op.pages);
+// One argument of kind `kind` as it follows the op's name (" 0x1000", " pages=4"), or
+// "" for an optional one at its default.  The parser reads each kind back (mmr_parse.cpp).
+std::string arg_text(const Program& p, const Op& op, ArgKind kind) {
+    switch (kind) {
+        case ArgKind::page_addr:
+        case ArgKind::word_addr: return " " + hex_address(op.addr);
+        case ArgKind::pages:
+        case ArgKind::file_pages: return " pages=" + num(op.pages);
+        case ArgKind::new_pages: return " new_pages=" + num(op.new_pages);
+        case ArgKind::prot: return " prot=" + prot_text(op.prot);
+        case ArgKind::mmap_flags: return " flags=" + mmap_flags_text(p, op);
+        case ArgKind::advice: return " advice=" + std::string(word_for(kAdvice, op.advice));
+        case ArgKind::mremap_flags: return op.flags ? " flags=" + flag_text(op.flags, kMremapFlags) : "";
+        case ArgKind::mremap_to: return op.to ? " to=" + hex_address(*op.to) : "";
+        case ArgKind::pin_flags: return op.flags ? " flags=" + flag_text(op.flags, kPinFlags) : "";
+        case ArgKind::gup_flags: return op.flags ? " flags=" + flag_text(op.flags, kGupFlags) : "";
+        case ArgKind::value: return " " + num(op.value);
+        case ArgKind::value_key: return " value=" + num(op.value);
+        case ArgKind::count: return " " + num(op.count());
+        case ArgKind::process:
+        case ArgKind::fork_child: return " " + name_at(p.processes, op.process);
+        case ArgKind::handle: return " H" + std::to_string(op.handle);
+        case ArgKind::dma_offset: return " " + num(op.offset);
+        case ArgKind::uffd_mode: return " mode=" + std::string(word_for(kUffdModes, op.uffd_mode));
+        case ArgKind::on_off: return op.on ? " on" : " off";
+        case ArgKind::file: return " " + name_at(p.files, op.file);
+        case ArgKind::page_offset: return " " + num(op.page_offset());
     }
     return "";
+}
+
+// Everything after the op's name: its arguments in its row's order (mmrace/ops.hpp).
+std::string op_args(const Program& p, const Op& op) {
+    std::string s;
+    for (ArgKind kind : op_spec(op.kind).args) s += arg_text(p, op, kind);
+    return s;
 }
 
 void print_thread(std::string& out, const char* keyword, const Program& p, const Thread& t) {

@@ -1,39 +1,8 @@
-// Names of the Program enums and structural equality (DESIGN §9).
+// Names of the Program enums and structural equality (DESIGN §9).  Op names come from
+// the op registry (mmrace/ops.hpp).
 #include "mmrace/program.hpp"
 
 namespace mmrace {
-
-const char* op_name(OpKind k) {
-    switch (k) {
-        case OpKind::mmap: return "mmap";
-        case OpKind::munmap: return "munmap";
-        case OpKind::mprotect: return "mprotect";
-        case OpKind::madvise: return "madvise";
-        case OpKind::mremap: return "mremap";
-        case OpKind::read: return "read";
-        case OpKind::write: return "write";
-        case OpKind::peek: return "peek";
-        case OpKind::poke: return "poke";
-        case OpKind::fork: return "fork";
-        case OpKind::exit: return "exit";
-        case OpKind::pin: return "pin";
-        case OpKind::gup: return "gup";
-        case OpKind::unpin: return "unpin";
-        case OpKind::dma_read: return "dma_read";
-        case OpKind::dma_write: return "dma_write";
-        case OpKind::uffd_register: return "uffd_register";
-        case OpKind::uffd_wp: return "uffd_wp";
-        case OpKind::uffd_serve: return "uffd_serve";
-        case OpKind::file_write: return "file_write";
-        case OpKind::truncate: return "truncate";
-        case OpKind::sysfs_write: return "sysfs_write";
-        case OpKind::collapse: return "collapse";
-        case OpKind::reclaim: return "reclaim";
-        case OpKind::smaps: return "smaps";
-        case OpKind::cpu_hotplug: return "cpu_hotplug";
-    }
-    return "?";
-}
 
 const char* strategy_name(Strategy s) {
     switch (s) {
