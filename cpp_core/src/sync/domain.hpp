@@ -92,8 +92,8 @@ public:
 
     // Ends the run (rt.fail) while rt is running, from a thread or an event; otherwise
     // (set-up code, a test poking a lock) throws std::logic_error.
-    [[noreturn]] void fail(rt::Verdict v, const std::string& check, const std::string& message);
-    [[noreturn]] void violation(const std::string& check, const std::string& message) {
+    [[noreturn]] void fail(rt::Verdict v, Check check, const std::string& message);
+    [[noreturn]] void violation(Check check, const std::string& message) {
         fail(rt::Verdict::violation, check, message);
     }
 
