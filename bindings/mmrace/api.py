@@ -199,8 +199,9 @@ def with_config(program: _core.Program, **changes: object) -> _core.Program:
     `mutants=["dirty_cow"]`, `vma_lock=["swapin"]`, `budget=N` and the pools `folios=N`,
     `swap_slots=N`, `pgtables=N` (docs/format.md).  None or an empty list resets a key to
     its default.  The result is checked as the parser checks a config line: raises
-    ValueError naming the bad key or value (an unknown strategy or mutant, vma_lock
-    without pervma, a pool out of range)."""
+    ValueError naming the bad key or value (an unknown key, strategy or mutant, a pool
+    out of range); what the parser leaves to the run (vma_lock without pervma, a mutant
+    of another strategy) run() reports."""
     lines = program.to_mmr().split("\n")
     assert lines[1].startswith("config "), "the canonical text has its config on line 2"
     words = dict(w.split("=", 1) for w in lines[1].split()[1:])
