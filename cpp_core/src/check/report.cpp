@@ -7,7 +7,7 @@ namespace mmrace::check {
 
 void violation(Check check, const std::string& message) {
     if (auto* rt = rt::current_runtime(); rt && rt->running() && rt->self() != rt::kNoThread)
-        rt->fail(rt::Verdict::violation, check, message);
+        rt->fail(check, message);
     throw ModelError(std::string(check_name(check)) + ": " + message);
 }
 

@@ -258,7 +258,7 @@ void Runtime::yield(const Site* site, Ev ev, uint64_t arg) {
     ++step_;
     record(cur_, site, ev, arg);
     if (step_ > cfg_.budget)
-        fail(Verdict::budget, Check::budget,
+        fail(Check::budget,
              "step budget of " + std::to_string(cfg_.budget) + " exceeded (possible livelock)");
     if (step_ >= next_interrupt_check_) check_interrupt();
     if (runnable_mask_ == (1ull << cur_) && events_.empty()) return;
@@ -307,8 +307,9 @@ void Runtime::note(const Site* site, Ev ev, uint64_t arg) {
     record(cur_ == kNoThread ? kNoThread : cur_, site, ev, arg);
 }
 
-void Runtime::fail(Verdict v, Check check, std::string message) {
+void Runtime::fail(Check check, std::string message) {
     if (!over_) {
+        Verdict v = check_verdict(check);
         over_ = true;
         out_.verdict = v;
         out_.check = check;
@@ -330,13 +331,13 @@ void Runtime::record(Entity who, const Site* site, Ev ev, uint64_t arg) {
 void Runtime::check_interrupt() {
     next_interrupt_check_ = step_ + cfg_.interrupt_every;
     if (cfg_.interrupted && cfg_.interrupted())
-        fail(Verdict::interrupted, Check::interrupted, "the run was interrupted");
+        fail(Check::interrupted, "the run was interrupted");
 }
 
 // ---------------------------------------------------------------------------------
 // Deadlock: no thread can run, no event can fire, and some thread is blocked.
 
-void Runtime::deadlock() { fail(Verdict::deadlock, Check::deadlock, wait_for_cycle()); }
+void Runtime::deadlock() { fail(Check::deadlock, wait_for_cycle()); }
 
 std::string Runtime::wait_for_cycle() const {
     // Follow waiter -> holder edges from each blocked thread; the first thread seen twice

@@ -122,8 +122,9 @@ public:
                         std::function<void()> fire);
     // A trace record that is not a scheduling point.
     void note(const Site* site, Ev ev, uint64_t arg = 0);
-    // Ends the run with a verdict.  Unwinds the calling thread.
-    [[noreturn]] void fail(Verdict v, Check check, std::string message);
+    // Ends the run: `check` failed, with its verdict (MMRACE_CHECKS).  Unwinds the
+    // calling thread.
+    [[noreturn]] void fail(Check check, std::string message);
 
     const std::vector<TraceRecord>& trace() const { return trace_; }
 

@@ -64,8 +64,8 @@ rt::Tid SyncDomain::self() const {
 
 // rt.fail also works from the host fiber (an event fired at the start of a run or after
 // a thread finished): the runtime catches its unwind there too.
-void SyncDomain::fail(rt::Verdict v, Check check, const std::string& message) {
-    if (rt::current_runtime() == &rt_ && rt_.running()) rt_.fail(v, check, message);
+void SyncDomain::fail(Check check, const std::string& message) {
+    if (rt::current_runtime() == &rt_ && rt_.running()) rt_.fail(check, message);
     throw std::logic_error(std::string(check_name(check)) + ": " + message);
 }
 

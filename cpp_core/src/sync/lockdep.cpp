@@ -210,7 +210,7 @@ void Lockdep::print_circular_bug(rt::Tid t, const HeldLock& prev, const HeldLock
     Dep fresh{next.cls, calc_dep(prev, next), t, prev.site, next.site};
     m += describe_edge(prev.cls, fresh);
     m += "locks held by " + d_.name(t) + ": " + describe_held(t);
-    d_.fail(rt::Verdict::lock_order, Check::lockdep, m);
+    d_.fail(Check::lockdep, m);
 }
 
 void Lockdep::print_deadlock_bug(rt::Tid t, const HeldLock& prev, const HeldLock& next) {
@@ -222,7 +222,7 @@ void Lockdep::print_deadlock_bug(rt::Tid t, const HeldLock& prev, const HeldLock
                                 : "(another lock of the same class: if this nesting is intended, "
                                   "annotate it with a *_nested() subclass)\n";
     m += "locks held by " + d_.name(t) + ": " + describe_held(t);
-    d_.fail(rt::Verdict::lock_order, Check::lockdep, m);
+    d_.fail(Check::lockdep, m);
 }
 
 // ---------------------------------------------------------------------------------
