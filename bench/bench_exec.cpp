@@ -105,7 +105,7 @@ void run(const Program& p, Schedule::Kind kind, Checks c, const char* name, cons
         o.check_semantics = c.semantics;
         RunResult r = run_program(p, o);
         steps += r.step;
-        failures += r.verdict != "ok";
+        failures += r.verdict != Verdict::ok;
     }
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("| %s | %s | %s | %.0f | %.3g | %.0f | %d |\n", workload, name, c.name, n / secs,

@@ -65,11 +65,12 @@ Row run(const Program& p, const Mode& m) {
     RunResult r = run_program(p, o);
     Row row;
     row.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    row.verdict = r.verdict == "ok" ? r.verdict : r.verdict + " " + r.check + ": " + r.message;
+    row.verdict = std::string(verdict_name(r.verdict)) +
+                  (r.ok() ? "" : std::string(" ") + check_name(r.check) + ": " + r.message);
     // Every op must have succeeded (mmap returns the address, write "ok", munmap 0): a
     // failed mmap or an OOM would time something else.
     static const char* const expected[] = {"0x100000", "ok", "0"};
-    for (size_t i = 0; i < r.ops.size() && r.verdict == "ok"; ++i)
+    for (size_t i = 0; i < r.ops.size() && r.verdict == Verdict::ok; ++i)
         if (r.ops[i].result.value_or("never ran") != expected[i % 3])
             row.verdict = r.ops[i].op + " gave " + r.ops[i].result.value_or("never ran");
     row.trace_hash = r.trace_hash;

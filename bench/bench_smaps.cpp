@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
                     o.trace = false;
                     o.check_semantics = false;
                     RunResult r = run_program(p, o);
-                    bad += r.verdict != "ok";
+                    bad += r.verdict != Verdict::ok;
                     fault += get(r, "pgfault");
                     vma += get(r, "vma_lock_success");
                     wait += get(r, "mmap_lock_wait");

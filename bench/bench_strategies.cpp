@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
             o.schedule = s;
             o.trace = false;
             RunResult r = run_program(p, o);
-            bad += r.verdict != "ok";
+            bad += r.verdict != Verdict::ok;
             for (const auto& [k, v] : r.counters) sum[k] += v;
         }
         double secs = std::chrono::duration<double>(Clock::now() - t0).count();

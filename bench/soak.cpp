@@ -98,12 +98,11 @@ int main(int argc, char** argv) {
             skipped += st.skipped;
             if (st.gave_up && std::getenv("SOAK_SHOW_GAVE_UP")) std::printf("gave up: seed %llu\n", (unsigned long long)seed);
             ++runs;
-            if (r.verdict != "ok") {
+            if (r.verdict != Verdict::ok) {
                 ++bad;
-                std::printf("\nworkload seed %llu: verdict %s (%s): %s\n%s%s\n",
-                            static_cast<unsigned long long>(seed), r.verdict.c_str(),
-                            r.check.c_str(), r.message.c_str(), print_mmr(p).c_str(),
-                            r.schedule.c_str());
+                std::printf("\nworkload seed %llu: verdict %s (%s): %s\n%s",
+                            static_cast<unsigned long long>(seed), verdict_name(r.verdict),
+                            check_name(r.check), r.message.c_str(), r.reproducer().c_str());
                 return 1;
             }
         }

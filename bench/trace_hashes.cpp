@@ -29,9 +29,9 @@ struct Digest {
     void add(const RunResult& r, const std::string& what) {
         for (int i = 0; i < 8; ++i) hash = (hash ^ ((r.trace_hash >> (8 * i)) & 0xff)) * 1099511628211ull;
         ++runs;
-        ++verdicts[r.verdict];
+        ++verdicts[verdict_name(r.verdict)];
         if (std::getenv("TRACE_HASHES_ALL"))
-            std::printf("  %s %s %016llx\n", what.c_str(), r.verdict.c_str(),
+            std::printf("  %s %s %016llx\n", what.c_str(), verdict_name(r.verdict),
                         static_cast<unsigned long long>(r.trace_hash));
     }
     void print(const std::string& name) const {

@@ -19,8 +19,8 @@ namespace {
 
 py::dict result_to_dict(const RunResult& r, bool with_trace) {
     py::dict d;
-    d["verdict"] = r.verdict;
-    d["check"] = r.check.empty() ? py::object(py::none()) : py::object(py::str(r.check));
+    d["verdict"] = verdict_name(r.verdict);
+    d["check"] = r.check == Check::none ? py::object(py::none()) : py::object(py::str(check_name(r.check)));
     d["message"] = r.message;
     d["step"] = r.step;
     py::list ops;
@@ -44,23 +44,31 @@ py::dict result_to_dict(const RunResult& r, bool with_trace) {
         for (const auto& t : r.trace) trace.append(py::make_tuple(t.step, t.who, t.site, t.event, t.arg));
     d["trace"] = trace;
     d["schedule"] = r.schedule;
+    d["budget"] = r.budget;
+    d["reproducer"] = r.reproducer();
     return d;
 }
 
 // mmrace._core.ModelError with what replays the run up to the error: `schedule` (the
-// `schedule replay ...` line) and `program` (the .mmr text with that schedule line).
-[[noreturn]] void raise_model_error(const Program& p, const ModelError& e) {
+// `schedule replay ...` line) and `reproducer` (the .mmr text with the run's budget and
+// that schedule line; also `program`, its older name).
+[[noreturn]] void raise_model_error(const Program& p, uint64_t budget, const ModelError& e) {
     py::object cls = py::module_::import("mmrace._core").attr("ModelError");
     py::object err = cls(e.what());
+    Program with_budget = p;
+    with_budget.config.budget = budget;
+    std::string reproducer = e.schedule().empty() ? std::string() : replay_mmr(with_budget, e.schedule());
     err.attr("schedule") = e.schedule();
-    err.attr("program") = e.schedule().empty() ? std::string() : replay_mmr(p, e.schedule());
+    err.attr("reproducer") = reproducer;
+    err.attr("program") = reproducer;
     PyErr_SetObject(cls.ptr(), err.ptr());
     throw py::error_already_set();
 }
 
 // Runs with the GIL released; every few thousand steps the run takes the GIL back
 // briefly to let Python handle signals, so Ctrl-C stops it with KeyboardInterrupt.
-py::dict run(const Program& p, std::optional<std::string> schedule, uint64_t budget, bool trace) {
+py::dict run(const Program& p, std::optional<std::string> schedule, std::optional<uint64_t> budget,
+             bool trace) {
     RunOptions opt;
     if (schedule) opt.schedule = parse_schedule(*schedule);
     opt.budget = budget;
@@ -76,7 +84,7 @@ py::dict run(const Program& p, std::optional<std::string> schedule, uint64_t bud
         py::gil_scoped_release nogil;
         r = run_program(p, opt);
     } catch (const ModelError& e) {
-        raise_model_error(p, e);
+        raise_model_error(p, opt.budget.value_or(p.config.budget), e);
     }
     if (interrupted) throw py::error_already_set();
     return result_to_dict(r, trace);
@@ -139,7 +147,9 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "mmrace core: the deterministic model of Linux page-fault paths";
 
     py::register_exception<NotBuilt>(m, "NotBuilt", PyExc_NotImplementedError);
-    py::register_exception<ModelError>(m, "ModelError", PyExc_RuntimeError);
+    // ModelError is an mmrace.MmraceError too (bindings/mmrace/errors.py).
+    py::object root = py::module_::import("mmrace.errors").attr("MmraceError");
+    py::register_exception<ModelError>(m, "ModelError", py::make_tuple(root, py::handle(PyExc_RuntimeError)));
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
@@ -174,7 +184,24 @@ PYBIND11_MODULE(_core, m) {
     m.def("parse", &parse_mmr, py::arg("text"), py::arg("filename") = "<string>",
           "Parse .mmr text into a Program; raises ValueError('FILE:LINE:COL: message').");
     m.def("run", &run, py::arg("program"), py::arg("schedule") = py::none(),
-          py::arg("budget") = 1'000'000, py::arg("trace") = true);
+          py::arg("budget") = py::none(), py::arg("trace") = true);
+    m.def("checks", [] {
+        py::list rows;
+        for (const CheckInfo& c : kChecks) {
+            py::dict d;
+            d["name"] = c.name;
+            d["verdict"] = verdict_name(c.verdict);
+            d["description"] = c.description;
+            rows.append(d);
+        }
+        return rows;
+    }, "Every check (docs/checks.md), in MMRACE_CHECKS order: name, verdict, description.");
+    m.def("verdict_names", [] {
+        std::vector<std::string> names;
+        for (Verdict v : kVerdicts)
+            names.emplace_back(verdict_name(v));
+        return names;
+    }, "The verdicts, ok first.");
     m.def("parse_schedule",
           [](std::string_view text, std::string_view source) {
               return schedule_text(parse_schedule(text, source));
@@ -197,7 +224,7 @@ PYBIND11_MODULE(_core, m) {
             d["name"] = m.name;
             d["reference"] = m.reference;
             d["strategies"] = m.strategies;
-            d["check"] = m.check;
+            d["check"] = check_name(m.check);
             d["summary"] = m.summary;
             d["built"] = m.built;
             rows.append(d);

@@ -379,13 +379,13 @@ def test_random_programs_conform_under_the_speculative_strategies(strategy):
 
 
 def test_with_strategy_sets_or_adds_the_config():
-    assert conform.with_strategy("mmrace 1\nprocess P0\n", "spf") == \
-        "mmrace 1\nconfig strategy=spf\nprocess P0\n"
+    assert conform.with_strategy("mmrace 1\nprocess P0\nthread P0.T0\n", "spf") == \
+        "mmrace 1\nconfig strategy=spf geometry=small\nprocess P0\nthread P0.T0\n"
     assert conform.with_strategy("mmrace 1\nconfig geometry=x86 strategy=classic\n", "pervma") == \
         "mmrace 1\nconfig strategy=pervma geometry=x86\n"
+    assert conform.with_strategy("mmrace 1\n# kept\n", None) == "mmrace 1\n# kept\n"
     text = conform.with_strategy(random_program(3), "pervma")
-    assert "\nconfig strategy=pervma\n" in text
-    mmrace.parse(text)
+    assert mmrace.parse(text) == mmrace.parse(random_program(3)).with_config(strategy="pervma")
 
 
 @needs_host

@@ -305,7 +305,7 @@ def test_the_model_runs_with_the_hosts_swap(monkeypatch, swap, collapse):
     monkeypatch.setattr(conform, "host_has_swap", lambda: swap)
     assert ("swap_slots=0" in conform.as_on_host(PAGEOUT_THEN_COLLAPSE)) == (not swap)
     ops = conform.run_model(PAGEOUT_THEN_COLLAPSE).ops
-    assert [op["result"] for op in ops] == [hex(Z), "ok", "ok", "0", "0", collapse, "1"]
+    assert [op.result for op in ops] == [hex(Z), "ok", "ok", "0", "0", collapse, "1"]
 
 
 @needs_collapse

@@ -18,7 +18,7 @@ def run(strategy: str, body: str, files: str = "") -> list:
     text = f"mmrace 1\nconfig strategy={strategy}\n{files}{body}"
     res = mmrace.run(text)
     assert res.verdict == "ok", (res.check, res.message)
-    return [o["result"] for o in res.ops]
+    return [o.result for o in res.ops]
 
 
 def proc(name: str, ops: str, forked: bool = False) -> str:
@@ -218,8 +218,8 @@ def thp_run(strategy: str, variant: str, p0: str, p1: str = "", thp_faults: int 
     res = mmrace.run(text)
     assert res.verdict == "ok", (res.check, res.message)
     skip = len(prologue.splitlines())
-    p0_results = [o["result"] for o in res.ops if o["thread"] == "P0.T0"][skip:]
-    p1_results = [o["result"] for o in res.ops if o["thread"] == "P1.T0"]
+    p0_results = [o.result for o in res.ops if o.thread == "P0.T0"][skip:]
+    p1_results = [o.result for o in res.ops if o.thread == "P1.T0"]
     c = res.counters
     assert c["thp_fault_alloc"] == thp_faults  # it really was a THP
     if variant == "thp_swap":

@@ -2,8 +2,8 @@
 mutant the core knows is documented, every ```mmr example parses, and README and docs/
 never point outside the repository.
 
-The names come from the C++ sources (the parser's op table, the counter registry, the
-check calls) or from mmrace._core, never from a list kept here, so a new op or mutant
+The names come from the C++ sources (the parser's op table, the counter registry) or
+from mmrace._core (the check registry), never from a list kept here, so a new op or mutant
 without its documentation fails this file."""
 import re
 from pathlib import Path
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SRC = ROOT / "cpp_core" / "src"
 PAGES = ["README.md", "format.md", "schedules.md", "checks.md", "strategies.md", "mutants.md",
-         "cli.md"]
+         "cli.md", "python.md"]
 
 
 def doc(name: str) -> str:
@@ -156,33 +156,37 @@ def test_every_counter_is_documented():
     assert not missing, f"counters missing from docs/strategies.md: {missing}"
 
 
-def check_names() -> set[str]:
-    names = set()
+def test_the_check_table_is_the_cores():
+    """docs/checks.md's table has one row per check of MMRACE_CHECKS, in its order, with
+    the verdict and the description the core keeps with the name."""
+    from mmrace import _core
+
+    checks = _core.checks()
+    assert {"invariant", "use_after_free", "leak", "linearizability", "lockdep",
+            "deadlock", "budget"} <= {c["name"] for c in checks}
+    table = doc("checks.md").split("## The checks", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `(\w+)` \| ([^|]*?) \|", table, re.M)
+    assert rows == [(c["name"], c["verdict"], c["description"]) for c in checks]
+
+
+def test_no_check_is_named_outside_the_registry():
+    """Every check the sources report is a Check:: of the registry: no check name is a
+    string literal any more."""
+    from mmrace import _core
+
+    names = {c["name"] for c in _core.checks()}
     for path in SRC.rglob("*.[ch]pp"):
         text = path.read_text(encoding="utf-8")
-        names |= set(re.findall(r'\b(?:violation|bad)\("([a-z_]+)"', text))
-        # violation(cond ? "stale_tlb" : "use_after_free", ...)
-        for pair in re.findall(r'violation\([^;"]*\? "([a-z_]+)" : "([a-z_]+)"', text):
-            names |= set(pair)
-        names |= set(re.findall(r'_check_name\(\) \{ return "([a-z_]+)"; \}', text))
-        names |= set(re.findall(r'fail\((?:rt::)?Verdict::\w+, "([a-z_]+)"', text))
-    return names
-
-
-def test_every_check_name_is_documented():
-    names = check_names()
-    assert {"invariant", "use_after_free", "leak", "linearizability", "lockdep",
-            "deadlock", "budget"} <= names
-    text = doc("checks.md")
-    missing = sorted(n for n in names if f"`{n}`" not in text)
-    assert not missing, f"checks missing from docs/checks.md: {missing}"
+        assert not re.search(r'\b(?:violation|bad)\("', text), path
+        assert not re.search(r'fail\((?:rt::)?Verdict::\w+, "', text), path
+        assert set(re.findall(r"\bCheck::(\w+)", text)) <= names | {"none"}, path
 
 
 def test_every_verdict_is_documented():
-    run_hpp = (ROOT / "cpp_core" / "include" / "mmrace" / "run.hpp").read_text(encoding="utf-8")
-    verdicts = re.search(r"std::string verdict;\s*// (.*)", run_hpp).group(1).split(" | ")
+    from mmrace import _core
+
     text = doc("checks.md")
-    for v in verdicts:
+    for v in _core.verdict_names():
         assert f"| `{v}` |" in text, v
 
 
@@ -215,6 +219,16 @@ def test_built_column_matches_the_core():
         except ValueError:  # built, for another strategy
             built = True
         assert built == (said == "yes"), f"{name}: docs say built={said}"
+
+
+def test_check_column_matches_the_catalogue():
+    """The built and planned tables name, for every mutant, the check the catalogue
+    expects (one vocabulary: the check registry's names)."""
+    from mmrace import _core
+
+    row = r"^\| `(\w+)` \| [^|]+ \| [^|]+ \| `(\w+)`[^|]* \|"  # mutant, reference, strategies, check
+    rows = dict(re.findall(row, doc("mutants.md"), re.M))
+    assert rows == {m["name"]: m["check"] for m in _core.mutant_catalogue()}
 
 
 def test_every_reproducer_is_documented():

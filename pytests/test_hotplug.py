@@ -23,7 +23,7 @@ def test_sysfs_write_and_cpu_hotplug_never_deadlock(strategy):
     for seed in range(40):
         res = mmrace.run(PROGRAM.format(strategy=strategy), schedule=mmrace.Random(seed))
         assert res.verdict == "ok", res.message
-        got = [o["result"] for o in res.ops]
+        got = [o.result for o in res.ops]
         # An unmapped buffer is EFAULT; while the CPU is down its file is gone (ENODEV).
         assert got[0] in ("EFAULT", "ENODEV") and got[1] == "0x100000"
         assert got[2] in ("ok", "ENODEV") and got[3] == "0"

@@ -11,7 +11,7 @@ SMAPS = re.compile(r"vmas=\d+ rss=\d+ anon=\d+ swap=\d+|ESRCH")
 
 
 def results(res):
-    return [op["result"] for op in res.ops]
+    return [op.result for op in res.ops]
 
 
 def test_example_runs_and_reclaims_without_changing_content(examples):
@@ -20,7 +20,7 @@ def test_example_runs_and_reclaims_without_changing_content(examples):
     r = results(res)
     assert r[:4] == ["0x100000", "ok", "ok", "ok"]
     assert r[6:10] == ["1", "2", "3", "0"]  # whatever reclaim took, it reads back
-    k0 = [op["result"] for op in res.ops if op["thread"] == "K0"]
+    k0 = [op.result for op in res.ops if op.thread == "K0"]
     assert [k0[1], k0[3]] == ["0", "0"]
     assert all(SMAPS.fullmatch(k0[i]) for i in (0, 2, 4))
     assert res.counters["pgsteal_kswapd"] >= 1
@@ -31,7 +31,7 @@ def test_example_runs_and_reclaims_without_changing_content(examples):
 @pytest.mark.parametrize("seed", range(15))
 def test_reclaim_and_smaps_race_the_process(examples, strategy, seed):
     text = (examples / "reclaim_smaps.mmr").read_text()
-    prog = mmrace.parse(text.replace("strategy=classic", f"strategy={strategy}"))
+    prog = mmrace.parse(text).with_config(strategy=strategy)
     for sched in (mmrace.Random(seed), mmrace.PCT(seed, depth=3, steps=200)):
         res = mmrace.run(prog, schedule=sched)
         assert res.ok, res.message
@@ -39,8 +39,8 @@ def test_reclaim_and_smaps_race_the_process(examples, strategy, seed):
         # T0 wrote the anonymous pages itself: its reads see them, swapped out or not.
         assert r[6:9] == ["1", "2", "3"]
         for op in res.ops:
-            if op["op"].startswith("smaps"):
-                assert SMAPS.fullmatch(op["result"])
+            if op.op.startswith("smaps"):
+                assert SMAPS.fullmatch(op.result)
         assert res.counters["smaps_lock_hold_steps"] >= 0
 
 

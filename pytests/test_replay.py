@@ -93,7 +93,8 @@ def test_run_takes_a_results_schedule_as_it_is(what, path, extra, verdict, tmp_p
     assert res.verdict == verdict
     again = mmrace.run(prog, schedule=res.schedule, budget=res.budget)
     assert (again.verdict, again.trace_hash) == (verdict, res.trace_hash)
-    assert mmrace.run(res.program, budget=res.budget).trace_hash == res.trace_hash
+    assert mmrace.run(res.reproducer, budget=res.budget).trace_hash == res.trace_hash
+    assert mmrace.run(res.reproducer).trace_hash == res.trace_hash  # it holds the budget
 
 
 BAD_SCHEDULES = [
@@ -170,7 +171,7 @@ def test_an_internal_model_error_exits_3_with_its_replay(monkeypatch, capsys, ex
     def raising_run(program, schedule, budget, trace):
         err = _core.ModelError("handle_userfault: a registered VMA without a userfaultfd context")
         err.schedule = "schedule replay 0 0 1"
-        err.program = _core.replay_mmr(program, err.schedule)
+        err.reproducer = err.program = _core.replay_mmr(program, err.schedule)
         raise err
     monkeypatch.setattr(_core, "run", raising_run)
     rc = cli.main(["run", str(examples / "fork_cow.mmr"), "--budget", "77"])

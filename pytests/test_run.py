@@ -18,7 +18,7 @@ thread P0.T1
 
 
 def results(res):
-    return [op["result"] for op in res.ops]
+    return [op.result for op in res.ops]
 
 
 def test_design_example_is_ok_and_deterministic(examples):
@@ -27,8 +27,8 @@ def test_design_example_is_ok_and_deterministic(examples):
     assert a.verdict == "ok" and a.check is None
     assert a.trace_hash == b.trace_hash and a.trace == b.trace
     # The child reads what the parent wrote before fork: COW shares the page.
-    child = [op for op in a.ops if op["thread"] == "P1.T0"]
-    assert child[0]["result"] == "7"
+    child = [op for op in a.ops if op.thread == "P1.T0"]
+    assert child[0].result == "7"
     assert a.counters["pgfault"] >= 2
 
 

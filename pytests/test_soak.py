@@ -13,7 +13,7 @@ def test_random_workloads_never_fail_a_check(block):
         for sched in (mmrace.Random(seed), mmrace.PCT(seed, depth=3, steps=300)):
             res = mmrace.run(prog, schedule=sched, trace=False)
             assert res.ok, f"workload {seed} {sched}: {res.check}: {res.message}\n" \
-                           f"{prog.to_mmr()}{res.schedule}"
+                           f"{res.reproducer}"
 
 
 def test_workloads_are_deterministic_and_varied():

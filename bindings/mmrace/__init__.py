@@ -2,24 +2,35 @@
 
     import mmrace
     prog = mmrace.parse(open("examples/fork_cow.mmr").read())
-    res = mmrace.run(prog, schedule=[0, 1, 1])
+    res = mmrace.run(prog.with_config(strategy="spf"), schedule=[0, 1, 1])
     print(res.verdict, res.trace_hash)
+    res.raise_for_verdict()  # mmrace.Violation etc., carrying res.reproducer
 """
 from __future__ import annotations
 
 from mmrace._core import ModelError, NotBuilt, Program
 from importlib import metadata as _metadata
 
-from mmrace.api import PCT, Random, Replay, Result, parse, parse_file, parse_schedule, run
+from mmrace.api import (PCT, OpResult, Random, Replay, Result, parse, parse_file, parse_schedule,
+                        run)
+from mmrace.errors import (BudgetExceeded, Deadlock, LockOrder, MmraceError, VerdictError,
+                           Violation)
 
 __all__ = [
+    "BudgetExceeded",
+    "Deadlock",
+    "LockOrder",
+    "MmraceError",
     "ModelError",
     "NotBuilt",
+    "OpResult",
     "PCT",
     "Program",
     "Random",
     "Replay",
     "Result",
+    "VerdictError",
+    "Violation",
     "parse",
     "parse_file",
     "parse_schedule",

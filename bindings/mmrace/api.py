@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, Union
 
-from mmrace import _core
+from mmrace import _core, errors
 
 
 @dataclass(frozen=True)
@@ -51,31 +51,55 @@ MAX_BUDGET = (1 << 64) - 1
 DEFAULT_BUDGET = 1_000_000
 
 
+@dataclass(frozen=True)
+class OpResult:
+    """One op of a run, in file order: its thread, its index in that thread, its
+    canonical text and its result (None when the op never ran)."""
+
+    thread: str
+    index: int
+    op: str
+    result: str | None
+
+
 @dataclass
 class Result:
     """The outcome of one run (the JSON object of docs/cli.md, plus the trace)."""
 
-    verdict: str
-    check: str | None
+    verdict: str  # ok | violation | deadlock | lock_order | budget | interrupted
+    check: str | None  # the failed check (docs/checks.md); None for ok
     message: str
     step: int
-    ops: list[dict[str, Any]]
+    ops: list[OpResult]
     counters: dict[str, int]
     trace_hash: str
     trace: list[tuple[int, str, str, str, int]] = field(repr=False)
     schedule: str = ""  # `schedule replay ...`: replays this run (with the same budget)
-    program: str = field(default="", repr=False)  # the .mmr text, its schedule line `schedule`
+    # The .mmr text that replays this run on its own: the program, its budget, its
+    # schedule line set to `schedule`.  run(parse(reproducer)) gives the same verdict
+    # and trace hash.
+    reproducer: str = field(default="", repr=False)
     budget: int = DEFAULT_BUDGET
 
     @property
     def ok(self) -> bool:
         return self.verdict == "ok"
 
+    def raise_for_verdict(self) -> None:
+        """Raise the mmrace.VerdictError subclass for this verdict (Violation, Deadlock,
+        LockOrder, BudgetExceeded), carrying this result and its reproducer; return
+        for ok."""
+        err = errors.error_for(self)
+        if err is not None:
+            raise err
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object `mmrace run --json` prints."""
-        keys = ("verdict", "check", "message", "step", "ops", "counters", "trace_hash",
-                "schedule", "budget", "program")
-        return {k: getattr(self, k) for k in keys}
+        d = {k: getattr(self, k) for k in ("verdict", "check", "message", "step")}
+        d["ops"] = [asdict(o) for o in self.ops]
+        d.update((k, getattr(self, k)) for k in ("counters", "trace_hash", "schedule", "budget"))
+        d["program"] = self.reproducer
+        return d
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1)
@@ -131,19 +155,85 @@ def check_budget(budget: object) -> int:
     return budget
 
 
-def run(program: _core.Program | str, schedule: Schedule = None, budget: int = DEFAULT_BUDGET,
+def run(program: _core.Program | str, schedule: Schedule = None, budget: int | None = None,
         trace: bool = True) -> Result:
     """Run `program` once.  `schedule` overrides the program's own `schedule` line; it may
     be a result's `schedule` string, so `run(p, schedule=res.schedule, budget=res.budget)`
-    replays `res`.
+    replays `res`.  `budget` overrides the program's (its config's `budget=`, else
+    1000000 steps).
 
     The run releases the GIL; Ctrl-C stops it with KeyboardInterrupt.  Raises ValueError
     for a bad schedule or budget, mmrace.NotBuilt (a NotImplementedError) if the program
     needs a model not built yet, and mmrace.ModelError for an internal error of the model
-    (its `schedule` and `program` attributes replay the run up to the error).
+    (its `reproducer` replays the run up to the error).  A verdict other than ok is
+    returned, not raised: see Result.raise_for_verdict().
     """
     if isinstance(program, str):
         program = parse(program)
-    budget = check_budget(budget)
+    if budget is not None:
+        budget = check_budget(budget)
     d = _core.run(program, _schedule_text(schedule), budget, bool(trace))
-    return Result(**d, program=_core.replay_mmr(program, d["schedule"]), budget=budget)
+    ops = [OpResult(**o) for o in d.pop("ops")]
+    return Result(**d, ops=ops)
+
+
+# ---------------------------------------------------------------------------------------
+# Programs are immutable: these return a new Program.  They are methods of Program
+# (mmrace.Program.with_config, .with_schedule).
+
+CONFIG_KEYS = ("strategy", "geometry", "folios", "swap_slots", "pgtables", "vma_lock",
+               "mutants", "budget")
+
+
+def _config_value(key: str, value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"with_config: {key} must be a string, an integer or a list, "
+                        f"not {type(value).__name__}")
+    return str(value)
+
+
+def with_config(program: _core.Program, **changes: object) -> _core.Program:
+    """This program with config keys changed: `strategy="spf"`, `geometry="x86"`,
+    `mutants=["dirty_cow"]`, `vma_lock=["swapin"]`, `budget=N` and the pools `folios=N`,
+    `swap_slots=N`, `pgtables=N` (docs/format.md).  None or an empty list resets a key to
+    its default.  The result is checked as the parser checks a config line: raises
+    ValueError naming the bad key or value (an unknown key, strategy or mutant, a pool
+    out of range); what the parser leaves to the run (vma_lock without pervma, a mutant
+    of another strategy) run() reports."""
+    lines = program.to_mmr().split("\n")
+    assert lines[1].startswith("config "), "the canonical text has its config on line 2"
+    words = dict(w.split("=", 1) for w in lines[1].split()[1:])
+    for key, value in changes.items():
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            words.pop(key, None)
+        else:
+            words[key] = _config_value(key, value)
+    lines[1] = " ".join(["config", *(f"{k}={v}" for k, v in words.items())])
+    return _reparse("with_config", "\n".join(lines))
+
+
+def with_schedule(program: _core.Program, schedule: Schedule) -> _core.Program:
+    """This program with its `schedule` line set to `schedule` (any form run() takes;
+    None: no schedule line)."""
+    text = _schedule_text(schedule)
+    if text is not None:
+        return _reparse("with_schedule", _core.replay_mmr(program, text))
+    lines = program.to_mmr().splitlines(keepends=True)
+    if lines and lines[-1].startswith("schedule "):
+        lines.pop()  # the canonical text ends with its schedule line
+    return _reparse("with_schedule", "".join(lines))
+
+
+def _reparse(what: str, text: str) -> _core.Program:
+    """Parse the canonical text an API call made; its errors name the call, not a line
+    of a text the caller never saw."""
+    try:
+        return _core.parse(text, f"<{what}>")
+    except ValueError as e:
+        raise ValueError(f"{what}: {str(e).split(': ', 1)[-1]}") from None
+
+
+_core.Program.with_config = with_config
+_core.Program.with_schedule = with_schedule

@@ -29,10 +29,16 @@ def _budget(text: str) -> int:
                                          f"expected a number of steps, got {text!r}") from None
 
 
-def _replay_command(path: str, schedule: str, budget: int) -> str:
+def _replay_command(path: str, schedule: str, budget: int | None) -> str:
     """The command line that replays a run of `path`."""
-    extra = f" --budget {budget}" if budget != api.DEFAULT_BUDGET else ""
+    extra = f" --budget {budget}" if budget not in (None, api.DEFAULT_BUDGET) else ""
     return f"mmrace run {path} --schedule '{schedule.removeprefix('schedule ')}'{extra}"
+
+
+def _print_reproducer(text: str, file=None) -> None:
+    """A failure's reproducer: the .mmr text that replays it on its own."""
+    print("  reproducer (save as a .mmr file; mmrace run replays it):", file=file)
+    print("    " + text.rstrip("\n").replace("\n", "\n    "), file=file)
 
 
 def _print_human(path: str, res: api.Result) -> None:
@@ -40,13 +46,14 @@ def _print_human(path: str, res: api.Result) -> None:
     if res.message:
         print(f"  {res.message}")
     for op in res.ops:
-        r = "-" if op["result"] is None else op["result"]
-        print(f"  {op['thread']:>10} #{op['index']:<3} {op['op']:<50} -> {r}")
+        r = "-" if op.result is None else op.result
+        print(f"  {op.thread:>10} #{op.index:<3} {op.op:<50} -> {r}")
     nonzero = {k: v for k, v in res.counters.items() if v}
     print("  counters: " + (", ".join(f"{k}={v}" for k, v in nonzero.items()) or "none"))
     print(f"  steps {res.step}, trace_hash {res.trace_hash}")
     if not res.ok:
         print(f"  replay: {_replay_command(path, res.schedule, res.budget)}")
+        _print_reproducer(res.reproducer)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -65,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         if e.schedule:
             print(f"  replay: {_replay_command(args.file, e.schedule, args.budget)}", file=sys.stderr)
+            _print_reproducer(e.reproducer, file=sys.stderr)
         return EXIT_MODEL_ERROR
     if args.json:
         print(json.dumps(res.to_json(), indent=1))
@@ -99,6 +107,8 @@ def _print_outcome(o: conform.Outcome, strategy: str | None = None) -> None:
     print(f"{o.name}: {len(o.differences)} op(s) differ")
     for d in o.differences:
         print(f"  {d.thread:>6} #{d.index:<3} {d.op:<58} host {d.host}  model {d.model}")
+    if o.reproducer:  # the model run itself failed
+        _print_reproducer(o.reproducer)
     if o.name.startswith("random seed="):  # the generated program is the reproducer
         extra = f" --strategy {strategy}" if strategy else ""
         print(f"  reproduce: mmrace conform --random 1 --seed {o.name.split('=')[1]}{extra}")
@@ -152,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
                    "program)")
     r.add_argument("--schedule", help="override the file's schedule, in the file's grammar: "
                    "'replay 0 1 1', 'random seed=7', 'pct seed=1 depth=3'")
-    r.add_argument("--budget", type=_budget, default=api.DEFAULT_BUDGET,
-                   help=f"step budget (default {api.DEFAULT_BUDGET})")
+    r.add_argument("--budget", type=_budget, default=None,
+                   help=f"step budget (default: the program's config budget=, else "
+                   f"{api.DEFAULT_BUDGET})")
     r.set_defaults(func=cmd_run)
     c = sub.add_parser("conform", help="compare the model with the host kernel, op by op",
                        description="Run single-threaded programs (fork included) in the model "

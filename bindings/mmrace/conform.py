@@ -149,6 +149,7 @@ def run_model(text: str) -> api.Result:
 
 def conform(program_text: str, runner: str | None = None) -> list[Difference]:
     """Run the program in the model and on the host; return the ops whose results differ.
+    (compare_with_host() also returns the model run's reproducer.)
 
     Raises Skipped when the model cannot run the program yet (NotBuilt) or when it uses
     ops or pool limits with no host equivalent, so a skipped program is never mistaken
@@ -157,6 +158,12 @@ def conform(program_text: str, runner: str | None = None) -> list[Difference]:
     with one thread per process must never fail a check.  Raises ValueError for a
     malformed program and HostError when mmrace-host fails.
     """
+    return compare_with_host(program_text, runner)[0]
+
+
+def compare_with_host(program_text: str, runner: str | None = None) -> tuple[list[Difference], str]:
+    """conform(), and the reproducer of the model run when it failed (a verdict other
+    than ok or a model error; "" otherwise)."""
     limits = api.parse(program_text).pool_limits  # malformed: a ValueError, not a difference
     if limits:  # the host's memory is not bounded by the program
         raise Skipped("no host equivalent: config " +
@@ -164,7 +171,7 @@ def conform(program_text: str, runner: str | None = None) -> list[Difference]:
     try:
         res = run_model(program_text)
     except ModelError as e:
-        return [Difference("-", -1, "(the model run)", "ok", f"model error: {e}")]
+        return [Difference("-", -1, "(the model run)", "ok", f"model error: {e}")], e.reproducer
     host = run_host(program_text, runner)
     # "unsupported" (an op with no host equivalent) or "unsupported: WHY" (an op this
     # host cannot run as the model does, such as MADV_COLLAPSE before Linux 6.1).
@@ -172,11 +179,11 @@ def conform(program_text: str, runner: str | None = None) -> list[Difference]:
     if unsupported:
         why = unsupported[0]["result"].partition(": ")[2]
         raise Skipped(f"no host equivalent: {why or unsupported[0]['op']}")
-    diffs = compare(host, res.ops)
+    diffs = compare(host, [asdict(o) for o in res.ops])
     if not res.ok:
         diffs.append(Difference("-", -1, "(the run's verdict)", "ok",
                                 f"{res.verdict} ({res.check}): {res.message}"))
-    return diffs
+    return diffs, "" if res.ok else res.reproducer
 
 
 # ---------------------------------------------------------------------------------------
@@ -189,26 +196,14 @@ THP_SLOTS = 4
 PMD_PAGES = 512
 
 
-def _set_config(text: str, key: str, value: str) -> str:
-    """The program text with `key=value` on its config line (added if missing)."""
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        words = line.split()
-        if words[:1] == ["config"]:
-            kept = [w for w in words[1:] if not w.startswith(f"{key}=")]
-            lines[i] = " ".join(["config", f"{key}={value}"] + kept)
-            return "\n".join(lines)
-    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["mmrace"]) + 1
-    return "\n".join(lines[:at] + [f"config {key}={value}"] + lines[at:])
-
-
 def with_strategy(text: str, strategy: str | None) -> str:
-    """The program text with its config's strategy set (None: unchanged).
+    """The program's canonical text with its config's strategy set (None: the text
+    unchanged).
 
     A single-threaded program means the same under every strategy; conform --strategy
     checks that the speculative paths keep it so.
     """
-    return text if strategy is None else _set_config(text, "strategy", strategy)
+    return text if strategy is None else api.parse(text).with_config(strategy=strategy).to_mmr()
 
 
 @functools.cache
@@ -227,9 +222,10 @@ def as_on_host(text: str) -> str:
     """The program as the model must run it to compare with this host: without swap
     (`swap_slots=0`) when the host has none, since MADV_PAGEOUT then leaves anonymous
     memory resident and a later MADV_COLLAPSE has no swap entries to wait for."""
-    if host_has_swap() or re.search(r"^config .*\bswap_slots=", text, re.M):
+    prog = api.parse(text)
+    if host_has_swap() or "swap_slots" in prog.pool_limits:
         return text
-    return _set_config(text, "swap_slots", "0")
+    return prog.with_config(swap_slots=0).to_mmr()
 
 
 def random_program(seed: int) -> str:
@@ -251,23 +247,26 @@ class Outcome:
     reason: str = ""
     differences: list[Difference] = field(default_factory=list)
     program: str = ""
+    reproducer: str = ""  # the model run's, when it failed (a verdict, a model error)
 
     def to_json(self) -> dict:
         d = asdict(self)
         if self.status != "differ":
             d.pop("program")
+        if not self.reproducer:
+            d.pop("reproducer")
         return d
 
 
 def check(name: str, text: str, runner: str | None = None) -> Outcome:
     """One program's outcome; ValueError/HostError propagate (they are usage errors)."""
     try:
-        diffs = conform(text, runner)
+        diffs, reproducer = compare_with_host(text, runner)
     except Skipped as s:
         status = "skipped" if s.reason.startswith("not built") else "unsupported"
         return Outcome(name, status, s.reason)
     if diffs:
-        return Outcome(name, "differ", differences=diffs, program=text)
+        return Outcome(name, "differ", differences=diffs, program=text, reproducer=reproducer)
     return Outcome(name, "identical")
 
 

@@ -40,13 +40,13 @@ RunResult run_broken(size_t at, std::function<void(Kernel&)> breakit, bool quies
 
 TEST(Checks, CorrectRunPassesEveryCheck) {
     auto r = run_broken(99, [](Kernel&) {});
-    EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
 }
 
 TEST(Checks, WritablePteInReadOnlyVmaIsAnInvariantViolation) {
     auto r = run_broken(1, [](Kernel& k) { pte_of(k, 0x100000) |= _PAGE_RW; });
-    EXPECT_EQ(r.verdict, "violation");
-    EXPECT_EQ(r.check, "invariant");
+    EXPECT_EQ(r.verdict, Verdict::violation);
+    EXPECT_EQ(r.check, Check::invariant);
     EXPECT_NE(r.message.find("without VM_WRITE"), std::string::npos) << r.message;
 }
 
@@ -56,7 +56,7 @@ TEST(Checks, ProtnonePteInAnAccessibleVmaIsAnInvariantViolation) {
         pte_t& p = pte_of(k, 0x200000);
         p = (p & ~(_PAGE_PRESENT | _PAGE_RW)) | _PAGE_PROTNONE;
     });
-    EXPECT_EQ(r.check, "invariant");
+    EXPECT_EQ(r.check, Check::invariant);
     EXPECT_NE(r.message.find("PROT_NONE in an accessible VMA"), std::string::npos) << r.message;
 }
 
@@ -64,7 +64,7 @@ TEST(Checks, PteOutsideEveryVmaIsAnInvariantViolation) {
     auto r = run_broken(3, [](Kernel& k) {
         pte_of(k, 0x203000) = pte_mkspecial(mk_pte(kZeroPfn, false));
     });
-    EXPECT_EQ(r.check, "invariant");
+    EXPECT_EQ(r.check, Check::invariant);
     EXPECT_NE(r.message.find("outside every VMA"), std::string::npos) << r.message;
 }
 
@@ -72,7 +72,7 @@ TEST(Checks, SharedFolioMappedWritableIsCaught) {
     auto r = run_broken(3, [](Kernel& k) {
         k.folios[pte_pfn(pte_of(k, 0x200000))].flags &= ~PG_anon_exclusive;
     });
-    EXPECT_EQ(r.check, "invariant");
+    EXPECT_EQ(r.check, Check::invariant);
     EXPECT_NE(r.message.find("shared"), std::string::npos) << r.message;
 }
 
@@ -82,13 +82,13 @@ TEST(Checks, MapcountDisagreeingWithPageTablesIsCaught) {
         e = pte_wrprotect(e);  // so that only the accounting can object
         ++k.folios[pte_pfn(e)].mapcount;
     });
-    EXPECT_EQ(r.check, "folio_accounting");
+    EXPECT_EQ(r.check, Check::folio_accounting);
     EXPECT_NE(r.message.find("mapcount 2 but 1 PTEs"), std::string::npos) << r.message;
 }
 
 TEST(Checks, VmaNotOfItsMmIsAnInvariantViolation) {
     auto r = run_broken(3, [](Kernel& k) { k.current_mm().vma_lookup(0x200000)->detached = true; });
-    EXPECT_EQ(r.check, "invariant");
+    EXPECT_EQ(r.check, Check::invariant);
     EXPECT_NE(r.message.find("VMA 0x200000-0x202000 is not this mm's"), std::string::npos)
         << r.message;
 }
@@ -98,13 +98,13 @@ TEST(Checks, PteMappingAPfnNeverAllocatedIsUseAfterFree) {
         pte_t& e = pte_of(k, 0x200000);
         e = pte_wrprotect(mk_pte(static_cast<Pfn>(k.folios.high_water() + 5), false));
     });
-    EXPECT_EQ(r.check, "use_after_free");
+    EXPECT_EQ(r.check, Check::use_after_free);
     EXPECT_NE(r.message.find("which this run never allocated"), std::string::npos) << r.message;
 }
 
 TEST(Checks, ExtraReferenceIsCaught) {
     auto r = run_broken(3, [](Kernel& k) { k.folios.get(pte_pfn(pte_of(k, 0x200000))); });
-    EXPECT_EQ(r.check, "folio_accounting");
+    EXPECT_EQ(r.check, Check::folio_accounting);
     EXPECT_NE(r.message.find("refcount 2 but mapcount 1"), std::string::npos) << r.message;
 }
 
@@ -114,7 +114,7 @@ TEST(Checks, PteMappingAFreedFolioIsUseAfterFree) {
         k.folios[p].mapcount = 0;
         k.folios.put(p);
     });
-    EXPECT_EQ(r.check, "use_after_free");
+    EXPECT_EQ(r.check, Check::use_after_free);
 }
 
 TEST(Checks, WriteThroughAStaleTlbEntryIsUseAfterFree) {
@@ -127,7 +127,7 @@ TEST(Checks, WriteThroughAStaleTlbEntryIsUseAfterFree) {
         k.folios[p].mapcount = 0;
         k.folios.put(p);
     });
-    EXPECT_EQ(r.check, "use_after_free");
+    EXPECT_EQ(r.check, Check::use_after_free);
     EXPECT_NE(r.message.find("stale TLB entry"), std::string::npos) << r.message;
 }
 
@@ -141,7 +141,7 @@ TEST(Checks, WriteThroughAStaleTlbEntryToAReusedFolio) {
         Pfn again = k.folios.alloc();  // lowest free pfn first: the same one
         ASSERT_EQ(again, p);
     }, /*quiescent=*/false);
-    EXPECT_EQ(r.check, "stale_tlb") << r.message;
+    EXPECT_EQ(r.check, Check::stale_tlb) << r.message;
 }
 
 TEST(Checks, RefcountUnderflowIsCaught) {
@@ -150,7 +150,7 @@ TEST(Checks, RefcountUnderflowIsCaught) {
         k.folios.put(p);
         k.folios.put(p);
     });
-    EXPECT_EQ(r.check, "refcount");
+    EXPECT_EQ(r.check, Check::refcount);
 }
 
 TEST(Checks, PageTableDoubleFreeIsCaught) {
@@ -159,15 +159,15 @@ TEST(Checks, PageTableDoubleFreeIsCaught) {
         k.tables.free(t);
         k.tables.free(t);
     });
-    EXPECT_EQ(r.check, "double_free");
+    EXPECT_EQ(r.check, Check::double_free);
 }
 
 TEST(Checks, LeakedFolioIsReportedAfterExit) {
     auto r = run_broken(5, [](Kernel& k) { k.folios.alloc(); });
     // The quiescent check sees the unmapped folio's refcount first... unless it is
     // exactly what the accounting expects of an unmapped folio; either check names it.
-    EXPECT_EQ(r.verdict, "violation");
-    EXPECT_TRUE(r.check == "leak" || r.check == "folio_accounting") << r.check;
+    EXPECT_EQ(r.verdict, Verdict::violation);
+    EXPECT_TRUE(r.check == Check::leak || r.check == Check::folio_accounting) << r.check;
 }
 
 TEST(Checks, LeakCheckRunsAfterEveryProcessExited) {
@@ -177,6 +177,6 @@ TEST(Checks, LeakCheckRunsAfterEveryProcessExited) {
         if (index == 5) k.folios.alloc();
     };
     auto r = run_program(parse_mmr(kProgram), o);
-    EXPECT_EQ(r.check, "leak");
+    EXPECT_EQ(r.check, Check::leak);
     EXPECT_EQ(r.message, "1 folios left after every process exited");
 }

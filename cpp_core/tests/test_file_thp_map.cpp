@@ -74,7 +74,7 @@ int sweep_bad(const std::string& text, int runs, RunResult* first) {
         o.trace = false;
         o.check_quiescent = true;
         RunResult r = run_program(p, o);
-        if (r.verdict != "ok" && bad++ == 0) *first = r;
+        if (r.verdict != Verdict::ok && bad++ == 0) *first = r;
     }
     return bad;
 }
@@ -95,7 +95,7 @@ TEST(FileThpMap, ReadFaultMapsTheThpWithOnePmd) {
         if (i == 5) zapped = state_of(k, cached(k, 0));
         if (i == 6) faulted = state_of(k, huge_pmd_head(k, 0x100000));
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "0", "3", "7"}));
     ASSERT_NE(collapsed.head, kNone);  // collapse_pte_mapped_thp installed the PMD
     EXPECT_EQ(zapped.head, collapsed.head);
@@ -142,7 +142,7 @@ TEST(FileThpMap, WhereNoPmdFitsPtesMapIt) {
             whole = state_of(k, folio_at(k, 0x202000));
         }
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     EXPECT_EQ(v[6], "3");
     EXPECT_FALSE(huge_partial);
@@ -176,7 +176,7 @@ TEST(FileThpMap, APartlyMappedFolioMapsTheFaultingPage) {
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 9) s = state_of(k, folio_at(k, 0x103000));
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r).back(), "3");
     EXPECT_EQ(s.order, 3u);
     EXPECT_EQ(s.mapcount, 8);
@@ -207,7 +207,7 @@ thread P1.T0
             child_writable = pmd && mm::pte_write(mm::pmd_entry(k, pmd));
         }
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r),
               (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "P1", "0", "7", "ok", "1", "22"}));
     ASSERT_NE(parent.head, kNone);
@@ -236,7 +236,7 @@ TEST(FileThpMap, MprotectOverIt) {
         if (i == 8) huge_none = huge_pmd_head(k, 0x100000) != kNone;
         if (i == 11) huge_rw = huge_pmd_head(k, 0x100000) != kNone;
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "0", "SIGSEGV", "3", "0",
                                                     "SIGSEGV", "0", "ok", "5"}));
     EXPECT_TRUE(huge_ro);
@@ -257,7 +257,7 @@ TEST(FileThpMap, MunmapZapsIt) {
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 6) after_part = state_of(k, folio_at(k, 0x107000));
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "0", "7", "0", "SIGSEGV"}));
     EXPECT_EQ(after_part.order, 3u);
     EXPECT_EQ(after_part.entire, 0);
@@ -281,7 +281,7 @@ TEST(FileThpMap, PageoutSplitsItUnlessPinned) {
         if (i == 6) pinned = state_of(k, cached(k, 3));
         if (i == 9) split = state_of(k, cached(k, 3));
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r),
               (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "H0", "0", "3", "0", "0", "3", "7"}));
     EXPECT_EQ(pinned.order, 3u);
@@ -303,7 +303,7 @@ TEST(FileThpMap, PartialPageoutSplitsAPteMappedThp) {
         if (i == 7) before = state_of(k, folio_at(k, 0x103000));
         if (i == 8) after = state_of(k, folio_at(k, 0x103000));
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r).back(), "3");
     EXPECT_EQ(before.order, 3u);
     EXPECT_EQ(before.mapcount, 8);
@@ -348,7 +348,7 @@ TEST(FileThpMap, TruncateWhileMapped) {
         }
     };
     RunResult r = run_program(parse_mmr(text), o);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "1", "3", "SIGBUS",
                                                     "SIGBUS", "0x200000", "ok", "0", "H0", "0", "SIGBUS", "0"}));
     EXPECT_EQ(part.order, 0u);
@@ -367,7 +367,7 @@ TEST(FileThpMap, CollapseAgainOverAPmdMappedThp) {
   madvise 0x100000 pages=8 advice=collapse
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0", "0", "0", "1", "0"}));
     EXPECT_EQ(counter(r, "thp_collapse_file"), 1u);
 }
@@ -437,7 +437,7 @@ thread P0.T1
                 if (t == "P0.T1" && op == 1 && k.files.size() == 1) mm::do_truncate(k, *k.files[0], 0);
             };
             RunResult r = run_program(p, o);
-            if (r.verdict != "ok" && bad++ == 0) first = r;
+            if (r.verdict != Verdict::ok && bad++ == 0) first = r;
         }
         EXPECT_EQ(bad, 0) << s << ": " << first.check << ": " << first.message << "\n" << first.schedule;
     }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "mutants/catalogue.hpp"
 #include "test_util.hpp"
 
 using namespace mmrace;
@@ -20,7 +21,7 @@ std::string prog(const std::string& body, const std::string& config = "") {
 }
 
 void expect_ok(const RunResult& r) {
-    EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
 }
 
 }  // namespace
@@ -211,8 +212,8 @@ thread P0.T0
 )"), std::nullopt, [](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 1) k.folios[mm::pte_pfn(pte_of(k, 0x100000))].refcount -= 1;
     });
-    EXPECT_EQ(r.verdict, "violation");
-    EXPECT_EQ(r.check, "folio_accounting");
+    EXPECT_EQ(r.verdict, Verdict::violation);
+    EXPECT_EQ(r.check, Check::folio_accounting);
 }
 
 TEST(Gup, RandomSchedulesOfPinsForkAndUnmapStayClean) {
@@ -240,7 +241,7 @@ thread P1.T0
 )");
     for (uint64_t seed = 0; seed < 300; ++seed) {
         auto r = run_text(text, seed % 2 ? random_schedule(seed) : pct_schedule(seed));
-        ASSERT_EQ(r.verdict, "ok") << seed << " " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << seed << " " << r.check << ": " << r.message;
     }
 }
 
@@ -248,22 +249,23 @@ thread P1.T0
 
 namespace {
 
-// The first of `tries` random schedules under which `text` (with its mutant) fails;
-// the same schedule must pass without the mutant.
-void expect_caught(const std::string& text, const std::string& mutant, const std::string& check,
-                   uint64_t tries, uint64_t* found = nullptr) {
-    std::string with = text;
-    std::string without = text;
-    size_t at = without.find(" mutants=" + mutant);
-    ASSERT_NE(at, std::string::npos);
-    without.erase(at, (" mutants=" + mutant).size());
+// The first of `tries` random schedules under which `text` (with its mutant) fails the
+// check the catalogue expects; the same schedule must pass without the mutant.
+void expect_caught(const std::string& text, const std::string& mutant, uint64_t tries,
+                   uint64_t* found = nullptr) {
+    Program with = parse_mmr(text);
+    ASSERT_EQ(with.config.mutants, std::vector<std::string>{mutant});
+    Program without = with;
+    without.config.mutants.clear();
+    RunOptions o;
     for (uint64_t seed = 0; seed < tries; ++seed) {
-        auto bad = run_text(with, random_schedule(seed));
-        if (bad.verdict == "ok") continue;
-        EXPECT_EQ(bad.verdict, "violation") << bad.message;
-        EXPECT_EQ(bad.check, check) << bad.message;
-        auto good = run_text(without, random_schedule(seed));
-        EXPECT_EQ(good.verdict, "ok") << good.check << ": " << good.message;
+        o.schedule = random_schedule(seed);
+        auto bad = run_program(with, o);
+        if (bad.verdict == Verdict::ok) continue;
+        EXPECT_EQ(bad.verdict, Verdict::violation) << bad.message;
+        EXPECT_EQ(bad.check, find_mutant(mutant)->check) << bad.message;
+        auto good = run_program(without, o);
+        EXPECT_EQ(good.verdict, Verdict::ok) << good.check << ": " << good.message;
         if (found) *found = seed;
         return;
     }
@@ -286,7 +288,7 @@ thread P0.T0
 process P1 forked
 thread P1.T0
   read 0x100000
-)", "strategy=classic mutants=gup_pin_no_early_cow"), "gup_pin_no_early_cow", "invariant", 1);
+)", "strategy=classic mutants=gup_pin_no_early_cow"), "gup_pin_no_early_cow", 1);
 }
 
 // 70e806e4e645: fork shares the pinned page; the parent's next write COWs it away from
@@ -304,7 +306,7 @@ thread P0.T0
 process P1 forked
 thread P1.T0
   read 0x100000
-)", "strategy=classic mutants=fork_shares_pinned_page"), "fork_shares_pinned_page", "invariant", 1);
+)", "strategy=classic mutants=fork_shares_pinned_page"), "fork_shares_pinned_page", 1);
 }
 
 // Seed 001: GUP waits for a file read with mmap_lock dropped; munmap frees the VMA; the
@@ -318,7 +320,7 @@ thread P0.T0
   gup 0x100000 pages=1 flags=unlocked
 thread P0.T1
   munmap 0x100000 pages=1
-)", "strategy=classic mutants=gup_vmas_after_retry"), "gup_vmas_after_retry", "use_after_free", 500, &seed);
+)", "strategy=classic mutants=gup_vmas_after_retry"), "gup_vmas_after_retry", 500, &seed);
     std::cout << "gup_vmas_after_retry: seed " << seed << "\n";
 }
 
@@ -342,30 +344,25 @@ thread P0.T1
   madvise 0x100000 pages=1 advice=dontneed
   madvise 0x100000 pages=1 advice=dontneed
   read 0x200000
-)", "strategy=classic mutants=dirty_cow"), "dirty_cow", "linearizability", 2000, &seed);
+)", "strategy=classic mutants=dirty_cow"), "dirty_cow", 2000, &seed);
     std::cout << "dirty_cow: seed " << seed << "\n";
 }
 
 // The reproducers in examples/mutants/ (tested from Python too): each fails with its
 // mutant and the expected check, and passes without it.
 TEST(GupMutants, Reproducers) {
-    const std::pair<const char*, const char*> rows[] = {
-        {"gup_pin_no_early_cow", "invariant"},
-        {"fork_shares_pinned_page", "invariant"},
-        {"gup_vmas_after_retry", "use_after_free"},
-        {"dirty_cow", "linearizability"},
-    };
-    for (const auto& [name, check] : rows) {
+    for (const char* name : {"gup_pin_no_early_cow", "fork_shares_pinned_page", "gup_vmas_after_retry",
+                             "dirty_cow"}) {
         std::ifstream f(std::string(MMRACE_SOURCE_DIR) + "/examples/mutants/" + name + ".mmr");
         ASSERT_TRUE(f) << name;
         std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        auto bad = run_text(text);
-        EXPECT_EQ(bad.verdict, "violation") << name;
-        EXPECT_EQ(bad.check, check) << name << ": " << bad.message;
-        std::string without = text;
-        without.erase(without.find(std::string(" mutants=") + name), std::string(" mutants=").size() + strlen(name));
-        auto good = run_text(without);
-        EXPECT_EQ(good.verdict, "ok") << name << ": " << good.check << " " << good.message;
+        Program p = parse_mmr(text);
+        auto bad = run_program(p);
+        EXPECT_EQ(bad.verdict, Verdict::violation) << name;
+        EXPECT_EQ(bad.check, find_mutant(name)->check) << name << ": " << bad.message;
+        p.config.mutants.clear();
+        auto good = run_program(p);
+        EXPECT_EQ(good.verdict, Verdict::ok) << name << ": " << good.check << " " << good.message;
     }
 }
 

@@ -35,7 +35,7 @@ TEST(Hotplug, SysfsWriteCopiesFromUserMemoryOrFailsWithEfault) {
     for (const char* s : {"classic", "spf", "pervma"}) {
         // cpu_hotplug last: every write sees the file.
         RunResult r = run_text(scenario(s), Schedule{Schedule::Kind::replay, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}});
-        ASSERT_EQ(r.verdict, "ok") << s << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << s << ": " << r.message;
         std::vector<std::string> want{"EFAULT", "0x100000", "ok", "ok", "ok", "0", "0"};
         EXPECT_EQ(results(r), want) << s;
         // The second page was never touched: the copy faulted it in (the zero page).
@@ -54,7 +54,7 @@ TEST(Hotplug, NoCycleAndNoDeadlockWithoutTheThirdEdge) {
                                            saw_edges = k.sync.lockdep().has_dependency(
                                                "s_active", "&mm->mmap_lock");
                                    });
-            ASSERT_EQ(r.verdict, "ok") << s << " seed " << seed << ": " << r.message;
+            ASSERT_EQ(r.verdict, Verdict::ok) << s << " seed " << seed << ": " << r.message;
             EXPECT_TRUE(saw_edges) << s << " seed " << seed;
             for (const auto& o : r.ops)
                 if (o.result == "ENODEV") ++enodev;
@@ -77,7 +77,7 @@ TEST(Hotplug, MmapLockThenCpuHotplugLockClosesTheCycle) {
             kernel::cpus_read_unlock(k);
             mm::mmap_write_unlock(k.current_mm());
         });
-    EXPECT_EQ(r.verdict, "lock_order") << r.message;
+    EXPECT_EQ(r.verdict, Verdict::lock_order) << r.message;
     EXPECT_NE(r.message.find("cpu_hotplug_lock"), std::string::npos) << r.message;
     EXPECT_NE(r.message.find("s_active"), std::string::npos) << r.message;
     EXPECT_NE(r.message.find("mmap_lock"), std::string::npos) << r.message;
@@ -113,13 +113,13 @@ kthread cpuhp
         RunResult bad = run_text("mmrace 1\nconfig mutants=khugepaged_hotplug_lock_order\n" + body,
                                  random_schedule(seed));
         RunResult good = run_text("mmrace 1\n" + body, random_schedule(seed));
-        ASSERT_EQ(good.verdict, "ok") << seed << ": " << good.message;
+        ASSERT_EQ(good.verdict, Verdict::ok) << seed << ": " << good.message;
         if (results(good)[14] == "0") ++collapsed;
-        if (bad.verdict == "lock_order") {
+        if (bad.verdict == Verdict::lock_order) {
             ++found;
             EXPECT_NE(bad.message.find("cpu_hotplug_lock"), std::string::npos) << bad.message;
         } else {
-            EXPECT_EQ(bad.verdict, "ok") << bad.message;
+            EXPECT_EQ(bad.verdict, Verdict::ok) << bad.message;
         }
     }
     EXPECT_GT(collapsed, 0);

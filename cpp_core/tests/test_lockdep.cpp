@@ -67,7 +67,7 @@ TEST(Lockdep, AbBaOnASerialScheduleIsLockOrderWithBothChains) {
     // closes the cycle A -> B -> A.
     auto out = p.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::lock_order) << out.message;
-    EXPECT_EQ(out.check, "lockdep");
+    EXPECT_EQ(out.check, Check::lockdep);
     const std::string& m = out.message;
     EXPECT_TRUE(contains(m, "circular locking dependency")) << m;
     // The existing chain: T0 took B at t0_lock_b while holding A from t0_lock_a.
@@ -191,7 +191,7 @@ TEST(Lockdep, SameClassWithoutNestingIsReported) {
     });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::lock_order) << out.message;
-    EXPECT_EQ(out.check, "lockdep");
+    EXPECT_EQ(out.check, Check::lockdep);
     EXPECT_TRUE(contains(out.message, "possible recursive locking detected")) << out.message;
     EXPECT_TRUE(contains(out.message, "dup_mmap_parent")) << out.message;
     EXPECT_TRUE(contains(out.message, "dup_mmap_child")) << out.message;
@@ -252,7 +252,7 @@ TEST(Lockdep, AssertHeldCatchesAMissingLock) {
     h.add("munmap", [&] { lockdep_assert_held(sem, LockMode::any, MMR_SITE("mmap_assert_locked")); });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "lockdep_assert_held");
+    EXPECT_EQ(out.check, Check::lockdep_assert_held);
     EXPECT_TRUE(contains(out.message, "&mm->mmap_lock")) << out.message;
     EXPECT_TRUE(contains(out.message, "mmap_assert_locked")) << out.message;
     EXPECT_TRUE(contains(out.message, "not held")) << out.message;
@@ -272,7 +272,7 @@ TEST(Lockdep, AssertHeldChecksTheMode) {
     auto out = h.replay({});
     EXPECT_TRUE(read_ok);
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "lockdep_assert_held");
+    EXPECT_EQ(out.check, Check::lockdep_assert_held);
     EXPECT_TRUE(contains(out.message, "held for read")) << out.message;
 }
 
@@ -298,13 +298,13 @@ TEST(Lockdep, BadUnlockBalance) {
         h.add("T", [&] { l.spin_unlock(); });
         auto out = h.replay({});
         EXPECT_EQ(out.verdict, rt::Verdict::violation);
-        EXPECT_EQ(out.check, "bad_unlock_balance");
+        EXPECT_EQ(out.check, Check::bad_unlock_balance);
     }
     {
         Harness h;
         RwSem s{"sem"};
         h.add("T", [&] { s.up_read(); });
-        EXPECT_EQ(h.replay({}).check, "bad_unlock_balance");
+        EXPECT_EQ(h.replay({}).check, Check::bad_unlock_balance);
     }
     {
         // up_write by a thread that is not the owner.
@@ -317,13 +317,13 @@ TEST(Lockdep, BadUnlockBalance) {
         });
         h.add("other", [&] { s.up_write(); });
         auto out = h.replay({0, 0, 1});
-        EXPECT_EQ(out.check, "bad_unlock_balance");
+        EXPECT_EQ(out.check, Check::bad_unlock_balance);
         EXPECT_TRUE(contains(out.message, "write-held by owner")) << out.message;
     }
     {
         Harness h;
         h.add("T", [] { rcu_read_unlock(); });
-        EXPECT_EQ(h.replay({}).check, "bad_unlock_balance");
+        EXPECT_EQ(h.replay({}).check, Check::bad_unlock_balance);
     }
 }
 
@@ -340,7 +340,7 @@ TEST(Lockdep, MightSleepUnderSpinlock) {
     });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "might_sleep");
+    EXPECT_EQ(out.check, Check::might_sleep);
     EXPECT_TRUE(contains(out.message, "lock_mm_and_find_vma")) << out.message;
     EXPECT_TRUE(contains(out.message, "in_atomic(): 1")) << out.message;
     EXPECT_TRUE(contains(out.message, "ptlock")) << out.message;
@@ -354,7 +354,7 @@ TEST(Lockdep, MightSleepInsideRcuReadLock) {
     });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "might_sleep");
+    EXPECT_EQ(out.check, Check::might_sleep);
     EXPECT_TRUE(contains(out.message, "RCU nest depth: 1")) << out.message;
     EXPECT_TRUE(contains(out.message, "lock_vma_under_rcu")) << out.message;
 }
@@ -368,7 +368,7 @@ TEST(Lockdep, MightSleepWithIrqsOff) {
     });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "might_sleep");
+    EXPECT_EQ(out.check, Check::might_sleep);
     EXPECT_TRUE(contains(out.message, "irqs_disabled(): 1")) << out.message;
     EXPECT_TRUE(contains(out.message, "gup_fast")) << out.message;
 }
@@ -400,7 +400,7 @@ TEST(Lockdep, LockHeldAtExit) {
     h.add("faulter", [&] { sem.down_read(MMR_SITE("do_user_addr_fault")); });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "lock_held_at_exit");
+    EXPECT_EQ(out.check, Check::lock_held_at_exit);
     EXPECT_TRUE(contains(out.message, "faulter")) << out.message;
     EXPECT_TRUE(contains(out.message, "&mm->mmap_lock (acquired at do_user_addr_fault)"))
         << out.message;
@@ -409,7 +409,7 @@ TEST(Lockdep, LockHeldAtExit) {
 TEST(Lockdep, RcuReadLockHeldAtExit) {
     Harness h;
     h.add("T", [] { rcu_read_lock(); });
-    EXPECT_EQ(h.replay({}).check, "lock_held_at_exit");
+    EXPECT_EQ(h.replay({}).check, Check::lock_held_at_exit);
 }
 
 TEST(Lockdep, ChainedExitHooksRunAfterTheChecks) {

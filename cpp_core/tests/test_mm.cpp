@@ -28,7 +28,7 @@ thread P0.T0
   read 0x100000
   read 0x101ff8
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "ok", "5", "0"}));
     // Read: zero page.  Write: COW from the zero page (copy).  Second page: zero page.
     EXPECT_EQ(counter(r, "zero_page_map"), 2u);
@@ -51,7 +51,7 @@ thread P1.T0
   write 0x100000 3
   read 0x100000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "P1", "ok", "2", "1", "ok", "3"}));
     // One side copies, the other then reuses the page it holds alone.
     EXPECT_EQ(counter(r, "cow_copy") + counter(r, "cow_reuse"), 2u);
@@ -92,7 +92,7 @@ thread P1.T0
         }
         if (i == 3) child_faults = k.counters.get(mm::Counter::pgfault) - child_faults;
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "0x200000", "ok", "0x300000", "ok",
                                                     "0x400000", "3", "P1", "1", "2", "3", "3"}));
     EXPECT_EQ(child_faults, 3u);  // the three refaults
@@ -115,7 +115,7 @@ thread P0.T2
     std::set<uint64_t> hashes;
     for (uint64_t seed = 0; seed < 300; ++seed) {
         auto r = run_text(text, random_schedule(seed));
-        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << "seed " << seed << ": " << r.message;
         auto v = results(r);
         // T1's write may come before the mmap (SIGSEGV) or after it (ok).
         EXPECT_TRUE(v[3] == "ok" || v[3] == "SIGSEGV") << v[3];
@@ -183,7 +183,7 @@ thread P0.T0
   munmap 0x100000 pages=4
   read 0x103000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "ok", "0", "1",
                                                     "SIGSEGV", "SIGSEGV", "4", "0", "0", "SIGSEGV"}));
 }
@@ -206,7 +206,7 @@ thread P1.T0
   mmap 0x900000 pages=1 prot=rw flags=private,anon,fixed
   write 0x900000 1
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     EXPECT_EQ(v[4], "0");
     EXPECT_EQ(v[5], "-");  // after exit: never ran
@@ -246,7 +246,7 @@ thread P1.T0
             s.steps = 200;
         }
         auto r = run_text(text, s);
-        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << " " << r.check << ": " << r.message
+        ASSERT_EQ(r.verdict, Verdict::ok) << "seed " << seed << " " << r.check << ": " << r.message
                                    << "\n" << r.schedule;
         auto v = results(r);
         // The child sees page 0 as written before fork, unless T1 unmapped it first.
@@ -284,7 +284,7 @@ thread P0.T0
   write 0x100000 2
   read 0x100000
 )"), o);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "0", "0", "SIGSEGV", "ok",
                                                     "0", "0", "0", "7", "ok", "9", "ENOMEM",
                                                     "SIGSEGV", "1"}));
@@ -314,7 +314,7 @@ thread P0.T0
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t) {
         vmas.push_back(k.current_mm().live_vmas());
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     // Charged (written) and uncharged stay two VMAs; the unfaulted one merges, and
     // making it writable charges the whole merged VMA at once.
     EXPECT_EQ(vmas, (std::vector<size_t>{1, 2, 2, 2, 3, 4, 3, 3, 3, 0}));  // 0: after exit
@@ -351,7 +351,7 @@ thread P0.T1
             else if (frozen && index < 3 && word(k) != frozen) changed = true;  // 3: exit
         };
         auto r = run_program(parse_mmr(text), o);
-        ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
         EXPECT_FALSE(changed) << "seed " << seed << ": a write landed after mprotect(PROT_READ)";
     }
 }
@@ -375,7 +375,7 @@ thread P0.T0
   madvise 0x100000 pages=1 advice=hugepage
   madvise 0x100000 pages=2 advice=hugepage
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0x103000", "ok", "ok", "ok", "0",
                                                     "1", "0", "ENOMEM", "0", "0", "ENOMEM", "0",
                                                     "0"}));
@@ -402,7 +402,7 @@ thread P0.T0
   mremap 0x300000 pages=1 new_pages=2 flags=maymove
   mremap 0x106000 pages=2 new_pages=2
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     std::vector<std::string> head(v.begin(), v.begin() + 10);
     EXPECT_EQ(head, (std::vector<std::string>{"0x100000", "ok", "ok", "0x100000", "SIGSEGV",
@@ -432,7 +432,7 @@ process P1 forked
 thread P1.T0
   read 0x209010
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "0x207000", "11", "33",
                                                     "0", "P1", "33"}));
 }
@@ -444,7 +444,7 @@ TEST(Mm, X86GeometryRunsTheSameWorkloadsCleanly) {
     shape.geometry = "x86";
     for (uint64_t seed = 0; seed < 300; ++seed) {
         auto r = run_text(random_workload(seed, shape), random_schedule(seed));
-        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << " " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << "seed " << seed << " " << r.check << ": " << r.message;
     }
 }
 
@@ -468,7 +468,7 @@ thread P0.T0
   read 0x100000
   read 0x200000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{
                               "ok", "0x100000", "0x200000", "5", "5", "ok", "5", "ok",
                               // the private page was COWed: a write through the shared
@@ -504,7 +504,7 @@ thread P1.T0
   read 0x102000
   write 0x200000 4
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0x200000", "ok", "ok", "ok", "0",
                                                     "SIGBUS", "SIGBUS", "SIGBUS", "0", "0", "0",
                                                     "0", "P1", "0", "ok"}));
@@ -539,7 +539,7 @@ thread P0.T2
             s.steps = 300;
         }
         auto r = run_text(text, s);
-        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << " " << r.check << ": " << r.message
+        ASSERT_EQ(r.verdict, Verdict::ok) << "seed " << seed << " " << r.check << ": " << r.message
                                    << "\n" << r.schedule;
     }
 }
@@ -560,7 +560,7 @@ thread P1.T0
   mremap 0x100000 pages=2 new_pages=3
   read 0x102000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // Parent first (the default schedule): it reads before the child writes.  Growing the
     // mapping past the shmem object's size gives SIGBUS there, as on Linux.
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "P1", "0", "0", "1", "ok",
@@ -579,7 +579,7 @@ thread P0.T0
   read 0x700000
   mmap 0x6f0000 pages=1 prot=rw flags=private,anon
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     // Below the stack: it grows.  Within 256 pages above another VMA: the guard gap
     // refuses, and a hint there is not honoured.
@@ -607,7 +607,7 @@ TEST(Mm, AKernelKeptBetweenRunsChangesNothing) {
     for (uint64_t seed = 20; seed > 0; --seed) {  // again, after other runs, in another order
         RunResult again = run(seed - 1);
         EXPECT_EQ(again.trace_hash, first[seed - 1].trace_hash) << "seed " << seed - 1;
-        EXPECT_EQ(again.verdict, "ok");
+        EXPECT_EQ(again.verdict, Verdict::ok);
     }
     RunResult fresh;
     std::thread t([&] { fresh = run(7); });
@@ -642,7 +642,7 @@ thread P0.T1
                 o.schedule = s;
                 o.trace = false;
                 RunResult r = run_program(p, o);
-                ASSERT_EQ(r.verdict, "ok") << racer << " seed " << seed << ": " << r.message;
+                ASSERT_EQ(r.verdict, Verdict::ok) << racer << " seed " << seed << ": " << r.message;
                 ASSERT_EQ(results(r)[2], "0") << racer << " seed " << seed;
             }
     }

@@ -263,11 +263,11 @@ thread P0.T0
         k.folios[mm::pte_pfn(pte)].write_word(1, 6);
     };
     RunResult r = run_program(parse_mmr(p), o);
-    EXPECT_EQ(r.verdict, "violation");
-    EXPECT_EQ(r.check, "linearizability");
+    EXPECT_EQ(r.verdict, Verdict::violation);
+    EXPECT_EQ(r.check, Check::linearizability);
     EXPECT_NE(r.message.find("read 0x100008 -> 6"), std::string::npos) << r.message;
     o.after_op = nullptr;
-    EXPECT_EQ(run_program(parse_mmr(p), o).verdict, "ok");
+    EXPECT_EQ(run_program(parse_mmr(p), o).verdict, Verdict::ok);
 }
 
 // A failed mremap with MREMAP_FIXED still links its ranges (the destination may have

@@ -44,7 +44,7 @@ thread P0.T0
   write 0x102000 4
   read 0x102000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // The third folio does not exist: do_anonymous_page returns VM_FAULT_OOM and the
     // write fails without writing.  A read needs no folio (the zero page).  Once munmap
     // gave a folio back, the write goes in.
@@ -68,7 +68,7 @@ process P1 forked
 thread P1.T0
   read 0x100000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // The parent's write after fork must copy (the child maps the page too):
     // wp_page_copy has no folio for the copy, and both still see the old value.
     EXPECT_EQ(results(r), (Results{"0x100000", "ok", "P1", "OOM", "7", "7"}));
@@ -87,7 +87,7 @@ thread P0.T0
   munmap 0x101000 pages=1
   read 0x100000
 )");
-    ASSERT_EQ(s.verdict, "ok") << s.check << ": " << s.message;
+    ASSERT_EQ(s.verdict, Verdict::ok) << s.check << ": " << s.message;
     // Swapped out, the folio is free for page 1; swapping page 0 back in needs one more.
     EXPECT_EQ(results(s), (Results{"0x100000", "ok", "0", "ok", "OOM", "0", "5"}));
     EXPECT_EQ(counter(s, "pswpout"), 1u);
@@ -108,7 +108,7 @@ thread P0.T0
   truncate F pages=0
   file_write F 1 9
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // filemap_fault drops mmap_lock for the read I/O on the first attempt, fails to get
     // a folio and retries; the retry (FAULT_FLAG_TRIED) keeps the lock and ends in
     // VM_FAULT_OOM instead of retrying forever.  write(2) cannot get a folio either,
@@ -130,7 +130,7 @@ thread P0.T0
   munmap 0x100000 pages=1
   write 0x103000 4
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // __mm_populate ignores the error: mmap succeeds with two pages populated, the
     // others are left to fault (and fail) later.
     EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ok", "OOM", "0", "ok"}));
@@ -154,7 +154,7 @@ thread P0.T0
     // filemap_fault drops mmap_lock for the read and then finds no folio: a retry.
     // Populate faults the page again, and the third time keeps the lock, gets
     // VM_FAULT_OOM and gives up (the run does not spin to its step budget).
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (Results{"0x100000", "ok", "0x200000", "OOM", "0", "0"}));
 }
 
@@ -174,7 +174,7 @@ thread P0.T0
 )");
     // Page 0 got its private copy (and the page cache its folio); page 1 had no folio
     // for the copy, so it still follows the file: the oracle must allow for both.
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (Results{"0x200000", "ok", "0x100000", "0", "ok", "0", "5"}));
 }
 
@@ -192,7 +192,7 @@ thread P0.T0
 )");
     // write_begin gets no folio: ENOMEM, and i_size stays one page, so the oracle must
     // not expect page 3 to read 5.
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ENOMEM", "0x200000", "SIGBUS"}));
 }
 
@@ -209,7 +209,7 @@ thread P0.T0
   munmap 0x108000 pages=8
   read 0x140000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // PUD, PMD and PTE tables for the first fault, one more PTE table for the next
     // PTE table's range; the range of another PMD table needs two, and gets only the
     // PMD table, which stays.  munmap frees the PTE table of a range nothing else maps,
@@ -235,11 +235,11 @@ thread P0.T0
   read 0x118008
 )";
     auto r = run_text("mmrace 1\nconfig strategy=classic geometry=small pgtables=5" + body);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ok", "ENOMEM", "1", "2", "SIGSEGV", "SIGSEGV"}));
 
     auto fits = run_text("mmrace 1\nconfig strategy=classic geometry=small pgtables=6" + body);
-    ASSERT_EQ(fits.verdict, "ok") << fits.check << ": " << fits.message;
+    ASSERT_EQ(fits.verdict, Verdict::ok) << fits.check << ": " << fits.message;
     EXPECT_EQ(results(fits),
               (Results{"0x100000", "ok", "ok", "0x110000", "SIGSEGV", "SIGSEGV", "1", "2"}));
 }
@@ -261,7 +261,7 @@ process P1 forked
 thread P1.T0
   read 0x100000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // The parent has five tables; the child gets three for the first VMA and no PMD
     // table for the second: dup_mmap fails, exit_mmap tears the child's mm down, and
     // the parent's now write-protected page is reused on its next write.
@@ -284,7 +284,7 @@ thread P0.T0
   read 0x101000
   read 0x102000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // add_to_swap finds no free slot for the second and third folios: shrink_folio_list
     // keeps them mapped (activate_locked).
     EXPECT_EQ(results(r), (Results{"0x100000", "ok", "ok", "ok", "0", "1", "2", "3"}));
@@ -313,7 +313,7 @@ thread P0.T0
   read 0x200000
   read 0x301000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (Results{"0x200000", "0", "ok", "0x300000", "ok", "0", "0", "0", "1", "2"}));
     EXPECT_EQ(counter(r, "pswpout"), 0u);
     EXPECT_EQ(counter(r, "pswpin"), 0u);
@@ -340,7 +340,7 @@ thread P0.T0
     RunResult big = with("");
     RunResult small_again = with(" folios=1 swap_slots=1 pgtables=3");
     for (const auto* r : {&small, &big, &small_again})
-        ASSERT_EQ(r->verdict, "ok") << r->check << ": " << r->message;
+        ASSERT_EQ(r->verdict, Verdict::ok) << r->check << ": " << r->message;
     // folios=1: the second write fails; one slot: the first page goes out, which frees
     // the folio for the third write; pgtables=3: no table for 0x140000.
     EXPECT_EQ(results(small), (Results{"0x100000", "ok", "OOM", "0", "ok", "OOM"}));
@@ -371,7 +371,7 @@ thread P0.T0
             s.av = anon_vma_of(k, 1);
             s.slot = &k.swap.swap_map[0];
         });
-        EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+        EXPECT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
         return s;
     };
     Seen a = run(), b = run();
@@ -402,15 +402,15 @@ thread P0.T0
         EXPECT_THROW(anon_vma_of(k, 3), ModelError);
         checked = true;
     });
-    EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_TRUE(checked);
 
     // Taking a reference on the freed one is a use after free.
     auto uaf = run_text(text, std::nullopt, [](Kernel& k, const std::string&, size_t i) {
         if (i == 2) get_anon_vma(anon_vma_of(k, 1));
     });
-    EXPECT_EQ(uaf.verdict, "violation");
-    EXPECT_EQ(uaf.check, "use_after_free");
+    EXPECT_EQ(uaf.verdict, Verdict::violation);
+    EXPECT_EQ(uaf.check, Check::use_after_free);
     EXPECT_NE(uaf.message.find("anon_vma 1"), std::string::npos) << uaf.message;
 }
 
@@ -615,7 +615,7 @@ thread P0.T0
         for (Pfn p = 1; p <= 4; ++p) delete_from_swap_cache(k, p);  // as it was
         checked = true;
     });
-    EXPECT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    EXPECT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_TRUE(checked);
 }
 

@@ -84,7 +84,7 @@ thread P0.T1
                           }
                           expect_all_on_lru(k);
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(seen, (std::vector<std::string>{"swap present present present ",
                                               "swap present swap present "}));
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "ok", "0", "11",
@@ -138,7 +138,7 @@ thread P0.T0
                           EXPECT_EQ(pte_state(k, 3), "none");
                           expect_all_on_lru(k);
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"ok", "0x100000", "0", "41", "ok", "0", "0",
                                                     "41", "42", "0"}));
     EXPECT_EQ(cached_after, 2u);  // pages 1 and 2, both dirty
@@ -167,7 +167,7 @@ thread P0.T0
                           kswapd_reclaim(k, 8);  // rotates the young COW copy
                           kswapd_reclaim(k, 8);
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"ok", "0x100000", "5", "ok", "5", "6"}));
     EXPECT_EQ(counter(r, "pgsteal_anon"), 1u);  // the COW copy
     EXPECT_EQ(counter(r, "pswpout"), 1u);
@@ -192,7 +192,7 @@ thread P0.T0
                       std::nullopt, [&](Kernel& k, const std::string& t, size_t i) {
                           if (i == 4) kswapd_reclaim(k, 4);
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "0", "ok", "1", "2", "3"}));
     EXPECT_EQ(counter(r, "pswpout"), 1u);  // only MADV_PAGEOUT's
     EXPECT_EQ(counter(r, "pgscan_kswapd"), 0u);
@@ -223,7 +223,7 @@ kthread K0
   reclaim 16
 )",
                       lowest_first);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "0x200000", "0",
                                                     "1", "2", "3", "0", "0"}));
     // K0's swap write lets T0 run again (its read completes first), so how much of the
@@ -284,7 +284,7 @@ kthread K0
                 o.schedule = s;
                 o.trace = false;
                 RunResult r = run_program(p, o);
-                ASSERT_EQ(r.verdict, "ok") << strategy << " seed " << seed << ": " << r.check
+                ASSERT_EQ(r.verdict, Verdict::ok) << strategy << " seed " << seed << ": " << r.check
                                            << ": " << r.message << "\n" << r.schedule;
                 stolen += counter(r, "pgsteal_kswapd");
                 ++runs;
@@ -308,7 +308,7 @@ kthread K0
 )";
     auto a = run_text(text, random_schedule(7));
     auto b = run_text(text, random_schedule(7));
-    ASSERT_EQ(a.verdict, "ok") << a.message;
+    ASSERT_EQ(a.verdict, Verdict::ok) << a.message;
     EXPECT_EQ(a.trace_hash, b.trace_hash);
     EXPECT_EQ(results(a), results(b));
 }
@@ -326,7 +326,7 @@ TEST(Reclaim, RandomWorkloadsWithTheKthreadPass) {
             o.schedule = random_schedule(seed);
             o.trace = false;
             RunResult r = run_program(p, o);
-            ASSERT_EQ(r.verdict, "ok") << strategy << " seed " << seed << ": " << r.check << ": "
+            ASSERT_EQ(r.verdict, Verdict::ok) << strategy << " seed " << seed << ": " << r.check << ": "
                                        << r.message << "\n" << print_mmr(p) << r.schedule;
             stolen += counter(r, "pgsteal_kswapd");
             smaps += counter(r, "smaps");
@@ -351,8 +351,8 @@ thread P0.T0
                           Pfn p = pte_pfn(pte_of(k, page(0)));
                           k.folios[p].lru = kNoLru;  // says it is off the LRU, still linked
                       });
-    EXPECT_EQ(r.verdict, "violation");
-    EXPECT_EQ(r.check, "lru");
+    EXPECT_EQ(r.verdict, Verdict::violation);
+    EXPECT_EQ(r.check, Check::lru);
 }
 
 // smaps counts resident, anonymous and swapped pages (not the zero page), per VMA.
@@ -377,7 +377,7 @@ thread P0.T0
                           seen = ops::proc_smaps(k, 0);
                           hold = k.counters.get(Counter::smaps_lock_hold_steps);
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(seen, "vmas=2 rss=3 anon=2 swap=1");
     // At least a PTE lock and unlock per table walked (two tables).
     EXPECT_GE(hold, 4u);
@@ -400,7 +400,7 @@ kthread K0
   smaps P0
 schedule replay 1
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     // K0 runs first (the replay's one decision): P1 is not forked yet, P0 has no VMA.
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "P1", "1", "ESRCH",
                                                     "vmas=0 rss=0 anon=0 swap=0"}));
@@ -412,7 +412,7 @@ thread P0.T0
 kthread K0
   smaps P0
 )");
-    ASSERT_EQ(late.verdict, "ok") << late.message;
+    ASSERT_EQ(late.verdict, Verdict::ok) << late.message;
     EXPECT_EQ(results(late), (std::vector<std::string>{"0x100000", "0", "ESRCH"}));
     EXPECT_EQ(counter(late, "smaps"), 0u);
 }
@@ -456,7 +456,7 @@ kthread K0
         o.schedule = random_schedule(seed);
         o.trace = false;
         RunResult r = run_program(p, o);
-        ASSERT_EQ(r.verdict, "ok") << seed << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << seed << ": " << r.check << ": " << r.message;
         waiters += counter(r, "smaps_lock_waiters");
         hold += counter(r, "smaps_lock_hold_steps");
         contended += counter(r, "smaps_lock_contended");
@@ -482,8 +482,8 @@ thread P0.T0
                           Pfn p = pte_pfn(pte_of(k, page(0)));
                           lruvec_del_folio(k.lru, k.folios, p);  // cleanly off every list
                       });
-    EXPECT_EQ(r.verdict, "violation");
-    EXPECT_EQ(r.check, "lru");
+    EXPECT_EQ(r.verdict, Verdict::violation);
+    EXPECT_EQ(r.check, Check::lru);
     EXPECT_NE(r.message.find("on no LRU list"), std::string::npos) << r.message;
 }
 
@@ -509,7 +509,7 @@ thread P0.T0
                       std::nullopt, [&](Kernel& k, const std::string& t, size_t i) {
                           if (i == 4) kswapd_reclaim(k, 2);
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "ok", "ok", "ok", "ok",
                                                     "OOM", "0", "1", "2"}));
     EXPECT_EQ(counter(r, "pgsteal_kswapd"), 2u);

@@ -134,7 +134,7 @@ TEST(Runtime, BudgetStopsALivelock) {
     auto p = make_replay_policy({});
     auto out = rt.run(*p);
     EXPECT_EQ(out.verdict, Verdict::budget);
-    EXPECT_EQ(out.check, "budget");
+    EXPECT_EQ(out.check, mmrace::Check::budget);
     EXPECT_EQ(out.step, 1001u);
 }
 

@@ -49,7 +49,7 @@ TEST(Strategies, SingleThreadedProgramsAgree) {
             std::string other = text;
             other.replace(other.find("strategy=classic"), 16, s);
             RunResult r = run_text(other);
-            ASSERT_EQ(r.verdict, "ok") << s << " seed " << seed << ": " << r.message;
+            ASSERT_EQ(r.verdict, Verdict::ok) << s << " seed " << seed << ": " << r.message;
             EXPECT_EQ(results(r), results(classic)) << s << " seed " << seed << "\n" << text;
         }
     }
@@ -121,7 +121,7 @@ TEST(Mutants, SpfNoSeqcountCheckIsCaught) {
     std::string body = race_body("mprotect 0x100000 pages=8 prot=r");
     RaceSweep bad = race_sweep(with_config("strategy=spf mutants=spf_no_seqcount_check", body), 300);
     EXPECT_GT(bad.bad, 0);
-    EXPECT_EQ(bad.first.check, "invariant") << bad.first.message;
+    EXPECT_EQ(bad.first.check, Check::invariant) << bad.first.message;
     EXPECT_EQ(race_sweep(with_config("strategy=spf", body), 300).bad, 0);
 }
 
@@ -149,8 +149,8 @@ thread P0.T0
     };
     RunResult off = run_text(with_config("strategy=pervma", body));
     RunResult on = run_text(with_config("strategy=pervma vma_lock=swapin", body));
-    ASSERT_EQ(off.verdict, "ok") << off.message;
-    ASSERT_EQ(on.verdict, "ok") << on.message;
+    ASSERT_EQ(off.verdict, Verdict::ok) << off.message;
+    ASSERT_EQ(on.verdict, Verdict::ok) << on.message;
     EXPECT_EQ(results(on), results(off));
     EXPECT_EQ(results(on).back(), "5");
     EXPECT_EQ(counter(on, "pswpin"), 1u);
@@ -182,8 +182,8 @@ thread P0.T0
     RunResult off = run_text(with_config("strategy=pervma", body));
     RunResult on = run_text(with_config("strategy=pervma vma_lock=file", body));
     RunResult both = run_text(with_config("strategy=pervma vma_lock=swapin,file", body));
-    ASSERT_EQ(off.verdict, "ok") << off.message;
-    ASSERT_EQ(on.verdict, "ok") << on.message;
+    ASSERT_EQ(off.verdict, Verdict::ok) << off.message;
+    ASSERT_EQ(on.verdict, Verdict::ok) << on.message;
     std::vector<std::string> want{"0x100000", "0x200000", "ok", "0", "7", "ok", "3", "ok", "7", "0", "SIGBUS"};
     EXPECT_EQ(results(off), want);
     EXPECT_EQ(results(on), want);

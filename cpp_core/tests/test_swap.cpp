@@ -32,7 +32,7 @@ thread P0.T0
   madvise 0x100000 pages=4 advice=pageout
   read 0x101008
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "0", "0", "11", "22",
                                                     "0", "ok", "0", "33"}));
     // Two written pages went out (the zero page is not reclaimed).  Swapped in by reads,
@@ -65,7 +65,7 @@ thread P1.T0
   read 0x100000
   read 0x101000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "0", "P1", "1", "ok",
                                                     "0", "3", "2", "ok", "0", "4", "2"}));
     EXPECT_GE(counter(r, "pswpin"), 3u);
@@ -86,7 +86,7 @@ process P1 forked
 thread P1.T0
   read 0x100000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "P1", "0", "7", "7"}));
     EXPECT_EQ(counter(r, "pswpout"), 0u);  // madvise_cold_or_pageout_pte_range skips it
 }
@@ -108,7 +108,7 @@ thread P0.T0
   mremap 0x300000 pages=3 new_pages=5 flags=maymove
   munmap 0x100000 pages=1
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     EXPECT_EQ(v[5], "5");
     EXPECT_EQ(v[6], "6");
@@ -126,7 +126,7 @@ thread P0.T0
   write 0x100000 10
   read 0x100000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "0", "ok", "10"}));
     // The read I/O held the folio lock: the fault dropped mmap_lock, waited, retried and
     // found the folio in the swap cache.
@@ -153,7 +153,7 @@ thread P0.T0
   truncate F pages=2
   read 0x102000
 )");
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"ok", "0x100000", "5", "0", "ok", "0", "5", "0",
                                                     "8", "0", "SIGBUS"}));
     // The COW copy went to swap; the clean page-cache page 1 was dropped; the dirty
@@ -184,7 +184,7 @@ thread P1.T0
   read 0x100000
   munmap 0x101000 pages=1
 )"), o);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(slots_mid, 3u);  // the leak check at the end found no slot, folio or anon_vma
 }
 
@@ -203,8 +203,8 @@ thread P0.T0
         k.swap.slot(e) = swap_slot{};  // freed behind the PTE's back
         --k.swap.inuse_pages;
     });
-    EXPECT_EQ(r.verdict, "violation");
-    EXPECT_EQ(r.check, "use_after_free") << r.message;
+    EXPECT_EQ(r.verdict, Verdict::violation);
+    EXPECT_EQ(r.check, Check::use_after_free) << r.message;
     EXPECT_NE(r.message.find("free swap slot"), std::string::npos) << r.message;
 }
 
@@ -223,7 +223,7 @@ thread P1.T0
     auto r = run_text(text, std::nullopt, [](Kernel& k, const std::string& t, size_t i) {
         if (t == "P0.T0" && i == 3) --k.swap.slot(pte_to_swp_entry(pte_of(k, 0x100000))).count;
     });
-    EXPECT_EQ(r.check, "swap_accounting") << r.message;
+    EXPECT_EQ(r.check, Check::swap_accounting) << r.message;
     EXPECT_NE(r.message.find("swap count 1 but 2 swap PTEs"), std::string::npos) << r.message;
 }
 
@@ -240,7 +240,7 @@ thread P0.T0
     auto r = run_text(text, std::nullopt, [](Kernel& k, const std::string&, size_t i) {
         if (i == 3) k.folios[pte_pfn(pte_of(k, 0x100000))].refcount--;  // swap cache's ref
     });
-    EXPECT_EQ(r.check, "folio_accounting") << r.message;
+    EXPECT_EQ(r.check, Check::folio_accounting) << r.message;
     EXPECT_NE(r.message.find("swap cache"), std::string::npos) << r.message;
 }
 
@@ -265,7 +265,7 @@ thread P0.T0
         });
     };
     auto no_folio = broken([](Kernel& k, swp_entry_t e) { k.swap.swap_cache.erase(e.val); });
-    EXPECT_EQ(no_folio.check, "swap_accounting") << no_folio.message;
+    EXPECT_EQ(no_folio.check, Check::swap_accounting) << no_folio.message;
     EXPECT_NE(no_folio.message.find("has SWAP_HAS_CACHE but no folio in the swap cache"),
               std::string::npos) << no_folio.message;
 
@@ -274,17 +274,17 @@ thread P0.T0
         s.has_cache = s.in_use = false;
         --k.swap.inuse_pages;
     });
-    EXPECT_EQ(no_flag.check, "swap_accounting") << no_flag.message;
+    EXPECT_EQ(no_flag.check, Check::swap_accounting) << no_flag.message;
     EXPECT_NE(no_flag.message.find("has a swap-cache folio without SWAP_HAS_CACHE"),
               std::string::npos) << no_flag.message;
 
     auto other_folio = broken([](Kernel& k, swp_entry_t e) { k.folios[k.swap.swap_cache[e.val]].swap = 0; });
-    EXPECT_EQ(other_folio.check, "swap_accounting") << other_folio.message;
+    EXPECT_EQ(other_folio.check, Check::swap_accounting) << other_folio.message;
     EXPECT_NE(other_folio.message.find("is not in the swap cache for it"), std::string::npos)
         << other_folio.message;
 
     auto count = broken([](Kernel& k, swp_entry_t) { ++k.swap.inuse_pages; });
-    EXPECT_EQ(count.check, "swap_accounting") << count.message;
+    EXPECT_EQ(count.check, Check::swap_accounting) << count.message;
     EXPECT_NE(count.message.find("1 swap slots in use but inuse_pages 2"), std::string::npos)
         << count.message;
 }
@@ -300,11 +300,11 @@ thread P0.T0
     auto r = run_text(text, std::nullopt, [](Kernel& k, const std::string&, size_t i) {
         if (i == 1) k.folios[pte_pfn(pte_of(k, 0x100000))].index += 1;
     });
-    EXPECT_EQ(r.check, "rmap") << r.message;
+    EXPECT_EQ(r.check, Check::rmap) << r.message;
     auto r2 = run_text(text, std::nullopt, [](Kernel& k, const std::string&, size_t i) {
         if (i == 1) k.current_mm().vma_lookup(0x100000)->anon_vma_chain.clear();
     });
-    EXPECT_EQ(r2.check, "rmap") << r2.message;
+    EXPECT_EQ(r2.check, Check::rmap) << r2.message;
 }
 
 TEST(SwapChecks, LeakedSwapSlotIsReported) {
@@ -320,7 +320,7 @@ thread P0.T0
   write 0x100000 1
   madvise 0x100000 pages=1 advice=pageout
 )"), o);
-    EXPECT_EQ(r.check, "leak");
+    EXPECT_EQ(r.check, Check::leak);
     EXPECT_EQ(r.message, "1 swap slots left after every process exited");
 }
 
@@ -357,7 +357,7 @@ thread P1.T0
         s.seed = seed;
         s.steps = 400;
         auto r = run_text(text, s);
-        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << " " << r.check << ": " << r.message
+        ASSERT_EQ(r.verdict, Verdict::ok) << "seed " << seed << " " << r.check << ": " << r.message
                                    << "\n" << r.schedule;
     }
 }
@@ -378,7 +378,7 @@ TEST(Swap, RandomWorkloadsSwapOutAndInUnderRaces) {
         s.kind = Schedule::Kind::random;
         s.seed = seed;
         auto r = run_text(random_workload(seed), s);
-        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << " " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << "seed " << seed << " " << r.check << ": " << r.message;
         out += counter(r, "pswpout");
         in += counter(r, "pswpin");
         retry += counter(r, "fault_retry");

@@ -436,7 +436,7 @@ TEST(SeqCount, WriterMustHoldTheAssociatedLock) {
     h.add("writer", [&] { seq.write_seqcount_begin(MMR_SITE("vm_write_begin")); });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "lockdep_assert_held");
+    EXPECT_EQ(out.check, Check::lockdep_assert_held);
     EXPECT_TRUE(contains(out.message, "&mm->page_table_lock")) << out.message;
     EXPECT_TRUE(contains(out.message, "vm_write_begin")) << out.message;
 }
@@ -453,7 +453,7 @@ TEST(SeqCount, ConcurrentRawWritersAreReported) {
     // d0 W0; d1 W0 begins; d2 W1 starts; d3 W1 begins while W0 is inside.
     auto out = h.replay({0, 0, 1, 1});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "seqcount");
+    EXPECT_EQ(out.check, Check::seqcount);
 }
 
 TEST(SeqCount, ReaderSpinningUnderTheWritersLockDeadlocks) {
@@ -741,7 +741,7 @@ TEST(Irq, IpiWithIrqsDisabledIsReported) {
     h.add("other", [] {});
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "ipi_irqs_disabled");
+    EXPECT_EQ(out.check, Check::ipi_irqs_disabled);
 }
 
 TEST(Irq, IpiSkipsThreadsNotStartedOrFinished) {
@@ -786,14 +786,14 @@ TEST(Irq, SaveRestoreNestsAndEnableInsideNestingIsReported) {
         });
         auto out = h.replay({});
         ASSERT_EQ(out.verdict, rt::Verdict::violation);
-        EXPECT_EQ(out.check, "irq_state");
+        EXPECT_EQ(out.check, Check::irq_state);
         EXPECT_TRUE(contains(out.message, "inner_unlock")) << out.message;
         EXPECT_TRUE(contains(out.message, "outer")) << out.message;
     }
     {
         Harness h;
         h.add("T", [] { local_irq_disable(); });
-        EXPECT_EQ(h.replay({}).check, "irqs_disabled_at_exit");
+        EXPECT_EQ(h.replay({}).check, Check::irqs_disabled_at_exit);
     }
 }
 
@@ -809,7 +809,7 @@ TEST(Refcount, UnderflowIsUseAfterFree) {
     });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "refcount");
+    EXPECT_EQ(out.check, Check::refcount);
     EXPECT_TRUE(contains(out.message, "underflow; use-after-free")) << out.message;
     EXPECT_TRUE(contains(out.message, "vma_put")) << out.message;
 }
@@ -825,7 +825,7 @@ TEST(Refcount, IncrementOnZero) {
     auto out = h.replay({});
     EXPECT_FALSE(got);
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "refcount");
+    EXPECT_EQ(out.check, Check::refcount);
     EXPECT_TRUE(contains(out.message, "increment on 0; use-after-free")) << out.message;
 }
 
@@ -834,7 +834,7 @@ TEST(Refcount, DecrementToZeroLeaks) {
     Refcount ref{1};
     h.add("T", [&] { ref.refcount_dec(); });
     auto out = h.replay({});
-    EXPECT_EQ(out.check, "refcount");
+    EXPECT_EQ(out.check, Check::refcount);
     EXPECT_TRUE(contains(out.message, "decrement hit 0; leaking memory")) << out.message;
 }
 
@@ -863,7 +863,7 @@ TEST(Refcount, AtomicUnderflow) {
     h.add("T", [&] { c.atomic_dec(); });
     auto out = h.replay({});
     ASSERT_EQ(out.verdict, rt::Verdict::violation);
-    EXPECT_EQ(out.check, "atomic_underflow");
+    EXPECT_EQ(out.check, Check::atomic_underflow);
     EXPECT_TRUE(contains(out.message, "mm->pgtables_bytes")) << out.message;
 }
 
@@ -971,7 +971,7 @@ TEST(Sync, LockStateDoesNotLeakFromAFailedRun) {
         l.spin_lock();
         local_irq_disable();
         rcu_read_lock();
-        if (fail) h.dom.violation("test", "the run ends with everything held");
+        if (fail) h.dom.violation(Check::invariant, "the run ends with everything held");
         rcu_read_unlock();
         local_irq_enable();
         l.spin_unlock();
@@ -982,7 +982,7 @@ TEST(Sync, LockStateDoesNotLeakFromAFailedRun) {
         sem.up_read();
         synchronize_rcu();
     });
-    EXPECT_EQ(h.replay({}).check, "test");
+    EXPECT_EQ(h.replay({}).check, Check::invariant);
     EXPECT_TRUE(sem.is_write_locked());  // inspected after the run: its final state
     fail = false;
     auto out = h.replay({1});  // U first: sem and l must be free again

@@ -45,7 +45,7 @@ Sweep sweep(const std::string& text, int runs) {
         o.check_quiescent = true;
         RunResult r = run_program(p, o);
         s.collapsed += counter(r, "thp_collapse_ok");
-        if (r.verdict != "ok" && s.bad++ == 0) s.first = r;
+        if (r.verdict != Verdict::ok && s.bad++ == 0) s.first = r;
     }
     return s;
 }
@@ -80,7 +80,7 @@ TEST(Thp, FaultInHugepageVmaMapsHugePmd) {
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 2) huge = huge_at(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_TRUE(huge);
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "0", "7", "ok", "9"}));
     EXPECT_EQ(counter(r, "thp_fault_alloc"), 2u);
@@ -100,7 +100,7 @@ thread P0.T0
   read 0x301000
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(counter(r, "thp_fault_alloc"), 0u);
     EXPECT_EQ(results(r).back(), "2");
 }
@@ -120,7 +120,7 @@ TEST(Thp, PartialMunmapAndMprotectSplit) {
   read 0x206000
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "ok", "0", "1",
                                                     "SIGSEGV", "7", "0", "SIGSEGV", "7", "ok", "6"}));
     EXPECT_EQ(counter(r, "thp_fault_alloc"), 1u);
@@ -138,7 +138,7 @@ TEST(Thp, DontneedWholeAndPartial) {
   read 0x20f000
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "ok", "0", "0", "0",
                                                     "2", "0"}));
 }
@@ -162,7 +162,7 @@ thread P1.T0
         o.schedule = random_schedule(i);
         o.check_quiescent = true;
         RunResult r = run_program(parse_mmr(text), o);
-        ASSERT_EQ(r.verdict, "ok") << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
         auto v = results(r);
         EXPECT_EQ(std::vector<std::string>(v.begin() + 4, v.end()),
                   (std::vector<std::string>{"P1", "ok", "2", "10", "1", "ok", "20", "1"}));
@@ -221,7 +221,7 @@ TEST(Thp, MadviseCollapseIsContentTransparent) {
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 6) huge0 = huge_at(k, 0x200000), huge1 = huge_at(k, 0x208000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_TRUE(huge0);
     EXPECT_TRUE(huge1);
     auto v = results(r);
@@ -247,7 +247,7 @@ thread P0.T0
   read 0x200000
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "EINVAL", "0", "EINVAL", "ok", "0",
                                                     "EINVAL", "0", "0", "5"}));
 }
@@ -279,7 +279,7 @@ kthread khugepaged
     bool found = false;
     for (size_t n = 0; n < 400 && !found; n += 2) {
         RunResult r = run_text(text, first_then(n, 2));
-        ASSERT_EQ(r.verdict, "ok") << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
         auto v = results(r);
         if (v[11] != "0") continue;
         found = true;
@@ -348,7 +348,7 @@ struct MutantSweep {
     std::string other_msg, clean_msg;
 };
 MutantSweep mutant_sweep(const std::string& with, const std::string& without,
-                         const std::string& check, int runs) {
+                         Check check, int runs) {
     MutantSweep m;
     Program p = parse_mmr(with), q = parse_mmr(without);
     for (int i = 0; i < runs; ++i) {
@@ -381,10 +381,10 @@ MutantSweep mutant_sweep(const std::string& with, const std::string& without,
         }
         o.trace = false;
         RunResult r = run_program(p, o);
-        if (r.verdict == "violation" && r.check == check) ++m.caught;
-        else if (r.verdict != "ok" && m.other++ == 0) m.other_msg = r.check + ": " + r.message;
+        if (r.verdict == Verdict::violation && r.check == check) ++m.caught;
+        else if (r.verdict != Verdict::ok && m.other++ == 0) m.other_msg = std::string(check_name(r.check)) + ": " + r.message;
         RunResult c = run_program(q, o);
-        if (c.verdict != "ok" && m.clean_bad++ == 0) m.clean_msg = c.check + ": " + c.message;
+        if (c.verdict != Verdict::ok && m.clean_bad++ == 0) m.clean_msg = std::string(check_name(c.check)) + ": " + c.message;
     }
     return m;
 }
@@ -423,29 +423,29 @@ thread P0.T1
 
 TEST(ThpMutants, KhugepagedNoRevalidateIsAUseAfterFree) {
     MutantSweep m = mutant_sweep(prog("strategy=classic mutants=khugepaged_no_revalidate", kNoRevalidate),
-                                 prog("strategy=classic", kNoRevalidate), "use_after_free", 2400);
+                                 prog("strategy=classic", kNoRevalidate), Check::use_after_free, 2400);
     EXPECT_GT(m.caught, 0);
     EXPECT_EQ(m.other, 0) << m.other_msg;
     EXPECT_EQ(m.clean_bad, 0) << m.clean_msg;
     // The reproducer's schedule: with the fresh lookup the collapse sees the VMA gone.
     std::string sched = "schedule replay 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 0 0 0 1 0 1 0 1 1 1 1 1 1 1 1 0\n";
     RunResult bad = run_text(prog("strategy=classic mutants=khugepaged_no_revalidate", kNoRevalidate) + sched);
-    EXPECT_EQ(bad.check, "use_after_free");
+    EXPECT_EQ(bad.check, Check::use_after_free);
     RunResult good = run_text(prog("strategy=classic", kNoRevalidate) + sched);
-    ASSERT_EQ(good.verdict, "ok") << good.message;
+    ASSERT_EQ(good.verdict, Verdict::ok) << good.message;
     EXPECT_EQ(results(good).back(), "SCAN_VMA_NULL");
 }
 
 TEST(ThpMutants, SpfNoPmdRecheckInstallsIntoARetractedTable) {
     MutantSweep m = mutant_sweep(prog("strategy=spf mutants=spf_no_pmd_recheck", kNoPmdRecheck),
-                                 prog("strategy=spf", kNoPmdRecheck), "pgtable", 2400);
+                                 prog("strategy=spf", kNoPmdRecheck), Check::pgtable, 2400);
     EXPECT_GT(m.caught, 0);
     EXPECT_EQ(m.clean_bad, 0) << m.clean_msg;
     std::string sched = "schedule replay 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0 0 1 1 0 0 0 0 0 0 1 0 1 0 0 0 0 0 0 1 1 0 0 0 1 0 0 0 0 0 1\n";
     RunResult bad = run_text(prog("strategy=spf mutants=spf_no_pmd_recheck", kNoPmdRecheck) + sched);
-    EXPECT_EQ(bad.check, "pgtable") << bad.message;
+    EXPECT_EQ(bad.check, Check::pgtable) << bad.message;
     RunResult good = run_text(prog("strategy=spf", kNoPmdRecheck) + sched);
-    ASSERT_EQ(good.verdict, "ok") << good.message;
+    ASSERT_EQ(good.verdict, Verdict::ok) << good.message;
     EXPECT_GT(counter(good, "spf_pmd_changed"), 0u);
     EXPECT_EQ(counter(good, "thp_collapse_ok"), 1u);
 }
@@ -474,7 +474,7 @@ thread P0.T0
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 10) huge = huge_at(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_TRUE(huge);
     auto v = results(r);
     // Each swap-in that must wait for the read drops mmap_lock (VM_FAULT_RETRY): that
@@ -528,7 +528,7 @@ thread P0.T0
   read 0x40100000
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x40000000", "0", "ok", "ok", "0", "2", "SIGSEGV"}));
     EXPECT_EQ(counter(r, "thp_fault_alloc"), 1u);
     EXPECT_EQ(counter(r, "thp_split_pmd"), 1u);
@@ -547,7 +547,7 @@ TEST(Thp, RandomWorkloadsPassQuiescentChecks) {
             o.trace = false;
             o.check_quiescent = true;
             RunResult r = run_program(parse_mmr(random_workload(seed, shape)), o);
-            ASSERT_EQ(r.verdict, "ok") << strat << " seed " << seed << ": " << r.check << ": " << r.message;
+            ASSERT_EQ(r.verdict, Verdict::ok) << strat << " seed " << seed << ": " << r.check << ": " << r.message;
             collapsed += counter(r, "thp_collapse_ok");
             faulted += counter(r, "thp_fault_alloc");
         }
@@ -574,7 +574,7 @@ TEST(Thp, MprotectOfAWholeHugePmdChangesItInPlace) {
         if (i == 7) huge_rw = huge_at(k, 0x200000);
         if (i == 8) huge_none = huge_at(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_TRUE(huge_ro);
     EXPECT_TRUE(huge_rw);
     EXPECT_TRUE(huge_none);  // PROT_NONE too (change_huge_pmd, x86 keeps _PAGE_PSE)
@@ -604,7 +604,7 @@ TEST(Thp, MremapMovesAWholeHugePmd) {
         mm::PmdRef old = mm::pmd_lookup(k, k.current_mm(), 0x200000);
         old_empty = !old || !mm::pmd_entry(k, old);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_TRUE(moved);
     EXPECT_TRUE(old_empty);
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0x400000", "1", "ok",
@@ -640,7 +640,7 @@ kthread khugepaged
 )");
     for (uint64_t seed = 0; seed < 30; ++seed) {
         RunResult a = run_text(text, random_schedule(seed));
-        ASSERT_EQ(a.verdict, "ok") << a.message;
+        ASSERT_EQ(a.verdict, Verdict::ok) << a.message;
         RunResult b = run_program(parse_mmr(text + a.schedule + "\n"));
         EXPECT_EQ(a.trace_hash, b.trace_hash);
         EXPECT_EQ(results(a), results(b));
@@ -657,7 +657,7 @@ kthread K
     bool found = false;
     for (size_t n = 0; n < 200 && !found; ++n) {
         RunResult r = run_text(text, first_then(n, 1));
-        ASSERT_EQ(r.verdict, "ok") << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
         if (results(r).back() == "vmas=1 rss=8 anon=8 swap=0") found = true;
     }
     EXPECT_TRUE(found);
@@ -705,7 +705,7 @@ thread P1.T0
         if (t == "P0.T0" && i == 5) huge_after = huge_at(k, 0x100000);
         if (t == "P1.T0" && i == 1) child_huge = huge_at(k, 0x100000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_TRUE(table_before);
     EXPECT_FALSE(table_after);  // retract_page_tables
     // collapse_pte_mapped_thp(install_pmd) maps the THP with a huge PMD; fork does not
@@ -739,7 +739,7 @@ thread P0.T0
   madvise 0x400000 pages=8 advice=collapse
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "EINVAL", "0x201000", "EINVAL", "0x300000",
                                                     "H0", "EAGAIN", "0", "0", "0x400000", "EINVAL"}));
     EXPECT_EQ(counter(r, "thp_collapse_file"), 1u);
@@ -753,7 +753,7 @@ TEST(ShmemThp, TheLastUnmapFreesTheWholeThp) {
   read 0x100000
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r).back(), "SIGSEGV");
     EXPECT_EQ(counter(r, "thp_collapse_file"), 1u);
     EXPECT_EQ(counter(r, "thp_split_page"), 0u);  // freed whole, never split
@@ -810,7 +810,7 @@ std::string retract_no_ipi_body() {
 
 TEST(ThpMutants, KhugepagedRetractNoIpiFreesATableUnderGupFast) {
     MutantSweep m = mutant_sweep(prog("strategy=classic mutants=khugepaged_retract_no_ipi", retract_no_ipi_body()),
-                                 prog("strategy=classic", retract_no_ipi_body()), "use_after_free", 1600);
+                                 prog("strategy=classic", retract_no_ipi_body()), Check::use_after_free, 1600);
     EXPECT_GT(m.caught, 0);
     EXPECT_EQ(m.other, 0) << m.other_msg;
     EXPECT_EQ(m.clean_bad, 0) << m.clean_msg;
@@ -854,7 +854,7 @@ kthread K0
   smaps P0
 )";
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r)[12], "0");  // read 0x10a010 in the accessible half: an ordinary fault
     for (const char* strategy : {"strategy=classic", "strategy=pervma"}) {
         std::string t = text;

@@ -58,7 +58,7 @@ TEST(ThpGup, PinHoldsTheThpWholeAndCountsInPincount) {
             if (i == 8) unpinned = thp_state(k, 0x200000);
             if (i == 9) all = thp_state(k, 0x200000);
         });
-        ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "H0", "2", "ok", "9",
                                                         "0", "H1", "2", "0"}));
         ASSERT_NE(pinned.head, mm::FolioPool::kNoPfn) << "GUP split the huge PMD";
@@ -89,7 +89,7 @@ TEST(ThpGup, GupGetAndForceWriteOnAHugePmd) {
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 9) after = thp_state(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "16", "3", "0", "ok",
                                                     "7", "2"}));
     ASSERT_NE(after.head, mm::FolioPool::kNoPfn);
@@ -123,7 +123,7 @@ TEST(ThpGup, PmdSplitKeepsAPinnedThpWhole) {
             if (i == 5) order = f.order, pincount = f.pincount, extra = f.refcount - f.mapcount;
             if (i == 8) extra_after = f.refcount - f.mapcount;
         });
-        ASSERT_EQ(r.verdict, "ok") << change << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << change << ": " << r.check << ": " << r.message;
         EXPECT_EQ(results(r).back(), "0") << change;
         ASSERT_NE(head, mm::FolioPool::kNoPfn);
         EXPECT_EQ(order, 3) << change;
@@ -155,7 +155,7 @@ TEST(ThpGup, UnmappedPinnedThpLivesUntilTheLastUnpin) {
         if (i == 5) head = huge_pmd_head(k, 0x200000);
         if (i == 6) refs_unmapped = k.folios[head].refcount;
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(refs_unmapped, 2);
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "H0", "H1", "0", "2", "ok",
                                                     "0", "0", "0"}));
@@ -180,7 +180,7 @@ thread P1.T0
         if (t == "P0.T0" && i == 5)
             for (uint64_t a = 0x200000; a < 0x208000; a += 0x1000) writable += mm::pte_write(pte_of(k, a));
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(writable, 8);
     EXPECT_EQ(counter(r, "thp_split_pmd_pinned"), 1u);
     EXPECT_EQ(counter(r, "pgalloc_anon"), 8u);  // copy_present_page, once per page
@@ -201,7 +201,7 @@ TEST(ThpGup, CollapseRefusesPinnedPages) {
   read 0x201000
 )");
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     EXPECT_EQ(std::vector<std::string>(v.begin() + 4, v.end()),
               (std::vector<std::string>{"H0", "0", "0", "EAGAIN", "0", "0", "2"}));
@@ -229,8 +229,8 @@ TEST(ThpGup, AccountingCatchesALostOrMisplacedThpPin) {
             }
         };
         RunResult r = run_program(parse_mmr(text), o);
-        EXPECT_EQ(r.verdict, "violation") << which;
-        EXPECT_EQ(r.check, "folio_accounting") << r.message;
+        EXPECT_EQ(r.verdict, Verdict::violation) << which;
+        EXPECT_EQ(r.check, Check::folio_accounting) << r.message;
     }
 }
 
@@ -269,7 +269,7 @@ thread P0.T1
                     o.trace = false;
                     RunResult r = run_program(p, o);
                     ++runs;
-                    ASSERT_EQ(r.verdict, "ok") << strat << " " << flags << " " << change << " seed " << seed
+                    ASSERT_EQ(r.verdict, Verdict::ok) << strat << " " << flags << " " << change << " seed " << seed
                                                << ": " << r.check << ": " << r.message;
                     // The pin either got the THP's page 1 or failed (EFAULT once
                     // unmapped; the dma then finds no handle).
@@ -306,7 +306,7 @@ thread P0.T1
         o.schedule = seed < 2000 ? random_schedule(seed) : pct_schedule(seed - 2000);
         o.trace = false;
         RunResult r = run_program(p, o);
-        ASSERT_EQ(r.verdict, "ok") << "seed " << seed << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << "seed " << seed << ": " << r.check << ": " << r.message;
         EXPECT_EQ(r.ops[2].result.value_or("-"), "2");
     }
 }

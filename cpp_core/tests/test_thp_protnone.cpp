@@ -66,7 +66,7 @@ TEST(ThpProtNone, MprotectNoneKeepsOneHugePmdAndItsMapcounts) {
         if (i == 4) none = pmd_state(k, 0x200000);
         if (i == 7) ro = pmd_state(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", "SIGSEGV", "SIGSEGV",
                                                     "0", "2"}));
     ASSERT_TRUE(none.huge);
@@ -105,7 +105,7 @@ thread P1.T0
         if (t == "P0.T0" && i == 5) rw = pmd_state(k, 0x200000);
         if (t == "P0.T0" && i == 8) shared_rw = pmd_state(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", "0", "P1", "0", "0",
                                                     "2", "2"}));
     ASSERT_TRUE(rw.huge);
@@ -139,7 +139,7 @@ TEST(ThpProtNone, PartialMprotectSplitsIntoProtnonePtes) {
         mm::Pfn head = mm::page_folio(k.folios, mm::pte_pfn(p2));
         large = k.folios[head].order == k.geo.bits && head == mm::pte_pfn(p0);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", "2", "SIGSEGV", "0", "0"}));
     EXPECT_FALSE(huge_after);
     EXPECT_TRUE(none_ok);
@@ -171,7 +171,7 @@ TEST(ThpProtNone, SplitOfAProtnoneHugePmdGivesProtnonePtes) {
             large = k.folios[mm::page_folio(k.folios, p)].order == k.geo.bits;
         }
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "ok", "0", "0", "0", "8",
                                                     "ok", "9"}));
     EXPECT_TRUE(none.huge && none.protnone);
@@ -199,7 +199,7 @@ TEST(ThpProtNone, ForcePeekAndPokeFollowAProtnoneHugePmd) {
         if (i == 6) after_poke = pmd_state(k, 0x200000);
         if (i == 7) fresh = pmd_state(k, 0x208000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", "2", "ok", "0", "0",
                                                     "7", "0"}));
     EXPECT_TRUE(after_poke.huge && after_poke.protnone);
@@ -232,7 +232,7 @@ thread P1.T0
             if (t == "P1.T0" && i == 0) before = pmd_state(k, 0x200000);
             if (t == "P1.T0" && i == 1) after = pmd_state(k, 0x200000);
         });
-        ASSERT_EQ(r.verdict, "ok") << prot << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << prot << ": " << r.check << ": " << r.message;
         auto v = results(r);
         EXPECT_EQ(std::vector<std::string>(v.begin() + 6, v.end()),
                   (std::vector<std::string>{"0", "ok", "SIGSEGV", "0", "7"}))
@@ -262,7 +262,7 @@ TEST(ThpProtNone, GupFastFallsBackOnAProtnonePmd) {
     RunResult r = run_text(text, std::nullopt, [&](mm::Kernel& k, const std::string&, size_t i) {
         if (i == 6) none = pmd_state(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", "EFAULT", "EFAULT", "0",
                                                     "H2", "0"}));
     ASSERT_TRUE(none.huge && none.protnone);
@@ -296,7 +296,7 @@ thread P1.T0
         if (t == "P0.T0" && i == 6) parent = pmd_state(k, 0x200000);
         if (t == "P0.T0" && i == 7) zapped = !pmd_state(k, 0x208000).huge;
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     EXPECT_EQ(v, (std::vector<std::string>{"0x200000", "0", "ok", "ok", "ok", "0", "P1", "0", "0", "2", "0", "0",
                                            "0", "ok", "20", "0", "8"}));
@@ -343,7 +343,7 @@ kthread khugepaged
             if (t == "P0.T0" && i == 6) madv = pmd_state(k, 0x200000);
             if (t == "P0.T0" && i == 8) kh = pmd_state(k, 0x208000);
         });
-        ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
         auto v = results(r);
         EXPECT_EQ(std::vector<std::string>(v.begin(), v.begin() + 8),
                   (std::vector<std::string>{"0x200000", "ok", "ok", "ok", "0", "0", "0", "0"}));
@@ -433,7 +433,7 @@ TEST(ThpProtNone, MremapMovesAProtnoneThp) {
             mm::Pfn p = mm::pte_pfn(pte_of(k, to));
             large = k.folios[mm::page_folio(k.folios, p)].order == k.geo.bits;
         });
-        ASSERT_EQ(r.verdict, "ok") << to << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << to << ": " << r.check << ": " << r.message;
         char addr[32];
         std::snprintf(addr, sizeof addr, "%#lx", (unsigned long)to);
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "0", addr, "SIGSEGV",

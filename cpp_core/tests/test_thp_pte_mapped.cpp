@@ -51,7 +51,7 @@ thread P1.T0
             if (child != mm::FolioPool::kNoPfn) child_writable = mm::pte_write(mm::pmd_entry(k, pmd_at(k, 0x200000)));
         }
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     EXPECT_EQ(std::vector<std::string>(v.begin() + 4, v.end()), (std::vector<std::string>{"P1", "2", "2", "1"}));
     ASSERT_NE(parent, mm::FolioPool::kNoPfn);
@@ -87,7 +87,7 @@ thread P1.T0
         o.schedule = random_schedule(seed);
         o.check_quiescent = true;
         RunResult r = run_program(parse_mmr(text), o);
-        ASSERT_EQ(r.verdict, "ok") << seed << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << seed << ": " << r.check << ": " << r.message;
         auto v = results(r);
         EXPECT_EQ(std::vector<std::string>(v.begin() + 4, v.end()),
                   (std::vector<std::string>{"P1", "ok", "2", "5", "ok", "20", "1", "0"}))
@@ -122,7 +122,7 @@ thread P1.T0
             writable = mm::pte_write(pte_of(k, 0x201000));
         }
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     ASSERT_NE(head, mm::FolioPool::kNoPfn);
     EXPECT_FALSE(shared);
     EXPECT_EQ(page1, head + 1);  // the same page, now writable
@@ -156,7 +156,7 @@ thread P2.T0
         shared_alone = mm::folio_maybe_mapped_shared(k.folios, head);
         mapcount = k.folios[head].mapcount, refcount = k.folios[head].refcount;
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(mapcount, 8);  // P0 and P1 are gone: only P2's PTEs map it
     EXPECT_EQ(refcount, 8);
     EXPECT_TRUE(shared_alone);
@@ -177,7 +177,7 @@ TEST(ThpPteMapped, PageoutSplitsAPteMappedThp) {
         RunOptions o;
         o.check_quiescent = true;
         RunResult r = run_program(parse_mmr(text), o);
-        ASSERT_EQ(r.verdict, "ok") << range << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << range << ": " << r.check << ": " << r.message;
         auto v = results(r);
         EXPECT_EQ(std::vector<std::string>(v.end() - 2, v.end()), (std::vector<std::string>{"1", "2"})) << range;
         EXPECT_EQ(counter(r, "thp_split_pmd"), 1u) << range;
@@ -199,7 +199,7 @@ TEST(ThpPteMapped, APinnedThpIsNotSplit) {
     RunOptions o;
     o.check_quiescent = true;
     RunResult r = run_program(parse_mmr(text), o);
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(results(r)[8], "2");
     EXPECT_EQ(counter(r, "thp_split_page"), 0u);
     EXPECT_EQ(counter(r, "pswpout"), 0u);
@@ -219,7 +219,7 @@ TEST(ThpPteMapped, CollapseReplacesAPteMappedThp) {
         if (i == 3) before = huge_pmd_head(k, 0x200000);
         if (i == 6) after = huge_pmd_head(k, 0x200000);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     auto v = results(r);
     EXPECT_EQ(std::vector<std::string>(v.end() - 3, v.end()), (std::vector<std::string>{"0", "1", "2"}));
     ASSERT_NE(after, mm::FolioPool::kNoPfn);

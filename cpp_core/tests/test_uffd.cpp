@@ -42,7 +42,7 @@ thread P0.T1
 TEST(Uffd, MissingFaultIsServedWithTheHandlersValueUnderEveryStrategy) {
     for (const char* config : kStrategies) {
         RunResult r = run_text(with_config(config, kMissing));
-        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << config << ": " << r.check << ": " << r.message;
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "7", "ok", "7", "5", "0"}))
             << config;
         EXPECT_EQ(counter(r, "uffd_fault"), 2u) << config;
@@ -50,7 +50,7 @@ TEST(Uffd, MissingFaultIsServedWithTheHandlersValueUnderEveryStrategy) {
         for (uint64_t seed = 0; seed < 150; ++seed) {
             RunResult s = run_text(with_config(config, kMissing),
                                    seed % 2 ? random_schedule(seed) : pct_schedule(seed));
-            ASSERT_EQ(s.verdict, "ok") << config << " seed " << seed << ": " << s.message;
+            ASSERT_EQ(s.verdict, Verdict::ok) << config << " seed " << seed << ": " << s.message;
             EXPECT_EQ(results(s)[2], "7");
             EXPECT_EQ(results(s)[4], "7");
             EXPECT_EQ(results(s)[5], "5");
@@ -60,16 +60,16 @@ TEST(Uffd, MissingFaultIsServedWithTheHandlersValueUnderEveryStrategy) {
 
 TEST(Uffd, SpfGivesUpOnUffdVmasAndPervmaFallsBackUnless66) {
     RunResult spf = run_text(with_config("strategy=spf", kMissing));
-    ASSERT_EQ(spf.verdict, "ok");
+    ASSERT_EQ(spf.verdict, Verdict::ok);
     EXPECT_GE(counter(spf, "spf_vma_notsup"), 1u);  // the write, once the copy made an anon_vma
     EXPECT_EQ(counter(spf, "spf"), 0u);
     RunResult v64 = run_text(with_config("strategy=pervma", kMissing));
-    ASSERT_EQ(v64.verdict, "ok");
+    ASSERT_EQ(v64.verdict, Verdict::ok);
     EXPECT_EQ(counter(v64, "vma_lock_retry"), 0u);
     EXPECT_GE(counter(v64, "vma_lock_abort"), 2u);
     // 6.6: the write's userfault runs under the VMA lock, drops it and retries.
     RunResult v66 = run_text(with_config("strategy=pervma vma_lock=uffd", kMissing));
-    ASSERT_EQ(v66.verdict, "ok");
+    ASSERT_EQ(v66.verdict, Verdict::ok);
     EXPECT_EQ(counter(v66, "vma_lock_retry"), 1u);
 }
 
@@ -96,7 +96,7 @@ thread P0.T1
                                    EXPECT_FALSE(mm::pte_write(pte));
                                    checked = true;
                                });
-        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << config << ": " << r.message;
         EXPECT_TRUE(checked);
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "0", "0", "3", "ok", "3", "0"}))
             << config;
@@ -126,7 +126,7 @@ thread P0.T1
             EXPECT_FALSE(mm::pte_write(pte_of(k, 0x100000)));
         }
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(counter(r, "uffd_fault"), 1u);  // the write still reached the handler
 }
 
@@ -182,7 +182,7 @@ thread P1.T1
                 ++checks;
             }
         });
-        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.check << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << config << ": " << r.check << ": " << r.message;
         EXPECT_GE(checks, 2) << config;
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "0", "0", "0", "P1", "3",
                                                         "ok", "4", "0", "ok", "5", "0"}))
@@ -209,7 +209,7 @@ thread P1.T0
   read 0x100000
 )";
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "0", "0", "P1", "0", "ok", "5"}));
     EXPECT_EQ(counter(r, "uffd_fault"), 0u);
 }
@@ -235,7 +235,7 @@ thread P0.T1
         if (t == "P0.T0" && i == 2) after_register = vmas(k);
         if (t == "P0.T1" && i == 0) after_release = vmas(k);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(after_register, 3u);
     EXPECT_EQ(after_release, 1u);
 }
@@ -260,7 +260,7 @@ thread P0.T1
   uffd_serve 1 value=1
 )";
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r),
               (std::vector<std::string>{"0x100000", "0x104000", "0x106000", "EINVAL", "EINVAL",
                                         "EINVAL", "0", "0", "ENOENT", "ENOENT", "0"}));
@@ -290,7 +290,7 @@ thread P0.T2
 )";
     for (uint64_t seed = 0; seed < 200; ++seed) {
         RunResult r = run_text(text, random_schedule(seed));
-        ASSERT_EQ(r.verdict, "ok") << seed << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << seed << ": " << r.message;
         EXPECT_EQ(results(r)[2], "6");
     }
 }
@@ -306,7 +306,7 @@ thread P0.T0
   read 0x100000
 )";
     RunResult r = run_text(text);
-    EXPECT_EQ(r.verdict, "deadlock");
+    EXPECT_EQ(r.verdict, Verdict::deadlock);
     EXPECT_NE(r.message.find("userfault"), std::string::npos) << r.message;
 }
 
@@ -325,7 +325,7 @@ thread P0.T2
 )";
     for (const char* config : kStrategies) {
         RunResult r = run_text(with_config(config, body));
-        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << config << ": " << r.message;
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "SIGSEGV", "0", "0"})) << config;
         EXPECT_EQ(counter(r, "uffd_fault"), 1u);
         EXPECT_EQ(counter(r, "fault_retry") + counter(r, "vma_lock_retry"), 1u) << config;
@@ -349,12 +349,12 @@ thread P1.T0
   read 0x100000
 )";
     RunResult r = run_text(text);
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "P1", "0", "0"}));
     std::string no_handler = text;
     no_handler.erase(no_handler.find("thread P0.T1"), std::string("thread P0.T1\n  uffd_serve 1 value=1\n").size());
     RunResult stuck = run_text(no_handler);
-    EXPECT_EQ(stuck.verdict, "deadlock");
+    EXPECT_EQ(stuck.verdict, Verdict::deadlock);
     EXPECT_NE(stuck.message.find("userfaultfd event"), std::string::npos) << stuck.message;
 }
 
@@ -395,7 +395,7 @@ TEST(Uffd, MmapChangingMakesCopyRetryDuringForkAndMremap) {
         for (uint64_t seed = 0; seed < 400; ++seed) {
             RunResult r = run_text(with_config("strategy=classic", body),
                                    seed % 2 ? random_schedule(seed) : pct_schedule(seed));
-            ASSERT_EQ(r.verdict, "ok") << seed << ": " << r.check << ": " << r.message;
+            ASSERT_EQ(r.verdict, Verdict::ok) << seed << ": " << r.check << ": " << r.message;
             eagain += counter(r, "uffd_eagain");
             if (body == kForkRace) {
                 EXPECT_EQ(results(r)[2], "7");
@@ -429,14 +429,14 @@ TEST(Uffd, CopyIgnoringMmapChangingIsCaught) {
             Schedule s = seed % 2 ? random_schedule(seed) : pct_schedule(seed);
             RunResult bad = run_text(
                 with_config("strategy=classic mutants=uffd_copy_ignores_mmap_changing", body), s);
-            if (bad.verdict == "ok") continue;
-            ASSERT_EQ(bad.verdict, "violation") << bad.message;
-            EXPECT_EQ(bad.check, "uffd_event_order") << bad.message;
+            if (bad.verdict == Verdict::ok) continue;
+            ASSERT_EQ(bad.verdict, Verdict::violation) << bad.message;
+            EXPECT_EQ(bad.check, Check::uffd_event_order) << bad.message;
             // The same schedule on the correct model is fine.
             Program p = parse_mmr(with_config("strategy=classic", body));
             RunOptions o;
             o.schedule = s;
-            EXPECT_EQ(run_program(p, o).verdict, "ok");
+            EXPECT_EQ(run_program(p, o).verdict, Verdict::ok);
             ++caught;
         }
         EXPECT_EQ(caught, 1) << body;
@@ -464,7 +464,7 @@ TEST(Uffd, RandomWorkloadsExerciseUserfaultsAndStayOk) {
             RunOptions o;
             o.schedule = seed % 2 ? random_schedule(seed) : pct_schedule(seed);
             RunResult r = run_program(p, o);
-            ASSERT_EQ(r.verdict, "ok") << strategy << " seed " << seed << ": " << r.check << ": "
+            ASSERT_EQ(r.verdict, Verdict::ok) << strategy << " seed " << seed << ": " << r.check << ": "
                                        << r.message << "\n" << print_mmr(p) << r.schedule;
             faults += counter(r, "uffd_fault");
             copies += counter(r, "uffd_copy");
@@ -491,12 +491,12 @@ TEST(Uffd, ReproducerFailsWithTheMutantAndPassesWithout) {
     std::stringstream text;
     text << f.rdbuf();
     RunResult bad = run_text(text.str());
-    EXPECT_EQ(bad.verdict, "violation");
-    EXPECT_EQ(bad.check, "uffd_event_order") << bad.message;
+    EXPECT_EQ(bad.verdict, Verdict::violation);
+    EXPECT_EQ(bad.check, Check::uffd_event_order) << bad.message;
     std::string good = text.str();
     good.erase(good.find(" mutants="), std::string(" mutants=uffd_copy_ignores_mmap_changing").size());
     RunResult ok = run_text(good);
-    ASSERT_EQ(ok.verdict, "ok") << ok.message;
+    ASSERT_EQ(ok.verdict, Verdict::ok) << ok.message;
     // Correct: the copy waited (EAGAIN) for the fork event; the parent got the
     // handler's page, the child faulted on its own and got its handler's.
     EXPECT_EQ(results(ok), (std::vector<std::string>{"0x100000", "0", "7", "0", "P1", "8", "0"}));
@@ -531,7 +531,7 @@ thread P0.T0
         mm::mmap_assert_locked(mm);
         mm::mmap_read_unlock(mm);
     });
-    ASSERT_EQ(r.verdict, "ok") << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.message;
     EXPECT_TRUE(ret & fault::VM_FAULT_SIGBUS);
     EXPECT_EQ(counter(r, "uffd_fault_sigbus"), 1u);
     EXPECT_EQ(counter(r, "uffd_fault"), 0u);
@@ -557,7 +557,7 @@ thread P0.T0
 thread P0.T1
   uffd_serve 1 value=4
 )"));
-        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << config << ": " << r.message;
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "0", "ok", "4", "0"})) << config;
         EXPECT_EQ(counter(r, "uffd_fault"), 1u) << config;
     }
@@ -593,7 +593,7 @@ thread P1.T0
 TEST(Uffd, TheUffdStaysClosedAfterItsLastHandlerReturns) {
     for (const char* config : kStrategies) {
         RunResult r = run_text(closing_handler(config, false), parse_schedule("replay 1"));
-        ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+        ASSERT_EQ(r.verdict, Verdict::ok) << config << ": " << r.message;
         EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "EBADF", "P1", "0", "0"}))
             << config;
         RunResult wp = run_text(with_config(config, R"(process P0
@@ -604,7 +604,7 @@ thread P0.T0
   uffd_serve 1 value=1
   uffd_register 0x100000 pages=1 mode=wp
 )"));
-        ASSERT_EQ(wp.verdict, "ok") << config << ": " << wp.message;
+        ASSERT_EQ(wp.verdict, Verdict::ok) << config << ": " << wp.message;
         EXPECT_EQ(results(wp), (std::vector<std::string>{"0", "0x100000", "EBADF", "0", "EBADF"}))
             << config;
     }
@@ -618,7 +618,7 @@ TEST(Uffd, ARegistrationNeverOutlivesItsContext) {
         for (bool read_first : {false, true}) {
             std::string text = closing_handler(config, read_first);
             RunResult r = run_text(text, parse_schedule("replay 0 0 1"));
-            ASSERT_EQ(r.verdict, "ok") << config << ": " << r.message;
+            ASSERT_EQ(r.verdict, Verdict::ok) << config << ": " << r.message;
             RaceSweep s = race_sweep(text, 400);
             EXPECT_EQ(s.bad, 0) << config << ": " << s.first.verdict << " " << s.first.message
                                 << "\n" << s.first.schedule;

@@ -95,7 +95,7 @@ inline RaceSweep race_sweep(const std::string& text, int runs) {
         o.schedule = i < runs ? random_schedule(static_cast<uint64_t>(i)) : pct_schedule(static_cast<uint64_t>(i));
         o.trace = false;
         RunResult r = run_program(p, o);
-        if (r.verdict != "ok" && s.bad++ == 0) s.first = r;
+        if (r.verdict != Verdict::ok && s.bad++ == 0) s.first = r;
     }
     return s;
 }

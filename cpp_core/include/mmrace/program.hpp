@@ -121,6 +121,8 @@ inline constexpr uint64_t kDefaultPgtables = 1u << 18;  // PUD, PMD and PTE tabl
 inline constexpr uint64_t kMaxFolios = 1u << 20;
 inline constexpr uint64_t kMaxSwapSlots = 1u << 20;
 inline constexpr uint64_t kMaxPgtables = 1u << 18;
+// The step budget of a run (`config budget=N`): past it the verdict is `budget`.
+inline constexpr uint64_t kDefaultBudget = 1'000'000;
 
 struct Config {
     Strategy strategy = Strategy::classic;
@@ -142,6 +144,7 @@ struct Config {
     //   VMA lock"): lock_vma_under_rcu no longer falls back for userfaultfd-armed VMAs.
     bool vma_lock_uffd = false;
     std::vector<std::string> mutants;  // in the order written
+    uint64_t budget = kDefaultBudget;  // steps; RunOptions::budget overrides it
     bool operator==(const Config&) const = default;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "mmrace/program.hpp"
+#include "mmrace/verdict.hpp"
 
 namespace mmrace {
 
@@ -44,7 +46,8 @@ private:
 
 struct RunOptions {
     std::optional<Schedule> schedule;  // overrides the program's `schedule` line
-    uint64_t budget = 1'000'000;       // steps
+    // Steps; overrides the program's budget (config budget=, default kDefaultBudget).
+    std::optional<uint64_t> budget;
     bool trace = true;                 // keep trace records (the hash is always computed)
     size_t trace_limit = 1u << 20;
     // Polled now and then during the run; true stops it with verdict `interrupted`.
@@ -78,8 +81,8 @@ struct TraceEntry {
 };
 
 struct RunResult {
-    std::string verdict;  // ok | violation | deadlock | lock_order | budget | interrupted
-    std::string check;    // empty for ok
+    Verdict verdict = Verdict::ok;
+    Check check = Check::none;  // none for ok
     std::string message;
     uint64_t step = 0;
     std::vector<OpResult> ops;
@@ -87,6 +90,15 @@ struct RunResult {
     uint64_t trace_hash = 0;
     std::vector<TraceEntry> trace;
     std::string schedule;  // a `schedule replay ...` line that reproduces this run
+    uint64_t budget = kDefaultBudget;  // the step budget the run had
+    std::shared_ptr<const Program> program;  // the program that ran
+
+    bool ok() const { return verdict == Verdict::ok; }
+    // The reproducer: the canonical .mmr text of the program with its budget and its
+    // schedule line set to `schedule`.  Parsed and run with no options, it gives this
+    // run's verdict and trace hash (DESIGN §9).  Every front end prints this for a
+    // failure.
+    std::string reproducer() const;
 };
 
 // Runs the program once.  Throws NotBuilt before running anything the model lacks,

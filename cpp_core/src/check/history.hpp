@@ -38,8 +38,6 @@ struct LinStats {
     bool interrupted = false;
 };
 
-const char* linearizability_check_name();
-
 // Checks that the history is linearizable against the sequential reference model
 // (check/refmodel.hpp), one group of related pages at a time.  Returns "" or a
 // report that names the pages and lists the ops of the failing group.

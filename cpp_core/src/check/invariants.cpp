@@ -52,7 +52,7 @@ struct PteCounts {
     }
 };
 
-[[noreturn]] void bad(const std::string& check, const mm_struct& mm, const std::string& what) {
+[[noreturn]] void bad(Check check, const mm_struct& mm, const std::string& what) {
     violation(check, "mm " + std::to_string(mm.id) + ": " + what);
 }
 
@@ -62,11 +62,11 @@ void check_vmas(const mm_struct& mm) {
     uint64_t prev_end = 0;
     for (const auto& [key, v] : mm.mm_mt) {
         auto r = [&] { return "VMA " + ops::hex(v->vm_start) + "-" + ops::hex(v->vm_end); };
-        if (key != v->vm_end) bad("invariant", mm, r() + " filed under the wrong end");
+        if (key != v->vm_end) bad(Check::invariant, mm, r() + " filed under the wrong end");
         if (v->vm_start >= v->vm_end || (v->vm_start | v->vm_end) % PAGE_SIZE)
-            bad("invariant", mm, r() + " is empty or unaligned");
-        if (v->vm_start < prev_end) bad("invariant", mm, r() + " overlaps its predecessor");
-        if (v->vm_mm != &mm || v->detached) bad("invariant", mm, r() + " is not this mm's");
+            bad(Check::invariant, mm, r() + " is empty or unaligned");
+        if (v->vm_start < prev_end) bad(Check::invariant, mm, r() + " overlaps its predecessor");
+        if (v->vm_mm != &mm || v->detached) bad(Check::invariant, mm, r() + " is not this mm's");
         prev_end = v->vm_end;
     }
 }
@@ -77,7 +77,7 @@ template <class Fn, class Huge>
 void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn, Huge huge) {
     auto live = [&](TableId t, uint64_t base) {
         if (!k.tables[t].in_use)
-            bad("use_after_free", mm, "page table " + std::to_string(t) + " at " + ops::hex(base) +
+            bad(Check::use_after_free, mm, "page table " + std::to_string(t) + " at " + ops::hex(base) +
                                           " is reachable but freed");
     };
     unsigned s3 = k.geo.shift(PGD_LEVEL), s2 = k.geo.shift(PUD_LEVEL), s1 = k.geo.shift(PMD_LEVEL);
@@ -96,16 +96,16 @@ void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn, Huge huge) {
                     Pfn h = pmd_pfn(pmd_e);
                     bool anon = h < k.folios.high_water() && (k.folios[h].flags & PG_anon);
                     if (anon && (dep == kNoTable || !k.tables[dep].in_use))
-                        bad("pgtable", mm, "huge PMD at " + ops::hex(b2 | (j << s1)) +
+                        bad(Check::pgtable, mm, "huge PMD at " + ops::hex(b2 | (j << s1)) +
                                                " has no live deposited page table");
                     if (!anon && dep != kNoTable)
-                        bad("pgtable", mm, "a page table is deposited under a file huge PMD at " +
+                        bad(Check::pgtable, mm, "a page table is deposited under a file huge PMD at " +
                                                ops::hex(b2 | (j << s1)));
                     huge(b2 | (j << s1), pmd_e);
                     continue;
                 }
                 if (dep != kNoTable)
-                    bad("pgtable", mm, "a page table is deposited under a PMD that is not huge");
+                    bad(Check::pgtable, mm, "a page table is deposited under a PMD that is not huge");
                 TableId pte = entry_table(pmd_e);
                 if (pte == kNoTable) continue;
                 uint64_t b1 = b2 | (j << s1);
@@ -120,30 +120,30 @@ void for_each_pte(Kernel& k, const mm_struct& mm, Fn fn, Huge huge) {
 void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
     const vm_area_struct* v = mm.vma_lookup(addr);
     auto at = [&] { return "PTE at " + ops::hex(addr); };
-    if (!v) bad("invariant", mm, at() + " lies outside every VMA");
+    if (!v) bad(Check::invariant, mm, at() + " lies outside every VMA");
     if (is_swap_pte(p)) {
         // A swap PTE holds a live slot, in a VMA whose anon_vma rmap reaches (it was an
         // anonymous page of this VMA, or of the one fork copied it from).
         swp_entry_t e = pte_to_swp_entry(p);
         if (!k.swap.valid(e) || !k.swap.slot(e).in_use || !k.swap.slot(e).count)
-            bad("use_after_free", mm, at() + " is a swap PTE for free swap slot " + std::to_string(e.val));
+            bad(Check::use_after_free, mm, at() + " is a swap PTE for free swap slot " + std::to_string(e.val));
         if (!v->anon_vma || (v->vm_flags & VM_SHARED))
-            bad("rmap", mm, at() + " is a swap PTE in a VMA rmap cannot reach it through");
+            bad(Check::rmap, mm, at() + " is a swap PTE in a VMA rmap cannot reach it through");
         return;
     }
     if (pte_write(p) && !(v->vm_flags & VM_WRITE))
-        bad("invariant", mm, at() + " is writable in a VMA without VM_WRITE");
+        bad(Check::invariant, mm, at() + " is writable in a VMA without VM_WRITE");
     if (pte_hw_present(p) && !(v->vm_flags & VM_ACCESS_FLAGS))
-        bad("invariant", mm, at() + " is accessible in a PROT_NONE VMA");
+        bad(Check::invariant, mm, at() + " is accessible in a PROT_NONE VMA");
     // The other way round would be a NUMA hinting PTE, which the model never makes.
     if (pte_protnone(p) && (v->vm_flags & VM_ACCESS_FLAGS))
-        bad("invariant", mm, at() + " is PROT_NONE in an accessible VMA");
+        bad(Check::invariant, mm, at() + " is PROT_NONE in an accessible VMA");
     if (pte_special(p)) return;
     if (pte_pfn(p) >= k.folios.high_water())
-        bad("use_after_free", mm, at() + " maps pfn " + std::to_string(pte_pfn(p)) +
+        bad(Check::use_after_free, mm, at() + " maps pfn " + std::to_string(pte_pfn(p)) +
                                       ", which this run never allocated");
     Pfn page = pte_pfn(p);
-    if (!k.folios[page].in_use) bad("use_after_free", mm, at() + " maps freed pfn " + std::to_string(page));
+    if (!k.folios[page].in_use) bad(Check::use_after_free, mm, at() + " maps freed pfn " + std::to_string(page));
     // A page of a large folio sits at its offset from the head: index and mapping are
     // the head's.
     const Folio& f = k.folios[page_folio(k.folios, page)];
@@ -153,10 +153,10 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
         // anonymous COW copy, and never anything past EOF: truncate zaps both.
         uint64_t pgoff = v->pgoff_at(addr);
         if (pgoff >= k.files[v->vm_file]->size_pages())
-            bad("invariant", mm, at() + " maps page " + std::to_string(pgoff) + " of " +
+            bad(Check::invariant, mm, at() + " maps page " + std::to_string(pgoff) + " of " +
                                      k.files[v->vm_file]->name + ", past its end");
         if (!(f.flags & PG_anon) && (f.mapping != v->vm_file || index != pgoff))
-            bad("invariant", mm, at() + " maps a folio that is not " + k.files[v->vm_file]->name +
+            bad(Check::invariant, mm, at() + " maps a folio that is not " + k.files[v->vm_file]->name +
                                      "'s page " + std::to_string(pgoff));
     }
     if (f.flags & PG_anon) {
@@ -164,17 +164,17 @@ void check_pte(Kernel& k, const mm_struct& mm, uint64_t addr, pte_t p) {
         // index is this address's linear page index (so vma_address gives it back).
         const auto& chain = v->anon_vma_chain;
         if (!f.anon_vma || f.anon_vma > k.anon_vmas.size() || !anon_vma_of(k, f.anon_vma)->in_use)
-            bad("rmap", mm, at() + " maps an anonymous folio whose anon_vma is gone");
+            bad(Check::rmap, mm, at() + " maps an anonymous folio whose anon_vma is gone");
         if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end())
-            bad("rmap", mm, at() + " maps an anonymous folio whose anon_vma does not reach the VMA");
+            bad(Check::rmap, mm, at() + " maps an anonymous folio whose anon_vma does not reach the VMA");
         if (index != v->pgoff_at(addr))
-            bad("rmap", mm, at() + " maps an anonymous folio filed under page index " +
+            bad(Check::rmap, mm, at() + " maps an anonymous folio filed under page index " +
                                  std::to_string(index) + ", not " + std::to_string(v->pgoff_at(addr)));
     }
     // folio_precise_page_mapcount: the page's PTE mappings and the folio's PMD ones.
     int64_t page_mapcount = f.order ? k.folios[page].page_mapcount + f.entire_mapcount : f.mapcount;
     if (pte_write(p) && (f.flags & PG_anon) && (!PageAnonExclusive(k.folios, page) || page_mapcount != 1))
-        bad("invariant", mm, at() + " is writable but its anonymous page is shared (mapcount " +
+        bad(Check::invariant, mm, at() + " is writable but its anonymous page is shared (mapcount " +
                                  std::to_string(page_mapcount) + ")");
 }
 
@@ -187,35 +187,35 @@ void check_huge_pmd(Kernel& k, const mm_struct& mm, uint64_t addr, pmd_t e) {
     const vm_area_struct* v = mm.vma_lookup(addr);
     auto at = [&] { return "huge PMD at " + ops::hex(addr); };
     if (!v || v->vm_start > addr || v->vm_end < addr + size)
-        bad("invariant", mm, at() + " does not lie inside one VMA");
+        bad(Check::invariant, mm, at() + " does not lie inside one VMA");
     if (pte_write(e) && !(v->vm_flags & VM_WRITE))
-        bad("invariant", mm, at() + " is writable in a VMA without VM_WRITE");
+        bad(Check::invariant, mm, at() + " is writable in a VMA without VM_WRITE");
     // change_huge_pmd gives a huge PMD its VMA's protection in place: PAGE_NONE exactly
     // when the VMA has no access (no NUMA hinting in the model).
     bool accessible = v->vm_flags & VM_ACCESS_FLAGS;
-    if (pmd_hw_present(e) && !accessible) bad("invariant", mm, at() + " is accessible in a PROT_NONE VMA");
-    if (!pmd_hw_present(e) && accessible) bad("invariant", mm, at() + " is PROT_NONE in an accessible VMA");
-    if (!pmd_hw_present(e) && !pmd_protnone(e)) bad("invariant", mm, at() + " is neither present nor PROT_NONE");
+    if (pmd_hw_present(e) && !accessible) bad(Check::invariant, mm, at() + " is accessible in a PROT_NONE VMA");
+    if (!pmd_hw_present(e) && accessible) bad(Check::invariant, mm, at() + " is PROT_NONE in an accessible VMA");
+    if (!pmd_hw_present(e) && !pmd_protnone(e)) bad(Check::invariant, mm, at() + " is neither present nor PROT_NONE");
     Pfn h = pmd_pfn(e);
     if (h >= k.folios.high_water() || !k.folios[h].in_use)
-        bad("use_after_free", mm, at() + " maps a freed pfn " + std::to_string(h));
+        bad(Check::use_after_free, mm, at() + " maps a freed pfn " + std::to_string(h));
     const Folio& f = k.folios[h];
     if (f.tail || f.order != k.geo.bits)
-        bad("invariant", mm, at() + " maps pfn " + std::to_string(h) + ", not the head of a PMD-order folio");
+        bad(Check::invariant, mm, at() + " maps pfn " + std::to_string(h) + ", not the head of a PMD-order folio");
     if (!(f.flags & PG_anon)) {
         if (v->vm_file < 0 || f.mapping != v->vm_file || f.index != v->pgoff_at(addr))
-            bad("rmap", mm, at() + " maps a folio that is not its file's THP for this offset");
+            bad(Check::rmap, mm, at() + " maps a folio that is not its file's THP for this offset");
         if (f.index + k.geo.entries() > k.files[v->vm_file]->size_pages())
-            bad("invariant", mm, at() + " maps a file THP past the file's end");
+            bad(Check::invariant, mm, at() + " maps a file THP past the file's end");
         if (pte_write(e) && !(v->vm_flags & VM_SHARED))
-            bad("invariant", mm, at() + " maps a file THP writable in a private VMA");
+            bad(Check::invariant, mm, at() + " maps a file THP writable in a private VMA");
         return;
     }
     const auto& chain = v->anon_vma_chain;
     if (std::find(chain.begin(), chain.end(), f.anon_vma) == chain.end() || f.index != v->pgoff_at(addr))
-        bad("rmap", mm, at() + " maps a folio rmap would not find here");
+        bad(Check::rmap, mm, at() + " maps a folio rmap would not find here");
     if (pte_write(e) && (!PageAnonExclusive(k.folios, h) || f.mapcount != 1))
-        bad("invariant", mm, at() + " is writable but its folio is not exclusive");
+        bad(Check::invariant, mm, at() + " is writable but its folio is not exclusive");
 }
 
 // check_mm, also counting the PTEs into c when it is given.
@@ -243,29 +243,29 @@ void check_swap_accounting(Kernel& k, const PteCounts& c) {
     for (uint64_t i = 1; i <= si.highest_bit; ++i) {
         const swap_slot& s = si.swap_map[i];
         if (s.in_use != (s.count || s.has_cache))
-            violation("swap_accounting", who(i) + (s.in_use ? " is held by nothing" : " is free but held"));
+            violation(Check::swap_accounting, who(i) + (s.in_use ? " is held by nothing" : " is free but held"));
         used += s.in_use;
         has_cache += s.has_cache;
         if (static_cast<int64_t>(s.count) != c.swap_ptes[i])
-            violation("swap_accounting", who(i) + ": swap count " + std::to_string(s.count) + " but " +
+            violation(Check::swap_accounting, who(i) + ": swap count " + std::to_string(s.count) + " but " +
                                              std::to_string(c.swap_ptes[i]) + " swap PTEs hold it");
     }
     // Each swap-cache entry is a slot with SWAP_HAS_CACHE; as many entries as such slots
     // then means no slot has SWAP_HAS_CACHE without a folio in the swap cache.
     for (const auto& [i, pfn] : si.swap_cache) {
         if (!si.valid(swp_entry_t{i}) || !si.swap_map[i].has_cache)
-            violation("swap_accounting", who(i) + " has a swap-cache folio without SWAP_HAS_CACHE");
+            violation(Check::swap_accounting, who(i) + " has a swap-cache folio without SWAP_HAS_CACHE");
         const Folio* f = pfn < k.folios.high_water() ? &k.folios[pfn] : nullptr;
         if (!f || !f->in_use || !(f->flags & PG_swapcache) || f->swap != i)
-            violation("swap_accounting", who(i) + "'s swap-cache folio pfn " + std::to_string(pfn) +
+            violation(Check::swap_accounting, who(i) + "'s swap-cache folio pfn " + std::to_string(pfn) +
                                              " is not in the swap cache for it");
     }
     if (has_cache != si.swap_cache.size())
         for (uint64_t i = 1; i <= si.highest_bit; ++i)
             if (si.swap_map[i].has_cache && !si.swap_cache.count(i))
-                violation("swap_accounting", who(i) + " has SWAP_HAS_CACHE but no folio in the swap cache");
+                violation(Check::swap_accounting, who(i) + " has SWAP_HAS_CACHE but no folio in the swap cache");
     if (used != si.inuse_pages)
-        violation("swap_accounting", std::to_string(used) + " swap slots in use but inuse_pages " +
+        violation(Check::swap_accounting, std::to_string(used) + " swap slots in use but inuse_pages " +
                                          std::to_string(si.inuse_pages));
 }
 
@@ -277,23 +277,23 @@ void check_large_mapcounts(const Kernel& k, const PteCounts& c, Pfn head) {
     auto who = [head] { return "large folio pfn " + std::to_string(head); };
     int64_t total = c.huge[head];
     if (f.entire_mapcount != c.huge[head])
-        violation("folio_accounting", who() + ": entire mapcount " + std::to_string(f.entire_mapcount) +
+        violation(Check::folio_accounting, who() + ": entire mapcount " + std::to_string(f.entire_mapcount) +
                                           " but " + std::to_string(c.huge[head]) + " huge PMDs map it");
     for (Pfn i = 0; i < folio_nr_pages(k.folios, head); ++i) {
         int64_t m = c.maps[head + i];
         if (k.folios[head + i].page_mapcount != m)
-            violation("folio_accounting", who() + ": page " + std::to_string(i) + " has mapcount " +
+            violation(Check::folio_accounting, who() + ": page " + std::to_string(i) + " has mapcount " +
                                               std::to_string(k.folios[head + i].page_mapcount) + " but " +
                                               std::to_string(m) + " PTEs map it");
         total += m;
     }
     if (f.mapcount != total)
-        violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) + " but " +
+        violation(Check::folio_accounting, who() + ": mapcount " + std::to_string(f.mapcount) + " but " +
                                           std::to_string(total) + " mappings");
     int64_t tracked = f.mm_id_mapcount[0] + f.mm_id_mapcount[1];
     bool one_owns_all = f.mm_id_mapcount[0] == total || f.mm_id_mapcount[1] == total;
     if (tracked > total || (!f.maybe_mapped_shared && !one_owns_all))
-        violation("folio_accounting", who() + ": its mm id slots hold " + std::to_string(tracked) +
+        violation(Check::folio_accounting, who() + ": its mm id slots hold " + std::to_string(tracked) +
                                           " of " + std::to_string(total) + " mappings" +
                                           (f.maybe_mapped_shared ? "" : ", yet it counts as exclusive"));
 }
@@ -309,7 +309,7 @@ void check_accounting(Kernel& k, const PteCounts& c) {
         if (f.order) {
             check_large_mapcounts(k, c, p);
         } else if (f.mapcount != c.maps[p] || c.huge[p]) {
-            violation("folio_accounting", who() + ": mapcount " + std::to_string(f.mapcount) +
+            violation(Check::folio_accounting, who() + ": mapcount " + std::to_string(f.mapcount) +
                                               " but " + std::to_string(c.maps[p]) + " PTEs map it");
         }
         // References: one per mapping, one for the page cache or the swap cache, and
@@ -320,20 +320,20 @@ void check_accounting(Kernel& k, const PteCounts& c) {
         int64_t pins = c.pins[p];
         for (size_t i = 1; i < (size_t{1} << f.order); ++i) pins += c.pins[p + i];
         if (f.pincount != pins)
-            violation("folio_accounting", who() + ": pincount " + std::to_string(f.pincount) +
+            violation(Check::folio_accounting, who() + ": pincount " + std::to_string(f.pincount) +
                                               " but " + std::to_string(pins) + " pins hold it");
         cache += f.order ? f.pincount : f.pincount * gup::GUP_PIN_COUNTING_BIAS;
         if (f.refcount != f.mapcount + cache)
-            violation("folio_accounting", who() + ": refcount " + std::to_string(f.refcount) +
+            violation(Check::folio_accounting, who() + ": refcount " + std::to_string(f.refcount) +
                                               " but mapcount " + std::to_string(f.mapcount) +
                                               (f.mapping >= 0 ? " + the page cache" : "") +
                                               ((f.flags & PG_swapcache) ? " + the swap cache" : "") +
                                               (f.pincount ? " + pins" : ""));
         if (f.isolated || f.locked || (f.flags & PG_writeback))
-            violation("folio_accounting", who() + " is still isolated, locked or under writeback "
+            violation(Check::folio_accounting, who() + " is still isolated, locked or under writeback "
                                                   "with no op in flight");
         if (f.mapping >= 0 && k.files[f.mapping]->i_pages.count(f.index) == 0)
-            violation("folio_accounting", who() + " claims a page-cache slot it does not hold");
+            violation(Check::folio_accounting, who() + " claims a page-cache slot it does not hold");
     }
     check_lru(k);
 }
@@ -359,7 +359,6 @@ void check_quiescent(Kernel& k) {
     check_accounting(k, c);
 }
 
-const char* leak_check_name() { return "leak"; }
 
 std::string find_leaks(Kernel& k) {
     std::string s;

@@ -33,7 +33,6 @@ void check_quiescent(mm::Kernel& k);
 // (page-cache folios and clean swap-cache folios no swap PTE needs are caches, not
 // leaks).  Check "leak".
 // Returns an empty string or the violation message (called after the run ended).
-const char* leak_check_name();
 std::string find_leaks(mm::Kernel& k);
 
 }  // namespace mmrace::check

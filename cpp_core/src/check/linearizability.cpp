@@ -448,7 +448,6 @@ std::string report(const History& h, const Partition::Group& g) {
 
 }  // namespace
 
-const char* linearizability_check_name() { return "linearizability"; }
 
 std::string check_linearizable(const History& h, LinStats* stats,
                                const std::function<bool()>& interrupted) {

@@ -5,10 +5,10 @@
 
 namespace mmrace::check {
 
-void violation(const std::string& check, const std::string& message) {
+void violation(Check check, const std::string& message) {
     if (auto* rt = rt::current_runtime(); rt && rt->running() && rt->self() != rt::kNoThread)
-        rt->fail(rt::Verdict::violation, check, message);
-    throw ModelError(check + ": " + message);
+        rt->fail(check, message);
+    throw ModelError(std::string(check_name(check)) + ": " + message);
 }
 
 }  // namespace mmrace::check

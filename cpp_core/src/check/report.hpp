@@ -4,8 +4,10 @@
 
 #include <string>
 
+#include "mmrace/verdict.hpp"
+
 namespace mmrace::check {
 
-[[noreturn]] void violation(const std::string& check, const std::string& message);
+[[noreturn]] void violation(Check check, const std::string& message);
 
 }  // namespace mmrace::check

@@ -312,7 +312,7 @@ vm_fault_t do_swap_page(Kernel& k, vm_fault& vmf) {
     }
     swp_entry_t entry = pte_to_swp_entry(vmf.orig_pte);
     if (!k.swap.valid(entry))
-        check::violation("use_after_free", "swap PTE at " + std::to_string(vmf.address) +
+        check::violation(Check::use_after_free, "swap PTE at " + std::to_string(vmf.address) +
                                                " names no swap slot");
     vm_fault_t ret = 0;
     Pfn p = swap_cache_get_folio(k, entry);

@@ -28,7 +28,7 @@ uint64_t read_pmd(Kernel& k, const vm_fault& vmf, const rt::Site* site) {
     k.rt.yield(site, rt::Ev::access, vmf.pmd_index);
     const mm::PageTable& t = k.tables[vmf.pmd_table];
     if (!t.in_use)
-        check::violation("use_after_free", "a speculative fault reads a PMD in a freed page table");
+        check::violation(Check::use_after_free, "a speculative fault reads a PMD in a freed page table");
     return t.entries[vmf.pmd_index];
 }
 

@@ -53,7 +53,7 @@ void sanity_check_pinned_page(const Kernel& k, Pfn p) {
     // Anonymous pages are pinned only while exclusive, and stay so until freed.  A
     // PMD-mapped THP says so on its head page, a PTE-mapped one on each page.
     if (!PageAnonExclusive(k.folios, head) && !PageAnonExclusive(k.folios, p))
-        check::violation("invariant", "VM_BUG_ON_PAGE: pinned anonymous pfn " + std::to_string(p) +
+        check::violation(Check::invariant, "VM_BUG_ON_PAGE: pinned anonymous pfn " + std::to_string(p) +
                                           " is not PageAnonExclusive");
 }
 
@@ -62,7 +62,7 @@ void gup_put_folio(Kernel& k, Pfn p, uint32_t flags) {
     Pfn head = page_folio(k.folios, p);
     Folio& f = k.folios[head];
     auto not_pinned = [&] {
-        check::violation("refcount", "unpin of pfn " + std::to_string(p) + ", which is not pinned");
+        check::violation(Check::refcount, "unpin of pfn " + std::to_string(p) + ", which is not pinned");
     };
     if ((flags & FOLL_PIN) && f.order) {  // atomic_sub(refs, &folio->_pincount)
         if (!f.in_use || f.pincount <= 0) not_pinned();
@@ -108,7 +108,7 @@ struct VmaRef {
 
 void check_vma_live(const VmaRef& r, uint64_t addr) {
     if (r.vma->freed || r.vma->serial != r.serial)
-        check::violation("use_after_free", "GUP at " + ops::hex(addr) +
+        check::violation(Check::use_after_free, "GUP at " + ops::hex(addr) +
                                                " uses a VMA that was freed after mmap_lock was dropped");
 }
 
@@ -481,12 +481,12 @@ long gup_fast_pte_range(Kernel& k, mm_struct& mm, uint64_t start, long nr_pages,
         TableId t = pte_table_lookup(k, mm, addr);
         if (t == kNoTable) break;
         if (!k.tables[t].in_use)
-            check::violation("use_after_free", "gup_fast walks freed page table " + std::to_string(t) +
+            check::violation(Check::use_after_free, "gup_fast walks freed page table " + std::to_string(t) +
                                                    " at " + ops::hex(addr));
         PteRef ref{t, k.geo.index(addr, PTE_LEVEL)};
         pte_t pte = ptep_get_lockless(k, ref, MMR_SITE("gup_fast_pte_range"));
         if (!k.tables[t].in_use)
-            check::violation("use_after_free", "gup_fast reads freed page table " + std::to_string(t) +
+            check::violation(Check::use_after_free, "gup_fast reads freed page table " + std::to_string(t) +
                                                    " at " + ops::hex(addr));
         if (!pte_hw_present(pte) || pte_special(pte)) break;  // protnone, swap, none, zero page
         if ((flags & FOLL_WRITE) && !pte_write(pte)) break;  // pte_access_permitted

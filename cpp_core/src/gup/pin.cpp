@@ -32,7 +32,7 @@ Folio& dma_target(Kernel& k, const PinHandle& h, uint64_t off, uint32_t* word, P
     Pfn p = h.pages.at(at >> PAGE_SHIFT);
     const Folio& folio = k.folios[page_folio(k.folios, p)];  // a THP's pin is on its head
     if (p != kZeroPfn && (!folio.in_use || folio.pincount <= 0))
-        check::violation("use_after_free", "DMA to pinned pfn " + std::to_string(p) + ", which was freed");
+        check::violation(Check::use_after_free, "DMA to pinned pfn " + std::to_string(p) + ", which was freed");
     *word = static_cast<uint32_t>((at & (PAGE_SIZE - 1)) / 8);
     *page = p;
     return k.folios[p];  // every page of a large folio keeps its own content

@@ -58,7 +58,7 @@ void unlock_anon_vma_root(anon_vma* root) {
 }
 
 void anon_vma_free(Kernel& k, anon_vma* av) {
-    if (!av->in_use) check::violation("double_free", "anon_vma " + std::to_string(av->id) + " freed twice");
+    if (!av->in_use) check::violation(Check::double_free, "anon_vma " + std::to_string(av->id) + " freed twice");
     av->in_use = false;
 }
 
@@ -102,13 +102,13 @@ bool anon_vma_trylock_read(anon_vma* av) {
 
 void get_anon_vma(anon_vma* av) {
     if (!av->in_use || av->refcount <= 0)
-        check::violation("use_after_free", "get_anon_vma on freed anon_vma " + std::to_string(av->id));
+        check::violation(Check::use_after_free, "get_anon_vma on freed anon_vma " + std::to_string(av->id));
     ++av->refcount;
 }
 
 void put_anon_vma(Kernel& k, anon_vma* av) {
     if (!av->in_use || av->refcount <= 0)
-        check::violation("refcount", "put_anon_vma on freed anon_vma " + std::to_string(av->id));
+        check::violation(Check::refcount, "put_anon_vma on freed anon_vma " + std::to_string(av->id));
     if (--av->refcount) return;
     // __put_anon_vma: a child anon_vma holds a reference on its root.
     anon_vma* root = av->root;

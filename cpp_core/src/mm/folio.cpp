@@ -154,7 +154,7 @@ void FolioPool::get(Pfn p) {
     if (p == kZeroPfn) return;
     Folio& f = folios_[p];
     if (!f.in_use || f.refcount <= 0)
-        check::violation("refcount", "folio_get on free folio pfn " + std::to_string(p));
+        check::violation(Check::refcount, "folio_get on free folio pfn " + std::to_string(p));
     ++f.refcount;
 }
 
@@ -162,9 +162,9 @@ void FolioPool::put(Pfn p) {
     if (p == kZeroPfn) return;
     Folio& f = folios_[p];
     if (!f.in_use || f.refcount <= 0)
-        check::violation("refcount", "folio_put on free folio pfn " + std::to_string(p) +
+        check::violation(Check::refcount, "folio_put on free folio pfn " + std::to_string(p) +
                                          " (refcount underflow)");
-    if (f.tail) check::violation("refcount", "folio_put on tail page pfn " + std::to_string(p));
+    if (f.tail) check::violation(Check::refcount, "folio_put on tail page pfn " + std::to_string(p));
     if (--f.refcount == 0) {
         size_t nr = size_t{1} << f.order;
         for (size_t i = 0; i < nr; ++i) {

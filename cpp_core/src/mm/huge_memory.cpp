@@ -44,10 +44,10 @@ TableId pgtable_trans_huge_withdraw(Kernel& k, PmdRef pmd) {
     // A deposited table is unreachable: a PTE in it was installed by someone who
     // walked to it before it was retracted (seed 000's collapse race) and is lost.
     if (!k.tables[t].in_use)
-        check::violation("use_after_free", "the table deposited under a huge PMD was freed");
+        check::violation(Check::use_after_free, "the table deposited under a huge PMD was freed");
     for (uint64_t e : k.tables[t].entries)
         if (e)
-            check::violation("pgtable", "a PTE was installed in the table deposited under a huge PMD "
+            check::violation(Check::pgtable, "a PTE was installed in the table deposited under a huge PMD "
                                         "(a fault used a page table that collapse had retracted)");
     return t;
 }

@@ -114,9 +114,9 @@ bool is_refcount_suitable(const Folio& f) {
 // freed and reused) VMA or PMD table is a use after free.
 void check_stale_use(Kernel& k, const vm_area_struct* vma, uint64_t serial, PmdRef pmd) {
     if (vma->freed || vma->serial != serial)
-        check::violation("use_after_free", "khugepaged uses a VMA that was freed while mmap_lock was dropped");
+        check::violation(Check::use_after_free, "khugepaged uses a VMA that was freed while mmap_lock was dropped");
     if (!k.tables[pmd.table].in_use)
-        check::violation("use_after_free", "khugepaged uses a PMD in a page table freed while mmap_lock was dropped");
+        check::violation(Check::use_after_free, "khugepaged uses a PMD in a page table freed while mmap_lock was dropped");
 }
 
 // release_pte_pages: undo the isolation of what __collapse_huge_page_isolate got.
@@ -213,7 +213,7 @@ void collapse_huge_page_copy(Kernel& k, mm_struct& mm, TableId pt, Pfn folio,
         // Only a fault that kept using the table after the PMD was cleared can have put
         // a page there (seed 000's spf without the PMD re-check).
         if (std::find(isolated.begin(), isolated.end(), src) == isolated.end())
-            check::violation("pgtable", "a PTE appeared in the page table collapse retracted "
+            check::violation(Check::pgtable, "a PTE appeared in the page table collapse retracted "
                                         "(a fault used it after the PMD was cleared)");
         bool large = k.folios[src].order;
         if (!large) {  // release_pte_folio

@@ -63,7 +63,7 @@ void collapse_and_free_pmd(Kernel& k, vm_area_struct* vma, uint64_t addr, PmdRef
     }
     for (uint64_t i = 0; i < hpage_pmd_nr(k); ++i)  // page_table_check_pte_clear_range
         if (!pte_none(k.tables[pt].entries[i]))
-            check::violation("pgtable", "retract_page_tables frees the PTE table at " + ops::hex(addr) +
+            check::violation(Check::pgtable, "retract_page_tables frees the PTE table at " + ops::hex(addr) +
                                             ", which still maps something");
     e = 0;  // pmdp_collapse_flush
     collapse_flush_tlb(k, mm, addr, addr + hpage_pmd_size(k));

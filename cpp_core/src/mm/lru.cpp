@@ -32,7 +32,7 @@ lru_list folio_lru_list(Kernel& k, Pfn p) {
 void lruvec_add_folio(lruvec& l, FolioPool& folios, Pfn p, lru_list lru) {
     Folio& f = folios[p];
     if (f.lru != kNoLru || f.isolated || !f.in_use)
-        check::violation("lru", "pfn " + std::to_string(p) + " added to the LRU while on " +
+        check::violation(Check::lru, "pfn " + std::to_string(p) + " added to the LRU while on " +
                                     lru_list_name(f.lru) + (f.isolated ? ", isolated" : "") +
                                     (f.in_use ? "" : ", freed"));
     lru_head& h = l.lists[static_cast<size_t>(lru)];
@@ -47,7 +47,7 @@ void lruvec_add_folio(lruvec& l, FolioPool& folios, Pfn p, lru_list lru) {
 
 void lruvec_del_folio(lruvec& l, FolioPool& folios, Pfn p) {
     Folio& f = folios[p];
-    if (f.lru == kNoLru) check::violation("lru", "pfn " + std::to_string(p) + " leaves no LRU list");
+    if (f.lru == kNoLru) check::violation(Check::lru, "pfn " + std::to_string(p) + " leaves no LRU list");
     lru_head& h = l.lists[static_cast<size_t>(f.lru)];
     if (f.lru_prev != kNil) folios[f.lru_prev].lru_next = f.lru_next;
     else h.head = f.lru_next;
@@ -95,7 +95,7 @@ void check_lru(Kernel& k) {
     for (int lru = 0; lru < NR_LRU_LISTS; ++lru) {
         const lru_head& h = k.lru.lists[static_cast<size_t>(lru)];
         auto bad = [&](Pfn p, const char* what) {
-            check::violation("lru", std::string(lru_list_name(lru)) + " list: pfn " +
+            check::violation(Check::lru, std::string(lru_list_name(lru)) + " list: pfn " +
                                         std::to_string(p) + " " + what);
         };
         uint64_t n = 0;
@@ -119,13 +119,13 @@ void check_lru(Kernel& k) {
         if (!k.folios[p].in_use) continue;
         if (k.folios[p].tail) continue;  // a large folio is on it by its head
         if (!folio_test_lru(k.folios[p]))
-            check::violation("lru", "pfn " + std::to_string(p) +
+            check::violation(Check::lru, "pfn " + std::to_string(p) +
                                         " is in use but on no LRU list (a new folio joins one: "
                                         "folio_add_lru)");
         ++marked;
     }
     if (marked != on_lists)
-        check::violation("lru", std::to_string(marked) + " folios say they are on an LRU list, " +
+        check::violation(Check::lru, std::to_string(marked) + " folios say they are on an LRU list, " +
                                     std::to_string(on_lists) + " are");
 }
 

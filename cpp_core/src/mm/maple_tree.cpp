@@ -77,7 +77,7 @@ vm_area_struct* MapleTree::mas_walk_rcu(uint64_t addr) {
     uint64_t serial = n->serial;
     Kernel::current().rt.yield(MMR_SITE("mas_walk"), rt::Ev::access, serial);
     if (!n->live || n->serial != serial)
-        check::violation("use_after_free", "mas_walk reads a maple tree node (serial " +
+        check::violation(Check::use_after_free, "mas_walk reads a maple tree node (serial " +
                                                std::to_string(serial) +
                                                ") that was freed while it walked under RCU");
     auto it = std::upper_bound(n->slots.begin(), n->slots.end(), addr,

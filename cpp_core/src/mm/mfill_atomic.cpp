@@ -50,7 +50,7 @@ int mfill_atomic_install_pte(Kernel& k, userfaultfd_ctx* ctx, vm_area_struct* vm
     // a page the monitor will believe it has; a remap moved the range under addresses
     // the monitor does not know yet.
     if (ctx->mmap_changing)
-        check::violation("uffd_event_order",
+        check::violation(Check::uffd_event_order,
                          "UFFDIO_COPY installed a page at " + ops::hex(dst) +
                              " while a fork or mremap of the process was under way "
                              "(mmap_changing): the monitor's view of the child or of the "

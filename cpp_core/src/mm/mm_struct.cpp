@@ -56,7 +56,7 @@ vm_area_struct* mm_struct::vm_area_dup(const vm_area_struct& orig) {
 void mm_struct::vm_area_free(vm_area_struct* vma) {
     // rmap must not reach a freed VMA: unlink_anon_vmas comes first.
     if (!vma->anon_vma_chain.empty())
-        check::violation("use_after_free", "a VMA is freed while still on an anon_vma tree");
+        check::violation(Check::use_after_free, "a VMA is freed while still on an anon_vma tree");
     vma->detached = true;
     switch (Kernel::current().config.strategy) {
         case Strategy::classic:

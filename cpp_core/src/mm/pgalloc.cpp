@@ -115,7 +115,7 @@ namespace {
 // freed is a use after free (a walker kept a table that was retracted and freed).
 void check_table_live(Kernel& k, PteRef p) {
     if (!k.tables[p.table].in_use)
-        check::violation("use_after_free", "the PTE lock of freed page table " + std::to_string(p.table) +
+        check::violation(Check::use_after_free, "the PTE lock of freed page table " + std::to_string(p.table) +
                                                " is taken");
 }
 

@@ -26,9 +26,9 @@ TableId PageTablePool::alloc(int level) {
 }
 
 void PageTablePool::free(TableId id) {
-    if (id >= nr_) check::violation("double_free", "page table " + std::to_string(id) + " was never allocated");
+    if (id >= nr_) check::violation(Check::double_free, "page table " + std::to_string(id) + " was never allocated");
     PageTable& t = *tables_[id];
-    if (!t.in_use) check::violation("double_free", "page table " + std::to_string(id) + " freed twice");
+    if (!t.in_use) check::violation(Check::double_free, "page table " + std::to_string(id) + " freed twice");
     t.in_use = false;
     free_.set_free(id);
     --used_;

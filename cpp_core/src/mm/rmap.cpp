@@ -169,7 +169,7 @@ void folio_sub_large_mapcount(Folio& f, int64_t nr, const mm_struct& mm) {
 }
 
 void mapcount_underflow(Pfn p) {
-    check::violation("mapcount", "mapcount underflow on pfn " + std::to_string(p));
+    check::violation(Check::mapcount, "mapcount underflow on pfn " + std::to_string(p));
 }
 
 }  // namespace

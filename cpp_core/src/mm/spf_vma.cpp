@@ -42,7 +42,7 @@ void put_vma(vm_area_struct* vma) {
     Kernel& k = Kernel::current();
     k.rt.yield(MMR_SITE("put_vma"), rt::Ev::access, vma->serial);
     if (vma->freed || vma->vm_ref_count <= 0)
-        check::violation("use_after_free", "put_vma on a VMA whose references are all gone");
+        check::violation(Check::use_after_free, "put_vma on a VMA whose references are all gone");
     if (--vma->vm_ref_count == 0) vma->vm_mm->free_vma_now(vma);  // __free_vma
 }
 

@@ -19,7 +19,7 @@ struct WritebackWait final : rt::Waitable {
 };
 
 [[noreturn]] void bad_entry(const char* who, swp_entry_t e) {
-    check::violation("use_after_free", std::string(who) + " on free swap slot " + std::to_string(e.val));
+    check::violation(Check::use_after_free, std::string(who) + " on free swap slot " + std::to_string(e.val));
 }
 
 // The slot is freed once neither a swap PTE nor the swap cache holds it
@@ -113,7 +113,7 @@ void swap_free(Kernel& k, swp_entry_t e) {
     if (!k.swap.valid(e)) bad_entry("swap_free", e);
     swap_slot& s = k.swap.slot(e);
     if (!s.in_use || !s.count)
-        check::violation("swap_accounting", "swap_free of slot " + std::to_string(e.val) +
+        check::violation(Check::swap_accounting, "swap_free of slot " + std::to_string(e.val) +
                                                 " whose swap count is 0");
     --s.count;
     maybe_free_slot(k, e);
@@ -131,7 +131,7 @@ void delete_from_swap_cache(Kernel& k, Pfn p) {
     swp_entry_t e{f.swap};
     if (!(f.flags & PG_swapcache) || k.swap.swap_cache.count(e.val) == 0 ||
         k.swap.swap_cache[e.val] != p)
-        check::violation("swap_accounting", "pfn " + std::to_string(p) +
+        check::violation(Check::swap_accounting, "pfn " + std::to_string(p) +
                                                 " leaves a swap cache slot it does not hold");
     k.swap.swap_cache.erase(e.val);  // __delete_from_swap_cache
     f.flags &= ~PG_swapcache;
@@ -154,7 +154,7 @@ void free_swap_and_cache(Kernel& k, swp_entry_t e) {
     if (!k.swap.valid(e)) bad_entry("free_swap_and_cache", e);
     swap_slot& s = k.swap.slot(e);
     if (!s.in_use || !s.count)
-        check::violation("swap_accounting", "free_swap_and_cache of slot " + std::to_string(e.val) +
+        check::violation(Check::swap_accounting, "free_swap_and_cache of slot " + std::to_string(e.val) +
                                                 " whose swap count is 0");
     --s.count;
     if (s.count) return;

@@ -67,7 +67,7 @@ void free_table(mmu_gather& tlb, uint64_t& entry, int level, uint64_t base, cons
     }
     if (base < r.floor || base + cover > r.ceiling) return;
     if (!table_empty(k, t))
-        check::violation("pgtable", "freeing a non-empty page table covering " +
+        check::violation(Check::pgtable, "freeing a non-empty page table covering " +
                                         std::to_string(base) + ".." + std::to_string(base + cover));
     entry = 0;  // pmd_clear / pud_clear
     tlb_remove_table(tlb, t, base, cover);

@@ -43,7 +43,7 @@ void vma_assert_locked(const vm_area_struct* vma) {
 
 void vma_assert_write_locked(const vm_area_struct* vma) {
     if (vma->vm_lock_seq != vma->vm_mm->mm_lock_seq)
-        check::violation("lockdep_assert_held",
+        check::violation(Check::lockdep_assert_held,
                          "vma_assert_write_locked: VMA [" + std::to_string(vma->vm_start) + ", " +
                              std::to_string(vma->vm_end) + ") is changed without vma_start_write");
 }

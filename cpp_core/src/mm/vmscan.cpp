@@ -154,7 +154,7 @@ unsigned shrink_folio_list(Kernel& k, std::vector<Pfn>& folios, bool ignore_refe
         k.folios[p].isolated = false;
         k.folios.put(p);
         if (k.folios[p].in_use)
-            check::violation("refcount", "a reclaimed folio (pfn " + std::to_string(p) +
+            check::violation(Check::refcount, "a reclaimed folio (pfn " + std::to_string(p) +
                                              ") is still referenced");
         ++freed;
     }

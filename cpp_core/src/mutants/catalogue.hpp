@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mmrace/verdict.hpp"
+
 namespace mmrace {
 
 // The mutants' names, in the catalogue's order: the core asks `k.mutant(MutantId::x)`.
@@ -33,7 +35,7 @@ struct MutantInfo {
     const char* reference;   // upstream commit, CVE, or the seed review it comes from
     const char* seed;        // the seed(s) the §8 table names ("000".."004"), else "-"
     const char* strategies;  // "all", or a comma list of the strategies it applies to
-    const char* check;       // the check expected to catch it: uaf, lock_order, semantic, invariant
+    Check check;             // the check expected to catch it (its reproducer fails it)
     const char* summary;     // what goes wrong
     bool built;              // the core implements the switch
 };

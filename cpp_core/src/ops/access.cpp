@@ -20,7 +20,7 @@ namespace {
 void touch_folio(Kernel& k, const TlbEntry& tr, uint64_t addr, bool write, uint64_t& value) {
     Folio& f = k.folios[tr.pfn];
     if (tr.pfn != kZeroPfn && (!f.in_use || f.serial != tr.folio_serial))
-        check::violation(f.in_use ? "stale_tlb" : "use_after_free",
+        check::violation(f.in_use ? Check::stale_tlb : Check::use_after_free,
                          std::string(write ? "write" : "read") + " at " + hex(addr) +
                              " through a stale TLB entry to pfn " + std::to_string(tr.pfn) +
                              (f.in_use ? ", which was freed and reused" : ", which was freed"));

@@ -85,7 +85,7 @@ void copy_nonpresent_pte(Kernel& k, vm_area_struct* dst_vma, PteRef src, PteRef 
     pte_t pte = ptep_get(k, src);
     swp_entry_t entry = pte_to_swp_entry(pte);
     if (!swap_duplicate(k, entry))
-        check::violation("use_after_free", "fork copies a swap PTE to free slot " +
+        check::violation(Check::use_after_free, "fork copies a swap PTE to free slot " +
                                                std::to_string(entry.val));
     if (pte_swp_exclusive(pte)) {
         pte = pte_swp_clear_exclusive(pte);

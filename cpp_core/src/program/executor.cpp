@@ -168,7 +168,7 @@ void add_thread(RunState& s, const Thread& t, int process, bool started, size_t 
 
 void fill_result(const mm::Kernel& k, const Program& p, const rt::RunOutcome& out,
                  std::vector<Slot>& slots, RunResult& r) {
-    r.verdict = rt::verdict_name(out.verdict);
+    r.verdict = out.verdict;
     r.check = out.check;
     r.message = out.message;
     r.step = out.step;
@@ -276,7 +276,7 @@ void check_built(const Program& p) {
 RunResult run_program(const Program& p, const RunOptions& opt) {
     check_built(p);
     rt::RuntimeConfig rc;
-    rc.budget = opt.budget;
+    rc.budget = opt.budget.value_or(p.config.budget);
     rc.record_trace = opt.trace;
     rc.trace_limit = opt.trace_limit;
     rc.interrupted = opt.interrupted;
@@ -343,7 +343,7 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
         // Every process has exited: nothing may be left (DESIGN §7, check 5).
         if (std::string leaks = check::find_leaks(k); !leaks.empty()) {
             out.verdict = rt::Verdict::violation;
-            out.check = check::leak_check_name();
+            out.check = Check::leak;
             out.message = leaks;
         }
     }
@@ -353,16 +353,18 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
         std::string bad = check::check_linearizable(history(p, s.slots), &st, opt.interrupted);
         if (st.interrupted) {
             out.verdict = rt::Verdict::interrupted;
-            out.check = "interrupted";
+            out.check = Check::interrupted;
             out.message = "the run was interrupted while its history was checked";
         } else if (!bad.empty()) {
             out.verdict = rt::Verdict::violation;
-            out.check = check::linearizability_check_name();
+            out.check = Check::linearizability;
             out.message = bad;
         }
     }
     RunResult r;
     fill_result(k, p, out, s.slots, r);
+    r.budget = opt.budget.value_or(p.config.budget);
+    r.program = std::make_shared<const Program>(p);
     return r;
 }
 

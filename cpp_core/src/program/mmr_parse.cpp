@@ -520,7 +520,7 @@ private:
         if (declared_) fail(head, "the config line must come before files, processes and kthreads");
         config_line_ = head.line;
         static constexpr std::string_view kKeys[] = {"strategy", "geometry", "folios", "swap_slots",
-                                                     "pgtables", "vma_lock", "mutants"};
+                                                     "pgtables", "vma_lock", "mutants", "budget"};
         std::vector<std::string_view> seen;
         Token w;
         while (line.next(w)) {
@@ -545,6 +545,9 @@ private:
                 vma_lock(value);
             } else if (key == "mutants") {
                 mutants(value);
+            } else if (key == "budget") {
+                prog_.config.budget = number(value);
+                if (prog_.config.budget == 0) fail(value, "budget must be at least 1 step");
             } else {
                 fail(w, "unknown config key " + quote(key) + " (expected " + alternatives(kKeys) +
                             ")" + suggest(key, kKeys));

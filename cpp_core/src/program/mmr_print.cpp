@@ -110,6 +110,7 @@ std::string config_text(const Config& c) {
         s += " vma_lock=" + cases;
     }
     for (size_t i = 0; i < c.mutants.size(); ++i) s += (i ? "," : " mutants=") + c.mutants[i];
+    if (c.budget != kDefaultBudget) s += " budget=" + num(c.budget);
     return s;
 }
 

@@ -25,18 +25,6 @@ constexpr uint64_t kHashSeed = 0x6d6d726163650001ull;  // "mmrace" v1
 
 Runtime* current_runtime() { return tl_runtime; }
 
-const char* verdict_name(Verdict v) {
-    switch (v) {
-        case Verdict::ok: return "ok";
-        case Verdict::violation: return "violation";
-        case Verdict::deadlock: return "deadlock";
-        case Verdict::lock_order: return "lock_order";
-        case Verdict::budget: return "budget";
-        case Verdict::interrupted: return "interrupted";
-    }
-    return "?";
-}
-
 const char* ev_name(Ev e) {
     static const char* const names[] = {
         "thread_start", "thread_exit", "yield",
@@ -270,7 +258,7 @@ void Runtime::yield(const Site* site, Ev ev, uint64_t arg) {
     ++step_;
     record(cur_, site, ev, arg);
     if (step_ > cfg_.budget)
-        fail(Verdict::budget, "budget",
+        fail(Check::budget,
              "step budget of " + std::to_string(cfg_.budget) + " exceeded (possible livelock)");
     if (step_ >= next_interrupt_check_) check_interrupt();
     if (runnable_mask_ == (1ull << cur_) && events_.empty()) return;
@@ -319,11 +307,12 @@ void Runtime::note(const Site* site, Ev ev, uint64_t arg) {
     record(cur_ == kNoThread ? kNoThread : cur_, site, ev, arg);
 }
 
-void Runtime::fail(Verdict v, std::string check, std::string message) {
+void Runtime::fail(Check check, std::string message) {
     if (!over_) {
+        Verdict v = check_verdict(check);
         over_ = true;
         out_.verdict = v;
-        out_.check = std::move(check);
+        out_.check = check;
         out_.message = std::move(message);
         out_.step = step_;
         record(cur_, MMR_SITE("fail"), Ev::fail, static_cast<uint64_t>(v));
@@ -342,13 +331,13 @@ void Runtime::record(Entity who, const Site* site, Ev ev, uint64_t arg) {
 void Runtime::check_interrupt() {
     next_interrupt_check_ = step_ + cfg_.interrupt_every;
     if (cfg_.interrupted && cfg_.interrupted())
-        fail(Verdict::interrupted, "interrupted", "the run was interrupted");
+        fail(Check::interrupted, "the run was interrupted");
 }
 
 // ---------------------------------------------------------------------------------
 // Deadlock: no thread can run, no event can fire, and some thread is blocked.
 
-void Runtime::deadlock() { fail(Verdict::deadlock, "deadlock", wait_for_cycle()); }
+void Runtime::deadlock() { fail(Check::deadlock, wait_for_cycle()); }
 
 std::string Runtime::wait_for_cycle() const {
     // Follow waiter -> holder edges from each blocked thread; the first thread seen twice

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "mmrace/verdict.hpp"
 #include "runtime/fiber.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/site.hpp"
@@ -23,8 +24,8 @@ using Tid = uint32_t;                     // simulated thread id: declaration or
 constexpr Tid kNoThread = UINT32_MAX;
 constexpr size_t kMaxThreads = 64;
 
-enum class Verdict : uint8_t { ok, violation, deadlock, lock_order, budget, interrupted };
-const char* verdict_name(Verdict v);
+using mmrace::Verdict;
+using mmrace::verdict_name;
 
 // What happened at a trace record.
 enum class Ev : uint8_t {
@@ -68,7 +69,7 @@ struct RuntimeConfig {
 
 struct RunOutcome {
     Verdict verdict = Verdict::ok;
-    std::string check;     // the failed check, empty for ok
+    Check check = Check::none;  // the failed check
     std::string message;
     uint64_t step = 0;     // steps taken (the failing step for a failure)
     uint64_t trace_hash = 0;
@@ -121,8 +122,9 @@ public:
                         std::function<void()> fire);
     // A trace record that is not a scheduling point.
     void note(const Site* site, Ev ev, uint64_t arg = 0);
-    // Ends the run with a verdict.  Unwinds the calling thread.
-    [[noreturn]] void fail(Verdict v, std::string check, std::string message);
+    // Ends the run: `check` failed, with its verdict (MMRACE_CHECKS).  Unwinds the
+    // calling thread.
+    [[noreturn]] void fail(Check check, std::string message);
 
     const std::vector<TraceRecord>& trace() const { return trace_; }
 

@@ -64,9 +64,9 @@ rt::Tid SyncDomain::self() const {
 
 // rt.fail also works from the host fiber (an event fired at the start of a run or after
 // a thread finished): the runtime catches its unwind there too.
-void SyncDomain::fail(rt::Verdict v, const std::string& check, const std::string& message) {
-    if (rt::current_runtime() == &rt_ && rt_.running()) rt_.fail(v, check, message);
-    throw std::logic_error(check + ": " + message);
+void SyncDomain::fail(Check check, const std::string& message) {
+    if (rt::current_runtime() == &rt_ && rt_.running()) rt_.fail(check, message);
+    throw std::logic_error(std::string(check_name(check)) + ": " + message);
 }
 
 // ---------------------------------------------------------------------------------
@@ -112,15 +112,15 @@ void SyncDomain::on_thread_exit(rt::Tid t) {
     ThreadCtx& c = ctx_[t];
     c.exited = true;
     if (!lockdep_.held(t).empty())
-        violation("lock_held_at_exit",
+        violation(Check::lock_held_at_exit,
                   "lock held when returning to user space: " + name(t) + " exited holding " +
                       lockdep_.describe_held(t));
     if (c.rcu_depth)
-        violation("lock_held_at_exit", "lock held when returning to user space: " + name(t) +
+        violation(Check::lock_held_at_exit, "lock held when returning to user space: " + name(t) +
                                            " exited inside rcu_read_lock() (taken at " +
                                            c.rcu_site->name + ")");
     if (c.irq_depth)
-        violation("irqs_disabled_at_exit",
+        violation(Check::irqs_disabled_at_exit,
                   name(t) + " exited with IRQs disabled (since " + c.irq_site->name + ")");
     for (auto& hook : exit_hooks_) hook(t);
 }

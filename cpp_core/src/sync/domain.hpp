@@ -92,10 +92,8 @@ public:
 
     // Ends the run (rt.fail) while rt is running, from a thread or an event; otherwise
     // (set-up code, a test poking a lock) throws std::logic_error.
-    [[noreturn]] void fail(rt::Verdict v, const std::string& check, const std::string& message);
-    [[noreturn]] void violation(const std::string& check, const std::string& message) {
-        fail(rt::Verdict::violation, check, message);
-    }
+    [[noreturn]] void fail(Check check, const std::string& message);
+    [[noreturn]] void violation(Check check, const std::string& message) { fail(check, message); }
 
     // Context changes made by the primitives.  Each keeps the thread's RCU reader state
     // up to date; none is a scheduling point.

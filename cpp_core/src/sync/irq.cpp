@@ -15,7 +15,7 @@ namespace detail {
 void irq_enable_unnested(SyncDomain& d, rt::Tid t, const rt::Site* site) {
     const ThreadCtx& c = d.ctx(t);
     if (c.irq_depth > 1)
-        d.violation("irq_state",
+        d.violation(Check::irq_state,
                     d.name(t) + ": " + site->name +
                         " enables IRQs inside a nested IRQ-off section (outermost began at " +
                         c.irq_site->name + "): IRQs come back on too early; use "
@@ -25,11 +25,11 @@ void irq_enable_unnested(SyncDomain& d, rt::Tid t, const rt::Site* site) {
 
 void irq_restore(SyncDomain& d, rt::Tid t, unsigned long flags, const rt::Site* site) {
     if (!d.ctx(t).irq_depth)
-        d.violation("irq_state", d.name(t) + ": " + site->name +
+        d.violation(Check::irq_state, d.name(t) + ": " + site->name +
                                      " restores IRQ flags without a matching local_irq_save");
     d.irq_enable(t);
     if ((d.ctx(t).irq_depth != 0) != (flags != 0))
-        d.violation("irq_state", d.name(t) + ": " + site->name +
+        d.violation(Check::irq_state, d.name(t) + ": " + site->name +
                                      " restores IRQ flags out of order with their saves");
 }
 
@@ -80,7 +80,7 @@ void lockdep_assert_irqs_disabled(const rt::Site* site) {
     rt::Tid me = d.self();
     if (d.ctx(me).irq_depth) return;
     site = site ? site : MMR_SITE("lockdep_assert_irqs_disabled");
-    d.violation("lockdep_assert_irqs_disabled",
+    d.violation(Check::lockdep_assert_irqs_disabled,
                 d.name(me) + ": IRQs must be disabled at " + site->name);
 }
 
@@ -89,7 +89,7 @@ void lockdep_assert_irqs_enabled(const rt::Site* site) {
     rt::Tid me = d.self();
     if (!d.ctx(me).irq_depth) return;
     site = site ? site : MMR_SITE("lockdep_assert_irqs_enabled");
-    d.violation("lockdep_assert_irqs_enabled", d.name(me) + ": IRQs must be enabled at " +
+    d.violation(Check::lockdep_assert_irqs_enabled, d.name(me) + ": IRQs must be enabled at " +
                                                    site->name + " (disabled at " +
                                                    d.ctx(me).irq_site->name + ")");
 }
@@ -147,7 +147,7 @@ void call_function_many(const rt::Site* site, const CpuMask& mask, const IpiFunc
     SyncDomain& d = SyncDomain::current();
     rt::Tid me = d.self();
     if (d.ctx(me).irq_depth)
-        d.violation("ipi_irqs_disabled",
+        d.violation(Check::ipi_irqs_disabled,
                     d.name(me) + " sends a synchronous IPI at " + site->name +
                         " with IRQs disabled (since " + d.ctx(me).irq_site->name +
                         "): it can deadlock against a CPU sending one to it");

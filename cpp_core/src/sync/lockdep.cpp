@@ -210,7 +210,7 @@ void Lockdep::print_circular_bug(rt::Tid t, const HeldLock& prev, const HeldLock
     Dep fresh{next.cls, calc_dep(prev, next), t, prev.site, next.site};
     m += describe_edge(prev.cls, fresh);
     m += "locks held by " + d_.name(t) + ": " + describe_held(t);
-    d_.fail(rt::Verdict::lock_order, "lockdep", m);
+    d_.fail(Check::lockdep, m);
 }
 
 void Lockdep::print_deadlock_bug(rt::Tid t, const HeldLock& prev, const HeldLock& next) {
@@ -222,7 +222,7 @@ void Lockdep::print_deadlock_bug(rt::Tid t, const HeldLock& prev, const HeldLock
                                 : "(another lock of the same class: if this nesting is intended, "
                                   "annotate it with a *_nested() subclass)\n";
     m += "locks held by " + d_.name(t) + ": " + describe_held(t);
-    d_.fail(rt::Verdict::lock_order, "lockdep", m);
+    d_.fail(Check::lockdep, m);
 }
 
 // ---------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ void Lockdep::release(rt::Tid t, const LockdepMap& lock, const rt::Site* site) {
         h.erase(h.begin() + static_cast<std::ptrdiff_t>(i));
         return;
     }
-    d_.violation("bad_unlock_balance", "WARNING: bad unlock balance detected! " + d_.name(t) +
+    d_.violation(Check::bad_unlock_balance, "WARNING: bad unlock balance detected! " + d_.name(t) +
                                            " is trying to release lock " + lock.lock_name() +
                                            " at " + site_name(site) +
                                            " but does not hold it; held: " + describe_held(t));
@@ -248,7 +248,7 @@ void Lockdep::downgrade(rt::Tid t, const LockdepMap& lock, const rt::Site* site)
         h[i].read = Acquire::shared;
         return;
     }
-    d_.violation("bad_unlock_balance", "WARNING: bad unlock balance detected! " + d_.name(t) +
+    d_.violation(Check::bad_unlock_balance, "WARNING: bad unlock balance detected! " + d_.name(t) +
                                            " is trying to downgrade lock " + lock.lock_name() +
                                            " at " + site_name(site) + " but does not hold it");
 }
@@ -261,7 +261,7 @@ void Lockdep::assert_held(rt::Tid t, const LockdepMap& lock, LockMode mode,
     std::string why = !h ? "it is not held"
                          : (h->read == Acquire::exclusive ? "it is held for write"
                                                           : "it is held for read");
-    d_.violation("lockdep_assert_held", d_.name(t) + ": lock " + lock.lock_name() + " must be " +
+    d_.violation(Check::lockdep_assert_held, d_.name(t) + ": lock " + lock.lock_name() + " must be " +
                                             want[static_cast<int>(mode)] + " at " +
                                             site_name(site) + ", but " + why + "; held: " +
                                             describe_held(t));
@@ -270,7 +270,7 @@ void Lockdep::assert_held(rt::Tid t, const LockdepMap& lock, LockMode mode,
 void Lockdep::assert_not_held(rt::Tid t, const LockdepMap& lock, const rt::Site* site) {
     const HeldLock* h = find_held(t, lock);
     if (!h) return;
-    d_.violation("lockdep_assert_not_held", d_.name(t) + ": lock " + lock.lock_name() +
+    d_.violation(Check::lockdep_assert_not_held, d_.name(t) + ": lock " + lock.lock_name() +
                                                 " must not be held at " + site_name(site) +
                                                 " (acquired at " + site_name(h->site) + ")");
 }
@@ -329,7 +329,7 @@ void might_sleep(const rt::Site* site) {
     if (c.irq_depth) m += "\nIRQs disabled at " + site_name(c.irq_site);
     if (c.rcu_depth) m += "\ninside rcu_read_lock() taken at " + site_name(c.rcu_site);
     m += "\nlocks held: " + d.lockdep().describe_held(t);
-    d.violation("might_sleep", m);
+    d.violation(Check::might_sleep, m);
 }
 
 }  // namespace mmrace::sync

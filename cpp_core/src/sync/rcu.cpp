@@ -54,7 +54,7 @@ void rcu_read_unlock(const rt::Site* site) {
     rt::Tid me = d.self();
     ThreadCtx& c = d.ctx(me);
     if (!c.rcu_depth)
-        d.violation("bad_unlock_balance", "WARNING: bad unlock balance detected! " + d.name(me) +
+        d.violation(Check::bad_unlock_balance, "WARNING: bad unlock balance detected! " + d.name(me) +
                                               " calls rcu_read_unlock() at " + site->name +
                                               " outside rcu_read_lock()");
     if (--c.rcu_depth == 0) c.rcu_site = nullptr;

@@ -87,7 +87,7 @@ private:
         return detail::access_point(site, static_cast<uint64_t>(v_));
     }
     [[noreturn]] void warn(SyncDomain& d, const char* what, const rt::Site* site) {
-        d.violation("refcount", std::string("refcount_t: ") + what + ". (" + name_ + " = " +
+        d.violation(Check::refcount, std::string("refcount_t: ") + what + ". (" + name_ + " = " +
                                     std::to_string(v_) + " at " + site->name + " in " +
                                     d.name(d.self()) + ")");
     }
@@ -158,7 +158,7 @@ private:
     void check(int64_t next, const rt::Site* site) {
         if (next >= 0) return;
         SyncDomain& d = SyncDomain::current();
-        d.violation("atomic_underflow", name_ + " would go from " + std::to_string(v_) + " to " +
+        d.violation(Check::atomic_underflow, name_ + " would go from " + std::to_string(v_) + " to " +
                                             std::to_string(next) + " at " + site->name + " in " +
                                             d.name(d.self()));
     }

@@ -120,7 +120,7 @@ void RwSem::bad_unlock(SyncDomain& d, rt::Tid me, const char* op, const rt::Site
     std::string state = owner_ != rt::kNoThread ? "write-held by " + d.name(owner_)
                         : readers_.empty()      ? "not locked"
                                                 : "read-held by others";
-    d.violation("bad_unlock_balance", "WARNING: bad unlock balance detected! " + d.name(me) +
+    d.violation(Check::bad_unlock_balance, "WARNING: bad unlock balance detected! " + d.name(me) +
                                           " calls " + op + "() on " + lock_name() + " at " +
                                           site->name + ", which is " + state);
 }

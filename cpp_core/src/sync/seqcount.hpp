@@ -111,7 +111,7 @@ private:
         d.rt().yield(site, rt::Ev::lock_acquire, name_hash());
         if (checked && lock_) d.lockdep().assert_held(me, *lock_, LockMode::any, site);
         if ((seq_ & 1) && writer_ != me)
-            d.violation("seqcount", d.name(me) + " begins a write of " + lock_name() + " at " +
+            d.violation(Check::seqcount, d.name(me) + " begins a write of " + lock_name() + " at " +
                                         site->name + " while " + d.name(writer_) +
                                         " is inside one: writers are not serialised");
         if (checked) d.lockdep().acquire(me, *this, subclass, Acquire::exclusive, false, site);
@@ -123,7 +123,7 @@ private:
         SyncDomain& d = begin();
         rt::Tid me = d.self();
         if (!(seq_ & 1) || writer_ != me)
-            d.violation("seqcount", d.name(me) + " ends a write of " + lock_name() + " at " +
+            d.violation(Check::seqcount, d.name(me) + " ends a write of " + lock_name() + " at " +
                                         site->name + " without having begun one");
         if (checked) d.lockdep().release(me, *this, site);
         ++seq_;

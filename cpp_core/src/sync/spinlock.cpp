@@ -11,7 +11,7 @@ namespace {
 
 [[noreturn]] void bad_unlock(SyncDomain& d, rt::Tid me, const std::string& lock, const char* op,
                              const rt::Site* site, const std::string& state) {
-    d.violation("bad_unlock_balance", "WARNING: bad unlock balance detected! " + d.name(me) +
+    d.violation(Check::bad_unlock_balance, "WARNING: bad unlock balance detected! " + d.name(me) +
                                           " calls " + op + "() on " + lock + " at " + site->name +
                                           ", which is " + state);
 }
