@@ -64,7 +64,7 @@ thread P0.T0
                               seen.push_back(lru_list_name(k.folios[f].lru));
                           }
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(seen.size(), 2u);
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "ok", "0", "10", "11"}));
     EXPECT_EQ(counter(r, "pgdeactivate"), 2u);
@@ -99,7 +99,7 @@ thread P1.T0
                           EXPECT_EQ(k.folios[f].lru, LRU_ACTIVE_ANON);
                           checked = true;
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_TRUE(checked);
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x100000", "ok", "P1", "ENOMEM", "10", "10"}));
     EXPECT_EQ(counter(r, "pgdeactivate"), 0u);
@@ -139,7 +139,7 @@ TEST(MadvCold, AThpIsDeactivatedWholeOrSplitFirst) {
                               seen.push_back("split");
                           }
                       });
-    ASSERT_EQ(r.verdict, "ok") << r.check << ": " << r.message;
+    ASSERT_EQ(r.verdict, Verdict::ok) << r.check << ": " << r.message;
     EXPECT_EQ(seen, (std::vector<std::string>{"whole", "split"}));
     EXPECT_EQ(results(r), (std::vector<std::string>{"0x200000", "0", "ok", "ok", "ok", "0", "0", "1",
                                                     "2", "3"}));
@@ -194,7 +194,7 @@ kthread K0
                 o.schedule = s;
                 o.trace = false;
                 RunResult r = run_program(p, o);
-                ASSERT_EQ(r.verdict, "ok") << strategy << " seed " << seed << ": " << r.check << ": "
+                ASSERT_EQ(r.verdict, Verdict::ok) << strategy << " seed " << seed << ": " << r.check << ": "
                                            << r.message << "\n" << r.schedule;
                 deactivated += counter(r, "pgdeactivate") > 0;
             }

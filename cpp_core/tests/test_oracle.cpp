@@ -289,7 +289,7 @@ thread P0.T0
         RunOptions o;
         o.lin_stats = &st;
         RunResult r = run_program(parse_mmr(text), o);
-        EXPECT_EQ(r.verdict, "ok") << r.message;
+        EXPECT_EQ(r.verdict, Verdict::ok) << r.message;
         return st;
     };
     check::LinStats shortc = run_chain(1000);
