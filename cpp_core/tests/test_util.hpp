@@ -11,6 +11,7 @@
 #include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
+#include "mmrace/explore.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
 
@@ -81,8 +82,9 @@ inline Schedule pct_schedule(uint64_t seed, uint32_t depth = 3) {
     return s;
 }
 
-// `text` under `runs` random and as many PCT schedules: how many runs ended other than
-// ok, and the first of them.
+// `text` under `runs` random and as many PCT schedules (seeds 0..runs-1 and
+// runs..2*runs-1; PCT's step bound learned): how many runs ended other than ok, and
+// the first of them.
 struct RaceSweep {
     int bad = 0;
     RunResult first;
@@ -90,12 +92,14 @@ struct RaceSweep {
 inline RaceSweep race_sweep(const std::string& text, int runs) {
     RaceSweep s;
     Program p = parse_mmr(text);
-    for (int i = 0; i < 2 * runs; ++i) {
-        RunOptions o;
-        o.schedule = i < runs ? random_schedule(static_cast<uint64_t>(i)) : pct_schedule(static_cast<uint64_t>(i));
-        o.trace = false;
-        RunResult r = run_program(p, o);
-        if (r.verdict != "ok" && s.bad++ == 0) s.first = r;
+    for (Schedule::Kind kind : {Schedule::Kind::random, Schedule::Kind::pct}) {
+        ExploreOptions o;
+        o.policies = {kind};
+        o.first_seed = kind == Schedule::Kind::pct ? static_cast<uint64_t>(runs) : 0;
+        o.max_runs = static_cast<uint64_t>(runs);
+        ExploreResult r = explore(p, o);
+        if (s.bad == 0 && !r.failures.empty()) s.first = r.failures.front().result;
+        s.bad += static_cast<int>(r.not_ok());
     }
     return s;
 }
