@@ -14,6 +14,7 @@
 #include "mmrace/explore.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
+#include "program/test_hooks.hpp"
 
 namespace mmrace::testing {
 
@@ -33,15 +34,15 @@ inline uint64_t counter(const RunResult& r, const std::string& name) {
 }
 
 inline RunResult run_text(const std::string& text, std::optional<Schedule> s = std::nullopt,
-                          std::function<void(mm::Kernel&, const std::string&, size_t)> after_op = {}) {
-    RunOptions o;
+                          AfterOp after_op = {}) {
+    TestRunOptions o;
     o.schedule = s;
     o.after_op = std::move(after_op);
     return run_program(parse_mmr(text), o);
 }
 
 // The PTE of addr in the current mm, for a test that breaks a state by hand (its PTE
-// table must exist).  Called on the simulated thread, e.g. from RunOptions::after_op.
+// table must exist).  Called on the simulated thread, e.g. from TestRunOptions::after_op.
 inline mm::pte_t& pte_of(mm::Kernel& k, uint64_t addr) {
     mm::TableId t = mm::pte_table_lookup(k, k.current_mm(), addr);
     EXPECT_NE(t, mm::kNoTable);
