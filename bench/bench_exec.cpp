@@ -4,14 +4,12 @@
 // and the peak resident memory.  Prints a table; asserts nothing.
 #include <sys/resource.h>
 
-#include <chrono>
 #include <cstdio>
 
+#include "mmrace/explore.hpp"
 #include "mmrace/mmr.hpp"
-#include "mmrace/run.hpp"
 
 using namespace mmrace;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -89,27 +87,20 @@ struct Checks {
 
 void run(const Program& p, Schedule::Kind kind, Checks c, const char* name, const char* workload) {
     const int n = 4000;
+    ExploreOptions o;
+    o.policies = {kind};
+    o.max_runs = n;
+    o.pct_depth = 3;
+    o.pct_steps = 150;
+    o.run.check_quiescent = c.quiescent;
+    o.run.check_semantics = c.semantics;
     uint64_t steps = 0;
-    int failures = 0;
-    auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) {
-        RunOptions o;
-        Schedule s;
-        s.kind = kind;
-        s.seed = static_cast<uint64_t>(i);
-        s.depth = 3;
-        s.steps = 150;
-        o.schedule = s;
-        o.trace = false;
-        o.check_quiescent = c.quiescent;
-        o.check_semantics = c.semantics;
-        RunResult r = run_program(p, o);
-        steps += r.step;
-        failures += r.verdict != Verdict::ok;
-    }
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("| %s | %s | %s | %.0f | %.3g | %.0f | %d |\n", workload, name, c.name, n / secs,
-                static_cast<double>(steps) / secs, static_cast<double>(steps) / n, failures);
+    o.on_run = [&steps](uint64_t, const Program&, const RunResult& r) { steps += r.step; };
+    ExploreResult res = explore(p, o);
+    double secs = res.seconds;
+    std::printf("| %s | %s | %s | %.0f | %.3g | %.0f | %llu |\n", workload, name, c.name, res.runs_per_second(),
+                static_cast<double>(steps) / secs, static_cast<double>(steps) / n,
+                (unsigned long long)res.not_ok());
 }
 
 }  // namespace

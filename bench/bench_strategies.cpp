@@ -3,18 +3,16 @@
 // of faults handled without mmap_lock and the abort and fallback counts by reason,
 // summed over random schedules.  Prints tables; asserts nothing.
 //   bench_strategies [RUNS=2000]
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <sstream>
 #include <string>
 
+#include "mmrace/explore.hpp"
 #include "mmrace/mmr.hpp"
-#include "mmrace/run.hpp"
 
 using namespace mmrace;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -53,22 +51,16 @@ int main(int argc, char** argv) {
     for (const char* strategy : {"classic", "spf", "pervma"}) {
         Program p = parse_mmr(workload(strategy));
         auto& sum = all[strategy];
-        int bad = 0;
-        auto t0 = Clock::now();
-        for (int i = 0; i < runs; ++i) {
-            RunOptions o;
-            Schedule s;
-            s.kind = Schedule::Kind::random;
-            s.seed = static_cast<uint64_t>(i);
-            o.schedule = s;
-            o.trace = false;
-            RunResult r = run_program(p, o);
-            bad += r.verdict != Verdict::ok;
+        ExploreOptions o;
+        o.policies = {Schedule::Kind::random};
+        o.max_runs = static_cast<uint64_t>(runs);
+        o.on_run = [&sum](uint64_t, const Program&, const RunResult& r) {
             for (const auto& [k, v] : r.counters) sum[k] += v;
-        }
-        double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        };
+        ExploreResult res = explore(p, o);
         uint64_t spec = sum["spf"] + sum["vma_lock_success"];
-        std::printf("| %s | %.0f | %d | %llu | %llu | %.1f%% | %llu |\n", strategy, runs / secs, bad,
+        std::printf("| %s | %.0f | %llu | %llu | %llu | %.1f%% | %llu |\n", strategy, res.runs_per_second(),
+                    (unsigned long long)res.not_ok(),
                     (unsigned long long)sum["pgfault"], (unsigned long long)spec,
                     sum["pgfault"] ? 100.0 * static_cast<double>(spec) / static_cast<double>(sum["pgfault"]) : 0.0,
                     (unsigned long long)sum["mmap_lock_wait"]);

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "explore_binding.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/ops.hpp"
 #include "mmrace/run.hpp"
@@ -242,4 +243,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
     bind_generate(m);
+    bind_explore(m);
 }

@@ -8,12 +8,12 @@ from mmrace import _core
 
 @pytest.mark.parametrize("block", range(4))
 def test_random_workloads_never_fail_a_check(block):
-    for seed in range(block * 100, block * 100 + 100):
-        prog = mmrace.parse(_core.random_workload(seed))
-        for sched in (mmrace.Random(seed), mmrace.PCT(seed, depth=3, steps=300)):
-            res = mmrace.run(prog, schedule=sched, trace=False)
-            assert res.ok, f"workload {seed} {sched}: {res.check}: {res.message}\n" \
-                           f"{res.reproducer}"
+    res = _core.explore(_core.random_workload, policies=["random", "pct"], first_seed=block * 100,
+                        max_runs=200, pct_depth=3, pct_steps=300)
+    assert res["runs"] == 200 and res["stopped"] == "done"
+    for f in res["failures"]:
+        pytest.fail(f"workload {f['seed']} {f['schedule']}: {f['check']}: {f['message']}\n{f['program']}")
+    assert res["verdicts"] == {"ok": 200}
 
 
 def test_workloads_are_deterministic_and_varied():

@@ -1,5 +1,5 @@
 """Type stubs for the C++ extension mmrace._core."""
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from mmrace.api import Schedule
 from mmrace.errors import MmraceError
@@ -39,3 +39,11 @@ def op_specs() -> list[dict[str, Any]]: ...
 def limits() -> dict[str, Any]: ...
 def checks() -> list[dict[str, str]]: ...  # name, verdict, description (docs/checks.md)
 def verdict_names() -> list[str]: ...
+def explore(source: Program | str | Callable[[int], Program | str], *,
+            policies: Sequence[str] = ("random",), first_seed: int = 0, max_runs: int = 1000,
+            max_seconds: float = 0.0, pct_depth: int = 3, pct_steps: int = 0,
+            replays: Sequence[Sequence[int]] = (), stop_at_first_failure: bool = False,
+            keep_failures: int = 1, budget: int = 1000000, check_quiescent: bool = True,
+            check_semantics: bool = True,
+            progress: Callable[[dict[str, Any]], None] | None = None,
+            progress_seconds: float = 1.0) -> dict[str, Any]: ...

@@ -1,4 +1,4 @@
-// Each check of DESIGN §7 catches a state broken by hand (through RunOptions::after_op,
+// Each check of DESIGN §7 catches a state broken by hand (through TestRunOptions::after_op,
 // a test-only hook, not a mutant) and names itself.
 #include <gtest/gtest.h>
 
@@ -28,7 +28,7 @@ thread P0.T0
 
 // Runs kProgram, calling `breakit` once after op `at` of P0.T0.
 RunResult run_broken(size_t at, std::function<void(Kernel&)> breakit, bool quiescent = true) {
-    RunOptions o;
+    TestRunOptions o;
     o.check_quiescent = quiescent;
     o.after_op = [=](Kernel& k, const std::string&, size_t index) {
         if (index == at) breakit(k);
@@ -171,7 +171,7 @@ TEST(Checks, LeakedFolioIsReportedAfterExit) {
 }
 
 TEST(Checks, LeakCheckRunsAfterEveryProcessExited) {
-    RunOptions o;
+    TestRunOptions o;
     o.check_quiescent = false;
     o.after_op = [](Kernel& k, const std::string&, size_t index) {
         if (index == 5) k.folios.alloc();

@@ -331,7 +331,7 @@ TEST(FileThpMap, TruncateWhileMapped) {
 )");
     FolioState part, second_pinned;
     size_t cached_after_part = 0, cached_after_all = 99;
-    RunOptions o;
+    TestRunOptions o;
     o.check_semantics = false;  // the reference model knows no truncate of shmem
     o.after_op = [&](mm::Kernel& k, const std::string&, size_t i) {
         auto& f0 = *k.files[0];
@@ -425,7 +425,7 @@ thread P0.T1
         int bad = 0;
         RunResult first;
         for (int i = 0; i < 300; ++i) {
-            RunOptions o;
+            TestRunOptions o;
             o.schedule = i % 2 ? random_schedule(i) : pct_schedule(i);
             // No quiescent checks: after_op runs once its op is done, so the truncate
             // would be checked mid-way; the inline checks and the end-of-run ones hold.

@@ -259,10 +259,10 @@ thread P1.T0
 
 TEST(Mm, MprotectSplitsMergesAndKeepsData) {
     size_t vmas_after_split = 0, vmas_after_restore = 0;
-    RunOptions o;
+    TestRunOptions o;
     o.after_op = [&](mm::Kernel& k, const std::string&, size_t index) {
-        if (index == 4) vmas_after_split = k.process_mm[0]->mm_mt.size();
-        if (index == 9) vmas_after_restore = k.process_mm[0]->mm_mt.size();
+        if (index == 4) vmas_after_split = k.processes[0].mm->mm_mt.size();
+        if (index == 9) vmas_after_restore = k.processes[0].mm->mm_mt.size();
     };
     auto r = run_program(parse_mmr(R"(mmrace 1
 process P0
@@ -335,7 +335,7 @@ thread P0.T1
   read 0x100000
 )";
     auto word = [](mm::Kernel& k) -> std::optional<uint64_t> {
-        mm::TableId t = mm::pte_table_lookup(k, *k.process_mm[0], 0x100000);
+        mm::TableId t = mm::pte_table_lookup(k, *k.processes[0].mm, 0x100000);
         if (t == mm::kNoTable) return std::nullopt;
         mm::pte_t e = k.tables[t].entries[k.geo.index(0x100000, mm::PTE_LEVEL)];
         if (!mm::pte_present(e)) return std::nullopt;
@@ -344,7 +344,7 @@ thread P0.T1
     for (uint64_t seed = 0; seed < 300; ++seed) {
         std::optional<uint64_t> frozen;
         bool changed = false;
-        RunOptions o;
+        TestRunOptions o;
         o.schedule = random_schedule(seed);
         o.after_op = [&](mm::Kernel& k, const std::string& thread, size_t index) {
             if (thread == "P0.T0" && index == 2) frozen = word(k);

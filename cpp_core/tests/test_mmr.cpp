@@ -13,6 +13,7 @@
 #include "mm/kernel.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
+#include "program/test_hooks.hpp"
 #include "mutants/catalogue.hpp"
 #include "program/generate/valid_program.hpp"
 
@@ -917,7 +918,7 @@ thread P0.T1
     auto boom = [](mm::Kernel&, const std::string& thread, size_t index) {
         if (thread == "P0.T0" && index == 1) throw ModelError("boom");
     };
-    RunOptions o;
+    TestRunOptions o;
     o.schedule = parse_schedule("random seed=5");
     o.after_op = boom;
     std::string schedule;
@@ -932,7 +933,7 @@ thread P0.T1
     Program replay = parse_mmr(replay_mmr(parse_mmr(text), schedule));
     ASSERT_TRUE(replay.schedule);
     EXPECT_EQ(schedule_text(*replay.schedule), schedule);
-    RunOptions again;
+    TestRunOptions again;
     again.after_op = boom;
     try {
         run_program(replay, again);

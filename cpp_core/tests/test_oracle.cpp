@@ -9,6 +9,7 @@
 #include "mm/pgalloc.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
+#include "program/test_hooks.hpp"
 
 using namespace mmrace;
 
@@ -255,7 +256,7 @@ thread P0.T0
   write 0x100008 5
   read 0x100008
 )";
-    RunOptions o;
+    TestRunOptions o;
     o.after_op = [](mm::Kernel& k, const std::string&, size_t index) {
         if (index != 1) return;
         mm::TableId t = mm::pte_table_lookup(k, k.current_mm(), 0x100000);

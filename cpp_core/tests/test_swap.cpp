@@ -164,7 +164,7 @@ thread P0.T0
 }
 
 TEST(Swap, NothingIsLeftAfterExit) {
-    RunOptions o;
+    TestRunOptions o;
     size_t slots_mid = 0;
     o.after_op = [&](Kernel& k, const std::string& t, size_t i) {
         if (t == "P0.T0" && i == 4) slots_mid = k.swap.inuse_pages;
@@ -308,7 +308,7 @@ thread P0.T0
 }
 
 TEST(SwapChecks, LeakedSwapSlotIsReported) {
-    RunOptions o;
+    TestRunOptions o;
     o.check_quiescent = false;
     o.after_op = [](Kernel& k, const std::string&, size_t i) {
         if (i == 2) ++k.swap.slot(pte_to_swp_entry(pte_of(k, 0x100000))).count;

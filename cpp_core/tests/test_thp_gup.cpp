@@ -216,7 +216,7 @@ TEST(ThpGup, AccountingCatchesALostOrMisplacedThpPin) {
   unpin H0
 )");
     for (int which : {0, 1}) {
-        RunOptions o;
+        TestRunOptions o;
         o.check_quiescent = true;
         o.after_op = [&](mm::Kernel& k, const std::string&, size_t i) {
             if (i != 4) return;

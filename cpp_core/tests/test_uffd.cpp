@@ -168,7 +168,7 @@ thread P1.T1
                 }
             }
             if (i == 5) {  // the child's copy of the PTE keeps it
-                mm::mm_struct* child = k.process_mm[1];
+                mm::mm_struct* child = k.processes[1].mm;
                 mm::TableId tb = mm::pte_table_lookup(k, *child, 0x100000);
                 ASSERT_NE(tb, mm::kNoTable);
                 mm::pte_t pte = k.tables[tb].entries[k.geo.index(0x100000, mm::PTE_LEVEL)];

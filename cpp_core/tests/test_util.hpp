@@ -11,8 +11,10 @@
 #include "mm/huge_memory.hpp"
 #include "mm/kernel.hpp"
 #include "mm/pgalloc.hpp"
+#include "mmrace/explore.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
+#include "program/test_hooks.hpp"
 
 namespace mmrace::testing {
 
@@ -32,15 +34,15 @@ inline uint64_t counter(const RunResult& r, const std::string& name) {
 }
 
 inline RunResult run_text(const std::string& text, std::optional<Schedule> s = std::nullopt,
-                          std::function<void(mm::Kernel&, const std::string&, size_t)> after_op = {}) {
-    RunOptions o;
+                          AfterOp after_op = {}) {
+    TestRunOptions o;
     o.schedule = s;
     o.after_op = std::move(after_op);
     return run_program(parse_mmr(text), o);
 }
 
 // The PTE of addr in the current mm, for a test that breaks a state by hand (its PTE
-// table must exist).  Called on the simulated thread, e.g. from RunOptions::after_op.
+// table must exist).  Called on the simulated thread, e.g. from TestRunOptions::after_op.
 inline mm::pte_t& pte_of(mm::Kernel& k, uint64_t addr) {
     mm::TableId t = mm::pte_table_lookup(k, k.current_mm(), addr);
     EXPECT_NE(t, mm::kNoTable);
@@ -81,8 +83,9 @@ inline Schedule pct_schedule(uint64_t seed, uint32_t depth = 3) {
     return s;
 }
 
-// `text` under `runs` random and as many PCT schedules: how many runs ended other than
-// ok, and the first of them.
+// `text` under `runs` random and as many PCT schedules (seeds 0..runs-1 and
+// runs..2*runs-1; PCT's step bound learned): how many runs ended other than ok, and
+// the first of them.
 struct RaceSweep {
     int bad = 0;
     RunResult first;
@@ -90,12 +93,14 @@ struct RaceSweep {
 inline RaceSweep race_sweep(const std::string& text, int runs) {
     RaceSweep s;
     Program p = parse_mmr(text);
-    for (int i = 0; i < 2 * runs; ++i) {
-        RunOptions o;
-        o.schedule = i < runs ? random_schedule(static_cast<uint64_t>(i)) : pct_schedule(static_cast<uint64_t>(i));
-        o.trace = false;
-        RunResult r = run_program(p, o);
-        if (r.verdict != Verdict::ok && s.bad++ == 0) s.first = r;
+    for (Schedule::Kind kind : {Schedule::Kind::random, Schedule::Kind::pct}) {
+        ExploreOptions o;
+        o.policies = {kind};
+        o.first_seed = kind == Schedule::Kind::pct ? static_cast<uint64_t>(runs) : 0;
+        o.max_runs = static_cast<uint64_t>(runs);
+        ExploreResult r = explore(p, o);
+        if (s.bad == 0 && !r.failures.empty()) s.first = r.failures.front().result;
+        s.bad += static_cast<int>(r.not_ok());
     }
     return s;
 }

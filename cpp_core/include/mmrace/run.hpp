@@ -16,9 +16,6 @@
 
 namespace mmrace {
 
-namespace mm {
-class Kernel;
-}
 namespace check {
 struct LinStats;
 }
@@ -60,9 +57,6 @@ struct RunOptions {
     bool check_semantics = true;
     // Where to put what that check did (benchmarks, tests); may be null.
     check::LinStats* lin_stats = nullptr;
-    // Test-only: called on the simulated thread after each op, before the quiescent
-    // checks, so a test can break the state by hand and see a check catch it.
-    std::function<void(mm::Kernel&, const std::string& thread, size_t index)> after_op;
 };
 
 struct OpResult {

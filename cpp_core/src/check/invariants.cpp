@@ -344,18 +344,18 @@ void check_mm(Kernel& k, mm_struct& mm) { walk_mm(k, mm, nullptr); }
 
 void check_folio_accounting(Kernel& k) {
     PteCounts& c = PteCounts::zeroed(k);
-    for (mm_struct* mm : k.process_mm)
-        if (mm)
+    for (const process& pr : k.processes)
+        if (pr.mm)
             for_each_pte(
-                k, *mm, [&](uint64_t, pte_t p) { c.add(p); }, [&](uint64_t, pmd_t e) { c.add_huge(e); });
+                k, *pr.mm, [&](uint64_t, pte_t p) { c.add(p); }, [&](uint64_t, pmd_t e) { c.add_huge(e); });
     check_accounting(k, c);
 }
 
 void check_quiescent(Kernel& k) {
     // One walk of the page tables serves the structural checks and the accounting.
     PteCounts& c = PteCounts::zeroed(k);
-    for (mm_struct* mm : k.process_mm)
-        if (mm) walk_mm(k, *mm, &c);
+    for (const process& pr : k.processes)
+        if (pr.mm) walk_mm(k, *pr.mm, &c);
     check_accounting(k, c);
 }
 
@@ -385,8 +385,8 @@ std::string find_leaks(Kernel& k) {
     if (avs) s += std::to_string(avs) + " anon_vmas, ";
     if (k.tables.in_use()) s += std::to_string(k.tables.in_use()) + " page tables, ";
     size_t vmas = 0;
-    for (mm_struct* mm : k.process_mm)
-        if (mm) vmas += mm->live_vmas();
+    for (const process& pr : k.processes)
+        if (pr.mm) vmas += pr.mm->live_vmas();
     if (vmas) s += std::to_string(vmas) + " VMAs, ";
     if (s.empty()) return s;
     return s.substr(0, s.size() - 2) + " left after every process exited";

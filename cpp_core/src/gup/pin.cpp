@@ -125,7 +125,7 @@ std::string sys_poke(Kernel& k, uint64_t addr, uint64_t value) {
 
 void exit_pins(Kernel& k) {
     int p = k.thread_process.at(k.rt.self());
-    if (p < 0 || ++k.process_exited.at(p) != k.process_nthreads.at(p)) return;
+    if (p < 0 || ++k.processes.at(p).nr_exited != k.processes.at(p).nr_threads) return;
     for (size_t h = 0; h < k.pins.size(); ++h)
         if (k.pins[h].held && k.pins[h].process == p) sys_unpin(k, static_cast<int>(h));
 }

@@ -41,9 +41,7 @@ void Kernel::reset(size_t nprocesses) {
     tables.reset(config.pgtables);
     counters.reset();
     mms_used_ = 0;
-    process_mm.assign(nprocesses, nullptr);
-    process_nthreads.clear();
-    process_exited.assign(nprocesses, 0);
+    processes.assign(nprocesses, process{});
     anon_vmas.reset();
     swap.reset(config.swap_slots);
     files.clear();
@@ -67,8 +65,8 @@ mm_struct* Kernel::mm_alloc() {
 
 mm_struct& Kernel::current_mm() {
     int p = thread_process.at(rt.self());
-    if (p < 0 || !process_mm[p]) throw ModelError("current->mm on a thread without an mm");
-    return *process_mm[p];
+    if (p < 0 || !processes[p].mm) throw ModelError("current->mm on a thread without an mm");
+    return *processes[p].mm;
 }
 
 Kernel& Kernel::current() {

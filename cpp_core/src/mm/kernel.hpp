@@ -14,6 +14,7 @@
 #include "mm/folio.hpp"
 #include "mm/lru.hpp"
 #include "gup/pin.hpp"
+#include "kernel/process.hpp"
 #include "mm/mm_struct.hpp"
 #include "mm/pgtable.hpp"
 #include "mm/swap.hpp"
@@ -42,8 +43,8 @@ public:
     PageTablePool tables;
     Counters counters;
 
-    // Address spaces by process index; a forked process gets its mm at fork time.
-    std::vector<mm_struct*> process_mm;
+    // The program's processes, by index (kernel/process.hpp).
+    std::vector<process> processes;
     // The process of each simulated thread (-1 for kernel threads).
     std::vector<int> thread_process;
     // Every anon_vma of the run, by id - 1; a freed one stays (in_use false) so that a
@@ -52,11 +53,6 @@ public:
     swap_info_struct swap;  // the swap device and the swap cache
     // The program's files (`file F pages=N`), by index.
     std::vector<std::unique_ptr<address_space>> files;
-    // How many threads each process has (its mm's mm_users at start or fork).
-    std::vector<int> process_nthreads;
-    // How many of them have exited (do_exit ran): the process's files close with the
-    // last, whoever still holds its mm (smaps' mmget).
-    std::vector<int> process_exited;
     // One TLB per simulated CPU (= per thread).
     std::vector<Tlb> tlbs;
     // kernel/cpu.c's cpu_hotplug_lock, and the sysfs file of the cpuid device that CPU
@@ -71,7 +67,7 @@ public:
     // Whether CPU t runs mm (is in its mm_cpumask).
     bool thread_runs_mm(rt::Tid t, const mm_struct& mm) const {
         return t < thread_process.size() && thread_process[t] >= 0 &&
-               process_mm[thread_process[t]] == &mm;
+               processes[thread_process[t]].mm == &mm;
     }
 
     // Readies a kernel kept from an earlier run (same geometry) for a new one: no
@@ -89,6 +85,16 @@ public:
     void reset(size_t nprocesses);
 
     // The kernel whose run executes on this OS thread.
+    //
+    // The rule: a function that can be handed the kernel takes `Kernel& k` as its first
+    // argument; current() is only for facades that keep an upstream signature with no
+    // context argument and are called where no Kernel& is at hand, and a facade calls it
+    // once and passes k down.  The facades that use it: vma_start_read, vma_start_write
+    // and vma_mark_detached (vma_lock.cpp); mm_rb_write_lock/unlock, vm_write_begin/end,
+    // put_vma, hold_vma and release_vma (spf_vma.cpp);
+    // MapleTree::mas_walk_rcu; mmap_read_lock/mmap_write_lock's wait counter;
+    // mm_struct::vm_area_free; split_vma; vma_modify_flags and vma_merge_new_range;
+    // expand_downwards.
     static Kernel& current();
     class Scope {
     public:

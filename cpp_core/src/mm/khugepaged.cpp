@@ -435,8 +435,8 @@ int madvise_collapse_errno(R r) {
 }  // namespace
 
 std::string khugepaged_collapse(Kernel& k, int process, uint64_t addr) {
-    mm_struct* mmp = process >= 0 && static_cast<size_t>(process) < k.process_mm.size()
-                         ? k.process_mm[process]
+    mm_struct* mmp = process >= 0 && static_cast<size_t>(process) < k.processes.size()
+                         ? k.processes[process].mm
                          : nullptr;
     if (!mmp) return scan_result_name(R::SCAN_ANY_PROCESS);  // not on khugepaged's list
     mm_struct& mm = *mmp;

@@ -18,8 +18,8 @@ namespace mmrace::mm {
 namespace {
 
 mm_struct* mm_of(Kernel& k, const userfaultfd_ctx* ctx) {
-    for (mm_struct* m : k.process_mm)
-        if (m && m->id == ctx->mm_id) return m;
+    for (const process& pr : k.processes)
+        if (pr.mm && pr.mm->id == ctx->mm_id) return pr.mm;
     return nullptr;
 }
 

@@ -22,13 +22,14 @@ int expand_downwards(mm_struct& mm, vm_area_struct* vma, uint64_t addr) {
         if (!(prev->vm_flags & VM_GROWSDOWN) && (prev->vm_flags & VM_ACCESS_FLAGS) &&
             (addr < prev->vm_end || addr - prev->vm_end < kStackGuardGap))
             return 12;  // ENOMEM
-    anon_vma_prepare(Kernel::current(), vma);
+    Kernel& k = Kernel::current();
+    anon_vma_prepare(k, vma);
     if (addr >= vma->vm_start) return 0;  // somebody else expanded it already
     uint64_t grow = (vma->vm_start - addr) >> PAGE_SHIFT;
     if (grow > vma->vm_pgoff || vma->vm_end - addr > kRlimitStack) return 12;  // acct_stack_growth
     vma_write_begin(vma);  // c137381f71ae: expand_downwards write-locks the VMA
     // "We update the anon VMA tree": rmap walkers see the old bounds or the new ones.
-    anon_vma* av = vma->anon_vma ? anon_vma_of(Kernel::current(), vma->anon_vma) : nullptr;
+    anon_vma* av = vma->anon_vma ? anon_vma_of(k, vma->anon_vma) : nullptr;
     if (av) anon_vma_lock_write(av);
     mm.vma_unlink(vma);
     vma->vm_start = addr;

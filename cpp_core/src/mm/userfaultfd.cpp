@@ -210,8 +210,8 @@ uint32_t handle_userfault(Kernel& k, fault::vm_fault& vmf, uint64_t reason) {
 void userfaultfd_release(Kernel& k, userfaultfd_ctx* ctx) {
     if (ctx->process >= 0) k.uffd->closed.at(ctx->process) = true;  // close(2): the fd is gone
     mm_struct* mm = nullptr;
-    for (mm_struct* m : k.process_mm)
-        if (m && m->id == ctx->mm_id) mm = m;
+    for (const process& pr : k.processes)
+        if (pr.mm && pr.mm->id == ctx->mm_id) mm = pr.mm;
     if (mm) {
         mmap_write_lock(*mm, MMR_SITE("userfaultfd_release"));
         userfaultfd_release_all(*mm);

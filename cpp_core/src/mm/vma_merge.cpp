@@ -52,10 +52,10 @@ void set_bounds(mm_struct& mm, vm_area_struct* v, uint64_t start, uint64_t end) 
 
 // vma_complete for a VMA a merge swallowed: out of the tree and of i_mmap now; off its
 // anon_vmas (anon_vma_merge) and freed once the merge is complete (free_removed).
-void remove(mm_struct& mm, vm_area_struct* v, std::vector<vm_area_struct*>& removed) {
+void remove(Kernel& k, mm_struct& mm, vm_area_struct* v, std::vector<vm_area_struct*>& removed) {
     mm.vma_unlink(v);
     vma_mark_detached(v);
-    i_mmap_remove(Kernel::current(), v);
+    i_mmap_remove(k, v);
     removed.push_back(v);
 }
 
@@ -68,7 +68,7 @@ void free_removed(Kernel& k, mm_struct& mm, const std::vector<vm_area_struct*>& 
 
 // Merges r (which, for an existing VMA, is all or an edge of r.src) into prev and/or
 // next.  Returns the merged VMA or null; with keep_locked, still in its write section.
-vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* prev,
+vm_area_struct* try_merge(Kernel& k, mm_struct& mm, const MergeRange& r, vm_area_struct* prev,
                           vm_area_struct* next, vm_area_struct* middle,
                           bool keep_locked = false) {
     bool left = can_merge(r, prev, true) && (!middle || middle->vm_start == r.start);
@@ -76,7 +76,6 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
     if (left && right && prev->anon_vma && next->anon_vma && prev->anon_vma != next->anon_vma)
         right = false;  // prev and next cannot share one anon_vma
     if (!left && !right) return nullptr;
-    Kernel& k = Kernel::current();
     vm_area_struct* tgt = left ? prev : next;
     // vma_prepare: every VMA the merge changes or removes is write-locked first.
     std::vector<vm_area_struct*> touched;
@@ -98,11 +97,11 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
         vma_adjust_trans_huge(k, middle, left ? r.end : r.start);  // commit_merge
     }
     if (middle) {
-        if (middle->vm_start >= r.start && middle->vm_end <= r.end) remove(mm, middle, removed);
+        if (middle->vm_start >= r.start && middle->vm_end <= r.end) remove(k, mm, middle, removed);
         else if (left) set_bounds(mm, middle, r.end, middle->vm_end);
         else set_bounds(mm, middle, middle->vm_start, r.start);
     }
-    if (left && right) remove(mm, next, removed);
+    if (left && right) remove(k, mm, next, removed);
     if (left) {
         mm.vma_unlink(prev);
         prev->vm_end = hi;
@@ -127,10 +126,11 @@ vm_area_struct* try_merge(mm_struct& mm, const MergeRange& r, vm_area_struct* pr
 vm_area_struct* vma_modify_flags(mm_struct& mm, vm_area_struct* vma, uint64_t start,
                                  uint64_t end, uint64_t newflags) {
     mmap_assert_write_locked(mm);
+    Kernel& k = Kernel::current();
     MergeRange r{start, end, newflags, vma->vm_file, vma->pgoff_at(start), vma, vma->anon_vma};
     vm_area_struct* prev = mm.find_vma_prev(vma->vm_start);
     vm_area_struct* next = mm.find_vma(vma->vm_end);
-    if (vm_area_struct* merged = try_merge(mm, r, prev, next, vma)) return merged;
+    if (vm_area_struct* merged = try_merge(k, mm, r, prev, next, vma)) return merged;
     if (start > vma->vm_start) split_vma(mm, vma, start, /*new_below=*/true);
     if (end < vma->vm_end) split_vma(mm, vma, end, /*new_below=*/false);
     vma_write_begin(vma);  // mprotect_fixup: vma_start_write, vm_write_begin
@@ -144,7 +144,7 @@ vm_area_struct* vma_merge_new_range(mm_struct& mm, uint64_t start, uint64_t end,
                                     const vm_area_struct* src, bool keep_locked) {
     mmap_assert_write_locked(mm);
     MergeRange r{start, end, flags, file, pgoff, src, src ? src->anon_vma : 0};
-    return try_merge(mm, r, mm.find_vma_prev(start), mm.find_vma(end), nullptr, keep_locked);
+    return try_merge(Kernel::current(), mm, r, mm.find_vma_prev(start), mm.find_vma(end), nullptr, keep_locked);
 }
 
 }  // namespace mmrace::mm

@@ -35,8 +35,8 @@ void exit_mmap(Kernel& k, mm_struct& mm) {
 
 void do_exit(Kernel& k) {
     int p = k.thread_process.at(k.rt.self());
-    if (p < 0 || !k.process_mm[p]) return;
-    mm_struct& mm = *k.process_mm[p];
+    if (p < 0 || !k.processes[p].mm) return;
+    mm_struct& mm = *k.processes[p].mm;
     k.tlbs[k.rt.self()].flush_all();  // this CPU leaves the mm
     if (--mm.mm_users == 0) exit_mmap(k, mm);  // mmput
 }

@@ -186,8 +186,8 @@ std::string sys_fork(Kernel& k, int child_process, const std::string& child_name
         exit_mmap(k, *mm);
         return errno_name(ENOMEM_);
     }
-    k.process_mm[child_process] = mm;
-    mm->mm_users = k.process_nthreads.at(child_process);
+    k.processes.at(child_process).mm = mm;
+    mm->mm_users = k.processes.at(child_process).nr_threads;
     for (rt::Tid t = 0; t < k.thread_process.size(); ++t)
         if (k.thread_process[t] == child_process) k.rt.start(t);
     return child_name;

@@ -108,7 +108,7 @@ uint64_t move_page_tables(Kernel& k, vm_area_struct* vma, uint64_t old_addr, uin
 // caller ends once the PTEs have moved: a fault must not fill the new range first, or
 // move_ptes overwrites its PTE ("mm: protect mremap() against SPF hanlder": copy_vma
 // returns the VMA still marked, for vm_raw_write_end after move_page_tables).
-vm_area_struct* copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr,
+vm_area_struct* copy_vma(Kernel& k, mm_struct& mm, const vm_area_struct* vma, uint64_t new_addr,
                          uint64_t new_len, uint64_t new_pgoff) {
     if (vma->vma_is_anonymous() && !vma->anon_vma) new_pgoff = new_addr >> PAGE_SHIFT;
     // keep_locked: the merged VMA's section must not end inside the merge, whose
@@ -119,13 +119,13 @@ vm_area_struct* copy_vma(mm_struct& mm, const vm_area_struct* vma, uint64_t new_
                                                      /*keep_locked=*/true))
         return merged;
     vm_area_struct* n = mm.vm_area_dup(*vma);  // sharing the anon_vma
-    anon_vma_clone(Kernel::current(), n, vma);
+    anon_vma_clone(k, n, vma);
     n->vm_start = new_addr;
     n->vm_end = new_addr + new_len;
     n->vm_pgoff = new_pgoff;
     vma_write_begin(n);  // before a fault can find it in the tree
     mm.vma_link(n);
-    vma_link_file(Kernel::current(), n);
+    vma_link_file(k, n);
     return n;
 }
 
@@ -143,7 +143,7 @@ int64_t move_vma(Kernel& k, mm_struct& mm, vm_area_struct* vma, uint64_t old_add
     // reference keeps it until the section ends.
     vma_write_begin(vma);
     hold_vma(vma);
-    vm_area_struct* new_vma = copy_vma(mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
+    vm_area_struct* new_vma = copy_vma(k, mm, vma, new_addr, new_len, vma->pgoff_at(old_addr));
     uint64_t moved = move_page_tables(k, vma, old_addr, new_addr, old_len);
     if (moved < old_len) {
         // "Move entries back from new area to old, which will succeed since page tables

@@ -79,8 +79,8 @@ void smap_gather_stats(Kernel& k, vm_area_struct* vma, mem_size_stats& mss) {
 }  // namespace
 
 std::string proc_smaps(Kernel& k, int process) {
-    mm_struct* mm = process >= 0 && static_cast<size_t>(process) < k.process_mm.size()
-                        ? k.process_mm[process]
+    mm_struct* mm = process >= 0 && static_cast<size_t>(process) < k.processes.size()
+                        ? k.processes[process].mm
                         : nullptr;
     // proc_mem_open / m_start: mmget_not_zero.  Not forked yet, or every thread has
     // exited (its mm torn down): nothing to read.

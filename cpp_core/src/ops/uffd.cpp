@@ -64,7 +64,7 @@ bool userfaultfd_ctx_read(Kernel& k, userfaultfd_ctx* ctx, uffd_msg* msg) {
         // Threads that could still fault in the process's memory: not finished and not
         // handlers themselves.
         int p = ctx->process;
-        int may_fault = k.process_nthreads.at(p) - k.uffd->done.at(p) - k.uffd->serving.at(p);
+        int may_fault = k.processes.at(p).nr_threads - k.uffd->done.at(p) - k.uffd->serving.at(p);
         if (may_fault <= 0) return false;
         ctx->fd_wqh.push_back(k.rt.self());
         k.rt.wait(MMR_SITE("userfaultfd_ctx_read"), &w);

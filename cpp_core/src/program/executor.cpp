@@ -16,6 +16,7 @@
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
 #include "ops/ops.hpp"
+#include "program/test_hooks.hpp"
 
 namespace mmrace {
 
@@ -130,12 +131,13 @@ struct RunState {
     std::vector<int> pin_handles;  // by slot: a pin op's handle, else -1
     int in_flight = 0;  // ops (and exits) under way on any thread
     uint64_t clock = 0;  // orders every op invocation and response of the run
+    const AfterOp* after_op = nullptr;  // a test's hook (program/test_hooks.hpp)
 };
 
 // A quiescent point: no thread is inside the kernel, so every invariant must hold.
 void op_done(RunState& s, const Thread& t, size_t index) {
     --s.in_flight;
-    if (s.opt.after_op) s.opt.after_op(s.k, t.name, index);
+    if (s.after_op && *s.after_op) (*s.after_op)(s.k, t.name, index);
     if (s.opt.check_quiescent && s.in_flight == 0) check::check_quiescent(s.k);
 }
 
@@ -273,7 +275,8 @@ void check_built(const Program& p) {
         for (const auto& op : t.ops) check_op_built(op);
 }
 
-RunResult run_program(const Program& p, const RunOptions& opt) {
+namespace {
+RunResult run_hooked(const Program& p, const RunOptions& opt, const AfterOp& after_op) {
     check_built(p);
     rt::RuntimeConfig rc;
     rc.budget = opt.budget.value_or(p.config.budget);
@@ -284,6 +287,7 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     mm::Kernel& k = lease.get();
 
     RunState s{k, p, opt, {}, {}, 0, 0};
+    s.after_op = &after_op;
     int tid = 0;
     for (size_t pi = 0; pi < p.processes.size(); ++pi)
         for (const auto& t : p.processes[pi].threads) {
@@ -321,10 +325,11 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
         k.files.push_back(std::move(f));
     }
     for (size_t pi = 0; pi < p.processes.size(); ++pi) {
-        k.process_nthreads.push_back(static_cast<int>(p.processes[pi].threads.size()));
+        mm::process& proc = k.processes[pi];
+        proc.nr_threads = static_cast<int>(p.processes[pi].threads.size());
         if (p.processes[pi].forked) continue;
-        k.process_mm[pi] = k.mm_alloc();
-        k.process_mm[pi]->mm_users = k.process_nthreads.back();
+        proc.mm = k.mm_alloc();
+        proc.mm->mm_users = proc.nr_threads;
     }
     mm::userfaultfd_setup(k, p);
 
@@ -367,6 +372,11 @@ RunResult run_program(const Program& p, const RunOptions& opt) {
     r.program = std::make_shared<const Program>(p);
     return r;
 }
+}  // namespace
+
+RunResult run_program(const Program& p, const RunOptions& opt) { return run_hooked(p, opt, {}); }
+
+RunResult run_program(const Program& p, const TestRunOptions& opt) { return run_hooked(p, opt, opt.after_op); }
 
 std::string replay_mmr(const Program& program, std::string_view schedule) {
     Program p = program;
