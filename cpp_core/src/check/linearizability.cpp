@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_set>
@@ -59,6 +60,8 @@ struct UnionFind {
 // (mremap moves a range, fork copies every page).
 struct Inflow {
     uint64_t space, first, len, src_space, src, last;
+    // The page whose content page k (a page of the range) may hold.
+    Key source(Key k) const { return make_key(src_space, src + std::min(key_page(k) - first, last)); }
 };
 
 // Everything the grouping needs to know about the history as a whole.
@@ -81,6 +84,7 @@ public:
 private:
     void process_facts();
     bool supported() const;
+    std::optional<Inflow> inflow(const HistOp& o) const;
     std::vector<Inflow> inflows() const;
     bool track();
     void unite();
@@ -175,21 +179,26 @@ void Partition::process_facts() {
             volatile_objs_.insert(objs_of[o.process].begin(), objs_of[o.process].end());
 }
 
+// The inflow of op o: an mremap's (a failed MREMAP_FIXED may have unmapped its target)
+// or a fork's; none for other ops.
+std::optional<Inflow> Partition::inflow(const HistOp& o) const {
+    const Op& op = *o.op;
+    uint64_t a;
+    if (op.kind == OpKind::mremap) {
+        bool ok = result_addr(o, &a);
+        if (!ok && !((op.flags & MREMAPF_FIXED) && op.to)) return std::nullopt;
+        uint64_t na = (ok ? a : *op.to) >> 12;
+        return Inflow{proc(o), na, ok ? op.new_pages : op.pages, proc(o), op.addr >> 12, op.pages - 1};
+    }
+    if (op.kind == OpKind::fork)
+        return Inflow{static_cast<uint64_t>(op.process), 0, 1ull << 40, proc(o), 0, 1ull << 40};
+    return std::nullopt;
+}
+
 std::vector<Inflow> Partition::inflows() const {
     std::vector<Inflow> in;
-    uint64_t a;
-    for (const auto& o : h_.ops) {
-        const Op& op = *o.op;
-        if (op.kind == OpKind::mremap) {
-            bool ok = result_addr(o, &a);
-            if (!ok && !((op.flags & MREMAPF_FIXED) && op.to)) continue;
-            uint64_t na = (ok ? a : *op.to) >> 12;
-            in.push_back({proc(o), na, ok ? op.new_pages : op.pages, proc(o), op.addr >> 12,
-                          op.pages - 1});
-        } else if (op.kind == OpKind::fork) {
-            in.push_back({static_cast<uint64_t>(op.process), 0, 1ull << 40, proc(o), 0, 1ull << 40});
-        }
-    }
+    for (const auto& o : h_.ops)
+        if (auto f = inflow(o)) in.push_back(*f);
     return in;
 }
 
@@ -217,7 +226,7 @@ bool Partition::track() {
         for (const Inflow& f : in) {
             uint64_t page = key_page(k);
             if (key_space(k) != f.space || page < f.first || page - f.first >= f.len) continue;
-            add(make_key(f.src_space, f.src + std::min(page - f.first, f.last)));
+            add(f.source(k));
         }
     }
     return true;
@@ -237,15 +246,8 @@ void Partition::unite() {
                 if (objs_.insert(ok).second) uf_.add(ok);
                 uf_.unite(k, ok);
             }
-        } else if (op.kind == OpKind::mremap) {
-            bool ok = result_addr(o, &a);
-            if (!ok && !((op.flags & MREMAPF_FIXED) && op.to)) continue;
-            uint64_t old = op.addr >> 12, n = op.pages, na = (ok ? a : *op.to) >> 12;
-            for (Key k : in_range(tracked_, proc(o), na, ok ? op.new_pages : n))
-                uf_.unite(k, make_key(proc(o), old + std::min(key_page(k) - na, n - 1)));
-        } else if (op.kind == OpKind::fork) {
-            for (Key k : in_range(tracked_, static_cast<uint64_t>(op.process), 0, 1ull << 40))
-                uf_.unite(k, make_key(proc(o), key_page(k)));
+        } else if (auto f = inflow(o)) {
+            for (Key k : in_range(tracked_, f->space, f->first, f->len)) uf_.unite(k, f->source(k));
         }
     }
 }
