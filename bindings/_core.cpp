@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "explore_binding.hpp"
+#include "interrupt.hpp"
 #include "mmrace/mmr.hpp"
 #include "mmrace/ops.hpp"
 #include "mmrace/run.hpp"
@@ -75,11 +76,7 @@ py::dict run(const Program& p, std::optional<std::string> schedule, std::optiona
     opt.budget = budget;
     opt.trace = trace;
     bool interrupted = false;
-    opt.interrupted = [&interrupted] {
-        py::gil_scoped_acquire gil;
-        if (PyErr_CheckSignals() != 0) interrupted = true;
-        return interrupted;
-    };
+    opt.interrupted = python_interrupt_poll(interrupted);
     RunResult r;
     try {
         py::gil_scoped_release nogil;

@@ -2,6 +2,7 @@
 // released.  The program generator, the progress callback and the Ctrl-C poll take
 // the GIL back for as long as they need Python.
 #include "explore_binding.hpp"
+#include "interrupt.hpp"
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -88,11 +89,7 @@ py::dict explore_py(const py::object& source, const std::vector<std::string>& po
             progress(result_to_dict(r));
         };
     bool interrupted = false;
-    o.interrupted = [&interrupted] {
-        py::gil_scoped_acquire gil;
-        if (PyErr_CheckSignals() != 0) interrupted = true;
-        return interrupted;
-    };
+    o.interrupted = python_interrupt_poll(interrupted);
     ExploreResult r;
     if (!py::isinstance<py::str>(source) && !py::isinstance<Program>(source)) {
         if (!PyCallable_Check(source.ptr()))
