@@ -11,6 +11,7 @@
 #include "mmrace/run.hpp"
 #include "mutants/catalogue.hpp"
 #include "program/generate/workload.hpp"
+#include "trace_binding.hpp"
 
 namespace py = pybind11;
 using namespace mmrace;
@@ -48,6 +49,7 @@ py::dict result_to_dict(const RunResult& r, bool with_trace) {
     d["schedule"] = r.schedule;
     d["budget"] = r.budget;
     d["reproducer"] = r.reproducer();
+    d["lin_history"] = lin_history_to_py(r);
     return d;
 }
 
@@ -241,4 +243,5 @@ PYBIND11_MODULE(_core, m) {
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
     bind_generate(m);
     bind_explore(m);
+    bind_trace(m);
 }

@@ -47,3 +47,4 @@ def explore(source: Program | str | Callable[[int], Program | str], *,
             check_semantics: bool = True,
             progress: Callable[[dict[str, Any]], None] | None = None,
             progress_seconds: float = 1.0) -> dict[str, Any]: ...
+def lock_names() -> dict[int, str]: ...  # lock class by the arg of its trace records

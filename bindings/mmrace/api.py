@@ -80,6 +80,9 @@ class Result:
     # and trace hash.
     reproducer: str = field(default="", repr=False)
     budget: int = DEFAULT_BUDGET
+    # When check linearizability failed: the failing page group's history (pages,
+    # linearized, ops with thread, index, inv, resp, mark); see mmrace.trace.
+    lin_history: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +106,18 @@ class Result:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1)
+
+    def to_perfetto(self) -> dict[str, Any]:
+        """The run as Chrome trace-event JSON (a dict; json.dump it and open the file in
+        ui.perfetto.dev): see mmrace.trace.to_perfetto.  Needs the trace (run(...,
+        trace=True), the default)."""
+        from mmrace import trace
+        return trace.to_perfetto(self)
+
+    def to_trace_text(self, detailed: bool = False) -> str:
+        """The run's interleaving, one line per step: see mmrace.trace.to_text."""
+        from mmrace import trace
+        return trace.to_text(self, detailed=detailed)
 
 
 def parse(text: str, filename: str = "<string>") -> _core.Program:

@@ -23,8 +23,10 @@ struct H {
     std::string result;
 };
 
-// Checks the history `ops` of the program `mmr`; "" when it is linearizable.
-std::string lin(const std::string& mmr, const std::vector<H>& ops) {
+// Checks the history `ops` of the program `mmr`; "" when it is linearizable.  On a
+// failure `failing` (if given) gets the failing group's history.
+std::string lin(const std::string& mmr, const std::vector<H>& ops, LinHistory* failing = nullptr,
+                size_t* nodes = nullptr) {
     static std::vector<std::unique_ptr<Program>> keep;  // HistOps point into it
     keep.push_back(std::make_unique<Program>(parse_mmr(mmr)));
     const Program& p = *keep.back();
@@ -44,7 +46,8 @@ std::string lin(const std::string& mmr, const std::vector<H>& ops) {
     }
     std::sort(h.ops.begin(), h.ops.end(), [](auto& a, auto& b) { return a.inv < b.inv; });
     check::LinStats st;
-    std::string r = check::check_linearizable(h, &st);
+    std::string r = check::check_linearizable(h, &st, {}, failing);
+    if (nodes) *nodes = st.nodes;
     EXPECT_FALSE(st.skipped);
     EXPECT_EQ(st.gave_up, 0u);
     return r;
@@ -69,6 +72,27 @@ TEST(Oracle, SequentialReadSeesTheLastWrite) {
     std::string r = lin(kTwoThreads, h);
     EXPECT_NE(r.find("P0 page 0x100000"), std::string::npos) << r;
     EXPECT_NE(r.find("read 0x100008 -> 0"), std::string::npos) << r;
+}
+
+TEST(Oracle, AFailedGroupHandsOutItsHistoryMarkedAsTheSearchLeftIt) {
+    // T0 writes 5 and reads it back; T1's read overlaps the write and sees 7: no order
+    // fits it, whatever goes first.
+    std::vector<H> h = {{"P0.T0", 0, 1, 2, "0x100000"}, {"P0.T0", 1, 3, 8, "ok"},
+                        {"P0.T1", 0, 4, 5, "7"}, {"P0.T0", 2, 9, 10, "5"}};
+    size_t plain_nodes = 0, nodes = 0;
+    std::string plain = lin(kTwoThreads, h, nullptr, &plain_nodes);
+    LinHistory failing;
+    EXPECT_EQ(lin(kTwoThreads, h, &failing, &nodes), plain);
+    EXPECT_EQ(nodes, plain_nodes);  // asking for the history changes nothing
+    EXPECT_EQ(failing.pages, "P0 page 0x100000");
+    ASSERT_EQ(failing.ops.size(), 4u);
+    EXPECT_EQ(failing.ops[2].thread, "P0.T1");
+    EXPECT_EQ(failing.ops[2].mark, LinOp::Mark::stuck);
+    EXPECT_EQ(failing.ops[3].mark, LinOp::Mark::unreached);  // its read comes after T1's
+    EXPECT_EQ(failing.ops[0].mark, LinOp::Mark::linearized);
+    EXPECT_EQ(failing.linearized, 2u);  // the mmap and the write
+    EXPECT_EQ(failing.ops[1].inv, 3u);
+    EXPECT_EQ(failing.ops[1].resp, 8u);
 }
 
 TEST(Oracle, ConcurrentReadMaySeeEitherValue) {

@@ -74,6 +74,25 @@ struct TraceEntry {
     uint64_t arg;
 };
 
+// The history of the page group that check linearizability could not order, as
+// Porcupine's visualiser shows one: every op of the group as an [invocation, response]
+// interval, and how far the search got.  The longest order the search found places
+// the `linearized` ops; after it, each `stuck` op could go next by real time, but its
+// result disagrees with the reference model in that state.
+struct LinOp {
+    enum class Mark : uint8_t { linearized, stuck, unreached };
+    std::string thread;
+    size_t index = 0;             // position in its thread (as OpResult)
+    uint64_t inv = 0, resp = 0;   // points of the run's op clock
+    Mark mark = Mark::unreached;
+};
+
+struct LinHistory {
+    std::string pages;     // the group's pages, as the check's message names them
+    size_t linearized = 0; // ops the longest order placed
+    std::vector<LinOp> ops;  // in invocation order
+};
+
 struct RunResult {
     Verdict verdict = Verdict::ok;
     Check check = Check::none;  // none for ok
@@ -86,6 +105,7 @@ struct RunResult {
     std::string schedule;  // a `schedule replay ...` line that reproduces this run
     uint64_t budget = kDefaultBudget;  // the step budget the run had
     std::shared_ptr<const Program> program;  // the program that ran
+    std::optional<LinHistory> lin_history;  // set when check linearizability failed
 
     bool ok() const { return verdict == Verdict::ok; }
     // The reproducer: the canonical .mmr text of the program with its budget and its

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mmrace/program.hpp"
+#include "mmrace/run.hpp"
 
 namespace mmrace::check {
 
@@ -42,8 +43,10 @@ struct LinStats {
 // (check/refmodel.hpp), one group of related pages at a time.  Returns "" or a
 // report that names the pages and lists the ops of the failing group.
 // `interrupted` is polled now and then; when it says true the check stops early with
-// stats->interrupted set.
+// stats->interrupted set.  On a failure, `failing` (if given) gets the failing group's
+// history for traces; asking for it changes neither the verdict nor the stats.
 std::string check_linearizable(const History& h, LinStats* stats = nullptr,
-                               const std::function<bool()>& interrupted = {});
+                               const std::function<bool()>& interrupted = {},
+                               LinHistory* failing = nullptr);
 
 }  // namespace mmrace::check

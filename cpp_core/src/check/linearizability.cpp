@@ -342,6 +342,12 @@ public:
     bool run(const State& init);
     size_t nodes() const { return nodes_; }
     size_t total() const { return total_; }
+    // After a failed run: the sub-ops of the longest order found (each thread's first
+    // `placed(t)`), and those that could go next after it, none of which fit.
+    size_t placed(size_t t) const { return best_pos_.at(t); }
+    std::vector<const SubOp*> stuck() const;
+    const std::vector<SubOp>& thread_ops(size_t t) const { return *threads_[t]; }
+    size_t thread_count() const { return threads_.size(); }
 
 private:
     // A node: its state, the threads whose next op may go next, the successor states
@@ -355,6 +361,7 @@ private:
         size_t tried = SIZE_MAX;  // the thread whose op `next` came from
     };
     bool enter(State s);
+    void note_progress(const Frame& f);
     const SubOp& next_op(size_t t) const { return (*threads_[t])[pos_[t]]; }
 
     const Context& ctx_;
@@ -364,7 +371,26 @@ private:
     size_t total_ = 0, done_ = 0, nodes_ = 0, budget_ = 0, memo_bytes_ = 0;
     std::vector<Frame> stack_;
     std::unordered_set<std::string> seen_;
+    size_t best_done_ = 0;
+    std::vector<uint32_t> best_pos_;
+    std::vector<size_t> best_order_;
 };
+
+// Remembers the first node of the greatest progress.  If the search fails, no op of
+// such a node's `order` had a successor state: one would have entered a deeper node
+// (a refuted key at that depth would mean a deeper node was visited before).
+void Search::note_progress(const Frame& f) {
+    if (!best_pos_.empty() && done_ <= best_done_) return;
+    best_done_ = done_;
+    best_pos_ = pos_;
+    best_order_ = f.order;
+}
+
+std::vector<const SubOp*> Search::stuck() const {
+    std::vector<const SubOp*> v;
+    for (size_t t : best_order_) v.push_back(&(*threads_[t])[best_pos_[t]]);
+    return v;
+}
 
 // Pushes a node for state s at the current progress, unless it was refuted before.
 bool Search::enter(State s) {
@@ -386,6 +412,7 @@ bool Search::enter(State s) {
     // window's begin too: until its end, accesses may still take the old view).
     std::sort(f.order.begin(), f.order.end(),
               [this](size_t a, size_t b) { return next_op(a).h->resp < next_op(b).h->resp; });
+    note_progress(f);
     stack_.push_back(std::move(f));
     return true;
 }
@@ -427,12 +454,39 @@ std::string page_name(const History& h, Key k) {
     return s.str();
 }
 
+std::string group_pages(const History& h, const Partition::Group& g) {
+    std::string s = page_name(h, g.keys.front());
+    if (g.keys.size() > 1) s += " and " + std::to_string(g.keys.size() - 1) + " related page(s)";
+    return s;
+}
+
+// The failing group's ops in invocation order, each marked by the longest order the
+// search found: linearized (all its sub-ops placed), stuck (one of them could go next
+// after that order and did not fit) or unreached.
+LinHistory lin_history(const History& h, const Partition::Group& g, const Search& search) {
+    std::map<const HistOp*, LinOp::Mark> mark;
+    for (size_t t = 0; t < search.thread_count(); ++t) {
+        const auto& list = search.thread_ops(t);
+        for (size_t i = 0; i < list.size(); ++i) {
+            auto it = mark.emplace(list[i].h, LinOp::Mark::linearized).first;
+            if (i >= search.placed(t)) it->second = LinOp::Mark::unreached;
+        }
+    }
+    for (const SubOp* x : search.stuck()) mark[x->h] = LinOp::Mark::stuck;
+    LinHistory out;
+    out.pages = group_pages(h, g);
+    for (const auto& [o, m] : mark) {
+        out.ops.push_back(LinOp{h.thread_names.at(o->thread), o->index, o->inv, o->resp, m});
+        out.linearized += m == LinOp::Mark::linearized;
+    }
+    std::sort(out.ops.begin(), out.ops.end(), [](const LinOp& a, const LinOp& b) { return a.inv < b.inv; });
+    return out;
+}
+
 std::string report(const History& h, const Partition::Group& g) {
     std::ostringstream s;
     s << "no order of these ops agrees with the sequential reference model, on "
-      << page_name(h, g.keys.front());
-    if (g.keys.size() > 1) s << " and " << g.keys.size() - 1 << " related page(s)";
-    s << ":";
+      << group_pages(h, g) << ":";
     std::set<const HistOp*> ops;
     for (const auto& [t, list] : g.threads)
         for (const auto& x : list) ops.insert(x.h);
@@ -454,7 +508,7 @@ std::string report(const History& h, const Partition::Group& g) {
 
 
 std::string check_linearizable(const History& h, LinStats* stats,
-                               const std::function<bool()>& interrupted) {
+                               const std::function<bool()>& interrupted, LinHistory* failing) {
     LinStats local;
     LinStats& st = stats ? *stats : local;
     Partition part(h);
@@ -471,7 +525,10 @@ std::string check_linearizable(const History& h, LinStats* stats,
         try {
             bool ok = search.run(g.init);
             st.nodes += search.nodes();
-            if (!ok) return report(h, g);
+            if (!ok) {
+                if (failing) *failing = lin_history(h, g, search);
+                return report(h, g);
+            }
         } catch (const Search::GiveUp&) {
             st.nodes += search.nodes();
             ++st.gave_up;

@@ -352,10 +352,12 @@ RunResult run_hooked(const Program& p, const RunOptions& opt, const AfterOp& aft
             out.message = leaks;
         }
     }
+    std::optional<LinHistory> lin_history;
     if (out.verdict == rt::Verdict::ok && opt.check_semantics) {
         check::LinStats local;
         check::LinStats& st = opt.lin_stats ? *opt.lin_stats : local;
-        std::string bad = check::check_linearizable(history(p, s.slots), &st, opt.interrupted);
+        LinHistory failing;
+        std::string bad = check::check_linearizable(history(p, s.slots), &st, opt.interrupted, &failing);
         if (st.interrupted) {
             out.verdict = rt::Verdict::interrupted;
             out.check = Check::interrupted;
@@ -364,12 +366,14 @@ RunResult run_hooked(const Program& p, const RunOptions& opt, const AfterOp& aft
             out.verdict = rt::Verdict::violation;
             out.check = Check::linearizability;
             out.message = bad;
+            lin_history = std::move(failing);
         }
     }
     RunResult r;
     fill_result(k, p, out, s.slots, r);
     r.budget = opt.budget.value_or(p.config.budget);
     r.program = std::make_shared<const Program>(p);
+    r.lin_history = std::move(lin_history);
     return r;
 }
 }  // namespace
