@@ -7,8 +7,8 @@ import json
 import os
 import sys
 
-from mmrace import __version__, api, conform
 from mmrace import cmd_trace
+from mmrace import __version__, api, conform
 from mmrace._core import ModelError, NotBuilt
 
 # Exit codes, one meaning each (docs/cli.md).
@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"step budget (default: the program's config budget=, else "
                    f"{api.DEFAULT_BUDGET})")
     r.set_defaults(func=cmd_run)
+    cmd_trace.add_parser(sub)
     c = sub.add_parser("conform", help="compare the model with the host kernel, op by op",
                        description="Run single-threaded programs (fork included) in the model "
                        "and on the host Linux kernel (mmrace-host) and print every op whose "
@@ -179,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the model under this fault strategy (default: the program's)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_conform)
-    cmd_trace.add_parser(sub)
     args = ap.parse_args(argv)
     try:
         return args.func(args)
