@@ -8,6 +8,7 @@ import os
 import sys
 
 from mmrace import __version__, api, conform
+from mmrace import cmd_shrink
 from mmrace._core import ModelError, NotBuilt
 
 # Exit codes, one meaning each (docs/cli.md).
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the model under this fault strategy (default: the program's)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_conform)
+    cmd_shrink.add_parser(sub)
     args = ap.parse_args(argv)
     try:
         return args.func(args)
