@@ -49,6 +49,21 @@ def check(program: api._core.Program | str, schedule: api.Schedule = None, *,
     """
     if isinstance(program, str):
         program = api.parse(program)
+    schedule = _pct_with_steps(program, schedule, budget)
     res = api.run(program, schedule=schedule, budget=budget, trace=False)
     res.raise_for_verdict()
     return res
+
+
+def _pct_with_steps(program: api._core.Program, schedule: api.Schedule,
+                    budget: int | None) -> api.Schedule:
+    """`schedule` (None: the program's own line), with a PCT's steps=0 replaced by the
+    program's first-run length (mmrace.api.pct_steps); any other schedule as it is."""
+    if schedule is None:
+        last = program.to_mmr().rstrip("\n").rsplit("\n", 1)[-1]
+        schedule = last if last.startswith("schedule ") else None
+    if isinstance(schedule, str):
+        schedule = api.parse_schedule(schedule)
+    if isinstance(schedule, api.PCT) and schedule.steps == 0:
+        return api.PCT(schedule.seed, schedule.depth, api.pct_steps(program, budget))
+    return schedule
