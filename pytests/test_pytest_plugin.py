@@ -65,8 +65,9 @@ def test_the_options_set_the_fixture_and_the_marker_wins_over_them(pytester):
     (["--mmrace-mutant", "stackrot"], "stackrot"),  # in the catalogue, not built
     (["--mmrace-strategy", "classic", "--mmrace-mutant", "spf_no_pmd_recheck"],
      "spf_no_pmd_recheck"),  # a mutant of another strategy
-    (["--mmrace-profile", "mmrace-cii"], "--mmrace-profile mmrace-cii: no such Hypothesis "
-                                         "profile (mmrace's: mmrace-dev, mmrace-ci, mmrace-nightly)"),
+    (["--mmrace-profile", "mmrace-cii"],
+     "--mmrace-profile mmrace-cii: no such Hypothesis profile "
+     "(mmrace's: mmrace-dev, mmrace-ci, mmrace-nightly)"),
 ], ids=["strategy", "mutant", "unbuilt", "other-strategy", "profile"])
 def test_a_bad_option_is_a_usage_error_naming_it(pytester, args, message):
     pytester.makepyfile("def test_nothing():\n    pass\n")

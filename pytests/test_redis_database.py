@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+import redis  # the client, in the test extra (pip install mmrace[test])
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed "
                                 "(Debian package redis-server; scripts/test.sh installs it)")
-redis = pytest.importorskip("redis", reason="the redis client (pip install mmrace[test])")
 
-LOCK_ORDER = Path(__file__).resolve().parent.parent / "examples/mutants/khugepaged_hotplug_lock_order.mmr"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LOCK_ORDER = EXAMPLES / "mutants" / "khugepaged_hotplug_lock_order.mmr"
 
 # One test, run by two processes; each appends the seeds it runs to SEEDS.  "find" draws
 # seeds (about 1 in 14 fails); "replay" has only the reuse phase, so every example it
