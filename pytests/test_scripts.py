@@ -45,6 +45,15 @@ def test_without_root_it_names_the_missing_package_and_builds_nothing(tmp_path):
     assert not (tmp_path / "apt.log").exists()
 
 
+def test_it_names_every_missing_package_redis_server_included(tmp_path):
+    tree, env = _sandbox(tmp_path, uid=1000, gtest=False)
+    _stub(tmp_path / "bin", "dpkg", "exit 1")  # neither GoogleTest nor redis-server
+    p = subprocess.run(["bash", str(tree / "scripts" / "test.sh")], cwd=tree, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "missing system packages: libgtest-dev redis-server" in p.stderr
+
+
 def test_as_root_it_installs_the_missing_package(tmp_path):
     tree, env = _sandbox(tmp_path, uid=0, gtest=False)
     env["VIRTUAL_ENV"] = str(tmp_path / "venv")  # a venv whose python stops the script

@@ -25,6 +25,7 @@ have_pkg() {  # a Debian package, or (without dpkg) the file that shows it is th
 missing=()
 have_pkg libgtest-dev /usr/include/gtest/gtest.h || missing+=(libgtest-dev)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
+have_pkg redis-server /usr/bin/redis-server || missing+=(redis-server)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     SUDO=""

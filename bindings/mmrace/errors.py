@@ -1,7 +1,7 @@
 """The exceptions mmrace raises, one class per way a run can fail.
 
     MmraceError
-     +-- VerdictError            a run ended with a verdict other than ok
+     +-- VerdictError            a run ended with a verdict other than ok (an AssertionError too)
      |    +-- Violation          a check failed (use_after_free, linearizability, ...)
      |    +-- Deadlock           no thread could run
      |    +-- LockOrder          lockdep found a lock-order cycle
@@ -17,6 +17,7 @@ from MmraceError while the package is still being imported.
 """
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,10 +29,13 @@ class MmraceError(Exception):
     nor NotBuilt for a model not built yet)."""
 
 
-class VerdictError(MmraceError):
+class VerdictError(MmraceError, AssertionError):
     """A run ended with a verdict other than ok.  `result` is the Result, `reproducer`
-    its .mmr reproducer; str() names the verdict, the check and the message, then
-    prints the reproducer."""
+    its .mmr reproducer; str() names the verdict, the check and the message, then gives
+    the shell lines that save the reproducer and replay it.
+
+    It is an AssertionError too, so that pytest and Hypothesis report a failed check
+    (mmrace.testing.check) as a failed test, and Hypothesis shrinks it."""
 
     verdict = ""  # the verdict each subclass stands for
 
@@ -40,8 +44,16 @@ class VerdictError(MmraceError):
         self.reproducer = result.reproducer
         check = f" ({result.check})" if result.check else ""
         super().__init__(f"verdict {result.verdict}{check} at step {result.step}: "
-                         f"{result.message}\n\nreproducer (mmrace.run(mmrace.parse(text)) "
-                         f"replays it):\n{result.reproducer}")
+                         f"{result.message}\n\nTo replay it, paste into a shell (the "
+                         f"reproducer is the .mmr text between the EOF lines):\n\n"
+                         f"{self.replay_script()}")
+
+    def replay_script(self, path: str = "repro.mmr") -> str:
+        """Shell lines that write the reproducer to `path` and replay it: its schedule
+        line makes `mmrace run` repeat the run, to the same verdict and trace hash."""
+        quoted = shlex.quote(path)
+        return (f"cat > {quoted} <<'EOF'\n{self.reproducer.rstrip(chr(10))}\nEOF\n"
+                f"mmrace run {quoted}\n")
 
     @property
     def check(self) -> str | None:
