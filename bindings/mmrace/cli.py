@@ -9,6 +9,9 @@ import sys
 
 from mmrace import __version__, api, conform
 from mmrace._core import ModelError, NotBuilt
+from mmrace import cmd_bench
+from mmrace import cmd_hunt
+from mmrace import cmd_mutants
 
 # Exit codes, one meaning each (docs/cli.md).
 EXIT_OK = 0           # verdict ok (conform: nothing differs)
@@ -178,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the model under this fault strategy (default: the program's)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_conform)
+    cmd_hunt.add_parser(sub)
+    cmd_mutants.add_parser(sub)
+    cmd_bench.add_parser(sub)
     args = ap.parse_args(argv)
     try:
         return args.func(args)
