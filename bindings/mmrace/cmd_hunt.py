@@ -231,7 +231,7 @@ def _print_summary(h: _Hunt, r: explore.ExploreReport, as_json: bool) -> None:
             "found": first is not None, "verdict": first and first["verdict"],
             "check": first and first["check"], "runs": r.runs, "seconds": round(r.seconds, 3),
             "runs_per_s": round(r.runs_per_s, 1), "reproducer": first and first["reproducer"],
-            "lin_gave_up": r.lin_gave_up, "stopped": r.stopped, "strategy": h.strategy,
+            "lin_gave_up": r.lin_gave_up, "cpu_seconds": round(r.cpu_seconds, 3), "stopped": r.stopped, "strategy": h.strategy,
             "policy": h.args.policy, "jobs": r.jobs, "seed": h.args.seed,
             "findings": list(h.saved.values())}, indent=1))
         return

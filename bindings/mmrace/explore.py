@@ -37,10 +37,10 @@ __all__ = ["ExploreInterrupted", "ExploreReport", "Finding", "POLICIES", "explor
 
 # The schedule families of each policy, in the order each seed runs them.
 POLICIES = {"random": ("random",), "pct": ("pct",), "mixed": ("random", "pct")}
-# Seeds per chunk: about a quarter of a second of runs, so a chunk's start-up (a message
-# each way, the first PCT run) is well under 1% of it, and Ctrl-C or a cancel waits for
-# at most one progress period.  Fixed: a chunk's seeds must not depend on `jobs`.
-CHUNK_SEEDS = 256
+# Seeds per chunk: about a quarter of a second of runs (generated workloads run about
+# 1000 a second, one small program 10000), so a chunk's start-up (a message each way,
+# PCT's first run) is about 1% of it.  Fixed: a chunk's seeds must not depend on `jobs`.
+CHUNK_SEEDS = {"workload": 256, "program": 2048}
 PROGRESS_SECONDS = 0.25
 KEEP_PER_CHUNK = 64  # failures a chunk hands back when exploration goes on past them
 _NEVER = 1 << 62     # no chunk is cancelled
@@ -82,6 +82,7 @@ class ExploreReport:
     stopped: str = "done"
     lin_gave_up: int = 0
     jobs: int = 1
+    cpu_seconds: float = 0.0  # the workers' CPU time in the chunks counted
 
     @property
     def runs_per_s(self) -> float:
@@ -115,17 +116,22 @@ def _init_worker(progress_queue: Any, cancel_from: Any) -> None:
     global _progress_queue, _cancel_from
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     _progress_queue, _cancel_from = progress_queue, cancel_from
+    progress_queue.cancel_join_thread()  # exit even if the parent stopped reading
 
 
 def _run_chunk(task: dict) -> dict:
     """Explores one chunk; returns _core.explore's dict plus `index`, or, when the chunk
     is cancelled, what it had when it stopped (`cancelled` set)."""
     index, last = task["index"], {"runs": 0, "verdicts": {}, "failures": []}
+    sent = 0  # failures already sent: each goes on the queue once, and not at all when
+    # only the lowest seed's counts (it comes back with the chunk's result)
 
     def progress(d: dict) -> None:
-        nonlocal last
+        nonlocal last, sent
         last = d
-        _progress_queue.put((index, d["runs"], d["verdicts"], d["failures"]))
+        new = [] if task["stop_first"] else d["failures"][sent:]
+        sent += len(new)
+        _progress_queue.put((index, d["runs"], d["verdicts"], new))
         if index >= _cancel_from.value:
             raise _Cancelled
 
@@ -139,6 +145,7 @@ def _run_chunk(task: dict) -> dict:
     source, kw = task["program"], {}
     if source is None:
         kw["workload"] = task["workload"]
+    cpu0 = time.process_time()
     try:
         d = _core.explore(source, policies=list(task["policies"]), first_seed=task["first_seed"],
                           max_runs=task["max_runs"], max_seconds=seconds,
@@ -146,20 +153,21 @@ def _run_chunk(task: dict) -> dict:
                           budget=task["budget"], progress=progress,
                           progress_seconds=PROGRESS_SECONDS, **kw)
     except _Cancelled:
-        return {**last, "index": index, "cancelled": True}
-    return {**d, "index": index, "cancelled": False}
+        return {**last, "index": index, "cancelled": True, "cpu": time.process_time() - cpu0}
+    return {**d, "index": index, "cancelled": False, "cpu": time.process_time() - cpu0}
 
 
 # ---------------------------------------------------------------------------------------
 # The parent side.
 
-def _chunks(seed: int, runs: int | None, per_seed: int) -> Iterator[tuple[int, int, int]]:
-    """(index, first seed, max runs) of each chunk, in order; endless without `runs`."""
-    per_chunk = CHUNK_SEEDS * per_seed
+def _chunks(seed: int, runs: int | None, seeds: int, per_seed: int) -> Iterator[tuple[int, int, int]]:
+    """(index, first seed, max runs) of each chunk of `seeds` seeds, in order; endless
+    without `runs`."""
+    per_chunk = seeds * per_seed
     index = 0
     while runs is None or index * per_chunk < runs:
         left = per_chunk if runs is None else min(per_chunk, runs - index * per_chunk)
-        yield index, seed + index * CHUNK_SEEDS, left
+        yield index, seed + index * seeds, left
         index += 1
 
 
@@ -285,6 +293,7 @@ class _Explorer:
             r.runs += d["runs"]
             verdicts.update(d["verdicts"])
             r.lin_gave_up += d.get("lin_gave_up", 0)
+            r.cpu_seconds += d.get("cpu", 0.0)
         r.verdicts = dict(verdicts)
         r.seconds = time.monotonic() - self.t0
         if final and self.stop_first:
@@ -319,7 +328,8 @@ def explore(program: Any = None, *, workload: dict | None = None, policy: str = 
     tasks = ({"index": i, "first_seed": first, "max_runs": n, "program": text, "workload": workload,
               "policies": families, "deadline": deadline, "stop_first": stop_first,
               "keep": 1 if stop_first else KEEP_PER_CHUNK, "budget": budget}
-             for i, first, n in _chunks(seed, runs, len(families)))
+             for i, first, n in _chunks(seed, runs, CHUNK_SEEDS["program" if text else "workload"],
+                                        len(families)))
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["mmrace._core"])
     progress_q, cancel_from = ctx.Queue(), ctx.Value("q", _NEVER)
@@ -345,10 +355,6 @@ def explore(program: Any = None, *, workload: dict | None = None, policy: str = 
 def _finish(ex: _Explorer, stopped: str, on_finding: Callable[[Finding], None] | None) -> ExploreReport:
     report = ex.summary()
     report.stopped = stopped
-    if stopped == "interrupted" and ex.stop_first and not report.findings:
-        # Stopped before the lowest finding was settled: report the lowest seen so far.
-        seen = [_finding(m[3][0]) for m in ex.live.values() if m[3]]
-        report.findings = sorted(seen, key=lambda f: f.seed)[:1]
     if on_finding:
         for f in report.findings:
             on_finding(f)
