@@ -39,7 +39,7 @@ ProgramSource workloads(const char* strategy, bool tiny) {
     bool file = name == "pervma+file";
     WorkloadShape shape;
     shape.strategy = swapin || file ? "pervma" : strategy;
-    shape.gup = true;
+    shape.gup = shape.peek_poke = true;
     return [=](uint64_t seed) {
         Program p = parse_mmr(random_workload(seed, shape));
         p.config.vma_lock_swapin = swapin;

@@ -74,7 +74,7 @@ void soak_rows(uint64_t programs, uint64_t first) {
         bool file = std::string(strategy) == "pervma+file";
         WorkloadShape shape;
         shape.strategy = swapin || file ? "pervma" : strategy;
-        shape.gup = true;
+        shape.gup = shape.peek_poke = true;
         Digest d;
         for (uint64_t seed = first; seed < first + programs; ++seed) {
             Program p = parse_mmr(random_workload(seed, shape));

@@ -3,6 +3,7 @@
 // the GIL back for as long as they need Python.
 #include "explore_binding.hpp"
 #include "interrupt.hpp"
+#include "workload_shape.hpp"
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -68,7 +69,7 @@ py::dict explore_py(const py::object& source, const std::vector<std::string>& po
                     uint64_t pct_steps, std::vector<std::vector<uint64_t>> replays,
                     bool stop_at_first_failure, size_t keep_failures, uint64_t budget,
                     bool check_quiescent, bool check_semantics, const py::object& progress,
-                    double progress_seconds) {
+                    double progress_seconds, const py::object& workload) {
     ExploreOptions o;
     o.policies.clear();
     for (const auto& name : policies) o.policies.push_back(policy_kind(name));
@@ -94,7 +95,16 @@ py::dict explore_py(const py::object& source, const std::vector<std::string>& po
     check::LinStats lin;  // summed over the runs: a give-up must not pass silently
     o.run.lin_stats = &lin;
     ExploreResult r;
-    if (!py::isinstance<py::str>(source) && !py::isinstance<Program>(source)) {
+    if (!workload.is_none()) {
+        // The program of seed s is generated in C++ from SplitMix64Choices(s).
+        if (!source.is_none()) throw py::value_error("explore: give a source or workload=, not both");
+        if (!py::isinstance<py::dict>(workload))
+            throw py::type_error("explore: workload= is a dict (mmrace.workload.shape())");
+        WorkloadShape shape = workload_shape(workload.cast<py::dict>());
+        ProgramSource gen = [shape](uint64_t seed) { return parse_mmr(random_workload(seed, shape)); };
+        py::gil_scoped_release nogil;
+        r = explore(gen, o);
+    } else if (!py::isinstance<py::str>(source) && !py::isinstance<Program>(source)) {
         if (!PyCallable_Check(source.ptr()))
             throw py::type_error("explore: source must be a Program, .mmr text or a callable seed -> Program");
         ProgramSource gen = [&source](uint64_t seed) {
@@ -124,11 +134,12 @@ void bind_explore(py::module_& m) {
           py::arg("stop_at_first_failure") = false, py::arg("keep_failures") = 1,
           py::arg("budget") = 1'000'000, py::arg("check_quiescent") = true,
           py::arg("check_semantics") = true, py::arg("progress") = py::none(),
-          py::arg("progress_seconds") = 1.0,
+          py::arg("progress_seconds") = 1.0, py::arg("workload") = py::none(),
           "Run the programs of seeds first_seed, first_seed+1, ... under each policy "
           "('random', 'pct') until max_runs, max_seconds, the first failure (if asked) or "
           "Ctrl-C (KeyboardInterrupt).  source: a Program, .mmr text, or a callable "
-          "seed -> Program or text.  pct_steps=0 learns PCT's step bound from a first run.  "
+          "seed -> Program or text; or None with workload= a dict of mmrace.workload.shape() "
+          "(the program of seed s generated in C++).  pct_steps=0 learns PCT's step bound from a first run.  "
           "Returns runs, verdicts (runs per verdict), failures (seed, schedule, verdict, "
           "check, message, replay, program: the reproducer), seconds, runs_per_second, "
           "pct_steps, stopped ('done', 'time', 'failure', 'interrupted') and lin_gave_up "

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "program/generate/generate.hpp"
+#include "workload_shape.hpp"
 
 namespace py = pybind11;
 using namespace mmrace;
@@ -53,9 +54,14 @@ void bind_generate(py::module_& m) {
     m.def(
         "generate",
         [](py::object source, const std::string& shape, long max_processes, long max_threads,
-           long max_kthreads, long max_files, long max_ops, bool runnable) {
+           long max_kthreads, long max_files, long max_ops, bool runnable, const py::object& workload) {
             gen::Shape s;
             s.kind = shape_kind(shape);
+            if (!workload.is_none()) {
+                if (s.kind != gen::ShapeKind::workload || !py::isinstance<py::dict>(workload))
+                    throw py::value_error("workload= is a dict (mmrace.workload.shape()), for shape 'workload'");
+                s.workload = workload_shape(workload.cast<py::dict>());
+            }
             s.valid.max_processes = bound("max_processes", max_processes);
             s.valid.max_threads = std::max<size_t>(1, bound("max_threads", max_threads));
             s.valid.max_kthreads = bound("max_kthreads", max_kthreads);
@@ -78,10 +84,11 @@ void bind_generate(py::module_& m) {
         },
         py::arg("source"), py::arg("shape") = "valid", py::kw_only(), py::arg("max_processes") = 4,
         py::arg("max_threads") = 3, py::arg("max_kthreads") = 2, py::arg("max_files") = 3,
-        py::arg("max_ops") = 8, py::arg("runnable") = true,
+        py::arg("max_ops") = 8, py::arg("runnable") = true, py::arg("workload") = py::none(),
         "The .mmr text of a generated program.  source: a seed (SplitMix64), bytes (the\n"
         "fuzzers' total decoder) or a callable choose(n) -> int in [0, n), where 0 is the\n"
         "simplest choice.  shape: 'valid' (any program the format accepts; max_* bound it,\n"
         "runnable keeps to mutants that are built for its strategy), 'conform' (programs\n"
-        "the host kernel runs too) or 'workload' (the soak's racing workloads).");
+        "the host kernel runs too) or 'workload' (racing workloads; workload= a dict of\n"
+        "mmrace.workload.shape(), else the soak's default shape).");
 }

@@ -23,9 +23,11 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+import mmrace
 from mmrace import _core
+from mmrace import workload as _workload
 
-__all__ = ["MUTANTS", "mmr_programs", "runnable_mutants"]
+__all__ = ["MUTANTS", "mmr_programs", "runnable_mutants", "workloads"]
 
 # The mutant catalogue (docs/mutants.md, cpp_core/src/mutants/catalogue.cpp), in its order.
 MUTANTS = tuple(_core.mutant_names())
@@ -62,5 +64,31 @@ def mmr_programs(max_processes: int = 4, max_kthreads: int = 2, runnable: bool =
     def programs(draw) -> str:
         return _core.generate(lambda n: draw(st.integers(0, n - 1)), "valid",
                               runnable=bool(runnable), **bounds)
+
+    return programs()
+
+
+def workloads(strategy: str = "classic", mutants=(), threads: tuple[int, int] = (2, 4),
+              ops: tuple[int, int] = (3, 10), pages: int = 16, features=None,
+              geometry: str = "small", vma_lock=()) -> st.SearchStrategy[mmrace.Program]:
+    """Racing multi-threaded programs (the workload shape, mmrace.workload.shape()) as
+    ``mmrace.Program``.
+
+    The core's generator draws them with every choice simplest at 0 (``simplest_first``),
+    each choice a draw of ``st.integers(0, n - 1)``: Hypothesis shrinks toward fewer
+    processes, threads and ops, features off and smaller numbers.  features: the names of
+    ``mmrace.workload.FEATURES`` that may be drawn (None: all).  Every program runs.
+    """
+    try:
+        shape = _workload.shape(strategy=strategy, mutants=mutants, threads=threads, ops=ops,
+                                pages=pages, features=features, geometry=geometry,
+                                vma_lock=vma_lock, simplest_first=True)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+
+    @st.composite
+    def programs(draw) -> mmrace.Program:
+        text = _core.generate(lambda n: draw(st.integers(0, n - 1)), "workload", workload=shape)
+        return mmrace.parse(text)
 
     return programs()

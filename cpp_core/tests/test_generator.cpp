@@ -28,7 +28,7 @@ uint64_t workload_digest(const WorkloadShape& shape, uint64_t n) {
 WorkloadShape soak_shape(const char* strategy) {
     WorkloadShape s;
     s.strategy = strategy;
-    s.gup = true;
+    s.gup = s.peek_poke = true;
     return s;
 }
 
@@ -133,4 +133,71 @@ TEST(Generator, ChoosingZeroEverywhereGivesTheSimplestProgram) {
     ASSERT_EQ(w.processes.size(), 1u);
     EXPECT_EQ(w.processes[0].threads.size(), 2u);
     for (const Thread& t : w.processes[0].threads) EXPECT_LE(t.ops.size(), 6u) << t.name;
+}
+
+// With simplest_first, choosing 0 everywhere turns every feature off: one process, the
+// fewest threads, each with its fewest ops (anonymous memory only), no kthread, no exit.
+TEST(Generator, SimplestFirstChoosingZeroTurnsEveryFeatureOff) {
+    WorkloadShape s;
+    s.simplest_first = true;
+    s.gup = s.peek_poke = s.sysfs = s.cpu_hotplug = true;
+    ZeroChoices zero;
+    EXPECT_EQ(workload(zero, s),
+              "mmrace 1\nconfig strategy=classic geometry=small\nfile F0 pages=4\nfile F1 pages=2\n"
+              "process P0\nthread P0.T0\n"
+              "  mmap 0x100000 pages=16 prot=rw flags=private,anon,fixed\n"
+              "  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed\n"
+              "  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed\n"
+              "  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed\n"
+              "thread P0.T1\n"
+              "  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed\n"
+              "  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed\n"
+              "  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed\n");
+}
+
+// Each feature switched off draws none of its ops over many seeds, where switched on it
+// draws them; the rest of the workload still parses.
+TEST(Generator, AFeatureSwitchedOffDrawsNoneOfItsOps) {
+    struct Case {
+        bool WorkloadShape::*feature;
+        const char* text;
+    };
+    const Case cases[] = {
+        {&WorkloadShape::fork, " forked\n"},           {&WorkloadShape::gup, "  pin "},
+        {&WorkloadShape::peek_poke, "  poke "},        {&WorkloadShape::mremap, "  mremap "},
+        {&WorkloadShape::mprotect, "  mprotect "},     {&WorkloadShape::dontneed, "advice=dontneed"},
+        {&WorkloadShape::pageout, "advice=pageout"},   {&WorkloadShape::collapse, "advice=collapse"},
+        {&WorkloadShape::uffd, "uffd_"},               {&WorkloadShape::files, "file"},
+        {&WorkloadShape::shmem, "flags=shared,anon"},  {&WorkloadShape::thp, "advice=hugepage"},
+        {&WorkloadShape::reclaim, "  reclaim "},       {&WorkloadShape::smaps, "  smaps "},
+        {&WorkloadShape::khugepaged, "kthread khugepaged"}, {&WorkloadShape::sysfs, "  sysfs_write "},
+        {&WorkloadShape::cpu_hotplug, "  cpu_hotplug\n"},
+    };
+    for (const Case& c : cases) {
+        WorkloadShape on;
+        on.gup = on.peek_poke = on.sysfs = on.cpu_hotplug = true;
+        WorkloadShape off = on;
+        off.*c.feature = false;
+        int with = 0;
+        for (uint64_t seed = 0; seed < 200; ++seed) {
+            with += random_workload(seed, on).find(c.text) != std::string::npos;
+            std::string text = random_workload(seed, off);
+            ASSERT_EQ(text.find(c.text), std::string::npos) << c.text << " seed " << seed << "\n" << text;
+            ASSERT_NO_THROW(parse_mmr(text)) << text;
+        }
+        EXPECT_GT(with, 0) << c.text;
+    }
+}
+
+// mutants= and vma_lock= go into the config line.
+TEST(Generator, TheWorkloadsConfigLineCarriesItsMutantsAndVmaLock) {
+    WorkloadShape s;
+    s.strategy = "pervma";
+    s.vma_lock = "swapin,uffd";
+    s.mutants = "pervma_fork_no_vma_write_lock";
+    Program p = parse_mmr(random_workload(3, s));
+    EXPECT_TRUE(p.config.vma_lock_swapin && p.config.vma_lock_uffd && !p.config.vma_lock_file);
+    const std::string head =
+        "mmrace 1\nconfig strategy=pervma geometry=small vma_lock=swapin,uffd mutants=pervma_fork_no_vma_write_lock\n";
+    EXPECT_EQ(random_workload(3, s).substr(0, head.size()), head);
 }

@@ -24,6 +24,22 @@ constexpr Stream kPmdProtStream{0x706d6470ull /* "pmdp" */};
 constexpr Stream kPmdMoveStream{0x706d646dull /* "pmdm" */};
 constexpr Stream kFileThpStream{0x66746870ull /* "fthp" */};
 constexpr Stream kUffdLifeStream{0x75666c66ull /* "uflf" */};
+constexpr Stream kSysfsStream{0x73797366ull /* "sysf" */};
+constexpr Stream kHotplugStream{0x63707568ull /* "cpuh" */};
+
+// One of `weights`' entries (0: that one is off), by one choice of their total.  With
+// every entry on it is the choice the soak always drew; with one on, no choice at all.
+template <size_t N>
+size_t choose_weighted(ChoiceSource& c, const uint64_t (&weights)[N]) {
+    uint64_t total = 0;
+    for (uint64_t w : weights) total += w;
+    uint64_t v = c.choose(total);
+    for (size_t i = 0; i < N; ++i) {
+        if (v < weights[i]) return i;
+        v -= weights[i];
+    }
+    return N;  // every entry off: callers draw only when one is on
+}
 
 // The start of the window's PMD range i (0 or 1).
 uint64_t pmd_range_at(uint64_t i) { return kBase + kPmdRange * i; }
@@ -33,22 +49,25 @@ public:
     Workload(ChoiceSource& c, const WorkloadShape& s)
         : c_(c), kthread_(c.stream(kKthreadStream)), uffd_(c.stream(kUffdStream)),
           pmd_prot_(c.stream(kPmdProtStream)), pmd_move_(c.stream(kPmdMoveStream)),
-          file_thp_(c.stream(kFileThpStream)), uffd_life_(c.stream(kUffdLifeStream)), s_(s) {}
+          file_thp_(c.stream(kFileThpStream)), uffd_life_(c.stream(kUffdLifeStream)),
+          sysfs_(c.stream(kSysfsStream)), hotplug_(c.stream(kHotplugStream)), s_(s) {}
 
     std::string program();
 
 private:
     using Draw = void (Workload::*)(std::ostringstream&, uint64_t);
-    struct Feature {
-        uint64_t weight;
-        Draw draw;
-    };
-    static const Feature kOps[];
+    static const Draw kOps[];
 
     uint64_t page() { return kBase + c_.choose(s_.pages) * 4096; }
     uint64_t pages_from(uint64_t addr) {
         uint64_t left = (kBase + s_.pages * 4096ull - addr) / 4096;
         return 1 + c_.choose(std::min<uint64_t>(left, 4));
+    }
+    // A feature that is on 1 time in n: today at choice 0; with simplest_first at n - 1,
+    // so that 0 is off.
+    bool one_in(ChoiceSource& c, uint64_t n) {
+        uint64_t v = c.choose(n);
+        return s_.simplest_first ? v == n - 1 : v == 0;
     }
     const char* prot() {
         static const char* const p[] = {"rw", "rw", "rw", "r", "none"};
@@ -74,8 +93,10 @@ private:
     void uffd_lifetimes(std::vector<std::string>& threads, std::ostringstream& handler);
     std::string register_op(ChoiceSource& c);
     std::string uffd_mix(std::string ops);
+    std::string sysfs_mix(std::string ops);
     void khugepaged(std::ostringstream& out, int nprocs);
     void kthread(std::ostringstream& out, int nprocs);
+    void cpuhp(std::ostringstream& out);
 
     ChoiceSource& c_;
     ChoiceSource& kthread_;
@@ -84,24 +105,27 @@ private:
     ChoiceSource& pmd_move_;
     ChoiceSource& file_thp_;
     ChoiceSource& uffd_life_;
+    ChoiceSource& sysfs_;
+    ChoiceSource& hotplug_;
     WorkloadShape s_;
     uint64_t value_ = 0;
     std::vector<uint64_t> pin_pages_;  // the size of each pin written so far, by handle
 };
 
-// A thread's ops, by how often each is drawn (out of 28), in the order of the choice
-// that picks them.
-const Workload::Feature Workload::kOps[] = {
-    {2, &Workload::anon_mmap}, {1, &Workload::munmap},       {2, &Workload::mprotect},
-    {1, &Workload::madvise},   {6, &Workload::read},         {8, &Workload::write_or_gup},
-    {2, &Workload::mremap},    {2, &Workload::file_mmap},    {1, &Workload::file_write},
-    {1, &Workload::truncate},  {2, &Workload::pageout_and_touch},
+// A thread's ops, in the order of the choice that picks them (their weights are in op()).
+const Workload::Draw Workload::kOps[] = {
+    &Workload::anon_mmap, &Workload::munmap,    &Workload::mprotect,   &Workload::madvise,
+    &Workload::read,      &Workload::write_or_gup, &Workload::mremap,  &Workload::file_mmap,
+    &Workload::file_write, &Workload::truncate, &Workload::pageout_and_touch,
 };
 
 std::string Workload::program() {
     std::ostringstream out;
-    out << "mmrace 1\nconfig strategy=" << s_.strategy << " geometry=" << s_.geometry << "\n";
-    out << "file F0 pages=4\nfile F1 pages=2\n";
+    out << "mmrace 1\nconfig strategy=" << s_.strategy << " geometry=" << s_.geometry;
+    if (!s_.vma_lock.empty()) out << " vma_lock=" << s_.vma_lock;
+    if (!s_.mutants.empty()) out << " mutants=" << s_.mutants;
+    out << "\n";
+    if (s_.files) out << "file F0 pages=4\nfile F1 pages=2\n";
     int nprocs = s_.fork ? 1 + static_cast<int>(c_.choose(3)) : 1;  // P0 + forked
     for (int p = 0; p < nprocs; ++p) {
         out << "process P" << p << (p ? " forked" : "") << "\n";
@@ -113,22 +137,24 @@ std::string Workload::program() {
         for (int t = 0; t < nthreads; ++t) {
             std::ostringstream ops;
             thread_ops(ops, p == 0 && t == 0, t == forker ? p + 1 : -1);
-            threads.push_back(s_.uffd ? uffd_mix(ops.str()) : ops.str());
+            std::string mixed = s_.uffd ? uffd_mix(ops.str()) : ops.str();
+            threads.push_back(s_.sysfs ? sysfs_mix(mixed) : mixed);
         }
         std::ostringstream handler;
         if (s_.uffd && uffd_handler(handler, p, nthreads)) uffd_lifetimes(threads, handler);
         for (int t = 0; t < nthreads; ++t) out << "thread P" << p << ".T" << t << "\n" << threads[t];
         out << handler.str();
     }
-    khugepaged(out, nprocs);
-    if (s_.kthreads) kthread(out, nprocs);
+    if (s_.khugepaged) khugepaged(out, nprocs);
+    if (s_.reclaim || s_.smaps) kthread(out, nprocs);
+    if (s_.cpu_hotplug) cpuhp(out);
     return out.str();
 }
 
 void Workload::thread_ops(std::ostringstream& out, bool first, int fork_child) {
     if (first) out << "  mmap 0x" << std::hex << kBase << std::dec << " pages=" << s_.pages
                    << " prot=rw flags=private,anon,fixed\n";
-    if (first && c_.choose(3) == 0)
+    if (first && s_.thp && one_in(c_, 3))
         out << "  madvise 0x" << std::hex << kBase << std::dec << " pages=" << s_.pages
             << " advice=hugepage\n";
     int n = s_.min_ops + static_cast<int>(c_.choose(s_.max_ops - s_.min_ops + 1));
@@ -137,27 +163,26 @@ void Workload::thread_ops(std::ostringstream& out, bool first, int fork_child) {
         if (i == fork_at) out << "  fork P" << fork_child << "\n";
         op(out);
     }
-    if (c_.choose(8) == 0) out << "  exit\n";
+    if (one_in(c_, 8)) out << "  exit\n";
 }
 
-// One op at a page of the window, its kind drawn by kOps' weights.
+// One op at a page of the window, its kind drawn by weight (out of 28 with every
+// feature on) among the kOps whose features are on.
 void Workload::op(std::ostringstream& out) {
     uint64_t a = page();
-    uint64_t total = 0;
-    for (const Feature& f : kOps) total += f.weight;
-    uint64_t pick = c_.choose(total);
-    for (const Feature& f : kOps) {
-        if (pick < f.weight) return (this->*f.draw)(out, a);
-        pick -= f.weight;
-    }
+    bool any_advice = s_.dontneed || s_.pageout || s_.thp || s_.collapse;
+    const uint64_t weights[] = {2, 1, 2u * s_.mprotect, 1u * any_advice, 6, 8, 2u * s_.mremap,
+                                2u * s_.files, 1u * s_.files, 1u * s_.files, 2u * s_.pageout};
+    static_assert(std::size(weights) == std::size(kOps));
+    (this->*kOps[choose_weighted(c_, weights)])(out, a);
 }
 
 void Workload::anon_mmap(std::ostringstream& out, uint64_t a) {
     static const char* const how[] = {"fixed", "fixed_noreplace", "fixed,populate", "",
                                       "fixed,growsdown"};
     const char* h = how[c_.choose(5)];
-    bool shared = !c_.choose(4);
-    bool shmem_pmd = shared && c_.choose(2);
+    bool shared = s_.shmem && one_in(c_, 4);
+    bool shmem_pmd = shared && s_.collapse && c_.choose(2);
     uint64_t n = pages_from(a);
     if (shmem_pmd) {
         // shmem over a whole PMD range (8 pages in the small geometry), a page
@@ -183,7 +208,7 @@ void Workload::mprotect(std::ostringstream& out, uint64_t a) {
     const char* p = prot();
     // Half of them over a whole PMD range, half of those PROT_NONE: a huge PMD goes
     // PROT_NONE and back in place (change_huge_pmd).
-    if (pmd_prot_.choose(2) == 0) {
+    if (s_.thp && one_in(pmd_prot_, 2)) {
         static const char* const pmd_prot[] = {"none", "none", "rw", "r"};
         a = pmd_range_at(pmd_prot_.choose(2)), n = 8;
         p = pmd_prot[pmd_prot_.choose(4)];
@@ -195,7 +220,8 @@ void Workload::madvise(std::ostringstream& out, uint64_t a) {
     // pageout twice as often as the rest: swap-out and swap-in race with faults, fork,
     // munmap, mremap and mprotect.
     static const char* const adv[] = {"dontneed", "pageout", "pageout", "hugepage", "nohugepage", "collapse"};
-    const char* advice = adv[c_.choose(6)];
+    const uint64_t on[] = {s_.dontneed, s_.pageout, s_.pageout, s_.thp, s_.thp, s_.collapse};
+    const char* advice = adv[choose_weighted(c_, on)];
     // MADV_COLLAPSE and MADV_HUGEPAGE of a whole PMD range (8 pages in the small
     // geometry), so that THP faults and collapses happen.
     bool pmd_range = advice == adv[5] || (advice == adv[3] && c_.choose(2));
@@ -209,7 +235,7 @@ void Workload::read(std::ostringstream& out, uint64_t a) {
 }
 
 void Workload::write_or_gup(std::ostringstream& out, uint64_t a) {
-    if (s_.gup && c_.choose(3) == 0) return gup_op(out, a);
+    if ((s_.gup || s_.peek_poke) && one_in(c_, 3)) return gup_op(out, a);
     out << "  write 0x" << std::hex << a + 8 * c_.choose(3) << std::dec << " " << ++value_ << "\n";
 }
 
@@ -218,7 +244,7 @@ void Workload::mremap(std::ostringstream& out, uint64_t a) {
     uint64_t to = page();
     // A quarter of them move one whole PMD range onto the other: a huge PMD there
     // moves as it is (move_huge_pmd).
-    bool whole_pmd = pmd_move_.choose(4) == 0;
+    bool whole_pmd = s_.thp && one_in(pmd_move_, 4);
     if (whole_pmd) {
         uint64_t from = pmd_move_.choose(2);
         a = pmd_range_at(from), to = pmd_range_at(1 - from), n = m = 8;
@@ -234,7 +260,7 @@ void Workload::file_mmap(std::ostringstream& out, uint64_t a) {
     static const char* const share[] = {"private", "shared"};
     out << "  mmap 0x" << std::hex << a << std::dec << " pages=" << pages_from(a) << " prot=" << prot()
         << " flags=" << share[c_.choose(2)] << ",file:F" << c_.choose(2) << ":" << c_.choose(3) << ",fixed"
-        << (c_.choose(4) ? "" : ",populate") << "\n";
+        << (one_in(c_, 4) ? ",populate" : "") << "\n";
 }
 
 void Workload::file_write(std::ostringstream& out, uint64_t) {
@@ -260,7 +286,8 @@ void Workload::after_file_collapse(std::ostringstream& out, uint64_t a) {
         uint64_t at = a + 4096 * file_thp_.choose(8), pages = 1 + file_thp_.choose(8);
         pages = std::min<uint64_t>(pages, (a + kPmdRange - at) / 4096);
         out << std::hex;
-        switch (file_thp_.choose(6)) {
+        const uint64_t on[] = {s_.dontneed, s_.pageout, 1, 1, 1, 1};
+        switch (choose_weighted(file_thp_, on)) {
             case 0: out << "  madvise 0x" << a << " pages=8 advice=dontneed\n"; break;
             case 1: out << "  madvise 0x" << at << std::dec << " pages=" << pages << " advice=pageout\n"; break;
             case 2: out << "  munmap 0x" << at << std::dec << " pages=" << pages << "\n"; break;
@@ -273,9 +300,10 @@ void Workload::after_file_collapse(std::ostringstream& out, uint64_t a) {
 }
 
 // The GUP ops: pins (handles are the pin ops in file order, which is the order they are
-// written in), dma through a pin written earlier, gup, and /proc/pid/mem.
+// written in), dma through a pin written earlier, gup (with `gup`), and /proc/pid/mem
+// (with `peek_poke`).
 void Workload::gup_op(std::ostringstream& out, uint64_t a) {
-    uint64_t pick = c_.choose(8);
+    uint64_t pick = s_.gup ? c_.choose(s_.peek_poke ? 8 : 7) : 7;
     if (pin_pages_.empty() && pick < 4) pick = 4;
     out << std::hex;
     if (pick < 4) {
@@ -334,7 +362,7 @@ std::string insert_op(const std::string& ops, ChoiceSource& c, const std::string
 // faults in what was registered.  Deadlock-free still: a process's faults wait only
 // while one of its handlers serves, and the last one to return closes the uffd.
 void Workload::uffd_lifetimes(std::vector<std::string>& threads, std::ostringstream& handler) {
-    if (uffd_life_.choose(2)) return;
+    if (!one_in(uffd_life_, 2)) return;
     for (std::string& ops : threads)
         if (uffd_life_.choose(2)) ops = insert_op(ops, uffd_life_, register_op(uffd_life_));
     for (uint64_t n = uffd_life_.choose(3); n; --n) {
@@ -382,12 +410,34 @@ void Workload::khugepaged(std::ostringstream& out, int nprocs) {
 // Half the workloads get a kthread K0: reclaim races faults, fork, munmap, mremap,
 // madvise and exit; smaps holds mmap_lock against them.
 void Workload::kthread(std::ostringstream& out, int nprocs) {
-    if (kthread_.choose(2)) return;
+    if (!one_in(kthread_, 2)) return;
     out << "kthread K0\n";
     for (uint64_t n = 2 + kthread_.choose(5); n; --n) {
-        if (kthread_.choose(3)) out << "  reclaim " << 1 + kthread_.choose(16) << "\n";
+        bool reclaim = s_.reclaim && (!s_.smaps || kthread_.choose(3));
+        if (reclaim) out << "  reclaim " << 1 + kthread_.choose(16) << "\n";
         else out << "  smaps P" << kthread_.choose(static_cast<uint64_t>(nprocs)) << "\n";
     }
+}
+
+// sysfs_write ops inserted into a thread's op lines (never after an exit): the thread
+// writes a word of its window to a sysfs attribute (kernfs_fop_write copies it from
+// user memory under the file's active reference, s_active).
+std::string Workload::sysfs_mix(std::string ops) {
+    for (uint64_t n = sysfs_.choose(3); n; --n) {
+        std::ostringstream op;
+        op << "  sysfs_write 0x" << std::hex << kBase + sysfs_.choose(s_.pages) * 4096 + 8 * sysfs_.choose(3)
+           << std::dec << "\n";
+        ops = insert_op(ops, sysfs_, op.str());
+    }
+    return ops;
+}
+
+// Half the workloads get a kthread cpuhp taking a CPU down and up again (under
+// cpu_hotplug_lock; the CPU's sysfs files go away and come back), once or twice.
+void Workload::cpuhp(std::ostringstream& out) {
+    if (!hotplug_.choose(2)) return;
+    out << "kthread cpuhp\n";
+    for (uint64_t n = 1 + hotplug_.choose(2); n; --n) out << "  cpu_hotplug\n";
 }
 
 }  // namespace
