@@ -82,6 +82,24 @@ def test_a_finding_is_saved_once_and_never_over_another_file(tmp_path):
     assert b != a and b.read_text() == "text a\n" and a.read_text() == "another job's file\n"
 
 
+def test_hunt_on_generated_workloads_finds_the_same_bug_whatever_the_jobs(tmp_path):
+    outs = []
+    for jobs in ("1", "2"):
+        p = hunt("--mutant", MUTANT, "--runs", "3000", "--jobs", jobs, "--json",
+                 "--out", str(tmp_path / jobs))
+        assert p.returncode == 1, p.stderr
+        outs.append(json.loads(p.stdout))
+    one, two = outs
+    assert one["found"] and one["check"] == two["check"] and one["strategy"] == "spf"
+    assert one["findings"][0]["seed"] == two["findings"][0]["seed"]
+    assert one["runs"] == two["runs"] and one["lin_gave_up"] == two["lin_gave_up"] == 0
+    saved = open(one["reproducer"]).read()
+    assert saved == open(two["reproducer"]).read()
+    res = mmrace.run(saved)  # the saved file replays the finding: with its mutant only
+    assert res.check == one["check"]
+    assert mmrace.run(mmrace.parse(saved).with_config(mutants=None)).ok
+
+
 def test_hunt_on_a_file_prints_the_path_and_the_replay_command(tmp_path):
     f = tmp_path / "race.mmr"
     f.write_text(BUGGY)
@@ -110,6 +128,7 @@ def _bad_inputs(tmp_path):
         (["--budget", "0"], "argument --budget: expected a positive number of seconds, got '0'"),
         (["--runs", "-1"], "argument --runs: expected a positive number of runs, got '-1'"),
         (["--jobs", "0"], "argument --jobs: expected a positive number of processes"),
+        (["--mutant", "pervma_fork_no_vma_write_lock", "--strategy", "classic"], "not classic"),
     ]
 
 
@@ -126,6 +145,27 @@ def test_bench_bad_seconds_exits_2():
     p = subprocess.run([sys.executable, "-m", "mmrace", "bench", "--seconds", "0"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "expected a positive number of seconds" in p.stderr
+
+
+def test_ctrl_c_stops_the_hunt_with_its_findings_on_disk(tmp_path):
+    out = tmp_path / "found"
+    proc = subprocess.Popen([sys.executable, "-m", "mmrace", "hunt", "--budget", "60",
+                             "--keep-going", "--mutant", MUTANT, "--jobs", "2", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out.is_dir() and any(out.iterdir())):
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - t0 < 10 and "Traceback" not in stderr
+    assert "mmrace hunt: interrupted:" in stdout and "verdicts: ok" in stdout
+    saved = sorted(out.iterdir())
+    assert saved and all(str(p) in stdout for p in saved)
+    for p in saved:
+        assert not mmrace.run(p.read_text()).ok
 
 
 def test_mutants_lists_the_catalogue_with_the_shipped_reproducers():
@@ -146,3 +186,10 @@ def test_mutants_lists_the_catalogue_with_the_shipped_reproducers():
     assert "dirty_cow: built; CVE-2016-5195" in human and "schedule random seed=122" in human
 
 
+def test_bench_reports_rates_and_peak_rss():
+    p = subprocess.run([sys.executable, "-m", "mmrace", "bench", "--seconds", "1", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["executions_per_s"] > 0 and out["steps_per_s"] > out["executions_per_s"]
+    assert 10 < out["peak_rss_mib"] < 4096
