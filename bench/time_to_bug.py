@@ -5,9 +5,9 @@ For every built mutant and each policy (random, pct), runs
 `mmrace hunt --mutant M --policy P --jobs 1 --seed S --budget CAP --json` for SEEDS seeds
 (S = 0, 1000000, 2000000, ...: far apart, so the attempts explore different programs) in
 a subprocess, and prints the median seconds and runs to the first finding.  An attempt
-that finds nothing within CAP seconds counts as CAP seconds and as not found; a median
-over attempts of which some were not found is printed with ">", and the mutant is listed
-at the end.  The hunt's own workload strategy for the mutant is used (strategy_for).
+that finds nothing within CAP seconds sorts after every found one; when half of the
+attempts or more found nothing the median is printed as ">CAP" (runs: the median runs
+made), and the mutant is listed at the end.  The hunt's own workload strategy for the mutant is used (strategy_for).
 
     python bench/time_to_bug.py [SEEDS=5] [CAP=60] [MUTANT ...]
 
@@ -44,10 +44,14 @@ def attempt(mutant: str, policy: str, seed: int, cap: float) -> tuple[bool, floa
 def row(mutant: str, policy: str, seeds: int, cap: float) -> tuple[str, bool]:
     tries = [attempt(mutant, policy, i * 1_000_000, cap) for i in range(seeds)]
     found = sum(t[0] for t in tries)
-    secs = statistics.median(t[1] for t in tries)
-    runs = statistics.median(t[2] for t in tries)
+    # An attempt not found sorts last (as if it took forever): the median is a found
+    # attempt's when most were found, else only a lower bound (">").
+    secs = statistics.median(t[1] if t[0] else float("inf") for t in tries)
+    runs = statistics.median(t[2] if t[0] else float("inf") for t in tries)
+    if secs == float("inf"):
+        secs, runs = cap, statistics.median(t[2] for t in tries)
     checks = ",".join(sorted({t[3] for t in tries if t[0]})) or "-"
-    more = ">" if found < seeds else ""
+    more = ">" if found * 2 <= seeds else ""
     return (f"| {mutant} | {policy} | {found}/{seeds} | {more}{secs:.1f} | {more}{runs:.0f} | "
             f"{checks} |"), found == seeds
 
