@@ -121,9 +121,10 @@ def _bad_inputs(tmp_path):
     bad_schedule = tmp_path / "bad_schedule.mmr"
     bad_schedule.write_text(RACE.format(mutants="") + "schedule replay 0 x\n")
     return [
-        ([str(tmp_path / "missing.mmr")], "missing.mmr"),
+        ([str(tmp_path / "missing.mmr")], "missing.mmr: No such file or directory"),
         ([str(bad_schedule)], "bad_schedule.mmr:14:19: expected a number"),
         (["--mutant", "no_such_bug"], "--mutant no_such_bug: unknown mutant"),
+        (["--mutant", "dirtycow"], "unknown mutant (did you mean dirty_cow?"),
         (["--strategy", "lockless"], "argument --strategy: invalid choice: 'lockless'"),
         (["--budget", "0"], "argument --budget: expected a positive number of seconds, got '0'"),
         (["--runs", "-1"], "argument --runs: expected a positive number of runs, got '-1'"),

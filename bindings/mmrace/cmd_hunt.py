@@ -9,6 +9,7 @@ as DIR/<check>-<hash>.mmr (mmrace.findings) as soon as it is found.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import signal
 import sys
@@ -81,10 +82,12 @@ def _source(args: argparse.Namespace) -> tuple[Any, dict | None, str]:
     """(program, workload, strategy) to explore.  Raises ValueError or OSError naming
     the bad input (a missing or malformed file, an unknown mutant, a strategy that the
     mutant is not for)."""
-    known = set(_core.mutant_names())
+    known = _core.mutant_names()
     for m in args.mutant:
         if m not in known:
-            raise ValueError(f"--mutant {m}: unknown mutant (`mmrace mutants` lists them)")
+            near = difflib.get_close_matches(m, known, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise ValueError(f"--mutant {m}: unknown mutant ({hint}`mmrace mutants` lists them)")
     if args.file is not None:
         prog = api.parse_file(args.file)
         changes: dict[str, Any] = {"strategy": args.strategy} if args.strategy else {}
@@ -188,8 +191,11 @@ def cmd_hunt(args: argparse.Namespace) -> int:
         program, shape, strategy = _source(args)
         if program is not None:
             _core.check_built(program)
-    except (ValueError, OSError) as e:
+    except ValueError as e:
         print(f"mmrace hunt: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # the file: "race.mmr: No such file or directory"
+        print(f"mmrace hunt: {e.filename}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
     except NotImplementedError as e:  # NotBuilt
         print(f"mmrace hunt: {e}", file=sys.stderr)
@@ -224,6 +230,10 @@ def cmd_hunt(args: argparse.Namespace) -> int:
     return EXIT_VERDICT if hunt.saved else EXIT_OK
 
 
+_STOPPED = {"done": "runs done", "time": "time budget spent", "failure": "found",
+            "interrupted": "interrupted"}
+
+
 def _print_summary(h: _Hunt, r: explore.ExploreReport, as_json: bool) -> None:
     first = next(iter(h.saved.values()), None)
     if as_json:
@@ -236,7 +246,7 @@ def _print_summary(h: _Hunt, r: explore.ExploreReport, as_json: bool) -> None:
             "findings": list(h.saved.values())}, indent=1))
         return
     verdicts = ", ".join(f"{k} {v}" for k, v in sorted(r.verdicts.items())) or "none"
-    print(f"mmrace hunt: {r.stopped}: {r.runs:,} runs in {r.seconds:.1f}s "
+    print(f"mmrace hunt: {_STOPPED[r.stopped]}: {r.runs:,} runs in {r.seconds:.1f}s "
           f"({r.runs_per_s:,.0f} runs/s on {r.jobs} jobs), strategy {h.strategy}, "
           f"policy {h.args.policy}, seeds from {h.args.seed}")
     print(f"  verdicts: {verdicts}")

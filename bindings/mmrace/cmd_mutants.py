@@ -48,8 +48,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         built = "built" if r["built"] else "not built yet"
-        origin = f" (seed {', '.join(r['origin'])})" if r["origin"] else ""
-        print(f"{r['name']}: {built}; {r['reference']}{origin}; strategies {r['strategies']}; "
+        print(f"{r['name']}: {built}; {r['reference']}; strategies {r['strategies']}; "
               f"check {r['check']}")
         print(f"  {r['summary']}")
         if r["reproducer"]:
