@@ -194,3 +194,19 @@ def test_bench_reports_rates_and_peak_rss():
     out = json.loads(p.stdout)
     assert out["executions_per_s"] > 0 and out["steps_per_s"] > out["executions_per_s"]
     assert 10 < out["peak_rss_mib"] < 4096
+
+
+def test_keep_going_saves_one_reproducer_per_signature(tmp_path):
+    f = tmp_path / "race.mmr"
+    f.write_text(BUGGY)
+    p = hunt(str(f), "--runs", "1500", "--jobs", "2", "--keep-going", "--out", str(tmp_path / "o"))
+    assert p.returncode == 1, p.stderr
+    (saved,) = (tmp_path / "o").iterdir()  # every failure of this program is one bug
+    assert f"invariant: {saved} (+" in p.stdout and "more of this signature)" in p.stdout
+
+
+def test_a_program_keeps_its_own_step_budget():
+    tight = BUGGY.replace("config strategy=spf", "config strategy=spf budget=5")
+    r = explore(tight, runs=50, jobs=1, stop_at_first_failure=False)
+    assert r.verdicts == {"budget": 50}
+    assert explore(tight, runs=50, jobs=1, budget=1000).verdicts.get("budget") is None

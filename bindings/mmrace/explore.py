@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from mmrace import _core
+from mmrace import _core, api
 
 __all__ = ["ExploreInterrupted", "ExploreReport", "Finding", "POLICIES", "explore"]
 
@@ -193,6 +193,13 @@ def _check_args(program: Any, workload: Any, policy: str, runs: Any, seconds: An
         raise ValueError(f"explore: seed={seed!r}: expected an integer in [0, 2^63)")
 
 
+def _budget(text: str | None) -> int:
+    """The step budget of every run: the program's `config budget=`, else the default
+    (a generated workload has none)."""
+    m = re.search(r"^config .*\bbudget=(\d+)", text or "", re.M)
+    return int(m.group(1)) if m else api.DEFAULT_BUDGET
+
+
 def _as_text(program: Any) -> str:
     """The program as .mmr text (what a worker can be sent), parsed here first so that a
     malformed one is a ValueError of this process, not of a worker."""
@@ -304,7 +311,7 @@ class _Explorer:
 
 def explore(program: Any = None, *, workload: dict | None = None, policy: str = "random",
             runs: int | None = None, seconds: float | None = None, jobs: int | None = None,
-            seed: int = 0, stop_at_first_failure: bool = True, budget: int = 1_000_000,
+            seed: int = 0, stop_at_first_failure: bool = True, budget: int | None = None,
             on_progress: Callable[[ExploreReport], None] | None = None,
             on_finding: Callable[[Finding], None] | None = None) -> ExploreReport:
     """Explore a program's schedules (`program`: a Program or .mmr text) or generated
@@ -312,6 +319,7 @@ def explore(program: Any = None, *, workload: dict | None = None, policy: str = 
     or mixed: each seed under both) on `jobs` processes (default: the CPU count), until
     `runs` runs, `seconds` seconds, or (stop_at_first_failure) a finding; without
     either limit, 1000 runs.  Seed S+i's program and schedule depend only on S+i.
+    `budget`: each run's step budget (default: the program's, else 1000000).
 
     on_progress(report so far) is called in this process about every PROGRESS_SECONDS;
     on_finding(finding) once per finding as it arrives (with stop_at_first_failure, once,
@@ -322,6 +330,7 @@ def explore(program: Any = None, *, workload: dict | None = None, policy: str = 
     if runs is None and seconds is None:
         runs = 1000
     text = _as_text(program) if program is not None else None
+    budget = _budget(text) if budget is None else api.check_budget(budget)
     deadline = time.monotonic() + seconds if seconds is not None else None
     families = POLICIES[policy]
     stop_first = stop_at_first_failure
