@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "explore/pct_bound.hpp"
 #include "explore_binding.hpp"
 #include "interrupt.hpp"
 #include "mmrace/mmr.hpp"
@@ -86,6 +87,33 @@ py::dict run(const Program& p, std::optional<std::string> schedule, std::optiona
     }
     if (interrupted) throw py::error_already_set();
     return result_to_dict(r, trace);
+}
+
+// The `schedule preempt ...` line of one run (trace off); GIL released.
+std::string preempt_schedule(const Program& p, std::optional<std::string> schedule,
+                             std::optional<uint64_t> budget) {
+    RunOptions opt;
+    if (schedule) opt.schedule = parse_schedule(*schedule);
+    opt.budget = budget;
+    opt.trace = false;
+    try {
+        py::gil_scoped_release nogil;
+        return run_program(p, opt).preempt_schedule;
+    } catch (const ModelError& e) {
+        raise_model_error(p, opt.budget.value_or(p.config.budget), e);
+    }
+}
+
+// PCT's step bound for p, measured as explore measures it (explore/pct_bound.hpp).
+uint64_t pct_steps(const Program& p, std::optional<uint64_t> budget) {
+    RunOptions opt;
+    opt.budget = budget;
+    try {
+        py::gil_scoped_release nogil;
+        return explore_detail::PctBound(0).get(p, opt);
+    } catch (const ModelError& e) {
+        raise_model_error(p, opt.budget.value_or(p.config.budget), e);
+    }
 }
 
 // One MMRACE_OP_ARGS kind as a dict: kind, key (None for a positional word),
@@ -210,6 +238,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("replay_mmr", &replay_mmr, py::arg("program"), py::arg("schedule"),
           "The .mmr text of program with its schedule line set to `schedule`.");
     m.def("check_built", &check_built, py::arg("program"));
+    m.def("preempt_schedule", &preempt_schedule, py::arg("program"), py::arg("schedule") = py::none(),
+          py::arg("budget") = py::none(),
+          "The `schedule preempt D:K ...` line of one run: the same run as its context switches.");
+    m.def("pct_steps", &pct_steps, py::arg("program"), py::arg("budget") = py::none(),
+          "PCT's step bound: the decisions of a run under an empty replay list, at least 1.");
     m.def("mutant_names", [] {
         std::vector<std::string> names;
         for (const auto& m : mutant_catalogue()) names.emplace_back(m.name);

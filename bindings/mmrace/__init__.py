@@ -11,8 +11,8 @@ from __future__ import annotations
 from mmrace._core import ModelError, NotBuilt, Program
 from importlib import metadata as _metadata
 
-from mmrace.api import (PCT, OpResult, Random, Replay, Result, parse, parse_file, parse_schedule,
-                        run)
+from mmrace.api import (PCT, OpResult, Preempt, Random, Replay, Result, parse, parse_file,
+                        parse_schedule, run)
 from mmrace.errors import (BudgetExceeded, Deadlock, LockOrder, MmraceError, VerdictError,
                            Violation)
 
@@ -25,6 +25,7 @@ __all__ = [
     "NotBuilt",
     "OpResult",
     "PCT",
+    "Preempt",
     "Program",
     "Random",
     "Replay",

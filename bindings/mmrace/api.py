@@ -43,9 +43,24 @@ class PCT:
         return f"pct seed={self.seed} depth={self.depth}" + (f" steps={self.steps}" if self.steps else "")
 
 
+@dataclass(frozen=True)
+class Preempt:
+    """A schedule as a set of context switches.  `switches` holds (decision, k) pairs,
+    sorted by decision, each decision once: at that decision, if the current thread can
+    run, the k-th *other* runnable entity runs (counted from the one after the current,
+    mod their number); if it cannot, runnable[k % len(runnable)].  Every other decision
+    is what Replay does past the end of its list, so Preempt() is Replay() and each
+    entry is one context switch."""
+
+    switches: Sequence[tuple[int, int]] = ()
+
+    def __str__(self) -> str:
+        return " ".join(["preempt", *(f"{d}:{k}" for d, k in self.switches)])
+
+
 # A schedule: the text of a `schedule` line ("replay 0 1 1", "schedule random seed=7",
 # what Result.schedule holds), a list of replay decisions, or one of the classes above.
-Schedule = Union[None, str, Sequence[int], Replay, Random, PCT]
+Schedule = Union[None, str, Sequence[int], Replay, Random, PCT, Preempt]
 
 MAX_BUDGET = (1 << 64) - 1
 DEFAULT_BUDGET = 1_000_000
@@ -125,25 +140,54 @@ def parse_file(path: str | Path) -> _core.Program:
 def _schedule_text(schedule: Schedule) -> str | None:
     if schedule is None or isinstance(schedule, str):
         return schedule
-    if isinstance(schedule, (Replay, Random, PCT)):
+    if isinstance(schedule, (Replay, Random, PCT, Preempt)):
         return str(schedule)
     if isinstance(schedule, (list, tuple)):
         return str(Replay(schedule))
-    raise TypeError(f"schedule must be None, a schedule string, a list of ints, Replay, Random "
-                    f"or PCT, not {type(schedule).__name__}")
+    raise TypeError(f"schedule must be None, a schedule string, a list of ints, Replay, Random, "
+                    f"PCT or Preempt, not {type(schedule).__name__}")
 
 
-def parse_schedule(text: str, source: str = "<schedule>") -> Replay | Random | PCT:
+def parse_schedule(text: str, source: str = "<schedule>") -> Replay | Random | PCT | Preempt:
     """A schedule in the grammar of the .mmr `schedule` line (the word `schedule` optional):
-    "replay 0 1 1", "random seed=7", "pct seed=1 depth=3 [steps=K]".  The file parser's own
-    rules and messages: raises ValueError('SOURCE:1:COL: message')."""
+    "replay 0 1 1", "random seed=7", "pct seed=1 depth=3 [steps=K]", "preempt 12:1 40:0".
+    The file parser's own rules and messages: raises ValueError('SOURCE:1:COL: message')."""
     words = _core.parse_schedule(text, source).split()[1:]
     kind, kv = words[0], dict(w.split("=", 1) for w in words[1:] if "=" in w)
     if kind == "replay":
         return Replay(tuple(int(w) for w in words[1:]))
+    if kind == "preempt":
+        return Preempt(tuple(tuple(int(x) for x in w.split(":")) for w in words[1:]))
     if kind == "random":
         return Random(int(kv["seed"]))
     return PCT(int(kv["seed"]), int(kv["depth"]), int(kv.get("steps", 0)))
+
+
+def preempt_schedule(program: _core.Program | str, schedule: Schedule = None,
+                     budget: int | None = None) -> Preempt:
+    """The run of `program` under `schedule` (default: its own) as a Preempt schedule: the
+    decisions where the run did not let the current thread run on, each with the k that
+    picks what it picked.  Running it gives the same run (verdict, trace hash); its
+    length is the run's number of preemptions.  One run, without a trace."""
+    if isinstance(program, str):
+        program = parse(program)
+    if budget is not None:
+        budget = check_budget(budget)
+    line = _core.preempt_schedule(program, _schedule_text(schedule), budget)
+    return parse_schedule(line)
+
+
+def pct_steps(program: _core.Program | str, budget: int | None = None) -> int:
+    """PCT's step bound for `program`: the number of decisions of a first run that lets
+    each thread run on (an empty replay list), at least 1.  A PCT schedule with steps=0
+    (the policy's default, 1000) draws its change points among 1000 decisions, most of
+    them past the end of a short run; front ends fill steps=0 with this (as explore
+    does, cpp_core/src/explore/pct_bound.hpp).  One run, checks off."""
+    if isinstance(program, str):
+        program = parse(program)
+    if budget is not None:
+        budget = check_budget(budget)
+    return _core.pct_steps(program, budget)
 
 
 def check_budget(budget: object) -> int:

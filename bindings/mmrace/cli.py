@@ -8,6 +8,7 @@ import os
 import sys
 
 from mmrace import __version__, api, conform
+from mmrace import cmd_shrink
 from mmrace._core import ModelError, NotBuilt
 from mmrace import cmd_bench
 from mmrace import cmd_hunt
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd_hunt.add_parser(sub)
     cmd_mutants.add_parser(sub)
     cmd_bench.add_parser(sub)
+    cmd_shrink.add_parser(sub)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

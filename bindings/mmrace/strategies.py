@@ -26,8 +26,9 @@ from hypothesis.errors import InvalidArgument
 import mmrace
 from mmrace import _core
 from mmrace import workload as _workload
+from mmrace.api import PCT, Preempt
 
-__all__ = ["MUTANTS", "mmr_programs", "runnable_mutants", "workloads"]
+__all__ = ["MUTANTS", "mmr_programs", "pct", "runnable_mutants", "schedules", "workloads"]
 
 # The mutant catalogue (docs/mutants.md, cpp_core/src/mutants/catalogue.cpp), in its order.
 MUTANTS = tuple(_core.mutant_names())
@@ -92,3 +93,42 @@ def workloads(strategy: str = "classic", mutants=(), threads: tuple[int, int] = 
         return mmrace.parse(text)
 
     return programs()
+
+
+def _check_int(name: str, value: object, least: int, most: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
+        raise InvalidArgument(f"{name}={value!r}: expected an int in [{least}, {most}]")
+    return value
+
+
+def schedules(max_preemptions: int = 3, max_decision: int = 200, *,
+              max_choice: int = 3) -> st.SearchStrategy[Preempt]:
+    """A mmrace.Preempt schedule: up to `max_preemptions` context switches (decision,
+    k), decisions in [0, max_decision], k in [0, max_choice] (docs/schedules.md).
+
+    Hypothesis shrinks it toward fewer switches, earlier decisions and smaller k: toward
+    the schedule where every thread runs on until it waits (no switches at all)."""
+    _check_int("max_preemptions", max_preemptions, 0, 1024)
+    _check_int("max_decision", max_decision, 0, (1 << 64) - 1)
+    _check_int("max_choice", max_choice, 0, (1 << 64) - 1)
+    switch = st.tuples(st.integers(0, max_decision), st.integers(0, max_choice))
+    return st.lists(switch, max_size=max_preemptions, unique_by=lambda s: s[0]).map(
+        lambda switches: Preempt(tuple(sorted(switches))))
+
+
+def pct(depth: int | st.SearchStrategy[int] = 3,
+        seeds: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[PCT]:
+    """A mmrace.PCT schedule with steps=0, which front ends fill with the program's own
+    length (mmrace.api.pct_steps).  `depth`: the bug depth it targets, an int (exactly
+    that) or a strategy of ints in [1, max_pct_depth]; by default 3.  `seeds`: a strategy
+    of seeds, by default any 64-bit seed (shrinking toward 0)."""
+    most = _core.limits()["max_pct_depth"]
+    if isinstance(depth, st.SearchStrategy):
+        depths = depth
+    else:
+        depths = st.just(_check_int("depth", depth, 1, most))
+    if seeds is None:
+        seeds = st.integers(0, (1 << 64) - 1)
+    elif not isinstance(seeds, st.SearchStrategy):
+        raise InvalidArgument(f"seeds={seeds!r}: expected a strategy of ints")
+    return st.builds(lambda s, d: PCT(seed=s, depth=d), seeds, depths)

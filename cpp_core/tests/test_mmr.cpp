@@ -874,7 +874,8 @@ namespace {
 // parse_schedule: the file's schedule grammar on its own, `schedule` optional.
 TEST(MmrSchedule, ParsesWhatSchedulesPrint) {
     for (const char* text : {"replay", "replay 0 1 18446744073709551615", "random seed=7",
-                             "pct seed=1 depth=3", "pct seed=2 depth=1024 steps=40"}) {
+                             "pct seed=1 depth=3", "pct seed=2 depth=1024 steps=40", "preempt",
+                             "preempt 0:0 12:1 18446744073709551615:3"}) {
         Schedule s = parse_schedule(text);
         EXPECT_EQ(schedule_text(s), std::string("schedule ") + text);
         EXPECT_EQ(parse_schedule(schedule_text(s)), s);
@@ -891,7 +892,14 @@ TEST(MmrSchedule, RejectsWhatTheFileParserRejects) {
                           Case{"pct seed=1 depth=0", "at least 1"},
                           Case{"random seed=18446744073709551616", "out of range"},
                           Case{"foo 1 2", "unknown schedule policy"},
-                          Case{"replay 1\nreplay 2", "one line"}}) {
+                          Case{"replay 1\nreplay 2", "one line"},
+                          Case{"preempt 12", "expected DECISION:CHOICE"},
+                          Case{"preempt 12:", "expected a number"},
+                          Case{"preempt :1", "expected a number"},
+                          Case{"preempt 3:1:2", "expected a number"},
+                          Case{"preempt 5:0 5:1", "does not come after decision 5"},
+                          Case{"preempt 7:0 2:1", "sorted by decision"},
+                          Case{"prempt 1:0", "did you mean"}}) {
         try {
             parse_schedule(c.text, "--schedule");
             ADD_FAILURE() << "accepted: " << c.text;
@@ -900,6 +908,51 @@ TEST(MmrSchedule, RejectsWhatTheFileParserRejects) {
             EXPECT_NE(e.message().find(c.message), std::string::npos) << c.text << ": " << e.what();
         }
     }
+}
+
+// A bad entry is pointed at by column: the part of `D:K` that is wrong.
+TEST(MmrSchedule, APreemptEntryErrorNamesItsColumn) {
+    try {
+        parse_schedule("preempt 4:1 9:x", "--schedule");
+        ADD_FAILURE() << "accepted";
+    } catch (const ParseError& e) {
+        EXPECT_NE(std::string(e.what()).find("--schedule:1:15:"), std::string::npos) << e.what();
+    }
+}
+
+// Every run's preempt_schedule replays it exactly, and has one entry per decision that
+// did not let the current thread run on: none for the default schedule.
+TEST(MmrSchedule, APreemptScheduleReplaysTheRunItDescribes) {
+    const char* text = R"(mmrace 1
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  write 0x101000 2
+  read 0x100000
+thread P0.T1
+  read 0x100000
+  write 0x101000 3
+  munmap 0x100000 pages=1
+)";
+    Program p = parse_mmr(text);
+    RunOptions o;
+    RunResult quiet = run_program(p, o);
+    EXPECT_EQ(quiet.preempt_schedule, "schedule preempt");
+    o.schedule = parse_schedule("preempt");
+    EXPECT_EQ(run_program(p, o).trace_hash, quiet.trace_hash);  // == `schedule replay`
+    size_t switched = 0;
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+        o.schedule = parse_schedule("random seed=" + std::to_string(seed));
+        RunResult r = run_program(p, o);
+        o.schedule = parse_schedule(r.preempt_schedule);
+        RunResult again = run_program(p, o);
+        EXPECT_EQ(again.trace_hash, r.trace_hash) << r.preempt_schedule;
+        EXPECT_EQ(again.schedule, r.schedule);  // Result.schedule stays the replay form
+        EXPECT_EQ(again.preempt_schedule, r.preempt_schedule);
+        switched += r.preempt_schedule != "schedule preempt";
+    }
+    EXPECT_GT(switched, 20u);
 }
 
 // A ModelError carries the schedule that replays the run up to it, and replay_mmr makes

@@ -216,3 +216,19 @@ TEST(Runtime, UcontextFibersGiveTheSameRun) {
     };
     EXPECT_EQ(run_kind(FiberKind::ucontext), run_kind(default_fiber_kind()));
 }
+
+// preempt_pick counts the others from the one after the current thread, wrapping;
+// with no current thread it indexes the options.  Options: T0 T1 T2 E0, current T1.
+TEST(Runtime, PreemptPicksTheKthOtherEntityAfterTheCurrent) {
+    const Entity options[] = {0, 1, 2, kEventBase};
+    Decision running{options, 4, 1, 0, 0, 3};
+    EXPECT_EQ(preempt_pick(running, 0), 2u);  // T2
+    EXPECT_EQ(preempt_pick(running, 1), 3u);  // E0
+    EXPECT_EQ(preempt_pick(running, 2), 0u);  // T0
+    EXPECT_EQ(preempt_pick(running, 3), 2u);  // mod the 3 others: T2 again
+    Decision blocked{options, 4, -1, 0, 0, 3};
+    EXPECT_EQ(preempt_pick(blocked, 1), 1u);
+    EXPECT_EQ(preempt_pick(blocked, 5), 1u);
+    EXPECT_EQ(default_pick(running), 1u);  // the current thread runs on
+    EXPECT_EQ(default_pick(blocked), 3u);  // else the oldest ready event
+}

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mmrace/ops.hpp"
@@ -148,10 +149,13 @@ struct Config {
     bool operator==(const Config&) const = default;
 };
 
-// `schedule replay 0 1 2`, `schedule random seed=S`, `schedule pct seed=S depth=D [steps=K]`.
+// `schedule replay 0 1 2`, `schedule random seed=S`, `schedule pct seed=S depth=D [steps=K]`,
+// `schedule preempt D:K ...`.
 struct Schedule {
-    enum class Kind : uint8_t { replay, random, pct } kind = Kind::replay;
+    enum class Kind : uint8_t { replay, random, pct, preempt } kind = Kind::replay;
     std::vector<uint64_t> replay;
+    // preempt: (decision, choice) pairs, sorted by decision, each decision once.
+    std::vector<std::pair<uint64_t, uint64_t>> preempt;
     uint64_t seed = 0;
     uint32_t depth = 3;
     uint64_t steps = 0;  // pct's estimate of the run length k; 0 = the policy's default

@@ -84,6 +84,9 @@ struct RunResult {
     uint64_t trace_hash = 0;
     std::vector<TraceEntry> trace;
     std::string schedule;  // a `schedule replay ...` line that reproduces this run
+    // The same run as a `schedule preempt D:K ...` line: the decisions where it did not
+    // let the current thread run on (docs/schedules.md); its entries are its preemptions.
+    std::string preempt_schedule;
     uint64_t budget = kDefaultBudget;  // the step budget the run had
     std::shared_ptr<const Program> program;  // the program that ran
 

@@ -18,6 +18,8 @@ void check_options(const ExploreOptions& o) {
         if (k == Schedule::Kind::replay)
             throw std::invalid_argument(
                 "explore: `replay` is not a schedule family; pass replay lists in ExploreOptions::replays");
+        else if (k == Schedule::Kind::preempt)
+            throw std::invalid_argument("explore: `preempt` is not a schedule family");
     if (o.policies.empty() && o.replays.empty())
         throw std::invalid_argument("explore: no schedule family and no replay list to run");
     if (o.max_seconds < 0) throw std::invalid_argument("explore: max_seconds is negative");

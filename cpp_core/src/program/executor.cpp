@@ -47,6 +47,11 @@ std::unique_ptr<rt::Policy> make_policy(const Schedule& s) {
         case Schedule::Kind::replay: return rt::make_replay_policy(s.replay);
         case Schedule::Kind::random: return rt::make_random_policy(s.seed);
         case Schedule::Kind::pct: return rt::make_pct_policy(s.seed, s.depth, s.steps);
+        case Schedule::Kind::preempt: {
+            std::vector<rt::Preemption> switches;
+            for (auto [decision, choice] : s.preempt) switches.push_back({decision, choice});
+            return rt::make_preempt_policy(std::move(switches));
+        }
     }
     return rt::make_replay_policy({});
 }
@@ -184,6 +189,14 @@ void fill_result(const mm::Kernel& k, const Program& p, const rt::RunOutcome& ou
         r.trace.push_back(TraceEntry{t.step, t.who == rt::kNoThread ? "-" : k.rt.entity_name(t.who),
                                      t.site->name, rt::ev_name(t.ev), t.arg});
     r.schedule = replay_line(out.decisions);
+}
+
+// The `schedule preempt ...` line of the switches a recorder saw.
+std::string preempt_line(const std::vector<rt::Preemption>& switches) {
+    std::string line = "schedule preempt";
+    for (const auto& sw : switches)
+        line += " " + std::to_string(sw.decision) + ":" + std::to_string(sw.choice);
+    return line;
 }
 
 // The history the semantic oracle checks: every op that returned.
@@ -334,10 +347,11 @@ RunResult run_hooked(const Program& p, const RunOptions& opt, const AfterOp& aft
     mm::userfaultfd_setup(k, p);
 
     auto policy = make_policy(opt.schedule.value_or(p.schedule.value_or(Schedule{})));
+    rt::PreemptRecorder recorder(*policy);
     rt::RunOutcome out;
     {
         mm::Kernel::Scope scope(k);
-        out = k.rt.run(*policy);
+        out = k.rt.run(recorder);
     }
     if (!out.error.empty()) {
         std::string_view prefix = NotBuilt::prefix();
@@ -368,6 +382,7 @@ RunResult run_hooked(const Program& p, const RunOptions& opt, const AfterOp& aft
     }
     RunResult r;
     fill_result(k, p, out, s.slots, r);
+    r.preempt_schedule = preempt_line(recorder.switches());
     r.budget = opt.budget.value_or(p.config.budget);
     r.program = std::make_shared<const Program>(p);
     return r;

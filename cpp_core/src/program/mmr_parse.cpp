@@ -432,7 +432,7 @@ public:
         check_size();
         LineScanner line;
         if (!lexer_.next_line(line))
-            fail(Token{{}, 1, 1}, "empty schedule (expected replay, random or pct)");
+            fail(Token{{}, 1, 1}, "empty schedule (expected replay, random, pct or preempt)");
         LineScanner probe = line;
         Token head;
         probe.next(head);
@@ -661,7 +661,7 @@ private:
         current_.reset();
         schedule_line_ = head.line;
         Token kind;
-        if (!line.next(kind)) fail(line.end(), "missing schedule policy (replay, random or pct)");
+        if (!line.next(kind)) fail(line.end(), "missing schedule policy (replay, random, pct or preempt)");
         Schedule s;
         if (kind.text == "replay") {
             s.kind = Schedule::Kind::replay;
@@ -673,10 +673,13 @@ private:
             s.seed = number(args.need("seed"));
         } else if (kind.text == "pct") {
             pct(line, s);
+        } else if (kind.text == "preempt") {
+            s.kind = Schedule::Kind::preempt;
+            for (Token w; line.next(w);) s.preempt.push_back(preemption(w, s.preempt));
         } else {
-            static constexpr std::string_view kPolicies[] = {"replay", "random", "pct"};
+            static constexpr std::string_view kPolicies[] = {"replay", "random", "pct", "preempt"};
             fail(kind, "unknown schedule policy " + quote(kind.text) +
-                           " (expected replay, random or pct)" + suggest(kind.text, kPolicies));
+                           " (expected replay, random, pct or preempt)" + suggest(kind.text, kPolicies));
         }
         prog_.schedule = std::move(s);
     }
@@ -690,6 +693,21 @@ private:
         s.depth = static_cast<uint32_t>(bounded(depth, kMaxPctDepth, "depth"));
         if (s.depth == 0) fail(depth, "depth must be at least 1");
         if (auto steps = args.get("steps")) s.steps = number(*steps);
+    }
+
+    // One `D:K` entry of a preempt schedule; entries come sorted by decision, each once.
+    static std::pair<uint64_t, uint64_t> preemption(
+        const Token& w, const std::vector<std::pair<uint64_t, uint64_t>>& before) {
+        size_t colon = w.text.find(':');
+        if (colon == std::string_view::npos)
+            fail(w, "expected DECISION:CHOICE (e.g. 12:1), got " + quote(w.text));
+        uint64_t decision = number(w.sub(0, colon));
+        uint64_t choice = number(w.sub(colon + 1));
+        if (!before.empty() && decision <= before.back().first)
+            fail(w, "decision " + std::to_string(decision) + " does not come after decision " +
+                        std::to_string(before.back().first) +
+                        " (entries are sorted by decision, each decision once)");
+        return {decision, choice};
     }
 
     // A process's thread list ends at the next process, kthread or schedule line.

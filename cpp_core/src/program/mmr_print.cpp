@@ -129,6 +129,11 @@ std::string schedule_text(const Schedule& s) {
             std::string out = "schedule pct seed=" + num(s.seed) + " depth=" + num(s.depth);
             return s.steps ? out + " steps=" + num(s.steps) : out;
         }
+        case Schedule::Kind::preempt: {
+            std::string out = "schedule preempt";
+            for (auto [decision, choice] : s.preempt) out += " " + num(decision) + ":" + num(choice);
+            return out;
+        }
     }
     return "schedule ?";
 }

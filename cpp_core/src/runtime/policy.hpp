@@ -37,11 +37,49 @@ public:
     virtual std::string describe() const = 0;
 };
 
-// replay: decision i picks options[list[i] % count]; past the end of the list, the
+// What replay picks past the end of its list, and preempt away from its entries: the
 // current thread if it can run, else the oldest ready event (an IPI acknowledged, an
 // I/O completed: what a blocked thread waits for, before anyone else moves), else
 // options[0] (the lowest id).  So a thread runs to its end unless it waits on another.
+inline size_t default_pick(const Decision& d) {
+    if (d.current >= 0) return static_cast<size_t>(d.current);
+    return d.threads < d.count ? d.threads : 0;
+}
+
+// replay: decision i picks options[list[i] % count]; past the end, default_pick.
 std::unique_ptr<Policy> make_replay_policy(std::vector<uint64_t> list);
+
+// One context switch of a preempt schedule: at decision `decision`, the `choice`-th
+// entity other than the current thread (see preempt_pick).
+struct Preemption {
+    uint64_t decision = 0;
+    uint64_t choice = 0;
+    bool operator==(const Preemption&) const = default;
+};
+
+// The option a preemption with `choice` picks at d: if the current thread can run, the
+// choice-th of the others, counted from the one after it (mod count - 1); else
+// options[choice % count].
+size_t preempt_pick(const Decision& d, uint64_t choice);
+// preempt: default_pick at every decision except those of `switches` (sorted by
+// decision, each once), where preempt_pick.  An empty list is replay's empty list.
+std::unique_ptr<Policy> make_preempt_policy(std::vector<Preemption> switches);
+
+// Runs `inner` and writes down, as preemptions, the decisions where it picked anything
+// but default_pick: the same run as a preempt schedule.  The runtime clamps a pick to
+// count - 1, so the recorder does too.
+class PreemptRecorder final : public Policy {
+public:
+    explicit PreemptRecorder(Policy& inner) : inner_(inner) {}
+    void begin_run() override;
+    size_t pick(const Decision& d) override;
+    std::string describe() const override { return inner_.describe(); }
+    const std::vector<Preemption>& switches() const { return switches_; }
+
+private:
+    Policy& inner_;
+    std::vector<Preemption> switches_;
+};
 // random: a uniform choice at each decision from a seeded splitmix64 stream.
 std::unique_ptr<Policy> make_random_policy(uint64_t seed);
 // pct: probabilistic concurrency testing, Burckhardt et al., ASPLOS 2010: random

@@ -13,8 +13,7 @@ public:
 
     size_t pick(const Decision& d) override {
         if (d.index < list_.size()) return list_[d.index] % d.count;
-        if (d.current >= 0) return static_cast<size_t>(d.current);
-        return d.threads < d.count ? d.threads : 0;
+        return default_pick(d);
     }
 
     std::string describe() const override {
