@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,10 @@ def cmd_hunt(args: argparse.Namespace) -> int:
                                  on_progress=hunt.on_progress, on_finding=hunt.on_finding)
     except explore.ExploreInterrupted as e:
         hunt.stopping, interrupted, report = True, True, e.report
+    except (MemoryError, BrokenProcessPool) as e:  # a worker ran out of its 4 GiB or died
+        print(f"mmrace hunt: a worker failed ({type(e).__name__}: {e}); the findings so far "
+              f"are in {args.out}", file=sys.stderr)
+        return EXIT_MODEL_ERROR
     finally:
         signal.signal(signal.SIGINT, old_handler)
         if hunt.live is not None:

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import queue
 import re
+import resource
 import signal
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ CHUNK_SEEDS = {"workload": 256, "program": 2048}
 PROGRESS_SECONDS = 0.25
 KEEP_PER_CHUNK = 64  # failures a chunk hands back when exploration goes on past them
 _NEVER = 1 << 62     # no chunk is cancelled
+WORKER_MEMORY = 4 << 30  # address space of a worker, bytes
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ class _Cancelled(Exception):
 def _init_worker(progress_queue: Any, cancel_from: Any) -> None:
     global _progress_queue, _cancel_from
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    # A worker that needs more than 4 GiB fails (MemoryError in the parent) instead of
+    # taking the machine's memory from the other jobs (as bench/run_generated.py).
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
     _progress_queue, _cancel_from = progress_queue, cancel_from
     progress_queue.cancel_join_thread()  # exit even if the parent stopped reading
 
@@ -362,9 +367,14 @@ def explore(program: Any = None, *, workload: dict | None = None, policy: str = 
 
 
 def _finish(ex: _Explorer, stopped: str, on_finding: Callable[[Finding], None] | None) -> ExploreReport:
+    """The report; on_finding(f) for its findings (the lowest seed's, when only that one
+    counts).  Ctrl-C in on_finding raises ExploreInterrupted with the report."""
     report = ex.summary()
     report.stopped = stopped
-    if on_finding:
-        for f in report.findings:
+    try:
+        for f in report.findings if on_finding else ():
             on_finding(f)
+    except KeyboardInterrupt:
+        report.stopped = "interrupted"
+        raise ExploreInterrupted(report) from None
     return report
