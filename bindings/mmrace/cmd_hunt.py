@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import signal
 import sys
 from collections import Counter
@@ -95,8 +96,8 @@ def _source(args: argparse.Namespace) -> tuple[Any, dict | None, str]:
         if args.mutant:
             changes["mutants"] = args.mutant
         prog = prog.with_config(**changes) if changes else prog
-        strategy = prog.to_mmr().split("\n")[1].split("strategy=")[1].split()[0]
-        return prog, None, strategy
+        found = re.search(r"^config .*\bstrategy=(\w+)", prog.to_mmr(), re.M)
+        return prog, None, found.group(1) if found else "classic"
     from mmrace import workload
     strategy = args.strategy or (workload.strategy_for(args.mutant[0]) if args.mutant else "classic")
     return None, workload.shape(strategy=strategy, mutants=args.mutant), strategy
@@ -111,8 +112,6 @@ def _shrink(f: explore.Finding, deadline_s: float) -> tuple[str, str]:
         return f.program, "not shrunk: mmrace.shrink is not installed"
     try:
         s = shrink(f.program, max_seconds=deadline_s)
-    except KeyboardInterrupt:
-        raise
     except Exception as e:  # a shrinker bug must not lose the finding
         return f.program, f"not shrunk: {type(e).__name__}: {e}"
     b, a = s.before, s.after
