@@ -22,7 +22,9 @@ const std::pair<const char*, bool WorkloadShape::*> kFeatures[] = {
     {"shmem", &WorkloadShape::shmem},       {"thp", &WorkloadShape::thp},
     {"reclaim", &WorkloadShape::reclaim},   {"smaps", &WorkloadShape::smaps},
     {"khugepaged", &WorkloadShape::khugepaged}, {"sysfs", &WorkloadShape::sysfs},
-    {"cpu_hotplug", &WorkloadShape::cpu_hotplug},
+    {"cpu_hotplug", &WorkloadShape::cpu_hotplug}, {"debugger", &WorkloadShape::debugger},
+    {"kvm", &WorkloadShape::kvm},           {"purge", &WorkloadShape::purge},
+    {"bursts", &WorkloadShape::bursts},     {"counters", &WorkloadShape::counters},
 };
 
 [[noreturn]] void bad(const std::string& key, const py::handle& v, const std::string& want) {
@@ -106,13 +108,13 @@ WorkloadShape workload_shape(const py::dict& d) {
         else if (key == "ops") std::tie(s.min_ops, s.max_ops) = range(key, v, 1, 64);
         else if (key == "pages") s.pages = int_in(key, v, 1, 64);
         else if (key == "features") set_features(s, v);
-        else if (key == "simplest_first") {
+        else if (key == "simplest_first" || key == "swarm") {
             if (!py::isinstance<py::bool_>(v)) bad(key, v, "a bool");
-            s.simplest_first = v.cast<bool>();
+            (key == "swarm" ? s.swarm : s.simplest_first) = v.cast<bool>();
         } else {
             throw py::value_error("workload: unknown key '" + key +
                                   "' (strategy, geometry, mutants, vma_lock, threads, ops, pages, "
-                                  "features, simplest_first)");
+                                  "features, swarm, simplest_first)");
         }
     }
     for (const auto& c : names("vma_lock", d.contains("vma_lock") ? d["vma_lock"] : py::list()))

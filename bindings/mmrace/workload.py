@@ -21,7 +21,7 @@ __all__ = ["FEATURES", "STRATEGIES", "GEOMETRIES", "VMA_LOCK", "shape", "strateg
 # Every feature switch of WorkloadShape (cpp_core/src/program/generate/workload.hpp).
 FEATURES = ("fork", "gup", "peek_poke", "mremap", "mprotect", "dontneed", "pageout", "collapse",
             "uffd", "files", "shmem", "thp", "reclaim", "smaps", "khugepaged", "sysfs",
-            "cpu_hotplug")
+            "cpu_hotplug", "debugger", "kvm", "purge", "bursts", "counters")
 STRATEGIES = ("classic", "spf", "pervma")
 GEOMETRIES = ("small", "x86")
 VMA_LOCK = ("swapin", "file", "uffd")
@@ -65,13 +65,16 @@ def _mutants(strategy: str, mutants: object) -> list[str]:
 def shape(strategy: str = "classic", mutants: Iterable[str] = (), threads: tuple[int, int] = (2, 4),
           ops: tuple[int, int] = (3, 10), pages: int = 16, features: Iterable[str] | None = None,
           geometry: str = "small", vma_lock: Iterable[str] = (),
-          simplest_first: bool = False) -> dict:
+          simplest_first: bool = False, swarm: bool = True) -> dict:
     """The `workload=` dict of a shape, every argument checked (ValueError naming the bad one).
 
     threads: the first process's threads (lo, hi); ops: each thread's ops (lo, hi); pages:
     the contested window; features: the names of FEATURES to switch on (None: all of
     them); vma_lock: the fault cases pervma takes under the VMA lock; simplest_first: every
-    choice simplest at 0 (for a shrinker; False draws the seeds' usual texts).
+    choice simplest at 0 (for a shrinker; False draws the seeds' usual texts); swarm:
+    each program keeps each of those features with probability 1/2 (swarm testing: a
+    feature that crowds out another's race is absent from half the programs), else every
+    program has them all.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r}: expected one of {', '.join(STRATEGIES)}")
@@ -79,8 +82,9 @@ def shape(strategy: str = "classic", mutants: Iterable[str] = (), threads: tuple
         raise ValueError(f"geometry={geometry!r}: expected one of {', '.join(GEOMETRIES)}")
     if not isinstance(pages, int) or isinstance(pages, bool) or not 1 <= pages <= 64:
         raise ValueError(f"pages={pages!r}: expected an int in [1, 64]")
-    if not isinstance(simplest_first, bool):
-        raise ValueError(f"simplest_first={simplest_first!r}: expected a bool")
+    for name, value in (("simplest_first", simplest_first), ("swarm", swarm)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r}: expected a bool")
     locks = _names("vma_lock", vma_lock, VMA_LOCK)
     if locks and strategy != "pervma":
         raise ValueError(f"vma_lock={','.join(locks)} is for strategy pervma, not {strategy}")
@@ -94,6 +98,7 @@ def shape(strategy: str = "classic", mutants: Iterable[str] = (), threads: tuple
         "pages": pages,
         "features": list(FEATURES) if features is None else _names("features", features, FEATURES),
         "simplest_first": simplest_first,
+        "swarm": swarm,
     }
 
 

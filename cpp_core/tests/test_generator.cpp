@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "mmrace/mmr.hpp"
 #include "mmrace/run.hpp"
@@ -200,4 +202,55 @@ TEST(Generator, TheWorkloadsConfigLineCarriesItsMutantsAndVmaLock) {
     const std::string head =
         "mmrace 1\nconfig strategy=pervma geometry=small vma_lock=swapin,uffd mutants=pervma_fork_no_vma_write_lock\n";
     EXPECT_EQ(random_workload(3, s).substr(0, head.size()), head);
+}
+
+// The patterns only add lines (each draws from a stream of its own and writes values of
+// its own): a workload without one is the workload with it, less some lines.  (Bursts
+// lengthen a thread's ops before uffd_wp ops are placed among them, so without uffd.)
+TEST(Generator, APatternOnlyAddsLinesToTheWorkload) {
+    auto lines = [](const std::string& text) {
+        std::vector<std::string> out;
+        std::istringstream in(text);
+        for (std::string l; std::getline(in, l);) out.push_back(l);
+        return out;
+    };
+    for (bool WorkloadShape::*pattern :
+         {&WorkloadShape::debugger, &WorkloadShape::kvm, &WorkloadShape::purge, &WorkloadShape::bursts,
+          &WorkloadShape::counters}) {
+        WorkloadShape off;
+        off.gup = off.peek_poke = true;
+        off.uffd = pattern != &WorkloadShape::bursts;
+        WorkloadShape on = off;
+        on.*pattern = true;
+        int added = 0;
+        for (uint64_t seed = 0; seed < 100; ++seed) {
+            auto less = lines(random_workload(seed, off)), more = lines(random_workload(seed, on));
+            size_t i = 0;
+            for (const auto& l : more) i += i < less.size() && less[i] == l;
+            ASSERT_EQ(i, less.size()) << "seed " << seed << "\n" << random_workload(seed, on);
+            added += more.size() > less.size();
+            ASSERT_NO_THROW(parse_mmr(random_workload(seed, on)));
+        }
+        EXPECT_GT(added, 20);
+    }
+}
+
+// Swarm testing: a feature that is on is in about half the programs (its own stream: the
+// rest of the seed's draws are as without swarm until the feature's first choice).
+TEST(Generator, SwarmKeepsEachFeatureInAboutHalfThePrograms) {
+    WorkloadShape s;
+    s.swarm = true;
+    int forks = 0, files = 0;
+    for (uint64_t seed = 0; seed < 400; ++seed) {
+        std::string text = random_workload(seed, s);
+        forks += text.find(" forked\n") != std::string::npos;
+        files += text.find("file F0") != std::string::npos;
+        ASSERT_NO_THROW(parse_mmr(text)) << text;
+    }
+    WorkloadShape all;
+    int all_forks = 0;
+    for (uint64_t seed = 0; seed < 400; ++seed) all_forks += random_workload(seed, all).find(" forked\n") != std::string::npos;
+    EXPECT_NEAR(files, 200, 40);  // files draw no choice of their own: exactly the swarm's half
+    EXPECT_LT(forks, all_forks * 3 / 4);
+    EXPECT_GT(forks, all_forks / 4);
 }

@@ -26,6 +26,22 @@ constexpr Stream kFileThpStream{0x66746870ull /* "fthp" */};
 constexpr Stream kUffdLifeStream{0x75666c66ull /* "uflf" */};
 constexpr Stream kSysfsStream{0x73797366ull /* "sysf" */};
 constexpr Stream kHotplugStream{0x63707568ull /* "cpuh" */};
+constexpr Stream kDebuggerStream{0x64627567ull /* "dbug" */};
+constexpr Stream kKvmStream{0x6b766d00ull /* "kvm" */};
+constexpr Stream kPurgeStream{0x70726765ull /* "prge" */};
+constexpr Stream kBurstStream{0x62727374ull /* "brst" */};
+constexpr Stream kCounterStream{0x636e7472ull /* "cntr" */};
+constexpr Stream kSwarmStream{0x7377726dull /* "swrm" */};
+
+// The feature switches swarm testing draws, in the order it draws them.
+constexpr bool WorkloadShape::*kFeatureSwitches[] = {
+    &WorkloadShape::fork,     &WorkloadShape::gup,        &WorkloadShape::peek_poke, &WorkloadShape::mremap,
+    &WorkloadShape::mprotect, &WorkloadShape::dontneed,   &WorkloadShape::pageout,   &WorkloadShape::collapse,
+    &WorkloadShape::uffd,     &WorkloadShape::files,      &WorkloadShape::shmem,     &WorkloadShape::thp,
+    &WorkloadShape::reclaim,  &WorkloadShape::smaps,      &WorkloadShape::khugepaged, &WorkloadShape::sysfs,
+    &WorkloadShape::cpu_hotplug, &WorkloadShape::debugger, &WorkloadShape::kvm,      &WorkloadShape::purge,
+    &WorkloadShape::bursts,   &WorkloadShape::counters,
+};
 
 // One of `weights`' entries (0: that one is off), by one choice of their total.  With
 // every entry on it is the choice the soak always drew; with one on, no choice at all.
@@ -50,7 +66,9 @@ public:
         : c_(c), kthread_(c.stream(kKthreadStream)), uffd_(c.stream(kUffdStream)),
           pmd_prot_(c.stream(kPmdProtStream)), pmd_move_(c.stream(kPmdMoveStream)),
           file_thp_(c.stream(kFileThpStream)), uffd_life_(c.stream(kUffdLifeStream)),
-          sysfs_(c.stream(kSysfsStream)), hotplug_(c.stream(kHotplugStream)), s_(s) {}
+          sysfs_(c.stream(kSysfsStream)), hotplug_(c.stream(kHotplugStream)),
+          debugger_(c.stream(kDebuggerStream)), kvm_(c.stream(kKvmStream)), purge_(c.stream(kPurgeStream)),
+          burst_(c.stream(kBurstStream)), counter_(c.stream(kCounterStream)), s_(s) {}
 
     std::string program();
 
@@ -94,6 +112,11 @@ private:
     std::string register_op(ChoiceSource& c);
     std::string uffd_mix(std::string ops);
     std::string sysfs_mix(std::string ops);
+    void patterns(std::vector<std::string>& threads);
+    void debugger(std::vector<std::string>& threads);
+    void kvm(std::vector<std::string>& threads);
+    void counters(std::vector<std::string>& threads);
+    std::string purge_op();
     void khugepaged(std::ostringstream& out, int nprocs);
     void kthread(std::ostringstream& out, int nprocs);
     void cpuhp(std::ostringstream& out);
@@ -107,6 +130,11 @@ private:
     ChoiceSource& uffd_life_;
     ChoiceSource& sysfs_;
     ChoiceSource& hotplug_;
+    ChoiceSource& debugger_;
+    ChoiceSource& kvm_;
+    ChoiceSource& purge_;
+    ChoiceSource& burst_;
+    ChoiceSource& counter_;
     WorkloadShape s_;
     uint64_t value_ = 0;
     std::vector<uint64_t> pin_pages_;  // the size of each pin written so far, by handle
@@ -120,6 +148,11 @@ const Workload::Draw Workload::kOps[] = {
 };
 
 std::string Workload::program() {
+    if (s_.swarm) {
+        ChoiceSource& swarm = c_.stream(kSwarmStream);
+        for (bool WorkloadShape::*f : kFeatureSwitches)
+            if (s_.*f) s_.*f = swarm.choose(2) != 0;
+    }
     std::ostringstream out;
     out << "mmrace 1\nconfig strategy=" << s_.strategy << " geometry=" << s_.geometry;
     if (!s_.vma_lock.empty()) out << " vma_lock=" << s_.vma_lock;
@@ -137,11 +170,11 @@ std::string Workload::program() {
         for (int t = 0; t < nthreads; ++t) {
             std::ostringstream ops;
             thread_ops(ops, p == 0 && t == 0, t == forker ? p + 1 : -1);
-            std::string mixed = s_.uffd ? uffd_mix(ops.str()) : ops.str();
-            threads.push_back(s_.sysfs ? sysfs_mix(mixed) : mixed);
+            threads.push_back(s_.uffd ? uffd_mix(ops.str()) : ops.str());
         }
         std::ostringstream handler;
         if (s_.uffd && uffd_handler(handler, p, nthreads)) uffd_lifetimes(threads, handler);
+        patterns(threads);
         for (int t = 0; t < nthreads; ++t) out << "thread P" << p << ".T" << t << "\n" << threads[t];
         out << handler.str();
     }
@@ -236,7 +269,10 @@ void Workload::read(std::ostringstream& out, uint64_t a) {
 
 void Workload::write_or_gup(std::ostringstream& out, uint64_t a) {
     if ((s_.gup || s_.peek_poke) && one_in(c_, 3)) return gup_op(out, a);
-    out << "  write 0x" << std::hex << a + 8 * c_.choose(3) << std::dec << " " << ++value_ << "\n";
+    uint64_t at = a + 8 * c_.choose(3), v = ++value_;
+    out << "  write 0x" << std::hex << at << std::dec << " " << v << "\n";
+    if (s_.bursts)  // the loop's next stores (a memset): the same value to the words after it
+        for (uint64_t n = burst_.choose(8); n; --n) out << "  write 0x" << std::hex << (at += 8) << std::dec << " " << v << "\n";
 }
 
 void Workload::mremap(std::ostringstream& out, uint64_t a) {
@@ -430,6 +466,89 @@ std::string Workload::sysfs_mix(std::string ops) {
         ops = insert_op(ops, sysfs_, op.str());
     }
     return ops;
+}
+
+// The patterns (WorkloadShape: sysfs, debugger, kvm, purge) inserted into a process's
+// threads, after everything else is drawn.
+void Workload::patterns(std::vector<std::string>& threads) {
+    if (s_.sysfs)
+        for (std::string& ops : threads) ops = sysfs_mix(ops);
+    if (s_.debugger && s_.files && debugger_.choose(4)) debugger(threads);
+    if (s_.kvm && kvm_.choose(2)) kvm(threads);
+    if (s_.counters && counter_.choose(4)) counters(threads);
+    if (s_.purge)
+        for (std::string& ops : threads)
+            for (uint64_t n = purge_.choose(3); n; --n) ops = insert_op(ops, purge_, purge_op());
+}
+
+// MADV_DONTNEED of a few pages, or of the whole window (an arena given back).
+std::string Workload::purge_op() {
+    std::ostringstream op;
+    if (purge_.choose(2)) {
+        op << "  madvise 0x" << std::hex << kBase << std::dec << " pages=" << s_.pages << " advice=dontneed\n";
+        return op.str();
+    }
+    uint64_t a = kBase + purge_.choose(s_.pages) * 4096;
+    uint64_t left = (kBase + s_.pages * 4096ull - a) / 4096;
+    op << "  madvise 0x" << std::hex << a << std::dec << " pages=" << 1 + purge_.choose(std::min<uint64_t>(left, 4))
+       << " advice=dontneed\n";
+    return op.str();
+}
+
+// Per-thread counters in one page: each thread stores to its own word a few times and
+// reads another thread's.
+void Workload::counters(std::vector<std::string>& threads) {
+    uint64_t page = kBase + counter_.choose(s_.pages) * 4096;
+    for (size_t t = 0; t < threads.size(); ++t)
+        for (uint64_t n = 1 + counter_.choose(4); n; --n) {
+            std::ostringstream op;
+            if (counter_.choose(3))
+                op << "  write 0x" << std::hex << page + 8 * t << std::dec << " " << 1 + counter_.choose(1000) << "\n";
+            else
+                op << "  read 0x" << std::hex << page + 8 * counter_.choose(threads.size()) << std::dec << "\n";
+            threads[t] = insert_op(threads[t], counter_, op.str());
+        }
+}
+
+// A debugger pokes breakpoints into a text page (a private read-only file mapping;
+// each poke breaks COW with FOLL_FORCE) and the tracee reads it; another thread maps
+// the same file page shared and reads the page cache.
+void Workload::debugger(std::vector<std::string>& threads) {
+    uint64_t file = debugger_.choose(2), pgoff = debugger_.choose(2);
+    std::ostringstream text, other;
+    uint64_t a = kBase + debugger_.choose(s_.pages) * 4096;
+    text << std::hex << "  mmap 0x" << a << std::dec << " pages=1 prot=r flags=private,file:F" << file << ":"
+         << pgoff << ",fixed\n";
+    for (uint64_t n = 1 + debugger_.choose(3); n; --n)
+        text << std::hex << "  poke 0x" << a + 8 * debugger_.choose(3) << std::dec << " 204\n";  // int3
+    text << std::hex << "  read 0x" << a << std::dec << "\n";
+    size_t t = debugger_.choose(threads.size());
+    threads[t] = insert_op(threads[t], debugger_, text.str());
+    uint64_t b = kBase + debugger_.choose(s_.pages) * 4096;
+    other << std::hex << "  mmap 0x" << b << std::dec << " pages=1 prot=r flags=shared,file:F" << file << ":"
+          << pgoff << ",fixed\n";
+    other << std::hex << "  read 0x" << b << std::dec << "\n";
+    t = debugger_.choose(threads.size());
+    threads[t] = insert_op(threads[t], debugger_, other.str());
+}
+
+// A VMM maps guest memory (shmem over a PMD range) and touches it; a vCPU thread
+// translates guest pages through get_user_page_fast_only again and again; the VMM
+// may collapse the range into a THP.
+void Workload::kvm(std::vector<std::string>& threads) {
+    uint64_t r = pmd_range_at(kvm_.choose(2));
+    std::ostringstream vmm, vcpu;
+    vmm << std::hex << "  mmap 0x" << r << " pages=8 prot=rw flags=shared,anon,fixed"
+        << (kvm_.choose(2) ? ",populate" : "") << "\n";
+    vmm << "  write 0x" << r + 4096 * kvm_.choose(8) << std::dec << " " << 1 + kvm_.choose(1000) << "\n";
+    if (kvm_.choose(2)) vmm << std::hex << "  madvise 0x" << r << std::dec << " pages=8 advice=collapse\n";
+    size_t t = kvm_.choose(threads.size());
+    threads[t] = insert_op(threads[t], kvm_, vmm.str());
+    for (uint64_t n = 2 + kvm_.choose(7); n; --n)
+        vcpu << std::hex << "  gup 0x" << r + 4096 * kvm_.choose(8) << std::dec << " pages=1 flags="
+             << (kvm_.choose(2) ? "write," : "") << "fast_only\n";
+    t = kvm_.choose(threads.size());
+    threads[t] = insert_op(threads[t], kvm_, vcpu.str());
 }
 
 // Half the workloads get a kthread cpuhp taking a CPU down and up again (under

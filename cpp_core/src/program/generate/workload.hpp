@@ -50,6 +50,26 @@ struct WorkloadShape {
     // and a kthread cpuhp takes a CPU down and up (cpu_hotplug_lock, kernfs_drain).
     bool sysfs = false;
     bool cpu_hotplug = false;
+    // Patterns of real programs that random ops rarely line up, each on a stream of
+    // its own.  debugger: a debugger pokes breakpoints (/proc/pid/mem, FOLL_FORCE) into
+    // a program's text, a private read-only file mapping, and another mapping of the
+    // file reads its page cache (needs files).  kvm: a VMM's guest memory is shmem over
+    // a PMD range; a vCPU thread translates guest pages through
+    // get_user_page_fast_only (hva_to_pfn_fast) again and again, and the VMM may
+    // MADV_COLLAPSE it.  purge: threads give ranges back with MADV_DONTNEED, as a malloc
+    // purges its free pages (a whole arena, or a few pages).  bursts: a write is a loop
+    // of stores over a page's words.  counters: a process's threads update counters
+    // packed into one page (each its own word: false sharing) and read each other's.
+    bool debugger = false;
+    bool kvm = false;
+    bool purge = false;
+    bool bursts = false;
+    bool counters = false;
+
+    // Swarm testing (Groce et al., ISSTA 2012): each program keeps each feature that is
+    // on with probability 1/2 (a stream of its own; off at 0), so features that crowd
+    // out or suppress each other's races each get programs without the others.
+    bool swarm = false;
 
     // When true every choice is simplest at 0: the few that today turn a feature on at 0
     // (K0, a closing exit, the first thread's MADV_HUGEPAGE, a shared mapping, ...) turn
