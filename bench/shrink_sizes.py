@@ -4,8 +4,8 @@ workloads with a mutant switched on.  One row per program, then the medians of o
 threads and preemptions before and after, per group.
 
 A generated failure: for each built mutant, the workload programs of seeds 0, 1, ...
-(_core.generate(seed, "workload"), the mutant and its strategy put in the config line)
-under random and PCT schedules until the first failure or MAX_RUNS runs.
+(mmrace.workload.shape with the mutant and its strategy, every feature on) under random
+and PCT schedules until the first failure or MAX_RUNS runs.
 
     python bench/shrink_sizes.py [MAX_RUNS=3000] [MAX_SECONDS_PER_SHRINK=60]
 """
@@ -16,29 +16,21 @@ import sys
 import time
 from pathlib import Path
 
-import mmrace
-from mmrace import _core
+from mmrace import _core, workload
 from mmrace.shrink import shrink
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ("ops", "threads", "preemptions")
 
 
-def workload_failure(mutant: str, strategy: str, max_runs: int) -> str | None:
-    """The reproducer of the first failing run of a workload with `mutant`, or None."""
-    def source(seed: int):
-        prog = mmrace.parse(_core.generate(seed, "workload"))
-        return prog.with_config(strategy=strategy, mutants=[mutant])
-
-    out = _core.explore(source, policies=["random", "pct"], max_runs=max_runs,
+def workload_failure(mutant: str, max_runs: int) -> str | None:
+    """The reproducer of the first failing run of a workload (every feature on) with
+    `mutant` and its strategy, under random and PCT schedules, or None."""
+    shape = workload.shape(strategy=workload.strategy_for(mutant), mutants=[mutant])
+    out = _core.explore(None, workload=shape, policies=["random", "pct"], max_runs=max_runs,
                         stop_at_first_failure=True)
     fails = [f for f in out["failures"] if f["verdict"] != "model_error"]
     return fails[0]["program"] if fails else None
-
-
-def strategy_of(row: dict) -> str:
-    s = row["strategies"]
-    return "classic" if s == "all" else s.split(",")[0]
 
 
 def measure(name: str, text: str, seconds: float) -> dict:
@@ -73,7 +65,7 @@ def main(argv: list[str]) -> None:
     for row in _core.mutant_catalogue():
         if not row["built"]:
             continue
-        text = workload_failure(row["name"], strategy_of(row), max_runs)
+        text = workload_failure(row["name"], max_runs)
         if text is None:
             print(f"{'workload+' + row['name']:<42} no failure in {max_runs} runs", flush=True)
             continue

@@ -14,8 +14,11 @@ processes (a forked process goes with the op that forks it), process threads, kt
 ops (a pin goes with the ops that use its handle; later handles are renumbered), files,
 and finally preemptions: the replay list is cut short, the run is expressed as a preempt
 schedule (docs/schedules.md), its switches are ddmin'ed, and the result is written back
-as a `schedule replay` line.  A candidate that does not parse, needs a model that is not
-built, or hits a model error simply does not reproduce.
+as a `schedule replay` line.  The two phases repeat until a round changes nothing (at
+most _MAX_PASSES rounds).  A structural candidate runs under the current replay list, then,
+if that does not reproduce, under the current run's preempt form.  A candidate that does
+not parse, needs a model that is not built, or hits a model error simply does not
+reproduce.
 
 Every step is a function of the text alone, so the same input gives the same output,
 unless `max_seconds` or `max_runs` stops the search early.
@@ -210,6 +213,9 @@ def _ddmin(items: Sequence, test: Callable[[list], bool]) -> list:
     return items
 
 
+_MAX_PASSES = 4  # rounds of structure then schedule, until one changes nothing
+
+
 class _Budget(Exception):
     """The run or time budget ran out: keep what was found so far."""
 
@@ -245,8 +251,19 @@ class _Shrinker:
         return True
 
     def ddmin(self, items: Sequence, make: Callable[[_Text, set], _Text]) -> None:
+        """ddmin over `items` of the current program.  A candidate runs under the current
+        replay list, and if that does not reproduce, under the current run's preempt form:
+        with an op gone the replay list's later entries point elsewhere, while the
+        preempt form still switches threads where the failing run did."""
         base = self.text
-        _ddmin(items, lambda kept: self.reproduces(make(base, set(kept))))
+        self.runs += 1
+        alt = "schedule " + str(api.preempt_schedule(base.render(), budget=self.budget))
+
+        def test(kept: list) -> bool:
+            cand = make(base, set(kept))
+            return self.reproduces(cand) or self.reproduces(replace(cand, schedule=alt))
+
+        _ddmin(items, test)
 
     def structure(self) -> None:
         t = self.text
@@ -325,8 +342,13 @@ def shrink(program: _core.Program | str, *, max_seconds: float | None = None,
     s.runs = 1
     before = s.size(start)
     try:
-        s.structure()
-        s.schedule()
+        # Each pass can make room for the other: a shorter schedule lets more ops go.
+        for _ in range(_MAX_PASSES):
+            size = s.text.render()
+            s.structure()
+            s.schedule()
+            if s.text.render() == size:
+                break
     except _Budget:
         pass
     final = _trim(s.text, first.budget)

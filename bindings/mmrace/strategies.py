@@ -69,32 +69,6 @@ def mmr_programs(max_processes: int = 4, max_kthreads: int = 2, runnable: bool =
     return programs()
 
 
-def workloads(strategy: str = "classic", mutants=(), threads: tuple[int, int] = (2, 4),
-              ops: tuple[int, int] = (3, 10), pages: int = 16, features=None,
-              geometry: str = "small", vma_lock=()) -> st.SearchStrategy[mmrace.Program]:
-    """Racing multi-threaded programs (the workload shape, mmrace.workload.shape()) as
-    ``mmrace.Program``.
-
-    The core's generator draws them with every choice simplest at 0 (``simplest_first``),
-    each choice a draw of ``st.integers(0, n - 1)``: Hypothesis shrinks toward fewer
-    processes, threads and ops, features off and smaller numbers.  features: the names of
-    ``mmrace.workload.FEATURES`` that may be drawn (None: all).  Every program runs.
-    """
-    try:
-        shape = _workload.shape(strategy=strategy, mutants=mutants, threads=threads, ops=ops,
-                                pages=pages, features=features, geometry=geometry,
-                                vma_lock=vma_lock, simplest_first=True)
-    except ValueError as e:
-        raise InvalidArgument(str(e)) from None
-
-    @st.composite
-    def programs(draw) -> mmrace.Program:
-        text = _core.generate(lambda n: draw(st.integers(0, n - 1)), "workload", workload=shape)
-        return mmrace.parse(text)
-
-    return programs()
-
-
 def _check_int(name: str, value: object, least: int, most: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
         raise InvalidArgument(f"{name}={value!r}: expected an int in [{least}, {most}]")
@@ -132,3 +106,29 @@ def pct(depth: int | st.SearchStrategy[int] = 3,
     elif not isinstance(seeds, st.SearchStrategy):
         raise InvalidArgument(f"seeds={seeds!r}: expected a strategy of ints")
     return st.builds(lambda s, d: PCT(seed=s, depth=d), seeds, depths)
+
+
+def workloads(strategy: str = "classic", mutants=(), threads: tuple[int, int] = (2, 4),
+              ops: tuple[int, int] = (3, 10), pages: int = 16, features=None,
+              geometry: str = "small", vma_lock=()) -> st.SearchStrategy[mmrace.Program]:
+    """Racing multi-threaded programs (the workload shape, mmrace.workload.shape()) as
+    ``mmrace.Program``.
+
+    The core's generator draws them with every choice simplest at 0 (``simplest_first``),
+    each choice a draw of ``st.integers(0, n - 1)``: Hypothesis shrinks toward fewer
+    processes, threads and ops, features off and smaller numbers.  features: the names of
+    ``mmrace.workload.FEATURES`` that may be drawn (None: all).  Every program runs.
+    """
+    try:
+        shape = _workload.shape(strategy=strategy, mutants=mutants, threads=threads, ops=ops,
+                                pages=pages, features=features, geometry=geometry,
+                                vma_lock=vma_lock, simplest_first=True)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+
+    @st.composite
+    def programs(draw) -> mmrace.Program:
+        text = _core.generate(lambda n: draw(st.integers(0, n - 1)), "workload", workload=shape)
+        return mmrace.parse(text)
+
+    return programs()
