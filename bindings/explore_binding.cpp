@@ -10,6 +10,7 @@
 
 #include <chrono>
 
+#include "check/history.hpp"
 #include "mmrace/explore.hpp"
 #include "mmrace/mmr.hpp"
 
@@ -91,6 +92,8 @@ py::dict explore_py(const py::object& source, const std::vector<std::string>& po
         };
     bool interrupted = false;
     o.interrupted = python_interrupt_poll(interrupted);
+    check::LinStats lin;  // summed over the runs: a give-up must not pass silently
+    o.run.lin_stats = &lin;
     ExploreResult r;
     if (!workload.is_none()) {
         // The program of seed s is generated in C++ from SplitMix64Choices(s).
@@ -116,7 +119,9 @@ py::dict explore_py(const py::object& source, const std::vector<std::string>& po
         r = explore(p, o);
     }
     if (interrupted) throw py::error_already_set();
-    return result_to_dict(r);
+    py::dict d = result_to_dict(r);
+    d["lin_gave_up"] = lin.gave_up;
+    return d;
 }
 
 }  // namespace
@@ -137,7 +142,8 @@ void bind_explore(py::module_& m) {
           "(the program of seed s generated in C++).  pct_steps=0 learns PCT's step bound from a first run.  "
           "Returns runs, verdicts (runs per verdict), failures (seed, schedule, verdict, "
           "check, message, replay, program: the reproducer), seconds, runs_per_second, "
-          "pct_steps and stopped ('done', 'time', 'failure', 'interrupted').  The loop "
+          "pct_steps, stopped ('done', 'time', 'failure', 'interrupted') and lin_gave_up "
+          "(linearizability groups given up, not checked).  The loop "
           "releases the GIL.");
 }
 

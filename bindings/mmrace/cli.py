@@ -11,6 +11,9 @@ from mmrace import cmd_trace
 from mmrace import __version__, api, conform
 from mmrace import cmd_shrink
 from mmrace._core import ModelError, NotBuilt
+from mmrace import cmd_bench
+from mmrace import cmd_hunt
+from mmrace import cmd_mutants
 
 # Exit codes, one meaning each (docs/cli.md).
 EXIT_OK = 0           # verdict ok (conform: nothing differs)
@@ -181,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the model under this fault strategy (default: the program's)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_conform)
+    cmd_hunt.add_parser(sub)
+    cmd_mutants.add_parser(sub)
+    cmd_bench.add_parser(sub)
     cmd_shrink.add_parser(sub)
     args = ap.parse_args(argv)
     try:

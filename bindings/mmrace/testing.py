@@ -1,4 +1,5 @@
-"""Test helpers for pytest and Hypothesis: check() and the Hypothesis settings profiles.
+"""Test helpers for pytest and Hypothesis: check(), explore() and the Hypothesis settings
+profiles.
 
     from hypothesis import given, settings
     from mmrace.strategies import schedules, workloads
@@ -20,6 +21,7 @@ settings.load_profile("mmrace-ci"), or pytest's --mmrace-profile.
 from __future__ import annotations
 
 from mmrace import api
+from mmrace.explore import ExploreInterrupted, ExploreReport, Finding, explore
 
 try:  # registers the profiles; they need Hypothesis (the `test` extra), check() does not
     from mmrace.profiles import PROFILES
@@ -28,7 +30,7 @@ except ModuleNotFoundError as e:
         raise
     PROFILES = {}
 
-__all__ = ["PROFILES", "check"]
+__all__ = ["ExploreInterrupted", "ExploreReport", "Finding", "PROFILES", "check", "explore"]
 
 
 def check(program: api._core.Program | str, schedule: api.Schedule = None, *,
