@@ -8,21 +8,9 @@ import pytest
 
 import mmrace
 from mmrace import _core
+from races import SPF_MPROTECT_RACE
 
-RACE = """mmrace 1
-config strategy=spf{mutants}
-process P0
-thread P0.T0
-  mmap 0x100000 pages=8 prot=rw flags=private,anon,fixed
-  write 0x100000 1
-  write 0x101000 2
-  write 0x102000 3
-  read 0x101000
-thread P0.T1
-  read 0x100000
-  mprotect 0x100000 pages=8 prot=r
-  read 0x102000
-"""
+RACE = SPF_MPROTECT_RACE
 
 
 def test_a_correct_program_ends_ok_under_every_schedule_family():

@@ -12,21 +12,9 @@ import pytest
 import mmrace
 from mmrace import _core, findings
 from mmrace.testing import explore
+from races import SPF_MPROTECT_RACE
 
-RACE = """mmrace 1
-config strategy=spf{mutants}
-process P0
-thread P0.T0
-  mmap 0x100000 pages=8 prot=rw flags=private,anon,fixed
-  write 0x100000 1
-  write 0x101000 2
-  write 0x102000 3
-  read 0x101000
-thread P0.T1
-  read 0x100000
-  mprotect 0x100000 pages=8 prot=r
-  read 0x102000
-"""
+RACE = SPF_MPROTECT_RACE
 BUGGY = RACE.format(mutants=" mutants=spf_no_seqcount_check")
 # A mutant the generated workloads reach in a few hundred seeds, past the first chunk
 # (seed 507 of seed 0), so that --jobs 2 finds it while an earlier chunk still runs.
@@ -131,6 +119,8 @@ def _bad_inputs(tmp_path):
         (["--runs", "-1"], "argument --runs: expected a positive number of runs, got '-1'"),
         (["--jobs", "0"], "argument --jobs: expected a positive number of processes"),
         (["--mutant", "pervma_fork_no_vma_write_lock", "--strategy", "classic"], "not classic"),
+        (["--vma-lock", "swapin"], "vma_lock=swapin is for strategy pervma, not classic"),
+        (["--strategy", "pervma", "--vma-lock", "swapin,anon"], "anon"),
     ]
 
 

@@ -128,8 +128,10 @@ def test_shrinking_moves_toward_fewer_processes_threads_ops_and_features():
     # The smallest program that forks and pins: two processes, the fewest threads, the
     # fewest ops (the window's mmap, the fork, one op a thread), and nothing else
     # switched on (no kthread, no uffd, no shared memory, no madvise, no exit).
+    # Derandomized: a random search sometimes ends in a local minimum (a uffd handler
+    # thread the shrinker cannot drop without redrawing the choices after it).
     small = find(workloads(ops=(1, 6)), lambda p: " forked" in p.to_mmr() and "  pin " in p.to_mmr(),
-                 settings=settings(max_examples=2000, database=None, deadline=None))
+                 settings=settings(max_examples=2000, database=None, deadline=None, derandomize=True))
     text = small.to_mmr()
     assert small.thread_names == ["P0.T0", "P0.T1", "P1.T0"], text
     assert _ops(small) == 1 + 1 + 3, text

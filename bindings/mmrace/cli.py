@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="print one JSON object (verdict, ops, counters, trace_hash, schedule, "
                    "program)")
     r.add_argument("--schedule", help="override the file's schedule, in the file's grammar: "
-                   "'replay 0 1 1', 'random seed=7', 'pct seed=1 depth=3'")
+                   "'replay 0 1 1', 'random seed=7', 'pct seed=1 depth=3', 'preempt 12:1'")
     r.add_argument("--budget", type=_budget, default=None,
                    help=f"step budget (default: the program's config budget=, else "
                    f"{api.DEFAULT_BUDGET})")

@@ -62,6 +62,9 @@ def add_parser(sub: Any) -> None:
                    help="fault strategy (default: FILE's, else the first mutant's, else classic)")
     h.add_argument("--mutant", action="append", default=[], metavar="M",
                    help="switch a mutant on (repeatable; `mmrace mutants` lists them)")
+    h.add_argument("--vma-lock", default="", metavar="PATHS",
+                   help="pervma: fault paths that also run under the VMA lock, "
+                   "comma-separated (swapin,file,uffd; the config key vma_lock=)")
     h.add_argument("--policy", choices=list(explore.POLICIES), default="random",
                    help="schedule family: random, pct, or mixed (each seed under both)")
     limit = h.add_mutually_exclusive_group()
@@ -90,17 +93,20 @@ def _source(args: argparse.Namespace) -> tuple[Any, dict | None, str]:
             near = difflib.get_close_matches(m, known, n=1)
             hint = f"did you mean {near[0]}? " if near else ""
             raise ValueError(f"--mutant {m}: unknown mutant ({hint}`mmrace mutants` lists them)")
+    vma_lock = [p for p in args.vma_lock.split(",") if p]
     if args.file is not None:
         prog = api.parse_file(args.file)
         changes: dict[str, Any] = {"strategy": args.strategy} if args.strategy else {}
         if args.mutant:
             changes["mutants"] = args.mutant
+        if vma_lock:
+            changes["vma_lock"] = vma_lock
         prog = prog.with_config(**changes) if changes else prog
         found = re.search(r"^config .*\bstrategy=(\w+)", prog.to_mmr(), re.M)
         return prog, None, found.group(1) if found else "classic"
     from mmrace import workload
     strategy = args.strategy or (workload.strategy_for(args.mutant[0]) if args.mutant else "classic")
-    return None, workload.shape(strategy=strategy, mutants=args.mutant), strategy
+    return None, workload.shape(strategy=strategy, mutants=args.mutant, vma_lock=vma_lock), strategy
 
 
 def _shrink(f: explore.Finding, deadline_s: float) -> tuple[str, str]:

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "trace-event JSON for ui.perfetto.dev).  Exit 0 for verdict ok, 1 for any other.")
     t.add_argument("file", help="the .mmr program (format: docs/format.md)")
     t.add_argument("--schedule", help="override the file's schedule, in the file's grammar: "
-                   "'replay 0 1 1', 'random seed=7', 'pct seed=1 depth=3'")
+                   "'replay 0 1 1', 'random seed=7', 'pct seed=1 depth=3', 'preempt 12:1'")
     t.add_argument("--budget", type=_budget, default=None,
                    help=f"step budget (default: the program's config budget=, else "
                    f"{api.DEFAULT_BUDGET})")
