@@ -4,7 +4,7 @@ mmrace-ci profile with each built mutant switched on, fails; and the minimal exa
 Hypothesis reports (the reproducer of check's exception) fails with its mutant and
 passes without it, so what Hypothesis found is the mutant's bug, not a false positive.
 
-It finds 8 of the 11 built mutants (the issue asks for 8; MISSED says which are not
+It finds 7 of the 11 built mutants reliably (the issue asks for 8; MISSED says which are not
 found and why) in about 6 minutes on a shared 2-core machine: marked slow, CI runs it."""
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ SHRINK_SECONDS = 30
 # pair of features in flight together.  They stay xfail (not strict): an XPASS means the
 # workload now reaches them.
 MISSED = {
+    "spf_no_seqcount_check": "found in 241 examples under one derandomized stream (a "
+                             "probe with the same workloads() arguments), not in 500 "
+                             "under this test's: the aimed workloads reach it, but not "
+                             "reliably within the mmrace-ci profile",
     "khugepaged_no_revalidate": "needs khugepaged's collapse to race an munmap or mremap of "
                                 "its range: found before the mutants' workload patterns came "
                                 "(which changed what the simplest draws hold), not since; "

@@ -21,20 +21,25 @@ from hypothesis import HealthCheck, Phase, settings
 # simple value; neither says anything about the test.
 _SUPPRESS = (HealthCheck.too_slow, HealthCheck.large_base_example)
 
+# Each derives from Hypothesis' "default" profile, not from the one loaded at import:
+# under CI=true Hypothesis loads its own "ci" profile (derandomize, no database), which
+# would otherwise leak into mmrace-dev and mmrace-nightly.
+_BASE = settings.get_profile("default")
+
 PROFILES = {
     # At a desk: a quick answer, failures remembered in .hypothesis/ and tried first on
     # the next run.
-    "mmrace-dev": settings(max_examples=100, deadline=None, suppress_health_check=_SUPPRESS,
+    "mmrace-dev": settings(_BASE, max_examples=100, deadline=None, suppress_health_check=_SUPPRESS,
                            print_blob=True),
     # CI: the same examples on every run (derandomize), so a red build is the code's
     # doing, never the seed's; no database, as a CI machine starts clean (share failures
     # across a fleet with RedisExampleDatabase instead: docs/python.md).
-    "mmrace-ci": settings(max_examples=500, deadline=None, suppress_health_check=_SUPPRESS,
+    "mmrace-ci": settings(_BASE, max_examples=500, deadline=None, suppress_health_check=_SUPPRESS,
                           derandomize=True, database=None, print_blob=True),
     # Nightly: ten times CI's examples, fresh randomness each night, and the explain
     # phase, which says which parts of the minimal example matter.  Failures go to the
     # local database, so the next run (and the developer) replays them first.
-    "mmrace-nightly": settings(max_examples=5000, deadline=None,
+    "mmrace-nightly": settings(_BASE, max_examples=5000, deadline=None,
                                suppress_health_check=_SUPPRESS, print_blob=True,
                                phases=tuple(Phase)),
 }
