@@ -12,6 +12,7 @@ import pytest
 import mmrace
 from mmrace import _core, findings
 from mmrace.testing import explore
+from mmrace.workload import FEATURES
 from races import SPF_MPROTECT_RACE
 
 RACE = SPF_MPROTECT_RACE
@@ -121,7 +122,21 @@ def _bad_inputs(tmp_path):
         (["--mutant", "pervma_fork_no_vma_write_lock", "--strategy", "classic"], "not classic"),
         (["--vma-lock", "swapin"], "vma_lock=swapin is for strategy pervma, not classic"),
         (["--strategy", "pervma", "--vma-lock", "swapin,anon"], "anon"),
+        (["--features", "fork,countres"], "unknown feature 'countres' (did you mean counters?)"),
+        (["--features", ","], "--features: expected a comma-separated list"),
     ]
+
+
+@pytest.mark.parametrize("args, features", [
+    (["--mutant", "pervma_fork_no_vma_write_lock"], ["fork", "counters"]),  # its aim
+    (["--mutant", "pervma_fork_no_vma_write_lock", "--features", "all"], list(FEATURES)),
+    (["--mutant", "gup_pin_no_early_cow"], list(FEATURES)),  # no aim: every feature
+    (["--features", "fork,gup"], ["fork", "gup"]),
+])
+def test_hunt_aims_its_workloads_at_the_features_named(tmp_path, args, features):
+    p = hunt(*args, "--runs", "2", "--jobs", "1", "--json", "--out", str(tmp_path))
+    assert p.returncode in (0, 1), p.stderr
+    assert json.loads(p.stdout)["features"] == features
 
 
 def test_hunt_bad_input_exits_2_with_a_message_naming_it(tmp_path):

@@ -17,7 +17,7 @@ import mmrace
 from mmrace import _core, api
 from mmrace.strategies import pct, schedules, workloads
 from mmrace.testing import check
-from mmrace.workload import strategy_for
+from mmrace.workload import AIMS, aim, strategy_for
 
 BUILT = tuple(r["name"] for r in _core.mutant_catalogue() if r["built"])
 
@@ -50,15 +50,9 @@ MISSED = {
 }
 
 # What a developer aiming the property test at one subsystem passes to workloads(): the
-# features of the code under test, and enough threads and ops for a race among them.
-# The other mutants take workloads() with its defaults (every feature may be drawn).
-WORKLOAD_ARGS = {
-    "spf_no_seqcount_check": {"features": ("mprotect", "mremap", "dontneed"),
-                              "threads": (3, 4), "ops": (8, 10)},
-    "spf_no_pmd_recheck": {"features": ("collapse", "thp", "khugepaged"),
-                           "threads": (3, 4), "ops": (8, 10)},
-    "dirty_cow": {"features": ("debugger", "dontneed", "purge", "files")},
-}
+# features of the code under test, and enough threads and ops for a race among them
+# (mmrace.workload.AIMS, which `mmrace hunt --mutant` aims with too).  The other mutants
+# take workloads() with its defaults (every feature may be drawn).
 
 
 # A run costs less than drawing its program choice by choice, so each program runs under
@@ -70,7 +64,7 @@ TRIES = 16
 def minimal_example(mutant: str) -> mmrace.VerdictError:
     """The exception of the minimal failing example Hypothesis reports for `mutant`."""
     @settings(settings.get_profile("mmrace-ci"), report_multiple_bugs=False)
-    @given(workloads(strategy_for(mutant), [mutant], **WORKLOAD_ARGS.get(mutant, {})), schedules(),
+    @given(workloads(strategy_for(mutant), [mutant], **aim(mutant)), schedules(),
            st.lists(pct(depth=st.integers(1, 3)), min_size=TRIES, max_size=TRIES))
     def no_bug(program, preempt, pcts):
         check(program, preempt)
@@ -83,7 +77,7 @@ def minimal_example(mutant: str) -> mmrace.VerdictError:
 
 
 def test_every_missed_or_aimed_mutant_is_a_built_one():
-    assert set(MISSED) <= set(BUILT) and set(WORKLOAD_ARGS) <= set(BUILT)
+    assert set(MISSED) <= set(BUILT) and set(AIMS) <= set(BUILT)
 
 
 @pytest.mark.slow

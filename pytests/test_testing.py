@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,8 @@ def test_a_failed_run_raises_its_verdicts_error_an_assertion_error(text, schedul
     assert msg.startswith(f"verdict {res.verdict} ({res.check}) at step {res.step}: {res.message}")
     assert f"cat > repro.mmr <<'EOF'\n{res.reproducer}EOF\nmmrace run repro.mmr\n" in msg
     assert res.reproducer.rstrip().splitlines()[-1].startswith("schedule replay")
+    back = pickle.loads(pickle.dumps(err))  # sent back by a worker process (xdist)
+    assert type(back) is cls and str(back) == msg and back.reproducer == res.reproducer
 
 
 def test_the_printed_lines_pasted_into_a_shell_replay_the_failure(tmp_path):

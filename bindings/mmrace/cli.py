@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from mmrace import cmd_trace
 from mmrace import __version__, api, conform
@@ -23,6 +25,8 @@ EXIT_MODEL_ERROR = 3  # an internal error of the model: a bug of mmrace itself
 EXIT_NOT_BUILT = 4    # the program needs a model that is not built yet
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: the reader of the output went away (| head)
+
+T = TypeVar("T")
 
 
 def _budget(text: str) -> int:
@@ -61,24 +65,41 @@ def _print_human(path: str, res: api.Result) -> None:
         _print_reproducer(res.reproducer)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def guarded(command: str, file: str, work: Callable[[], T], replay_budget: int | None = None) -> T | int:
+    """work() on `file`, or, when it raises on bad input (ValueError, OSError), an unbuilt
+    mutant (NotBuilt) or a model error, the exit code after printing what is wrong prefixed
+    by `command`: the one error path of run, trace and shrink."""
     try:
-        prog = api.parse_file(args.file)
-        schedule = api.parse_schedule(args.schedule, "--schedule") if args.schedule is not None else None
-        res = api.run(prog, schedule=schedule, budget=args.budget, trace=False)
+        return work()
     except (ValueError, OSError) as e:
-        print(f"mmrace: {e}", file=sys.stderr)
+        print(f"{command}: {e}", file=sys.stderr)
         return EXIT_USAGE
     except NotBuilt as e:
-        print(f"mmrace: {args.file}: {e}", file=sys.stderr)
+        print(f"{command}: {file}: {e}", file=sys.stderr)
         return EXIT_NOT_BUILT
     except ModelError as e:
-        print(f"mmrace: internal model error (a bug of mmrace, not of the program): {e}",
+        print(f"{command}: internal model error (a bug of mmrace, not of the program): {e}",
               file=sys.stderr)
         if e.schedule:
-            print(f"  replay: {_replay_command(args.file, e.schedule, args.budget)}", file=sys.stderr)
+            print(f"  replay: {_replay_command(file, e.schedule, replay_budget)}", file=sys.stderr)
             _print_reproducer(e.reproducer, file=sys.stderr)
         return EXIT_MODEL_ERROR
+
+
+def run_file(args: argparse.Namespace, command: str, trace: bool) -> api.Result | int:
+    """Runs args.file under args.schedule (None: the file's) within args.budget: the
+    result, or guarded()'s exit code."""
+    def work() -> api.Result:
+        prog = api.parse_file(args.file)
+        schedule = api.parse_schedule(args.schedule, "--schedule") if args.schedule is not None else None
+        return api.run(prog, schedule=schedule, budget=args.budget, trace=trace)
+    return guarded(command, args.file, work, args.budget)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    res = run_file(args, "mmrace", trace=False)
+    if isinstance(res, int):
+        return res
     if args.json:
         print(json.dumps(res.to_json(), indent=1))
     else:

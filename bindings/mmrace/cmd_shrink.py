@@ -14,7 +14,6 @@ import sys
 from dataclasses import asdict
 
 from mmrace import api
-from mmrace._core import ModelError, NotBuilt
 from mmrace.shrink import ShrinkResult, Size, shrink
 
 _COLUMNS = ("processes", "threads", "ops", "decisions", "preemptions")
@@ -58,20 +57,17 @@ def _table(res: ShrinkResult, prefix: str = "") -> str:
 
 
 def cmd_shrink(args: argparse.Namespace) -> int:
-    from mmrace.cli import EXIT_MODEL_ERROR, EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE
-    try:
+    from mmrace.cli import EXIT_OK, EXIT_USAGE, guarded
+
+    def work() -> ShrinkResult:
         prog = api.parse_file(args.file)
-        res = shrink(prog, max_seconds=args.max_seconds, max_runs=args.max_runs)
-    except (ValueError, OSError) as e:
-        print(f"mmrace shrink: {args.file}: {str(e).removeprefix('shrink: ')}"
-              if "shrink:" in str(e) else f"mmrace shrink: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except NotBuilt as e:
-        print(f"mmrace shrink: {args.file}: {e}", file=sys.stderr)
-        return EXIT_NOT_BUILT
-    except ModelError as e:
-        print(f"mmrace shrink: internal model error (a bug of mmrace): {e}", file=sys.stderr)
-        return EXIT_MODEL_ERROR
+        try:
+            return shrink(prog, max_seconds=args.max_seconds, max_runs=args.max_runs)
+        except ValueError as e:  # "shrink: the program does not fail": name the file
+            raise ValueError(f"{args.file}: {str(e).removeprefix('shrink: ')}") from None
+    res = guarded("mmrace shrink", args.file, work)
+    if isinstance(res, int):
+        return res
     if args.out:
         try:
             with open(args.out, "w", encoding="utf-8") as f:

@@ -6,7 +6,6 @@ import json
 import sys
 
 from mmrace import api, trace
-from mmrace._core import ModelError, NotBuilt
 
 FORMATS = ("text", "columns", "perfetto")
 
@@ -45,20 +44,9 @@ def render(res: api.Result, fmt: str, detailed: bool, name: str) -> str:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from mmrace import cli  # its exit codes; cli imports this module
-    try:
-        prog = api.parse_file(args.file)
-        schedule = api.parse_schedule(args.schedule, "--schedule") if args.schedule is not None else None
-        res = api.run(prog, schedule=schedule, budget=args.budget, trace=True)
-    except (ValueError, OSError) as e:
-        print(f"mmrace trace: {e}", file=sys.stderr)
-        return cli.EXIT_USAGE
-    except NotBuilt as e:
-        print(f"mmrace trace: {args.file}: {e}", file=sys.stderr)
-        return cli.EXIT_NOT_BUILT
-    except ModelError as e:
-        print(f"mmrace trace: internal model error (a bug of mmrace, not of the program): {e}",
-              file=sys.stderr)
-        return cli.EXIT_MODEL_ERROR
+    res = cli.run_file(args, "mmrace trace", trace=True)
+    if isinstance(res, int):
+        return res
     text = render(res, args.format, args.detailed, args.file)
     if args.out:
         try:

@@ -48,6 +48,11 @@ class VerdictError(MmraceError, AssertionError):
                          f"reproducer is the .mmr text between the EOF lines):\n\n"
                          f"{self.replay_script()}")
 
+    def __reduce__(self):
+        # Exception pickles its args, the message; the result rebuilds it (a failure sent
+        # back from a worker process: multiprocessing, pytest-xdist).
+        return type(self), (self.result,)
+
     def replay_script(self, path: str = "repro.mmr") -> str:
         """Shell lines that write the reproducer to `path` and replay it: its schedule
         line makes `mmrace run` repeat the run, to the same verdict and trace hash."""

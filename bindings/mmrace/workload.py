@@ -16,7 +16,8 @@ from collections.abc import Iterable
 
 from mmrace import _core
 
-__all__ = ["FEATURES", "STRATEGIES", "GEOMETRIES", "VMA_LOCK", "shape", "strategy_for", "workload"]
+__all__ = ["AIMS", "FEATURES", "STRATEGIES", "GEOMETRIES", "VMA_LOCK", "aim", "shape", "strategy_for",
+           "workload"]
 
 # Every feature switch of WorkloadShape (cpp_core/src/program/generate/workload.hpp).
 FEATURES = ("fork", "gup", "peek_poke", "mremap", "mprotect", "dontneed", "pageout", "collapse",
@@ -107,6 +108,29 @@ def workload(seed: int, **shape_kwargs) -> str:
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
         raise ValueError(f"seed={seed!r}: expected an int in [0, 2**64)")
     return _core.generate(seed, "workload", workload=shape(**shape_kwargs))
+
+
+# Workloads aimed at a mutant's subsystem: the features (and sizes) that build its race,
+# as a kernel developer would aim a hunt at the code a patch touches (`mmrace hunt
+# --features`).  Every feature on dilutes these races: fork, counters' lost stores and a
+# stale TLB for pervma_fork_no_vma_write_lock; a shmem THP retracted under gup_fast for
+# khugepaged_retract_no_ipi.  A mutant not named here races in the full workload.
+AIMS: dict[str, dict] = {
+    "pervma_fork_no_vma_write_lock": {"features": ("fork", "counters"), "threads": (3, 4)},
+    "khugepaged_retract_no_ipi": {"features": ("kvm", "collapse", "shmem", "thp")},
+    "spf_no_seqcount_check": {"features": ("mprotect", "mremap", "dontneed"),
+                              "threads": (3, 4), "ops": (8, 10)},
+    "spf_no_pmd_recheck": {"features": ("collapse", "thp", "khugepaged"),
+                           "threads": (3, 4), "ops": (8, 10)},
+    "dirty_cow": {"features": ("debugger", "dontneed", "purge", "files")},
+}
+
+
+def aim(mutant: str) -> dict:
+    """shape() keyword arguments aimed at `mutant` (AIMS), or {} for the full workload."""
+    if mutant not in _CATALOGUE:
+        raise ValueError(f"unknown mutant {mutant!r}")
+    return {k: v for k, v in AIMS.get(mutant, {}).items()}
 
 
 def strategy_for(mutant: str) -> str:

@@ -406,10 +406,13 @@ std::optional<vm_fault_t> handle_huge_pmd_fault(Kernel& k, vm_fault& vmf) {
         ret = do_huge_pmd_anonymous_page(k, vmf, pmd);  // create_huge_pmd
     } else if (pmd_trans_huge(orig)) {
         // A PROT_NONE huge PMD is faulted on only by a FOLL_FORCE GUP, in a VMA without
-        // access; in an accessible one it would be a NUMA hinting fault
-        // (do_huge_pmd_numa_page), which the model does not make.
+        // access.  The model makes no NUMA hinting PMDs, so one in an accessible VMA breaks
+        // check_huge_pmd's rule (PROT_NONE exactly when the VMA is): a broken state, such as
+        // a collapse through a VMA that changed under it, seen here before the next
+        // quiescent check would see it.
         if (pmd_protnone(orig) && (vmf.vma_flags & VM_ACCESS_FLAGS))
-            throw ModelError("PROT_NONE huge PMD in an accessible VMA (NUMA hinting is not modelled)");
+            check::violation(Check::invariant, "huge PMD at " + ops::hex(vmf.address & ~(hpage_pmd_size(k) - 1)) +
+                                                   " is PROT_NONE in an accessible VMA (a fault found it)");
         bool wp = (vmf.flags & (fault::FAULT_FLAG_WRITE | fault::FAULT_FLAG_UNSHARE)) && !pte_write(orig);
         if (wp && !vma->vma_is_anonymous())
             split_huge_pmd(k, vma, vmf.address);  // wp_huge_pmd: no ->huge_fault for shmem

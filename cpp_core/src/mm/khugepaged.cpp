@@ -111,10 +111,14 @@ bool is_refcount_suitable(const Folio& f) {
 }
 
 // The khugepaged vm_area the mutant khugepaged_no_revalidate keeps using: a freed (or
-// freed and reused) VMA or PMD table is a use after free.
+// freed and reused) VMA or PMD table is a use after free.  So is a detached one:
+// khugepaged holds neither a reference nor rcu_read_lock, so once munmap has detached
+// the VMA (remove_vma frees it at once before per-VMA locks, after a grace period
+// since) nothing keeps its memory: the model's `freed`, set when the RCU callback runs,
+// would only see the use in the runs where that came first.
 void check_stale_use(Kernel& k, const vm_area_struct* vma, uint64_t serial, PmdRef pmd) {
-    if (vma->freed || vma->serial != serial)
-        check::violation(Check::use_after_free, "khugepaged uses a VMA that was freed while mmap_lock was dropped");
+    if (vma->freed || vma->detached || vma->serial != serial)
+        check::violation(Check::use_after_free, "khugepaged uses a VMA that was detached or freed while mmap_lock was dropped");
     if (!k.tables[pmd.table].in_use)
         check::violation(Check::use_after_free, "khugepaged uses a PMD in a page table freed while mmap_lock was dropped");
 }
