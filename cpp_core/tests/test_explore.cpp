@@ -162,6 +162,27 @@ TEST(Explore, AGeneratorGivesEachSeedItsProgram) {
     EXPECT_NE(texts[0], texts[1]);
 }
 
+// Generated programs each get a PCT bound measured on themselves: seed 45's PCT run is
+// the same whether the exploration starts at it or five seeds earlier.
+TEST(Explore, APctRunOfAGeneratedProgramDependsOnlyOnItsSeed) {
+    auto source = [](uint64_t seed) { return parse_mmr(random_workload(seed)); };
+    auto run_of_45 = [&](uint64_t first) {
+        ExploreOptions o;
+        o.policies = {Schedule::Kind::pct};
+        o.first_seed = first;
+        o.max_runs = 46 - first;
+        std::string schedule;
+        o.on_run = [&](uint64_t seed, const Program&, const RunResult& r) {
+            if (seed == 45) schedule = r.schedule;
+        };
+        explore(source, o);
+        return schedule;
+    };
+    std::string alone = run_of_45(45);
+    ASSERT_FALSE(alone.empty());
+    EXPECT_EQ(run_of_45(40), alone);
+}
+
 // An interrupt stops the loop; the run it cut short is not counted.
 TEST(Explore, AnInterruptStopsItAndItsRunIsNotCounted) {
     Program p = parse_mmr(with_config("strategy=classic"));

@@ -58,6 +58,7 @@ private:
     const Program& program(uint64_t seed) {
         if (fixed_) return *fixed_;
         generated_ = source_(seed);
+        bound_.forget();
         return generated_;
     }
 

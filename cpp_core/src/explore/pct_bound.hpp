@@ -3,7 +3,10 @@
 // puts most of them past the end of the run, and a run with fewer preemptions than
 // asked.  As in Shuttle's PCT scheduler, the bound is learned: a first run that lets
 // each thread run on (replay with an empty list) measures it, and every PCT run that
-// turns out longer raises it.
+// turns out longer raises it.  Generated workloads draw a new program per seed, and
+// each is measured on its own (forget()): the longest program seen so far would put
+// the change points of every shorter one past its end, and make seed s's schedule
+// depend on the seeds run before it.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,10 @@ public:
     uint64_t get(const Program& program, const RunOptions& base);
     // A PCT run ended: raise the bound to its length if it was longer.
     void saw(const RunResult& r);
+    // The next program is another one: a learned bound is measured on it afresh.
+    void forget() {
+        if (!fixed_) value_ = 0;
+    }
     uint64_t value() const { return value_; }
 
 private:
