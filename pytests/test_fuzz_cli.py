@@ -143,14 +143,17 @@ def test_convert_decodes_any_bytes_to_a_program_that_runs(tmp_path):
 # --- the engines' statistics ----------------------------------------------------------
 
 
-def test_libfuzzer_rate_comes_from_its_final_stats_else_its_status_lines():
+def test_libfuzzer_rate_is_its_executed_units_over_the_time():
     final = ("#65536\tpulse  cov: 10 ft: 12 corp: 3/9b exec/s: 21845 rss: 40Mb\n"
              "stat::number_of_executed_units: 700000\nstat::average_exec_per_sec:     23333\n")
-    assert fuzz_engine.libfuzzer_execs_per_s(final) == 23333
+    assert fuzz_engine.libfuzzer_execs_per_s(final, 20.0) == 35000
+    # fork mode: the outer status lines count every job; an inner job's stats are its own
     fork = ("#1000: cov: 10 ft: 12 corp: 3 exec/s 1500 oom/timeout/crash: 0/0/0 time: 2s\n"
+            "stat::number_of_executed_units: 400\n"
             "#5000: cov: 11 ft: 13 corp: 4 exec/s 2500 oom/timeout/crash: 0/0/0 time: 4s\n")
-    assert fuzz_engine.libfuzzer_execs_per_s(fork) == 2500
-    assert fuzz_engine.libfuzzer_execs_per_s("INFO: Seed: 1\n") is None
+    assert fuzz_engine.libfuzzer_execs_per_s(fork, 2.0) == 2500
+    assert fuzz_engine.libfuzzer_execs_per_s("#2\tINITED exec/s: 7 rss: 1Mb\n", 0.0) == 7
+    assert fuzz_engine.libfuzzer_execs_per_s("INFO: Seed: 1\n", 1.0) is None
 
 
 def test_afl_rate_sums_the_instances_fuzzer_stats(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -207,8 +208,14 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         print("mmrace fuzz: interrupted while building", file=sys.stderr)
         return EXIT_INTERRUPTED
     o = _options(args, out)
-    outcome = (fuzz_engine.run_libfuzzer(harness, o) if args.engine == "libfuzzer"
-               else fuzz_engine.run_afl(harness, tc, o))
+    # Ctrl-C must reach us even when we were started with SIGINT ignored (a background
+    # job of a script): the engines are stopped and what they found is still reported.
+    old_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        outcome = (fuzz_engine.run_libfuzzer(harness, o) if args.engine == "libfuzzer"
+                   else fuzz_engine.run_afl(harness, tc, o))
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
     found = [_convert_finding(c, target, args.mutant) for c in outcome.crashes]
     _report(args, target, outcome, found)
     if outcome.interrupted:

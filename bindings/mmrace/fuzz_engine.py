@@ -7,14 +7,14 @@ sync directory <out>/afl-<target>) that keeps crashes in <instance>/crashes/.  E
 only files that appeared during this run are findings: an output directory is reused
 across runs, so that a continuous campaign keeps its corpus.
 
-The engines' own statistics give the executions per second: libFuzzer's final
-`stat::average_exec_per_sec` (its executed units over its time) or, in fork mode, the last
-`exec/s` of its status lines; AFL++'s `execs_per_sec` in each instance's fuzzer_stats,
-summed over the instances.
+The engines' own counts give the executions per second: libFuzzer's executed units
+(its final stats, or in fork mode its last status line) over the run's time; AFL++'s
+`execs_per_sec` in each instance's fuzzer_stats, summed over the instances.
 
-Ctrl-C reaches the engines from the terminal; when only this process gets it (a kill
--INT), it is forwarded.  Either way the engines are given 10 s to write their stats and
-exit, and the findings so far are reported.
+Each engine runs in its own process group, so Ctrl-C reaches this process only; it is
+forwarded to the groups (libFuzzer's -fork jobs and AFL++'s forkserver included), the
+engines are given 10 s to write their stats and exit, and the findings so far are
+reported.
 """
 from __future__ import annotations
 
@@ -69,24 +69,34 @@ def _pump(stream, log: Path, echo: bool) -> None:
 
 def _spawn(cmd: list[str], env: dict[str, str], log: Path, echo: bool):
     log.write_bytes(("$ " + " ".join(cmd) + "\n").encode())
+    # Its own process group: a signal reaches libFuzzer's -fork jobs and AFL++'s
+    # forkserver with it, and the engine stops when we say, not when the terminal does.
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL)
+                         stdin=subprocess.DEVNULL, start_new_session=True)
     t = threading.Thread(target=_pump, args=(p.stdout, log, echo), daemon=True)
     t.start()
     return p, t
 
 
+def _signal_group(p: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(p.pid, sig)  # the group is the engine's own (start_new_session)
+    except ProcessLookupError:
+        pass
+
+
 def _stop(procs: list[subprocess.Popen]) -> None:
-    """SIGINT (the engines write their stats on it), then SIGKILL past the grace time."""
+    """SIGINT to each engine's group (the engines write their stats on it), then SIGKILL
+    past the grace time."""
     for p in procs:
         if p.poll() is None:
-            p.send_signal(signal.SIGINT)
+            _signal_group(p, signal.SIGINT)
     deadline = time.monotonic() + STOP_GRACE_S
     for p in procs:
         try:
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            p.kill()
+            _signal_group(p, signal.SIGKILL)
             p.wait()
 
 
@@ -107,7 +117,8 @@ def _supervise(procs, threads, new_crashes, stop_at_first: bool) -> tuple[bool, 
         _stop(procs)
     except KeyboardInterrupt:  # a second Ctrl-C: do not wait any longer
         for p in procs:
-            p.kill()
+            _signal_group(p, signal.SIGKILL)
+            p.wait()
         interrupted = True
     for t in threads:
         t.join(timeout=5)
@@ -122,12 +133,15 @@ def _libfuzzer_artifacts(out: Path) -> set[Path]:
             and p.suffix != ".mmr"}
 
 
-def libfuzzer_execs_per_s(log_text: str) -> float | None:
-    """The executions per second libFuzzer reported: its final stats when it printed
-    them, else the last status line's exec/s (fork mode: the aggregate over the jobs)."""
-    final = re.findall(r"stat::average_exec_per_sec:\s+(\d+)", log_text)
-    if final:
-        return float(final[-1])
+def libfuzzer_execs_per_s(log_text: str, seconds: float) -> float | None:
+    """Executions per second from libFuzzer's own counts over `seconds`: in fork mode the
+    last status line's total (`#N: cov: ...`; the inner jobs' final stats in the same log
+    are one job's each), else the final `stat::number_of_executed_units`; failing both,
+    the last status line's exec/s."""
+    fork = re.findall(r"^#(\d+): cov:", log_text, re.M)
+    units = fork or re.findall(r"^stat::number_of_executed_units:\s+(\d+)", log_text, re.M)
+    if units and seconds > 0:
+        return int(units[-1]) / seconds
     status = re.findall(r"exec/s:? (\d+)", log_text)
     return float(status[-1]) if status else None
 
@@ -152,7 +166,7 @@ def run_libfuzzer(h: Harness, o: Options) -> Outcome:
     interrupted, seconds = _supervise([p], [t], lambda: False, stop_at_first=False)
     crashes = sorted(_libfuzzer_artifacts(o.out) - before, key=lambda f: f.stat().st_mtime)
     text = log.read_text(encoding="utf-8", errors="replace")
-    return Outcome(crashes, seconds, libfuzzer_execs_per_s(text), interrupted, [log],
+    return Outcome(crashes, seconds, libfuzzer_execs_per_s(text, seconds), interrupted, [log],
                    [p.returncode])
 
 
