@@ -1,17 +1,15 @@
-"""`mmrace fuzz`: its usage errors, the engine checks, convert's round trip, the engines'
-statistics, and a real libFuzzer run that finds a mutant (issue 17)."""
+"""`mmrace fuzz`: its usage errors, the engine checks, convert's round trip and the
+engines' statistics (issue 17).  The engines themselves run in test_fuzz_engines.py."""
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-import mmrace
 from mmrace import _core, fuzz_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,32 +161,3 @@ def test_afl_rate_sums_the_instances_fuzzer_stats(tmp_path):
             f"start_time        : 1\nexecs_done        : 9\nexecs_per_sec     : {rate}\n")
     assert fuzz_engine.afl_execs_per_s(tmp_path) == pytest.approx(2000.75)
     assert fuzz_engine.afl_execs_per_s(tmp_path / "main" / "queue") is None
-
-
-# --- a real run ------------------------------------------------------------------------
-
-
-def _engine_or_skip(engine: str) -> None:
-    from mmrace import fuzz_build
-    try:
-        fuzz_build.toolchain(engine)
-    except fuzz_build.SetupError as e:
-        pytest.skip(str(e))
-
-
-@needs_fuzz_bindings
-@pytest.mark.slow
-def test_libfuzzer_finds_a_spf_mutant_and_its_reproducer_replays(tmp_path):
-    _engine_or_skip("libfuzzer")
-    p = mmrace_cli("fuzz", "--engine", "libfuzzer", "--target", "spf", "--mutant",
-                   "spf_no_pmd_recheck", "--seconds", "300", "--seed", "1", "--no-seeds",
-                   "--json", "--out", str(tmp_path), timeout=1800)
-    assert p.returncode == 1, p.stderr
-    out = json.loads(p.stdout)
-    assert out["found"] is True and out["execs_per_s"] > 0
-    finding = out["findings"][0]
-    assert Path(finding["crash"]).is_file() and finding["reproducer"] == out["reproducer"]
-    assert (finding["verdict"], finding["check"]) == ("violation", "pgtable")
-    replay = mmrace_cli("run", out["reproducer"], "--json")
-    assert replay.returncode == 1
-    assert "mutants=spf_no_pmd_recheck" in json.loads(replay.stdout)["program"]

@@ -80,6 +80,9 @@ def add_parser(sub: Any) -> None:
                    "catalogue's reproducers")
     f.add_argument("--sanitize", action="store_true",
                    help="build and run the harness under ASan+UBSan")
+    f.add_argument("--harness-dir", metavar="DIR",
+                   help="run the fuzz_T built in DIR (a CMake build's fuzz/, an OSS-Fuzz $OUT) "
+                   "for this engine instead of building one")
     f.add_argument("--json", action="store_true",
                    help="print one JSON object; the engine's output goes to its log only")
     f.set_defaults(func=cmd_fuzz)
@@ -196,7 +199,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         say = None if args.json else (lambda line: print(f"mmrace fuzz: {line}",
                                                           file=sys.stderr, flush=True))
-        harness = fuzz_build.build(args.engine, target, args.sanitize, notify=say)
+        harness = (fuzz_build.prebuilt(args.harness_dir, target) if args.harness_dir else
+                   fuzz_build.build(args.engine, target, args.sanitize, notify=say))
     except (ValueError, fuzz_build.SetupError) as e:
         return _usage(str(e))
     except OSError as e:

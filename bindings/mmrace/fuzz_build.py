@@ -228,3 +228,15 @@ def build(engine: str, target: str, sanitize: bool = False, notify=None) -> Harn
             stamp.write_text(digest + "\n")
     dictionary, seeds = harness_files(src, target)
     return Harness(target, binary, dictionary, seeds)
+
+
+def prebuilt(directory: str | Path, target: str) -> Harness:
+    """fuzz_<target> from a build made elsewhere: a CMake build directory (its fuzz/) or
+    an OSS-Fuzz $OUT.  The dictionary and seed corpus still come from the sources."""
+    d = Path(directory)
+    binary = next((p for p in (d / f"fuzz_{target}", d / "fuzz" / f"fuzz_{target}")
+                   if p.is_file() and os.access(p, os.X_OK)), None)
+    if binary is None:
+        raise SetupError(f"--harness-dir {d}: no executable fuzz_{target} in it (nor in its fuzz/)")
+    dictionary, seeds = harness_files(source_dir(), target)
+    return Harness(target, binary.resolve(), dictionary, seeds)
