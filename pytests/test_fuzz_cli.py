@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmrace import _core, fuzz_engine
+from mmrace import _core, fuzz_build, fuzz_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "examples" / "mutants"
@@ -161,3 +161,35 @@ def test_afl_rate_sums_the_instances_fuzzer_stats(tmp_path):
             f"start_time        : 1\nexecs_done        : 9\nexecs_per_sec     : {rate}\n")
     assert fuzz_engine.afl_execs_per_s(tmp_path) == pytest.approx(2000.75)
     assert fuzz_engine.afl_execs_per_s(tmp_path / "main" / "queue") is None
+
+
+# --- the sources a build reads --------------------------------------------------------
+
+
+def test_the_package_carries_the_sources_a_fuzz_build_reads():
+    pkg = Path(fuzz_build.__file__).resolve().parent
+    if pkg == ROOT / "bindings" / "mmrace":
+        pytest.skip("mmrace runs from the checkout, not from an installed package")
+    assert fuzz_build.source_dir() == pkg / "_src"
+    for part in fuzz_build.SOURCE_PARTS:
+        assert (pkg / "_src" / part).exists(), part
+    assert not (pkg / "_src" / "cpp_core" / "tests").exists()
+
+
+def test_the_source_hash_follows_content_not_mtimes(tmp_path):
+    for part in fuzz_build.SOURCE_PARTS:
+        p = tmp_path / part
+        if part.endswith(".txt"):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("project(x)\n")
+        else:
+            p.mkdir(parents=True, exist_ok=True)
+            (p / "a.cpp").write_text("int a;\n")
+    first = fuzz_build.source_hash(tmp_path)
+    os.utime(tmp_path / "fuzz" / "a.cpp", (1, 1))
+    assert fuzz_build.source_hash(tmp_path) == first
+    (tmp_path / "fuzz" / "a.cpp").write_text("int b;\n")
+    assert fuzz_build.source_hash(tmp_path) != first
+    (tmp_path / "fuzz" / "a.cpp").write_text("int a;\n")
+    (tmp_path / "fuzz" / "b.cpp").write_text("")
+    assert fuzz_build.source_hash(tmp_path) != first
