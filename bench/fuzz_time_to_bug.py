@@ -4,27 +4,33 @@ per second each harness runs (issue 17's must-shows), through `mmrace fuzz --jso
   python bench/fuzz_time_to_bug.py [--seconds 300] [--seeds 3] [--engines libfuzzer,afl]
                                    [--mutants M,...] [--counters on,off]
   python bench/fuzz_time_to_bug.py --speed [--seconds 30] [--targets program,spf,...]
+                                   [--sanitize]
 
 The first form prints one row per mutant x engine x interleaving counters (on, off): the
 seconds to the first crash, median over the engine seeds 1..N (libFuzzer -seed, AFL++
 -s), each run from an empty corpus (`--no-seeds`: the seed corpus holds the mutants' own
 reproducers, which would find them at once).  A run that found nothing in --seconds counts
 as more than --seconds.  The second form prints the executions per second of each target
-and engine with no mutant and the seed corpus, on one core (one job), no sanitizers.
-Seconds are the engine's own time: building a harness the first time is not counted.
+and engine with no mutant and the seed corpus, on one core (one job); a finding there is
+a false positive and is printed (`--speed --seconds 600` is the 10-minute no-false-positive
+run, `--sanitize --targets program,mmr_parser` the decoder's and parser's robustness run
+under ASan+UBSan).  Seconds are the engine's own time: a first build is not counted.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from mmrace import _core
 
 ENGINES = ("libfuzzer", "afl")
+KEEP = "bench-fuzz-findings"  # each run's reproducer is copied here
 
 
 def fuzz(engine: str, target: str, seconds: float, extra: list[str]) -> dict:
@@ -34,7 +40,13 @@ def fuzz(engine: str, target: str, seconds: float, extra: list[str]) -> dict:
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode not in (0, 1):
             raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr[-2000:]}")
-        return json.loads(p.stdout)
+        r = json.loads(p.stdout)
+        if r["reproducer"]:  # the output directory goes away: keep the reproducer
+            keep = Path(KEEP) / f"{engine}-{target}-{Path(r['reproducer']).name}"
+            keep.parent.mkdir(exist_ok=True)
+            shutil.copy(r["reproducer"], keep)
+            r["reproducer"] = str(keep)
+        return r
 
 
 def spf_and_pervma_mutants() -> list[tuple[str, str]]:
@@ -74,17 +86,22 @@ def time_to_bug(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
+    """Executions per second; with --clean the same runs are the no-false-positive check:
+    a run with no mutant that finds anything is a bug of mmrace."""
     targets = args.targets or list(_core.fuzz_targets())
-    print(f"Executions per second, no mutant, seed corpus, {args.seconds:g} s, one job, "
-          f"no sanitizers\n")
+    san = "ASan+UBSan" if args.sanitize else "no sanitizers"
+    print(f"Executions per second, no mutant, seed corpus, {args.seconds:g} s per run, one "
+          f"job, {san}; a finding is marked FOUND (a false positive)\n")
     print("| target | " + " | ".join(args.engines) + " |")
     print("| --- | " + " | ".join("---:" for _ in args.engines) + " |")
     for target in targets:
         cells = []
         for engine in args.engines:
-            r = fuzz(engine, target, args.seconds, ["--seed", "1"])
-            found = " (found!)" if r["found"] else ""
-            cells.append(f"{r['execs_per_s']:,.0f}{found}" if r["execs_per_s"] else "-")
+            r = fuzz(engine, target, args.seconds,
+                     ["--seed", "1"] + (["--sanitize"] if args.sanitize else []))
+            found = f" FOUND {r['reproducer']}" if r["found"] else ""
+            rate = f"{r['execs_per_s']:,.0f}" if r["execs_per_s"] else "-"
+            cells.append(f"{rate}{found}")
         print(f"| {target} | " + " | ".join(cells) + " |", flush=True)
 
 
@@ -102,6 +119,8 @@ def main() -> None:
     ap.add_argument("--mutants", type=_list, default=[])
     ap.add_argument("--counters", type=_list, default=["on", "off"])
     ap.add_argument("--targets", type=_list, default=[])
+    ap.add_argument("--sanitize", action="store_true",
+                    help="--speed: build and run under ASan+UBSan (the robustness runs)")
     args = ap.parse_args()
     if args.seconds is None:
         args.seconds = 30.0 if args.speed else 300.0
