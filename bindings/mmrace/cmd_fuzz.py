@@ -26,6 +26,7 @@ DEFAULT_CONVERT_TARGET = "program"
 REPLAY_TIMEOUT_S = 120
 # The fixed-shape harnesses run one strategy: a mutant of another one cannot show there.
 TARGET_STRATEGY = {"spf": "spf", "pervma": "pervma"}
+PARSER_TARGET = "mmr_parser"  # its findings are texts that do not print back to themselves
 
 
 def _positive(kind: type, what: str):
@@ -158,6 +159,11 @@ def _replay(path: Path) -> dict:
 def _convert_finding(crash: Path, target: str, mutants: list[str]) -> dict:
     entry: dict[str, Any] = {"crash": str(crash), "reproducer": None, "verdict": None,
                              "check": None, "replay_error": None}
+    if target == PARSER_TARGET:  # the input is the .mmr text whose parse went wrong
+        mmr = crash.with_name(crash.name + ".mmr")
+        mmr.write_bytes(crash.read_bytes())
+        entry.update(reproducer=str(mmr), verdict="round_trip", check="format")
+        return entry
     try:
         text = _decode(target, crash.read_bytes(), mutants)
     except Exception as e:  # the decoder is total: this is a bug, but keep the crash file
