@@ -121,6 +121,10 @@ TEST(Fuzz, TheProgramTargetEncodesEveryCatalogueReproducer) {
         EXPECT_EQ(got.check, want.check);
         EXPECT_EQ(got.trace_hash, want.trace_hash);
         EXPECT_NE(got.verdict, Verdict::ok);  // the reproducer still finds its mutant
+        // Without the mutant the same bytes are the same program: seeds mean one thing.
+        Program plain = without_schedule(p);
+        plain.config.mutants.clear();
+        EXPECT_EQ(decode(Target::program, bytes).program, plain);
     }
 }
 

@@ -35,7 +35,7 @@ public:
 
     void code() {
         expect_default_config(c_, p_.config, Geometry::small);
-        code_strategy(c_, p_.config, strategies_for(o_.mutants), o_);
+        code_strategy(c_, p_.config, kAllStrategies, o_);
         p_.config.geometry = Geometry::small;
         if (!c_.decoding() && (p_.files.size() > 1 || (p_.files.size() == 1 && (p_.files[0].name != "F0" || p_.files[0].pages != 1))))
             c_.reject("the gup shape's only file is F0 pages=1");

@@ -53,7 +53,7 @@ private:
         Config& cfg = p_.config;
         if (!c_.decoding() && cfg.budget != kDefaultBudget)
             c_.reject("config budget=" + std::to_string(cfg.budget) + ": the program target runs the default budget");
-        code_strategy(c_, cfg, strategies_for(o_.mutants), o_);
+        code_strategy(c_, cfg, kAllStrategies, o_);
         c_.pick(cfg.geometry, 2, "config geometry=");
         pool(cfg.folios, kDefaultFolios, kMaxFolios, "config folios=");
         pool(cfg.swap_slots, kDefaultSwapSlots, kMaxSwapSlots, "config swap_slots=");

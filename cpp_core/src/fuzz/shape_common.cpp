@@ -26,14 +26,23 @@ std::vector<Strategy> strategies_for(const std::vector<std::string>& mutants) {
     return out;
 }
 
-void code_strategy(Coder& c, Config& config, const std::vector<Strategy>& allowed, const Options& o) {
-    auto at = std::find(allowed.begin(), allowed.end(), config.strategy);
-    if (!c.decoding() && at == allowed.end())
-        c.reject(std::string("config strategy=") + strategy_name(config.strategy) +
-                 ": not a strategy this target draws with these mutants");
-    uint64_t i = static_cast<uint64_t>(at - allowed.begin());
-    c.num(i, allowed.size(), "config strategy=");
-    config.strategy = allowed.empty() ? Strategy::classic : allowed[i];
+// The strategy is coded among all the target draws, whatever the mutants, so that an
+// input means the same program with and without them; one a mutant does not apply to
+// falls back to the first one it does.
+void code_strategy(Coder& c, Config& config, const std::vector<Strategy>& draws, const Options& o) {
+    auto at = std::find(draws.begin(), draws.end(), config.strategy);
+    if (!c.decoding() && at == draws.end())
+        c.reject(std::string("config strategy=") + strategy_name(config.strategy) + ": not a strategy this target draws");
+    uint64_t i = static_cast<uint64_t>(at - draws.begin());
+    c.num(i, draws.size(), "config strategy=");
+    Strategy s = draws[i];
+    std::vector<Strategy> allowed = strategies_for(o.mutants);
+    if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
+        if (!c.decoding())
+            c.reject(std::string("config strategy=") + strategy_name(s) + ": the mutants do not apply to it");
+        if (!allowed.empty()) s = allowed.front();
+    }
+    config.strategy = s;
     config.mutants = o.mutants;
 }
 

@@ -20,8 +20,10 @@ void code_gup(Coder& c, Program& p, const Options& o);
 
 // The strategies every mutant of `mutants` applies to, in Strategy's order.
 std::vector<Strategy> strategies_for(const std::vector<std::string>& mutants);
-// config strategy= among `allowed` (one choice), and the mutants of the options.
-void code_strategy(Coder& c, Config& config, const std::vector<Strategy>& allowed, const Options& o);
+// config strategy= among those the target `draws`, and the mutants of the options.
+void code_strategy(Coder& c, Config& config, const std::vector<Strategy>& draws, const Options& o);
+// Every strategy, for the targets that draw any.
+inline const std::vector<Strategy> kAllStrategies = {Strategy::classic, Strategy::spf, Strategy::pervma};
 
 // Encoding: the op at ops[i] must be `want` (a fixed op of a shape); decoding: it is
 // inserted there.
