@@ -172,8 +172,8 @@ def harness_files(src: Path, target: str) -> tuple[Path | None, Path | None]:
     fuzz = src / "fuzz"
     dictionary = next((p for p in (fuzz / f"{target}.dict", fuzz / f"fuzz_{target}.dict",
                                    fuzz / "dict" / f"{target}.dict") if p.is_file()), None)
-    seeds = next((p for p in (fuzz / "corpus" / target, fuzz / "seeds" / target,
-                              fuzz / f"fuzz_{target}_seed_corpus") if p.is_dir()), None)
+    seeds = fuzz / "corpus" / target  # fuzz/seeds/ holds the .mmr texts they come from
+    seeds = seeds if seeds.is_dir() and any(seeds.iterdir()) else None
     return dictionary, seeds
 
 
