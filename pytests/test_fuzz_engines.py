@@ -40,11 +40,19 @@ def _engine_or_skip(engine: str) -> None:
         pytest.skip(str(e))
 
 
+def _oss_fuzz_build_missing() -> str | None:
+    if not shutil.which("clang++"):
+        return "clang++ is not installed: apt-get install clang libclang-rt-14-dev"
+    if not (ROOT / "fuzz" / "build.sh").is_file():
+        return "fuzz/build.sh (the OSS-Fuzz build the ClusterFuzzLite one calls) is not in the tree"
+    return None
+
+
 @pytest.fixture(scope="module")
 def oss_fuzz_out(tmp_path_factory) -> Path:
     """$OUT after .clusterfuzzlite/build.sh ran with clang and libFuzzer."""
-    if not shutil.which("clang++"):
-        pytest.skip("clang++ is not installed: apt-get install clang libclang-rt-14-dev")
+    if _oss_fuzz_build_missing():
+        pytest.skip(_oss_fuzz_build_missing())
     out, work = tmp_path_factory.mktemp("out"), tmp_path_factory.mktemp("work")
     env = {**os.environ, "SRC": str(ROOT.parent), "OUT": str(out), "WORK": str(work),
            "CC": "clang", "CXX": "clang++", "CFLAGS": OSS_FUZZ_FLAGS,
@@ -53,6 +61,18 @@ def oss_fuzz_out(tmp_path_factory) -> Path:
                        capture_output=True, text=True, timeout=3600)
     assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
     return out
+
+
+@pytest.fixture(scope="module")
+def libfuzzer_dir(request) -> Path:
+    """Where the libFuzzer harnesses are: $OUT of the ClusterFuzzLite build, else (without
+    fuzz/build.sh) the build `mmrace fuzz` makes."""
+    _engine_or_skip("libfuzzer")
+    if _oss_fuzz_build_missing() is None:
+        return request.getfixturevalue("oss_fuzz_out")
+    for target in ("program", "spf"):
+        fuzz_build.build("libfuzzer", target)
+    return fuzz_build.cache_dir("libfuzzer", False) / "fuzz"
 
 
 def test_build_sh_puts_each_harness_its_dict_and_seed_corpus_in_out(oss_fuzz_out):
@@ -76,9 +96,9 @@ def test_a_harness_from_out_runs_its_seed_corpus(oss_fuzz_out, tmp_path):
 
 
 @pytest.mark.parametrize("target", ["program", "spf"])
-def test_libfuzzer_smoke_finds_nothing_without_a_mutant(oss_fuzz_out, target, tmp_path):
+def test_libfuzzer_smoke_finds_nothing_without_a_mutant(libfuzzer_dir, target, tmp_path):
     p = mmrace_cli("fuzz", "--engine", "libfuzzer", "--target", target, "--harness-dir",
-                   str(oss_fuzz_out), "--seconds", str(SMOKE_SECONDS), "--json", "--out",
+                   str(libfuzzer_dir), "--seconds", str(SMOKE_SECONDS), "--json", "--out",
                    str(tmp_path))
     assert p.returncode == 0, (p.stdout, p.stderr)
     out = json.loads(p.stdout)
@@ -97,9 +117,9 @@ def test_afl_smoke_builds_its_harness_and_finds_nothing_without_a_mutant(target,
     assert fuzz_build.cache_dir("afl", False).joinpath("fuzz", f"fuzz_{target}").is_file()
 
 
-def test_libfuzzer_finds_a_spf_mutant_and_its_reproducer_replays(oss_fuzz_out, tmp_path):
+def test_libfuzzer_finds_a_spf_mutant_and_its_reproducer_replays(libfuzzer_dir, tmp_path):
     p = mmrace_cli("fuzz", "--engine", "libfuzzer", "--target", "spf", "--mutant",
-                   "spf_no_pmd_recheck", "--harness-dir", str(oss_fuzz_out), "--seconds", "300",
+                   "spf_no_pmd_recheck", "--harness-dir", str(libfuzzer_dir), "--seconds", "300",
                    "--seed", "1", "--no-seeds", "--json", "--out", str(tmp_path))
     assert p.returncode == 1, (p.stdout, p.stderr)
     out = json.loads(p.stdout)
