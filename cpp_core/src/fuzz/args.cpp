@@ -20,15 +20,16 @@ void code_value(Coder& c, uint64_t& v, const char* what) {
 }
 
 void code_count(Coder& c, uint64_t& v, uint64_t max, const char* what) {
-    bool large = v > 16;
+    const uint64_t small = std::min<uint64_t>(16, max);
+    bool large = v > small;
     if (c.coin(large, what)) c.num(v, max + 1, what);
-    else c.num(v, 17, what);
+    else c.num(v, small + 1, what);
 }
 
-void code_pages(Coder& c, uint64_t& pages, const char* what) {
+void code_pages(Coder& c, uint64_t& pages, uint64_t max, const char* what) {
     if (!c.decoding() && pages == 0) c.reject(std::string(what) + ": pages=0");
     uint64_t n = pages - 1;
-    code_count(c, n, kMaxPages - 1, what);
+    code_count(c, n, max - 1, what);
     pages = n + 1;
 }
 
@@ -52,8 +53,8 @@ void code_word_addr(Coder& c, uint64_t& addr, const char* what) {
     addr = page + word * 8;
 }
 
-void code_range(Coder& c, Op& op, const char* what) {
-    code_pages(c, op.pages, what);
+void code_range(Coder& c, Op& op, uint64_t max_pages, const char* what) {
+    code_pages(c, op.pages, max_pages, what);
     code_page_addr(c, op.addr, op.pages, what);
 }
 

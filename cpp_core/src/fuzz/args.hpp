@@ -17,15 +17,15 @@ namespace mmrace::fuzz {
 void code_value(Coder& c, uint64_t& v, const char* what);
 // A count in [0, max]: up to 16 in one byte, else up to max.
 void code_count(Coder& c, uint64_t& v, uint64_t max, const char* what);
-// pages=N in [1, kMaxPages].
-void code_pages(Coder& c, uint64_t& pages, const char* what);
+// pages=N in [1, max].
+void code_pages(Coder& c, uint64_t& pages, uint64_t max, const char* what);
 // The page-aligned start of `pages` pages in user space: the first 128 MiB (where
 // programs live) in two bytes, else anywhere below kUserTop.
 void code_page_addr(Coder& c, uint64_t& addr, uint64_t pages, const char* what);
 // An 8-byte aligned word address.
 void code_word_addr(Coder& c, uint64_t& addr, const char* what);
-// [addr, +pages) as the two above.
-void code_range(Coder& c, Op& op, const char* what);
+// [addr, +pages) as the two above, at most max_pages long.
+void code_range(Coder& c, Op& op, uint64_t max_pages, const char* what);
 
 // Any subset of `words`' flags, one choice per flag.
 template <size_t N>

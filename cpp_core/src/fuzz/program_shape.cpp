@@ -21,10 +21,13 @@ namespace {
 using namespace mmr;
 
 // The decoder's bounds: the largest catalogue reproducer (pervma_fork_no_vma_write_lock)
-// has 4 threads in a process and 369 ops in one thread.
+// has 4 threads in a process and 369 ops in one thread.  Ranges, counts and file sizes
+// stop at 64 pages, and a program at 1024 ops: without a mutant a run must end ok, and
+// a program that populates a million pages per op runs into the step budget instead.
 struct ProgramBounds {
     uint64_t files = 3, processes = 3, threads = 4, kthreads = 2;
-    uint64_t ops = 512, kthread_ops = 64;
+    uint64_t ops = 512, kthread_ops = 64, total_ops = 1024;
+    uint64_t pages = 64;  // ranges, COUNTs, file sizes and page offsets
 };
 constexpr ProgramBounds kBounds;
 
@@ -91,7 +94,7 @@ private:
                 c_.reject("file " + f.name + ": the program target names files F0, F1, ... (or the first F)");
             c_.pick(bare, i == 0 ? 2 : 1, "file name");
             f.name = bare ? "F" : "F" + std::to_string(i);
-            code_pages(c_, f.pages, "file pages=");
+            code_pages(c_, f.pages, kBounds.pages, "file pages=");
         }
     }
 
@@ -180,8 +183,9 @@ private:
 
     void ops_count(Thread& t, uint64_t max) {
         uint64_t n = t.ops.size();
-        code_count(c_, n, max, ("ops of thread " + t.name).c_str());
+        code_count(c_, n, std::min(max, kBounds.total_ops - total_ops_), ("ops of thread " + t.name).c_str());
         t.ops.resize(n);
+        total_ops_ += n;
     }
 
     void thread_ops(Thread& t, size_t pi) {
@@ -201,21 +205,21 @@ private:
                 code_word_addr(c_, op.addr, "address");
                 return code_value(c_, op.value, "value");
             case OpKind::mmap: return mmap(op);
-            case OpKind::munmap: return code_range(c_, op, "munmap");
+            case OpKind::munmap: return code_range(c_, op, kBounds.pages, "munmap");
             case OpKind::mprotect:
-                code_range(c_, op, "mprotect");
+                code_range(c_, op, kBounds.pages, "mprotect");
                 return c_.pick(op.prot, 8, "prot=");
             case OpKind::madvise: return madvise(op);
             case OpKind::mremap: return mremap(op);
             case OpKind::exit: return;
             case OpKind::fork: return fork(op, pi);
             case OpKind::pin:
-                code_range(c_, op, "pin");
+                code_range(c_, op, kBounds.pages, "pin");
                 code_flags(c_, op.flags, kPinFlags, "pin flags=");
                 pin_pages_.push_back(op.pages);
                 return;
             case OpKind::gup:
-                code_range(c_, op, "gup");
+                code_range(c_, op, kBounds.pages, "gup");
                 return code_flags(c_, op.flags, kGupFlags, "gup flags=");
             case OpKind::unpin: return handle(op);
             case OpKind::dma_read: handle(op); return dma_offset(op);
@@ -224,28 +228,28 @@ private:
                 dma_offset(op);
                 return code_value(c_, op.value, "value");
             case OpKind::uffd_register:
-                code_range(c_, op, "uffd_register");
+                code_range(c_, op, kBounds.pages, "uffd_register");
                 return c_.pick(op.uffd_mode, 2, "mode=");
             case OpKind::uffd_wp:
-                code_range(c_, op, "uffd_wp");
+                code_range(c_, op, kBounds.pages, "uffd_wp");
                 c_.coin(op.on, "on|off");
                 return;
             case OpKind::uffd_serve:
-                code_count(c_, op.pages, kMaxPages, "uffd_serve COUNT");
+                code_count(c_, op.pages, kBounds.pages, "uffd_serve COUNT");
                 return code_value(c_, op.value, "value=");
             case OpKind::file_write:
                 file(op);
-                code_count(c_, op.offset, kMaxPages, "file_write PGOFF");
+                code_count(c_, op.offset, kBounds.pages, "file_write PGOFF");
                 return code_value(c_, op.value, "value");
             case OpKind::truncate:
                 file(op);
-                return code_count(c_, op.pages, kMaxPages, "truncate pages=");
+                return code_count(c_, op.pages, kBounds.pages, "truncate pages=");
             default: c_.reject(std::string("op '") + std::string(op_spec(op.kind).name) + "' in a process thread");
         }
     }
 
     void mmap(Op& op) {
-        code_range(c_, op, "mmap");
+        code_range(c_, op, kBounds.pages, "mmap");
         c_.pick(op.prot, 8, "prot=");
         uint32_t base = op.flags & (MAPF_PRIVATE | MAPF_SHARED | MAPF_ANON);
         bool shared = op.flags & MAPF_SHARED;
@@ -258,12 +262,12 @@ private:
         op.flags = (shared ? MAPF_SHARED : MAPF_PRIVATE) | options | (file_backed ? 0u : uint32_t{MAPF_ANON});
         if (file_backed) {
             file(op);
-            code_count(c_, op.pgoff, kMaxPages, "mmap PGOFF");
+            code_count(c_, op.pgoff, kBounds.pages, "mmap PGOFF");
         }
     }
 
     void madvise(Op& op) {
-        code_range(c_, op, "madvise");
+        code_range(c_, op, kBounds.pages, "madvise");
         uint64_t i = 0;
         while (i < kAdvice.size() && kAdvice[i].value != op.advice) ++i;
         c_.num(i, kAdvice.size(), "advice=");
@@ -271,8 +275,8 @@ private:
     }
 
     void mremap(Op& op) {
-        code_range(c_, op, "mremap");
-        code_pages(c_, op.new_pages, "mremap new_pages=");
+        code_range(c_, op, kBounds.pages, "mremap");
+        code_pages(c_, op.new_pages, kBounds.pages, "mremap new_pages=");
         uint64_t flags = op.flags == 0 ? 0 : op.flags == MREMAPF_MAYMOVE ? 1 : 2;
         if (!c_.decoding() && (op.flags & ~(MREMAPF_MAYMOVE | MREMAPF_FIXED)))
             c_.reject("mremap flags=" + std::to_string(op.flags));
@@ -323,7 +327,7 @@ private:
         for (size_t i = 0; i < t.ops.size(); ++i) {
             Op& op = t.ops[i];
             kind(op, kinds, t.name + " op " + std::to_string(i));
-            if (op.kind == OpKind::reclaim) code_count(c_, op.pages, kMaxPages, "reclaim COUNT");
+            if (op.kind == OpKind::reclaim) code_count(c_, op.pages, kBounds.pages, "reclaim COUNT");
             if (op.kind == OpKind::smaps || op.kind == OpKind::collapse) {
                 uint64_t pi = static_cast<uint64_t>(op.process);
                 c_.num(pi, p_.processes.size(), "process");
@@ -337,6 +341,7 @@ private:
     Program& p_;
     const Options& o_;
     std::vector<size_t> claimed_;     // processes a fork names, so far
+    uint64_t total_ops_ = 0;          // ops coded so far
     std::vector<uint64_t> pin_pages_;  // the pins so far, in file order: their sizes
 };
 
