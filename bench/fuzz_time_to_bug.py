@@ -2,14 +2,15 @@
 per second each harness runs (issue 17's must-shows), through `mmrace fuzz --json`.
 
   python bench/fuzz_time_to_bug.py [--seconds 300] [--seeds 3] [--engines libfuzzer,afl]
-                                   [--mutants M,...] [--counters on,off]
+                                   [--mutants M,...] [--counters on,off] [--empty-corpus]
   python bench/fuzz_time_to_bug.py --speed [--seconds 30] [--targets program,spf,...]
                                    [--sanitize]
 
 The first form prints one row per mutant x engine x interleaving counters (on, off): the
 seconds to the first crash, median over the engine seeds 1..N (libFuzzer -seed, AFL++
--s), each run from an empty corpus (`--no-seeds`: the seed corpus holds the mutants' own
-reproducers, which would find them at once).  A run that found nothing in --seconds counts
+-s), each run from the target's seed corpus (for spf and pervma: the fixed shape's
+seeds, collapse, fork, mprotect, unmap_move, none of them a mutant's reproducer), or from
+an empty corpus with --empty-corpus.  A run that found nothing in --seconds counts
 as more than --seconds.  The second form prints the executions per second of each target
 and engine with no mutant and the seed corpus, on one core (one job); a finding there is
 a false positive and is printed (`--speed --seconds 600` is the 10-minute no-false-positive
@@ -63,7 +64,7 @@ def _cell(times: list[float], limit: float) -> str:
 def time_to_bug(args: argparse.Namespace) -> None:
     rows = [(m, t) for m, t in spf_and_pervma_mutants() if not args.mutants or m in args.mutants]
     print(f"Seconds to the first crash, median of seeds 1..{args.seeds}, limit "
-          f"{args.seconds:g} s, empty start corpus, one job\n")
+          f"{args.seconds:g} s, {'empty' if args.empty_corpus else 'seed'} start corpus, one job\n")
     print("| mutant | engine | counters | median s | found | per seed (s) | execs/s |")
     print("| --- | --- | --- | ---: | ---: | --- | ---: |")
     for mutant, target in rows:
@@ -71,7 +72,9 @@ def time_to_bug(args: argparse.Namespace) -> None:
             for counters in args.counters:
                 times, rates = [], []
                 for seed in range(1, args.seeds + 1):
-                    extra = ["--mutant", mutant, "--seed", str(seed), "--no-seeds"]
+                    extra = ["--mutant", mutant, "--seed", str(seed)]
+                    if args.empty_corpus:
+                        extra.append("--no-seeds")
                     if counters == "off":
                         extra.append("--no-counters")
                     r = fuzz(engine, target, args.seconds, extra)
@@ -118,6 +121,8 @@ def main() -> None:
     ap.add_argument("--engines", type=_list, default=list(ENGINES))
     ap.add_argument("--mutants", type=_list, default=[])
     ap.add_argument("--counters", type=_list, default=["on", "off"])
+    ap.add_argument("--empty-corpus", action="store_true",
+                    help="start each run from an empty corpus (--no-seeds)")
     ap.add_argument("--targets", type=_list, default=[])
     ap.add_argument("--sanitize", action="store_true",
                     help="--speed: build and run under ASan+UBSan (the robustness runs)")
