@@ -11,4 +11,4 @@ else
   repo=$SRC/mmrace
 fi
 cd "$repo"
-exec bash fuzz/build.sh
+exec bash -eu fuzz/build.sh  # -eu: the flags of its #! line, which `bash FILE` ignores
