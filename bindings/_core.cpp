@@ -18,6 +18,7 @@ namespace py = pybind11;
 using namespace mmrace;
 
 void bind_generate(py::module_& m);  // generate.cpp
+void bind_fuzz(py::module_& m);      // fuzz_binding.cpp
 
 namespace {
 
@@ -275,6 +276,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("random_workload", [](uint64_t seed) { return random_workload(seed); }, py::arg("seed"),
           "The .mmr text of a random multi-threaded workload over the ops the model has built.");
     bind_generate(m);
+    bind_fuzz(m);
     bind_explore(m);
     bind_trace(m);
 }

@@ -6,7 +6,8 @@
 #   bash scripts/test.sh quick   the C++ tests and pytest, without the sanitizer build
 #
 # Python packages go into the active virtualenv ($VIRTUAL_ENV), else into .venv (made if
-# missing; VENV=DIR picks another).  Debian packages (GoogleTest, g++) are installed with
+# missing; VENV=DIR picks another).  Debian packages (GoogleTest, g++, redis-server, clang,
+# libclang-rt-14-dev, afl++, zip) are installed with
 # apt-get when run as root or with password-less sudo; otherwise the script names the
 # missing ones and stops before building anything.
 set -euo pipefail
@@ -26,6 +27,13 @@ missing=()
 have_pkg libgtest-dev /usr/include/gtest/gtest.h || missing+=(libgtest-dev)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 have_pkg redis-server /usr/bin/redis-server || missing+=(redis-server)
+# The fuzz engines, for the smoke of `mmrace fuzz` (pytests/test_fuzz_engines.py): clang
+# with its libFuzzer runtime, and AFL++.
+have_pkg clang /usr/bin/clang++ || missing+=(clang)
+have_pkg libclang-rt-14-dev /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a \
+  || missing+=(libclang-rt-14-dev)
+have_pkg afl++ /usr/bin/afl-fuzz || missing+=(afl++)
+have_pkg zip /usr/bin/zip || missing+=(zip)  # fuzz/build.sh zips the seed corpora
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     SUDO=""

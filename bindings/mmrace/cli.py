@@ -16,6 +16,7 @@ from mmrace._core import ModelError, NotBuilt
 from mmrace import cmd_bench
 from mmrace import cmd_hunt
 from mmrace import cmd_mutants
+from mmrace import cmd_fuzz
 
 # Exit codes, one meaning each (docs/cli.md).
 EXIT_OK = 0           # verdict ok (conform: nothing differs)
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd_mutants.add_parser(sub)
     cmd_bench.add_parser(sub)
     cmd_shrink.add_parser(sub)
+    cmd_fuzz.add_parser(sub)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

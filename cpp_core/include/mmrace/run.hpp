@@ -19,6 +19,9 @@ namespace mmrace {
 namespace check {
 struct LinStats;
 }
+namespace rt {
+class RecordSink;
+}
 
 // The program asks for something whose model is not built yet (an op, a strategy, a
 // mutant).  Raised before the run starts; never turned into a made-up result.
@@ -57,6 +60,8 @@ struct RunOptions {
     bool check_semantics = true;
     // Where to put what that check did (benchmarks, tests); may be null.
     check::LinStats* lin_stats = nullptr;
+    // Sees every trace record of the run (the fuzzers' interleaving feedback); may be null.
+    rt::RecordSink* record_sink = nullptr;
 };
 
 struct OpResult {

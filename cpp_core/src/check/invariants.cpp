@@ -61,7 +61,8 @@ struct PteCounts {
 void check_vmas(const mm_struct& mm) {
     uint64_t prev_end = 0;
     for (const auto& [key, v] : mm.mm_mt) {
-        auto r = [&] { return "VMA " + ops::hex(v->vm_start) + "-" + ops::hex(v->vm_end); };
+        // An init-capture: clang before 16 cannot capture a structured binding.
+        auto r = [&, v = v] { return "VMA " + ops::hex(v->vm_start) + "-" + ops::hex(v->vm_end); };
         if (key != v->vm_end) bad(Check::invariant, mm, r() + " filed under the wrong end");
         if (v->vm_start >= v->vm_end || (v->vm_start | v->vm_end) % PAGE_SIZE)
             bad(Check::invariant, mm, r() + " is empty or unaligned");

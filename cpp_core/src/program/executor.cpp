@@ -296,6 +296,7 @@ RunResult run_hooked(const Program& p, const RunOptions& opt, const AfterOp& aft
     rc.record_trace = opt.trace;
     rc.trace_limit = opt.trace_limit;
     rc.interrupted = opt.interrupted;
+    rc.sink = opt.record_sink;
     KernelLease lease(p.config, std::move(rc));
     mm::Kernel& k = lease.get();
 

@@ -324,6 +324,7 @@ void Runtime::record(Entity who, const Site* site, Ev ev, uint64_t arg) {
     hash_ = fmix64(hash_ ^ site->hash);
     hash_ = fmix64(hash_ ^ (static_cast<uint64_t>(ev) << 32 | who));
     hash_ = fmix64(hash_ ^ arg);
+    if (cfg_.sink) cfg_.sink->on_record(who, site, ev, arg);
     if (cfg_.record_trace && trace_.size() < cfg_.trace_limit)
         trace_.push_back(TraceRecord{step_, who, site, ev, arg});
 }

@@ -16,6 +16,7 @@
 #include "mmrace/verdict.hpp"
 #include "runtime/fiber.hpp"
 #include "runtime/policy.hpp"
+#include "runtime/record_sink.hpp"
 #include "runtime/site.hpp"
 
 namespace mmrace::rt {
@@ -65,6 +66,8 @@ struct RuntimeConfig {
     // Polled every `interrupt_every` steps; returning true stops the run (Ctrl-C).
     std::function<bool()> interrupted;
     uint64_t interrupt_every = 1u << 14;
+    // Sees every record (the fuzzers' interleaving feedback); null: nothing is called.
+    RecordSink* sink = nullptr;
 };
 
 struct RunOutcome {
