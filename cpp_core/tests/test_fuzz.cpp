@@ -211,3 +211,23 @@ TEST(Fuzz, InterleaveFeedbackCountsContendedLocksAndAliasSwitches) {
     EXPECT_GT(hits_racy, hits_serial);
     EXPECT_GT(hits_racy, 0u);
 }
+
+// A program that waits for good on a userfault nobody serves deadlocks on its own, as on
+// Linux: not a finding.  A wait-for cycle, or a thread blocked on a lock, still is.
+TEST(Fuzz, AProgramsOwnUserfaultWaitIsNotAFinding) {
+    RunResult own = run_program(parse_mmr("mmrace 1\nprocess P0\nthread P0.T0\n"
+                                          "  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed\n"
+                                          "  uffd_register 0x100000 pages=1 mode=missing\n"
+                                          "  read 0x100000\n"));
+    ASSERT_EQ(own.verdict, Verdict::deadlock) << own.message;
+    EXPECT_TRUE(programs_own_wait(own)) << own.message;
+
+    RunResult lock = own;
+    lock.message = "no thread can run; blocked: P0.T0 on a MISSING userfault at 0x100000 waiting for a "
+                   "uffd_serve of process 0, P0.T1 on &mm->mmap_lock";
+    EXPECT_FALSE(programs_own_wait(lock));
+    lock.message = "wait-for cycle: P0.T0 waits for A held by P0.T1; P0.T1 waits for B held by P0.T0";
+    EXPECT_FALSE(programs_own_wait(lock));
+    RunResult ok;
+    EXPECT_FALSE(programs_own_wait(ok));
+}

@@ -60,6 +60,13 @@ std::string encode(Target t, const Program& program);
 // Runs a decoded input once (no trace kept unless `base` asks for one).
 RunResult run_decoded(const Decoded& d, RunOptions base = {});
 
+// Whether a run's failure is the program's own: a deadlock in which every blocked
+// thread waits for a userfault (or a fork's or mremap's uffd event) that no thread of
+// the program will serve, as a program on Linux waits for good.  Such a run is not a
+// finding.  A wait-for cycle, or any thread blocked on a lock, still is: a kernel that
+// slept on a userfault with a lock held would show as one.
+bool programs_own_wait(const RunResult& r);
+
 // Decodes, runs once, and returns the .mmr reproducer with a `schedule replay` line of
 // the picks actually made: running it gives the input's verdict, check and trace hash.
 // For mmr_parser, the canonical text of the parsed program (ParseError if it is none).
