@@ -67,9 +67,9 @@ def add_parser(sub: Any) -> None:
                    help="pervma: fault paths that also run under the VMA lock, "
                    "comma-separated (swapin,file,uffd; the config key vma_lock=)")
     h.add_argument("--features", metavar="LIST",
-                   help="generated workloads: the features switched on, comma-separated, or "
-                   "'all' (default: the first mutant's aim, mmrace.workload.AIMS, else all; "
-                   "`python -c 'import mmrace.workload as w; print(w.FEATURES)'` lists them)")
+                   help="generated workloads: the features switched on, comma-separated "
+                   "(fork, gup, mremap, uffd, ...; a name that is not one lists them all), or "
+                   "'all' (default: the first mutant's aim, mmrace.workload.AIMS, else all)")
     h.add_argument("--policy", choices=list(explore.POLICIES), default="random",
                    help="schedule family: random, pct, or mixed (each seed under both)")
     limit = h.add_mutually_exclusive_group()
