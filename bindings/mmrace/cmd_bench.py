@@ -15,25 +15,16 @@ import time
 from typing import Any
 
 from mmrace import _core
+from mmrace.cmd_hunt import positive
 
 
 def add_parser(sub: Any) -> None:
     b = sub.add_parser("bench", help="measure executions/s, steps/s and peak RSS",
                        description=__doc__.split("\n\n", 1)[1])
-    b.add_argument("--seconds", type=_positive_seconds, default=10.0, metavar="N",
+    b.add_argument("--seconds", type=positive(float, "number of seconds"), default=10.0, metavar="N",
                    help="the time to measure for, split between the two passes (default 10)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=cmd_bench)
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def _executions(shape: dict, seconds: float) -> tuple[int, float]:

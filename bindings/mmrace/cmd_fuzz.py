@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mmrace import _core, fuzz_build, fuzz_engine
+from mmrace.cmd_hunt import positive
 
 DEFAULT_SECONDS = 60.0
 DEFAULT_OUT = "mmrace-fuzz"
@@ -27,18 +28,6 @@ REPLAY_TIMEOUT_S = 120
 # The fixed-shape harnesses run one strategy: a mutant of another one cannot show there.
 TARGET_STRATEGY = {"spf": "spf", "pervma": "pervma"}
 PARSER_TARGET = "mmr_parser"  # its findings are texts that do not print back to themselves
-
-
-def _positive(kind: type, what: str):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a positive {what}, got {text!r}")
-        return value
-    return parse
 
 
 def _engine_seed(text: str) -> int:
@@ -64,9 +53,9 @@ def add_parser(sub: Any) -> None:
                    help="the harness: program, spf, pervma, gup or mmr_parser (required)")
     f.add_argument("--mutant", action="append", default=[], metavar="M",
                    help="switch a mutant on (repeatable; `mmrace mutants` lists them)")
-    f.add_argument("--seconds", type=_positive(float, "number of seconds"),
+    f.add_argument("--seconds", type=positive(float, "number of seconds"),
                    default=DEFAULT_SECONDS, help=f"time budget (default {DEFAULT_SECONDS:g})")
-    f.add_argument("--jobs", type=_positive(int, "number of processes"), default=1,
+    f.add_argument("--jobs", type=positive(int, "number of processes"), default=1,
                    metavar="J", help="parallel fuzzers: libFuzzer -fork=J, AFL++ one -M and "
                    "J-1 -S instances (default 1)")
     f.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",

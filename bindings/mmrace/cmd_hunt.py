@@ -27,8 +27,9 @@ DEFAULT_OUT = "mmrace-findings"
 SHRINK_SECONDS = 30.0   # per finding; past it the finding is saved as far as it shrank
 
 
-def _positive(kind: type, what: str):
-    """argparse type: a positive int or float; the message names the flag's unit."""
+def positive(kind: type, what: str):
+    """argparse type: a positive int or float; the message names the flag's unit (also
+    `mmrace fuzz`'s and `mmrace bench`'s)."""
     def parse(text: str):
         try:
             value = kind(text)
@@ -73,12 +74,12 @@ def add_parser(sub: Any) -> None:
     h.add_argument("--policy", choices=list(explore.POLICIES), default="random",
                    help="schedule family: random, pct, or mixed (each seed under both)")
     limit = h.add_mutually_exclusive_group()
-    limit.add_argument("--budget", type=_positive(float, "number of seconds"), metavar="SECONDS",
+    limit.add_argument("--budget", type=positive(float, "number of seconds"), metavar="SECONDS",
                        help=f"stop after this many seconds (default {DEFAULT_SECONDS:g})")
-    limit.add_argument("--runs", type=_positive(int, "number of runs"), metavar="N",
+    limit.add_argument("--runs", type=positive(int, "number of runs"), metavar="N",
                        help="stop after N runs (same finding whatever --jobs is)")
     h.add_argument("--seed", type=_seed, default=0, help="the first seed (run i uses seed S+i)")
-    h.add_argument("--jobs", type=_positive(int, "number of processes"), default=None,
+    h.add_argument("--jobs", type=positive(int, "number of processes"), default=None,
                    metavar="J", help="worker processes (default: the CPU count)")
     h.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where reproducers are saved (default ./{DEFAULT_OUT})")
