@@ -157,6 +157,57 @@ TEST(Runtime, DeadlockReportsTheWaitForCycle) {
     EXPECT_EQ(rt.run(*q).verdict, Verdict::ok);
 }
 
+// A wait only the program can end (a userfault nobody serves): user_wait() is true.
+struct UserWait : Waitable {
+    std::string describe() const override { return "a userfault"; }
+    bool user_wait() const override { return true; }
+};
+struct NoOneWait : Waitable {
+    std::string describe() const override { return "a wake-up that never comes"; }
+};
+
+// A deadlock is the program's own (RunOutcome::user_wait) when every blocked thread waits
+// on a user wait, itself or through the holders of the lock it waits for; never for a
+// wait-for cycle, nor when one thread is stuck for another reason.
+TEST(Runtime, DeadlockBehindAUserWaitIsTheProgramsOwn) {
+    Runtime rt;
+    TestMutex A("lock A"), B("lock B");
+    UserWait uw;
+    NoOneWait lost;
+    auto run = [&](bool lost_wakeup) {
+        A.owner = B.owner = kNoThread;
+        A.waiters.clear();
+        B.waiters.clear();
+        rt.reset({});
+        rt.add_thread("T0", [&] { A.lock(rt); rt.wait(MMR_SITE("uffd"), &uw); });
+        rt.add_thread("T1", [&] { B.lock(rt); A.lock(rt); });  // behind T0
+        rt.add_thread("T2", [&] { B.lock(rt); });               // behind T1, behind T0
+        if (lost_wakeup) rt.add_thread("T3", [&] { rt.wait(MMR_SITE("lost"), &lost); });
+        auto p = make_replay_policy({});  // each runs until it blocks, in order
+        return rt.run(*p);
+    };
+    auto own = run(false);
+    ASSERT_EQ(own.verdict, Verdict::deadlock) << own.message;
+    EXPECT_TRUE(own.user_wait) << own.message;
+    auto mixed = run(true);
+    ASSERT_EQ(mixed.verdict, Verdict::deadlock) << mixed.message;
+    EXPECT_FALSE(mixed.user_wait) << mixed.message;
+
+    // A cycle is never the program's own, even with a user wait beside it.
+    A.owner = B.owner = kNoThread;
+    A.waiters.clear();
+    B.waiters.clear();
+    rt.reset({});
+    rt.add_thread("T0", [&] { A.lock(rt); B.lock(rt); });
+    rt.add_thread("T1", [&] { B.lock(rt); A.lock(rt); });
+    rt.add_thread("T2", [&] { rt.wait(MMR_SITE("uffd"), &uw); });
+    auto p = make_replay_policy({0, 0, 1, 1});
+    auto cycle = rt.run(*p);
+    ASSERT_EQ(cycle.verdict, Verdict::deadlock) << cycle.message;
+    EXPECT_NE(cycle.message.find("wait-for cycle"), std::string::npos) << cycle.message;
+    EXPECT_FALSE(cycle.user_wait);
+}
+
 TEST(Runtime, EventsFireWhenReadyAndWakeWaiters) {
     Runtime rt;
     struct Io : Waitable {

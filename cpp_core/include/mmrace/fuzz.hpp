@@ -60,12 +60,15 @@ std::string encode(Target t, const Program& program);
 // Runs a decoded input once (no trace kept unless `base` asks for one).
 RunResult run_decoded(const Decoded& d, RunOptions base = {});
 
-// Whether a run's failure is the program's own: a deadlock in which every blocked
-// thread waits for a userfault (or a fork's or mremap's uffd event) that no thread of
-// the program will serve, as a program on Linux waits for good.  Such a run is not a
-// finding.  A wait-for cycle, or any thread blocked on a lock, still is: a kernel that
-// slept on a userfault with a lock held would show as one.
-bool programs_own_wait(const RunResult& r);
+// Whether a run's failure is the program's own (RunResult::user_wait): a deadlock in
+// which every blocked thread waits, itself or through the holders of the locks it waits
+// for, on a userfault (or a fork's or mremap's uffd event) that no thread of the program
+// serves, as a program on Linux hangs for good.  Such a run is not a finding.  A wait-for
+// cycle, or a thread stuck on a lock whose holder is not, still is; and a userfault wait
+// under mmap_lock or a VMA lock fails a lockdep assert before it can hang.
+inline bool programs_own_wait(const RunResult& r) {
+    return r.verdict == Verdict::deadlock && r.user_wait;
+}
 
 // Decodes, runs once, and returns the .mmr reproducer with a `schedule replay` line of
 // the picks actually made: running it gives the input's verdict, check and trace hash.

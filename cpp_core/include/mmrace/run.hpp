@@ -102,6 +102,9 @@ struct RunResult {
     Verdict verdict = Verdict::ok;
     Check check = Check::none;  // none for ok
     std::string message;
+    // Verdict deadlock that is the program's own: with no wait-for cycle, every blocked
+    // thread waits, itself or through what it waits for, on a userfault no thread serves.
+    bool user_wait = false;
     uint64_t step = 0;
     std::vector<OpResult> ops;
     std::vector<std::pair<std::string, uint64_t>> counters;  // in a fixed order

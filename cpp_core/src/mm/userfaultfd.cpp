@@ -26,9 +26,20 @@ void wake_all(Kernel& k, std::vector<rt::Tid>& q) {
     for (rt::Tid t : woken) k.rt.wake(t);
 }
 
+// Only a uffd_serve of the program ends the waits below; a deadlock that ends at one is
+// the program's own (rt::Waitable::user_wait), so the waiter must hold no lock that the
+// kernel drops before it sleeps there: handle_userfault sleeps after release_fault_lock
+// and the fork and mremap events are waited for with no lock (seed 001).  Under
+// mmap_lock or a VMA lock, one unserved userfault would stall the whole mm.
+void assert_no_fault_lock_held(const rt::Site* site) {
+    sync::lockdep_assert_class_not_held("&mm->mmap_lock", site);
+    sync::lockdep_assert_class_not_held("&vma->vm_lock->lock", site);
+}
+
 class UserfaultWait final : public rt::Waitable {
 public:
     UserfaultWait(const userfaultfd_wait_queue& uwq, int process) : uwq_(uwq), process_(process) {}
+    bool user_wait() const override { return true; }
     std::string describe() const override {
         return std::string(uwq_.reason == VM_UFFD_WP ? "a WP" : "a MISSING") +
                " userfault at " + ops::hex(uwq_.address) + " waiting for a uffd_serve of process " +
@@ -90,6 +101,7 @@ bool take_event(Kernel& k, userfaultfd_event* out) {
 class EventWait final : public rt::Waitable {
 public:
     explicit EventWait(int process) : process_(process) {}
+    bool user_wait() const override { return true; }
     std::string describe() const override {
         return "a fork or mremap waiting for a uffd_serve of process " + std::to_string(process_) +
                " to read its userfaultfd event";
@@ -107,6 +119,7 @@ void userfaultfd_event_wait_completion(Kernel& k, userfaultfd_ctx* ctx) {
     wake_all(k, ctx->fd_wqh);  // wake_up_poll(&ctx->fd_wqh, EPOLLIN)
     wake_all(k, ctx->changing_wqh);
     EventWait w(ctx->process);
+    assert_no_fault_lock_held(MMR_SITE("userfaultfd_event_wait_completion"));
     while (!ewq.read && !ctx->released) k.rt.wait(MMR_SITE("userfaultfd_event_wait_completion"), &w);
     auto& q = ctx->event_wqh;
     q.erase(std::remove(q.begin(), q.end(), &ewq), q.end());
@@ -201,6 +214,7 @@ uint32_t handle_userfault(Kernel& k, fault::vm_fault& vmf, uint64_t reason) {
     if (must_wait && !ctx->released) {
         wake_all(k, ctx->fd_wqh);  // wake_up_poll(&ctx->fd_wqh, EPOLLIN)
         UserfaultWait w(uwq, ctx->process);
+        assert_no_fault_lock_held(MMR_SITE("handle_userfault"));
         while (!uwq.waken) k.rt.wait(MMR_SITE("handle_userfault"), &w);
     }
     remove_waiter(ctx, &uwq);

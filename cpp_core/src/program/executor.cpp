@@ -178,6 +178,7 @@ void fill_result(const mm::Kernel& k, const Program& p, const rt::RunOutcome& ou
     r.verdict = out.verdict;
     r.check = out.check;
     r.message = out.message;
+    r.user_wait = out.user_wait;
     r.step = out.step;
     r.trace_hash = out.trace_hash;
     for (auto& s : slots)

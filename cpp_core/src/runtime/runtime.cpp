@@ -338,8 +338,25 @@ void Runtime::check_interrupt() {
 // ---------------------------------------------------------------------------------
 // Deadlock: no thread can run, no event can fire, and some thread is blocked.
 
-void Runtime::deadlock() { fail(Check::deadlock, wait_for_cycle()); }
+void Runtime::deadlock() {
+    std::string why = wait_for_cycle();
+    if (why.empty()) {
+        why = "no thread can run; blocked: ";
+        bool first = true, all_user = true;
+        for (auto& th : threads_) {
+            if (th->state != State::blocked) continue;
+            why += (first ? "" : ", ") + th->name + " on " +
+                   (th->waiting_on ? th->waiting_on->describe() : std::string("?"));
+            first = false;
+            std::vector<Tid> seen;
+            all_user = all_user && stuck_on_user_wait(th->id, seen);
+        }
+        out_.user_wait = all_user;
+    }
+    fail(Check::deadlock, std::move(why));
+}
 
+// The first wait-for cycle, "T0 waits for A held by T1; ...", or "" when there is none.
 std::string Runtime::wait_for_cycle() const {
     // Follow waiter -> holder edges from each blocked thread; the first thread seen twice
     // on a path closes the cycle.
@@ -374,15 +391,22 @@ std::string Runtime::wait_for_cycle() const {
         }
         return s;
     }
-    std::string s = "no thread can run; blocked: ";
-    bool any = false;
-    for (auto& th : threads_) {
-        if (th->state != State::blocked) continue;
-        s += (any ? ", " : "") + th->name + " on " +
-             (th->waiting_on ? th->waiting_on->describe() : std::string("?"));
-        any = true;
-    }
-    return s;
+    return {};
+}
+
+// Whether blocked thread t waits on a user_wait(), itself or through any blocked holder
+// of what it waits for: one such holder keeps t waiting whatever the others do.
+bool Runtime::stuck_on_user_wait(Tid t, std::vector<Tid>& seen) const {
+    const Thread& th = *threads_[t];
+    if (th.state != State::blocked || !th.waiting_on) return false;
+    if (th.waiting_on->user_wait()) return true;
+    if (std::find(seen.begin(), seen.end(), t) != seen.end()) return false;
+    seen.push_back(t);
+    std::vector<Tid> holders;
+    th.waiting_on->holders(holders);
+    for (Tid h : holders)
+        if (h != t && stuck_on_user_wait(h, seen)) return true;
+    return false;
 }
 
 }  // namespace mmrace::rt

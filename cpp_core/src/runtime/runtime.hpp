@@ -55,6 +55,9 @@ public:
     virtual ~Waitable() = default;
     virtual std::string describe() const = 0;
     virtual void holders(std::vector<Tid>& out) const { (void)out; }
+    // True for a wait that only the program's own threads can end: a userfault that no
+    // thread serves.  Linux hangs there the same way; it is not the kernel's deadlock.
+    virtual bool user_wait() const { return false; }
 };
 
 struct RuntimeConfig {
@@ -78,6 +81,9 @@ struct RunOutcome {
     uint64_t trace_hash = 0;
     std::vector<uint64_t> decisions;  // chosen indices: `schedule replay` reproduces the run
     std::string error;     // a model error (not a verdict): e.g. an op not built yet
+    // Verdict deadlock with no wait-for cycle, where every blocked thread waits on a
+    // user_wait() or, through the holders of what it waits for, on a thread that does.
+    bool user_wait = false;
 };
 
 class Runtime {
@@ -146,6 +152,7 @@ private:
     void end_run_on_host();
     [[noreturn]] void deadlock();
     std::string wait_for_cycle() const;
+    bool stuck_on_user_wait(Tid t, std::vector<Tid>& seen) const;
     void check_interrupt();
 
     RuntimeConfig cfg_;

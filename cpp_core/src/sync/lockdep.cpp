@@ -275,6 +275,11 @@ void Lockdep::assert_not_held(rt::Tid t, const LockdepMap& lock, const rt::Site*
                                                 " (acquired at " + site_name(h->site) + ")");
 }
 
+void Lockdep::assert_class_not_held(rt::Tid t, std::string_view lock_name, const rt::Site* site) {
+    for (const HeldLock& h : held_.at(t))
+        if (h.lock->lock_name() == lock_name) return assert_not_held(t, *h.lock, site);
+}
+
 size_t Lockdep::dependency_count() const {
     size_t n = 0;
     for (const auto& a : after_) n += a.size();
@@ -301,6 +306,12 @@ void lockdep_assert_held(const LockdepMap& lock, LockMode mode, const rt::Site* 
 void lockdep_assert_not_held(const LockdepMap& lock, const rt::Site* site) {
     SyncDomain& d = SyncDomain::current();
     d.lockdep().assert_not_held(d.self(), lock, site ? site : MMR_SITE("lockdep_assert_not_held"));
+}
+
+void lockdep_assert_class_not_held(std::string_view lock_name, const rt::Site* site) {
+    SyncDomain& d = SyncDomain::current();
+    d.lockdep().assert_class_not_held(d.self(), lock_name,
+                                      site ? site : MMR_SITE("lockdep_assert_not_held"));
 }
 
 bool lockdep_is_held(const LockdepMap& lock) {

@@ -110,6 +110,7 @@ public:
     void assert_held(rt::Tid t, const LockdepMap& lock, LockMode mode, const rt::Site* site);
     // Violation "lockdep_assert_not_held" if t holds `lock`.
     void assert_not_held(rt::Tid t, const LockdepMap& lock, const rt::Site* site);
+    void assert_class_not_held(rt::Tid t, std::string_view lock_name, const rt::Site* site);
 
     const std::vector<HeldLock>& held(rt::Tid t) const { return held_.at(t); }
     // "A (acquired at s1), B (acquired at s2)" for reports.
@@ -164,6 +165,8 @@ inline void lockdep_assert_held_read(const LockdepMap& lock, const rt::Site* sit
     lockdep_assert_held(lock, LockMode::read, site);
 }
 void lockdep_assert_not_held(const LockdepMap& lock, const rt::Site* site = nullptr);
+// The same for every lock of class `lock_name` (any instance): e.g. no mm's mmap_lock.
+void lockdep_assert_class_not_held(std::string_view lock_name, const rt::Site* site = nullptr);
 // lockdep_is_held(): whether the current thread holds `lock` in any mode.
 bool lockdep_is_held(const LockdepMap& lock);
 
