@@ -50,7 +50,7 @@ public:
         p0.name = "P0";
         if (!c_.decoding() && p0.threads.size() != 2) c_.reject("P0 has threads T0 and T1 in this target");
         p0.threads.resize(2);
-        name_threads(p0);
+        name_threads(c_, p0);
         Thread& t0 = p0.threads[0];
         size_t first = 0;
         fixed_op(c_, p_, t0.ops, first++, make_mmap(kBase, kAnonPages, PROT_READ_ | PROT_WRITE_, MAPF_PRIVATE | MAPF_ANON | MAPF_FIXED), t0.name);
@@ -62,28 +62,10 @@ public:
         }
         ops(t0, 0, first, 8, true);
         ops(p0.threads[1], 1, 0, 8, false);
-        if (!c_.decoding() && forks_ != (p_.processes.size() == 2)) c_.reject("P1 exists exactly when T0 forks it");
-        if (forks_) {
-            p_.processes.resize(2);
-            Process& p1 = p_.processes[1];
-            p1.name = "P1";
-            p1.forked = true;
-            if (!c_.decoding() && p1.threads.size() != 1) c_.reject("P1 has one thread in this target");
-            p1.threads.resize(1);
-            name_threads(p1);
-            ops(p1.threads[0], 8, 0, 4, false);
-        }
+        if (Thread* child = forked_child(c_, p_, forks_)) ops(*child, 8, 0, 4, false);
     }
 
 private:
-    void name_threads(Process& proc) {
-        for (size_t t = 0; t < proc.threads.size(); ++t) {
-            std::string name = proc.name + ".T" + std::to_string(t);
-            if (!c_.decoding() && proc.threads[t].name != name)
-                c_.reject("thread " + proc.threads[t].name + ": this target names it " + name);
-            proc.threads[t].name = name;
-        }
-    }
 
     uint64_t page_addr(uint64_t i) const {
         return i < kAnonPages ? kBase + i * kPageSize : i == kAnonPages ? kPrivateFile : kSharedFile;

@@ -28,4 +28,26 @@ void code_op_count(Coder& c, Thread& t, uint64_t min, uint64_t max) {
     t.ops.resize(n + min);
 }
 
+void name_threads(Coder& c, Process& proc) {
+    for (size_t t = 0; t < proc.threads.size(); ++t) {
+        std::string name = proc.name + ".T" + std::to_string(t);
+        if (!c.decoding() && proc.threads[t].name != name)
+            c.reject("thread " + proc.threads[t].name + ": this target names it " + name);
+        proc.threads[t].name = name;
+    }
+}
+
+Thread* forked_child(Coder& c, Program& p, bool forks) {
+    if (!c.decoding() && forks != (p.processes.size() == 2)) c.reject("P1 exists exactly when T0 forks it");
+    if (!forks) return nullptr;
+    p.processes.resize(2);
+    Process& p1 = p.processes[1];
+    p1.name = "P1";
+    p1.forked = true;
+    if (!c.decoding() && p1.threads.size() != 1) c.reject("P1 has one thread in this target");
+    p1.threads.resize(1);
+    name_threads(c, p1);
+    return &p1.threads[0];
+}
+
 }  // namespace mmrace::fuzz

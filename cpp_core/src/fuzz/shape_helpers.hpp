@@ -43,4 +43,11 @@ uint64_t page_index(Coder& c, uint64_t addr, uint64_t base, uint64_t span, const
 // A thread's op count in [min, max].
 void code_op_count(Coder& c, Thread& t, uint64_t min, uint64_t max);
 
+// Names a process's threads PROC.T0, PROC.T1, ... (an encoder rejects other names).
+void name_threads(Coder& c, Process& proc);
+
+// The fixed shapes' child: P1, forked by P0.T0 and with one thread, exists exactly when
+// `forks`.  Returns its thread for the shape to code, or nullptr.
+Thread* forked_child(Coder& c, Program& p, bool forks);
+
 }  // namespace mmrace::fuzz

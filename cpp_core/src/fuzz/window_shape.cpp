@@ -4,7 +4,8 @@
 //              chosen set of its pages, then 1-4 changes: mprotect, munmap, mremap,
 //              MADV_COLLAPSE, MADV_DONTNEED, a fresh mmap over part of it, or fork
 //   P0.T1..T3  1-12 loads and stores each, in the window and the 8 pages after it
-//              (where mremap moves to)
+//              (where mremap moves to), or on the counters page: one page of the
+//              window that all of them share, as the hunt's `counters` feature does
 //   P1.T0      when T0 forks: 1-4 loads and stores of the child
 //   khugepaged optional: collapses of the window's PMD ranges
 //
@@ -12,11 +13,11 @@
 // The program takes some 20-60 bytes; every byte after it is a scheduling decision, so
 // most of an input is the interleaving of the faults with the change.  fuzz_spf finds
 // spf_no_seqcount_check (a fault against mprotect) and spf_no_pmd_recheck (against a
-// collapse) in this shape.  pervma_fork_no_vma_write_lock (stores through stale TLB
-// entries against fork) has not been found in it yet: its reproducer has 9 pages
-// written word by word (more than the 8-entry TLB holds) and ~370 ops per thread, and
-// programs of this shape up to that size did not fail under 3000 random schedules.
+// collapse) in this shape.  pervma_fork_no_vma_write_lock needs three threads on one
+// page around a fork (fuzz/seeds/pervma/fork_counters.mmr): the counters page makes
+// that common; spread over 24 pages, two threads seldom meet.
 #include <algorithm>
+#include <optional>
 
 #include "fuzz/shape_helpers.hpp"
 #include "fuzz/shapes.hpp"
@@ -44,7 +45,6 @@ public:
 
     void code() {
         config();
-        bool forks = !c_.decoding() && p_.processes.size() > 1;
         if (!c_.decoding() && (p_.processes.empty() || p_.processes.size() > 2 || !p_.files.empty()))
             c_.reject("the window shape has processes P0 and, after a fork, P1, and no files");
         p_.processes.resize(std::max<size_t>(p_.processes.size(), 1));
@@ -54,21 +54,11 @@ public:
         if (!c_.decoding() && p0.threads.size() < 2) c_.reject("P0 needs a thread that changes the window and one that faults");
         c_.num(faulters, 3, "faulting threads");
         p0.threads.resize(faulters + 2);
-        name_threads(p0);
+        name_threads(c_, p0);
         changer(p0.threads[0]);
-        for (size_t t = 1; t < p0.threads.size(); ++t) accesses(p0.threads[t], t, 1, 12);
-        forks = forks_;
-        if (!c_.decoding() && forks != (p_.processes.size() == 2)) c_.reject("P1 exists exactly when T0 forks it");
-        if (forks) {
-            p_.processes.resize(2);
-            Process& p1 = p_.processes[1];
-            p1.name = "P1";
-            p1.forked = true;
-            if (!c_.decoding() && p1.threads.size() != 1) c_.reject("P1 has one thread in this target");
-            p1.threads.resize(1);
-            name_threads(p1);
-            accesses(p1.threads[0], 8, 1, 4);
-        }
+        counters_page(p0);
+        for (size_t t = 1; t < p0.threads.size(); ++t) accesses(p0.threads[t], t, 1, 12, counters_);
+        if (Thread* child = forked_child(c_, p_, forks_)) accesses(*child, 8, 1, 4, std::nullopt);
         khugepaged();
     }
 
@@ -84,14 +74,6 @@ private:
         }
     }
 
-    void name_threads(Process& proc) {
-        for (size_t t = 0; t < proc.threads.size(); ++t) {
-            std::string name = proc.name + ".T" + std::to_string(t);
-            if (!c_.decoding() && proc.threads[t].name != name)
-                c_.reject("thread " + proc.threads[t].name + ": this target names it " + name);
-            proc.threads[t].name = name;
-        }
-    }
 
     // T0: the window, its prefaulted pages, then the changes.
     void changer(Thread& t) {
@@ -222,8 +204,29 @@ private:
         op.to = how == 2 ? std::optional<uint64_t>(kMoveTo) : std::nullopt;
     }
 
-    // Loads and stores of thread number `tid` in the window and the pages after it.
-    void accesses(Thread& t, size_t tid, uint64_t min, uint64_t max) {
+    // A counters page (the hunt's `counters` feature): a page of the window that each of
+    // P0's faulting threads may load and store in, as in the reproducer hunt finds for
+    // pervma_fork_no_vma_write_lock.  There fork's write-protect meets a wp fault of one
+    // thread and a store through another's stale TLB entry; spread over 24 pages, two
+    // threads seldom meet.  Encoding: the page of the first access in the window.
+    void counters_page(const Process& p0) {
+        bool any = false;
+        uint64_t page = 0;
+        for (size_t t = 1; !c_.decoding() && !any && t < p0.threads.size(); ++t)
+            for (const Op& op : p0.threads[t].ops)
+                if (op.addr >= kWindow && op.addr < kWindow + kPages * kPageSize) {
+                    any = true;
+                    page = (op.addr - kWindow) / kPageSize;
+                    break;
+                }
+        c_.coin(any, "counters page");
+        if (any) c_.num(page, kPages, "counters page index");
+        counters_ = any ? std::optional<uint64_t>(page) : std::nullopt;
+    }
+
+    // Loads and stores of thread number `tid` in the window and the pages after it; each
+    // says first whether it is on the counters page `counter`, if there is one.
+    void accesses(Thread& t, size_t tid, uint64_t min, uint64_t max, std::optional<uint64_t> counter) {
         code_op_count(c_, t, min, max);
         for (size_t i = 0; i < t.ops.size(); ++i) {
             Op& op = t.ops[i];
@@ -231,10 +234,13 @@ private:
             bool store = op.kind == OpKind::write;
             if (!c_.decoding() && !store && op.kind != OpKind::read) c_.reject(where + ": loads and stores only");
             c_.coin(store, "store");
-            uint64_t page = page_index(c_, op.addr & ~(kPageSize - 1), kWindow, kReach, where);
+            uint64_t page = c_.decoding() ? 0 : page_index(c_, op.addr & ~(kPageSize - 1), kWindow, kReach, where);
             uint64_t word = (op.addr % kPageSize) / 8;
             if (!c_.decoding() && (op.addr % 8 || word >= 4)) c_.reject(where + ": one of the first 4 words of a page");
-            c_.num(page, kReach, "page");
+            bool on_counter = counter && page == *counter;
+            if (counter) c_.coin(on_counter, "on the counters page");
+            if (on_counter) page = *counter;
+            else c_.num(page, kReach, "page");
             c_.num(word, 4, "word");
             Op want = make_access(store ? OpKind::write : OpKind::read, kWindow + page * kPageSize + word * 8,
                                   store_value(tid, i));
@@ -270,6 +276,7 @@ private:
     const Options& o_;
     Strategy s_;
     bool forks_ = false;
+    std::optional<uint64_t> counters_;  // the counters page, if any
 };
 
 }  // namespace
