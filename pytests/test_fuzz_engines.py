@@ -21,8 +21,12 @@ from mmrace import _core, fuzz_build
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_SECONDS = 3
-# OSS-Fuzz's flags for a libFuzzer build with no sanitizer (its "coverage"-less job).
-OSS_FUZZ_FLAGS = "-O1 -fno-omit-frame-pointer -gline-tables-only -fsanitize=fuzzer-no-link"
+# OSS-Fuzz's flags for its address job, with UBSan's checks beside ASan's and made fatal:
+# every libFuzzer run below (the seed corpora, the smoke, the spf mutant) is a run of the
+# harnesses under ASan+UBSan.
+OSS_FUZZ_FLAGS = ("-O1 -fno-omit-frame-pointer -gline-tables-only -fsanitize=address,undefined "
+                  "-fsanitize-address-use-after-scope -fno-sanitize-recover=undefined "
+                  "-fsanitize=fuzzer-no-link")
 
 pytestmark = pytest.mark.skipif(not hasattr(_core, "fuzz_targets"),
                                 reason="this mmrace has no fuzz bindings")
