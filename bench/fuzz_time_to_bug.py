@@ -9,8 +9,10 @@ per second each harness runs (issue 17's must-shows), through `mmrace fuzz --jso
 The first form prints one row per mutant x engine x interleaving counters (on, off): the
 seconds to the first crash, median over the engine seeds 1..N (libFuzzer -seed, AFL++
 -s), each run from the target's seed corpus (for spf and pervma: the fixed shape's
-seeds, collapse, fork, mprotect, unmap_move, none of them a mutant's reproducer), or from
-an empty corpus with --empty-corpus.  A run that found nothing in --seconds counts
+seeds in fuzz/seeds/, programs of the races the catalogue's mutants need, each with a
+schedule that passes under its mutant: fork_counters is pervma_fork_no_vma_write_lock's
+program, the fuzzer must find the interleaving), or from an empty corpus with
+--empty-corpus.  A run that found nothing in --seconds counts
 as more than --seconds.  The second form prints the executions per second of each target
 and engine with no mutant and the seed corpus, on one core (one job); a finding there is
 a false positive and is printed (`--speed --seconds 600` is the 10-minute no-false-positive
