@@ -27,6 +27,7 @@ py::dict result_to_dict(const RunResult& r, bool with_trace) {
     d["verdict"] = verdict_name(r.verdict);
     d["check"] = r.check == Check::none ? py::object(py::none()) : py::object(py::str(check_name(r.check)));
     d["message"] = r.message;
+    d["user_wait"] = r.user_wait;
     d["step"] = r.step;
     py::list ops;
     for (const auto& o : r.ops) {

@@ -23,8 +23,8 @@ def test_run_json_on_the_design_example(examples):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert set(out) == {"verdict", "check", "message", "step", "ops", "counters", "trace_hash",
-                        "schedule", "budget", "program"}
-    assert out["verdict"] == "ok" and out["check"] is None
+                        "schedule", "budget", "user_wait", "program"}
+    assert out["verdict"] == "ok" and out["check"] is None and out["user_wait"] is False
     assert [o["thread"] for o in out["ops"]] == ["P0.T0"] * 3 + ["P0.T1", "P1.T0"]
     assert out["ops"][0] == {"thread": "P0.T0", "index": 0,
                              "op": "mmap 0x100000 pages=4 prot=rw flags=private,anon,fixed",
@@ -116,3 +116,30 @@ def test_ctrl_c_stops_a_long_run_with_keyboardinterrupt():
     finally:
         timer.cancel()
         signal.signal(signal.SIGINT, old)
+
+
+# A sysfs write that faults on a registered range nobody serves hangs; cpu_hotplug then
+# waits for the s_active the write holds.  Linux hangs the same way: the run says so.
+OWN_HANG = """mmrace 1
+process P0
+thread P0.T0
+  mmap 0x200000 pages=8 prot=rw flags=private,anon,fixed
+  uffd_register 0x200000 pages=1 mode=missing
+  sysfs_write 0x200000
+kthread cpuhp
+  cpu_hotplug
+schedule random seed=7
+"""
+
+
+def test_run_says_when_a_deadlock_is_the_programs_own(tmp_path):
+    (tmp_path / "hang.mmr").write_text(OWN_HANG)
+    p = mmrace_cli("run", str(tmp_path / "hang.mmr"))
+    assert p.returncode == 1
+    assert "cpuhp on s_active" in p.stdout and "the program's own hang" in p.stdout
+    j = json.loads(mmrace_cli("run", str(tmp_path / "hang.mmr"), "--json").stdout)
+    assert (j["verdict"], j["user_wait"]) == ("deadlock", True)
+    # the same hang with a handler that serves the fault is no hang at all
+    served = OWN_HANG.replace("kthread cpuhp", "thread P0.T1\n  uffd_serve 1 value=7\nkthread cpuhp")
+    (tmp_path / "served.mmr").write_text(served)
+    assert mmrace_cli("run", str(tmp_path / "served.mmr")).returncode == 0

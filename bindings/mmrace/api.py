@@ -98,6 +98,9 @@ class Result:
     # When check linearizability failed: the failing page group's history (pages,
     # linearized, ops with thread, index, inv, resp, mark); see mmrace.trace.
     lin_history: dict[str, Any] | None = field(default=None, repr=False)
+    # A deadlock that is the program's own: every blocked thread waits, itself or through
+    # the holder of its lock, on a userfault no thread serves (Linux hangs the same way).
+    user_wait: bool = False
 
     @property
     def ok(self) -> bool:
@@ -115,7 +118,8 @@ class Result:
         """The JSON object `mmrace run --json` prints."""
         d = {k: getattr(self, k) for k in ("verdict", "check", "message", "step")}
         d["ops"] = [asdict(o) for o in self.ops]
-        d.update((k, getattr(self, k)) for k in ("counters", "trace_hash", "schedule", "budget"))
+        d.update((k, getattr(self, k)) for k in ("counters", "trace_hash", "schedule", "budget",
+                                                 "user_wait"))
         d["program"] = self.reproducer
         return d
 

@@ -55,6 +55,9 @@ def _print_human(path: str, res: api.Result) -> None:
     print(f"{path}: verdict {res.verdict}" + (f" ({res.check})" if res.check else ""))
     if res.message:
         print(f"  {res.message}")
+    if res.user_wait:
+        print("  the program's own hang: every blocked thread waits on a userfault that no thread "
+              "serves, or behind one (Linux hangs the same way; the fuzzers do not count it)")
     for op in res.ops:
         r = "-" if op.result is None else op.result
         print(f"  {op.thread:>10} #{op.index:<3} {op.op:<50} -> {r}")
