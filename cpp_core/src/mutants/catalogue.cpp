@@ -27,7 +27,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"gup_vmas_after_retry", "seed 001", "001", "all", Check::use_after_free,
          "GUP keeps using its vmas array after the lock was dropped for VM_FAULT_RETRY", true},
         {"fault_retry_stale_vma", "seeds 001, 003", "001,003", "classic,pervma", Check::use_after_free,
-         "a retried fault reuses the VMA found before the lock was dropped", false},
+         "a retried fault reuses the VMA found before the lock was dropped", true},
         {"spf_no_seqcount_check", "seed 000", "000", "spf", Check::invariant,
          "spf installs a PTE without re-checking the VMA sequence count", true},
         {"spf_no_pmd_recheck", "seed 000", "000", "spf", Check::pgtable,
