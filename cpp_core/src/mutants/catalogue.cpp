@@ -54,7 +54,7 @@ const std::vector<MutantInfo>& mutant_catalogue() {
         {"dirty_cow", "CVE-2016-5195", "-", "all", Check::linearizability,
          "a FOLL_FORCE write retried after madvise(DONTNEED) lands in the page cache", true},
         {"cow_reuse_after_ro_gup", "CVE-2020-29374", "-", "all", Check::linearizability,
-         "a write reuses a page that a read-only GUP in the child still references", false},
+         "a write reuses a page that a read-only GUP in the child still references", true},
         {"mremap_flush_after_ptl_drop", "CVE-2018-18281", "-", "all", Check::use_after_free,
          "mremap drops the PTE lock before the TLB flush; a stale entry outlives the page", false},
         {"uffd_copy_ignores_mmap_changing", "df2cc96e7701", "-", "all", Check::uffd_event_order,
