@@ -123,6 +123,10 @@ AIMS: dict[str, dict] = {
     "spf_no_pmd_recheck": {"features": ("collapse", "thp", "khugepaged"),
                            "threads": (3, 4), "ops": (8, 10)},
     "dirty_cow": {"features": ("debugger", "dontneed", "purge", "files")},
+    # A child's read-only pin of a page it shares after fork, its munmap, then the
+    # parent's write: every other feature's ops dilute that chain (about 41,000 runs
+    # with all of them, about 1,000 with these two).
+    "cow_reuse_after_ro_gup": {"features": ("fork", "gup")},
 }
 
 

@@ -348,11 +348,32 @@ thread P0.T1
     std::cout << "dirty_cow: seed " << seed << "\n";
 }
 
+// CVE-2020-29374: the child's read-only pin of a page shared after fork, the child's
+// munmap, then the parent's write.  The 5.7 kernel neither broke COW for the read GUP
+// nor counted the pin's reference in do_wp_page: the parent wrote in place and the
+// child's pin read it.  Today the pin unshares and the write copies.
+TEST(GupMutants, CowReuseAfterRoGup) {
+    uint64_t seed = 0;
+    expect_caught(prog(R"(process P0
+thread P0.T0
+  mmap 0x100000 pages=1 prot=rw flags=private,anon,fixed
+  write 0x100000 1
+  fork P1
+  write 0x100000 2
+process P1 forked
+thread P1.T0
+  pin 0x100000 pages=1
+  munmap 0x100000 pages=1
+  dma_read H0 0
+)", "strategy=classic mutants=cow_reuse_after_ro_gup"), "cow_reuse_after_ro_gup", 500, &seed);
+    std::cout << "cow_reuse_after_ro_gup: seed " << seed << "\n";
+}
+
 // The reproducers in examples/mutants/ (tested from Python too): each fails with its
 // mutant and the expected check, and passes without it.
 TEST(GupMutants, Reproducers) {
     for (const char* name : {"gup_pin_no_early_cow", "fork_shares_pinned_page", "gup_vmas_after_retry",
-                             "dirty_cow"}) {
+                             "dirty_cow", "cow_reuse_after_ro_gup"}) {
         std::ifstream f(std::string(MMRACE_SOURCE_DIR) + "/examples/mutants/" + name + ".mmr");
         ASSERT_TRUE(f) << name;
         std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

@@ -151,7 +151,7 @@ thread P1.T0
 
 TEST(Mm, NotBuiltIsAnErrorNotAResult) {
     // Every op of DESIGN §9 is built; a mutant not built yet is an error before the run.
-    EXPECT_THROW(run_text("mmrace 1\nconfig mutants=cow_reuse_after_ro_gup\nprocess P0\nthread P0.T0\n  read 0x1000\n"),
+    EXPECT_THROW(run_text("mmrace 1\nconfig mutants=stackrot\nprocess P0\nthread P0.T0\n  read 0x1000\n"),
                  NotBuilt);
     // A built mutant of another strategy is a configuration error, not a silent no-op.
     EXPECT_THROW(run_text("mmrace 1\nconfig strategy=classic mutants=spf_no_seqcount_check\n"

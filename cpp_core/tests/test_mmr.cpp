@@ -833,7 +833,8 @@ TEST(MutantCatalogue, EveryRowIsComplete) {
                                              "uffd_copy_ignores_mmap_changing",
                                              "gup_pin_no_early_cow", "fork_shares_pinned_page",
                                              "gup_vmas_after_retry", "dirty_cow",
-                                             "khugepaged_hotplug_lock_order", "khugepaged_retract_no_ipi"};
+                                             "khugepaged_hotplug_lock_order", "khugepaged_retract_no_ipi",
+                                             "fault_retry_stale_vma", "cow_reuse_after_ro_gup"};
         EXPECT_EQ(m.built, built.count(m.name) > 0);
     }
     EXPECT_STREQ(find_mutant("stackrot")->reference, "CVE-2023-3269");

@@ -196,3 +196,32 @@ thread P0.T0
     EXPECT_EQ(counter(on, "pgmajfault"), counter(off, "pgmajfault"));
     EXPECT_THROW(run_text(with_config("strategy=spf vma_lock=file", body)), std::invalid_argument);
 }
+
+// fault_retry_stale_vma (seeds 001, 003): a read of a file page waits for its I/O with
+// the fault's lock dropped (VM_FAULT_RETRY) while T1 unmaps the file; the retry must
+// look the VMA up again.  Under pervma with vma_lock=file the first try holds only the
+// VMA lock, and it is that VMA the mutant's retry reuses: one munmap detached but RCU
+// has not freed yet, so the retry installs a PTE where no VMA is (the invariant check)
+// instead of reading a freed VMA.
+TEST(Mutants, FaultRetryStaleVmaIsCaught) {
+    const std::string body = R"(file F pages=2
+process P0
+thread P0.T0
+  mmap 0x100000 pages=2 prot=r flags=private,file:F:0,fixed
+  read 0x100000
+  read 0x101000
+thread P0.T1
+  munmap 0x100000 pages=2
+)";
+    for (const char* config : {"strategy=classic", "strategy=pervma", "strategy=pervma vma_lock=file"}) {
+        SCOPED_TRACE(config);
+        std::string mutated = std::string(config) + " mutants=fault_retry_stale_vma";
+        RaceSweep bad = race_sweep(with_config(mutated, body), 200);
+        EXPECT_GT(bad.bad, 0);
+        EXPECT_TRUE(bad.first.check == Check::use_after_free ||
+                    (bad.first.check == Check::invariant &&
+                     bad.first.message.find("outside every VMA") != std::string::npos))
+            << bad.first.check << ": " << bad.first.message;
+        EXPECT_EQ(race_sweep(with_config(config, body), 200).bad, 0);
+    }
+}

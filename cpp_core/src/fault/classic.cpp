@@ -1,10 +1,12 @@
 // The classic fault path (DESIGN §5 `classic`): mmap_lock held for read around
 // handle_mm_fault, with VM_FAULT_RETRY dropping it to wait and a retry that must look
 // the VMA up again (seeds 001 and 003).
+#include "check/report.hpp"
 #include "fault/fault.hpp"
 #include "mm/mmap_lock.hpp"
 #include "mm/spf_vma.hpp"
 #include "mm/stack.hpp"
+#include "ops/ops.hpp"
 
 namespace mmrace::fault {
 
@@ -43,6 +45,21 @@ vm_area_struct* lock_mm_and_find_vma(Kernel& k, mm::mm_struct& mm, uint64_t addr
     return nullptr;
 }
 
+// The fault_retry_stale_vma mutant (seeds 001, 003).  do_user_addr_fault
+// (arch/x86/mm/fault.c) answers VM_FAULT_RETRY with `goto retry`, which runs
+// lock_mm_and_find_vma again: while the lock was dropped for I/O or a userfault, the
+// VMA may have been unmapped, split or merged, and freed.  The mutant retakes
+// mmap_lock and goes on with the VMA of the try before.  A freed VMA (or its slot,
+// reallocated) is KASAN's use-after-free; a live one is used as it now is.
+vm_area_struct* relock_retry_vma(mm::mm_struct& mm, const RetryVma& before, uint64_t addr) {
+    mm::mmap_read_lock(mm, MMR_SITE("do_user_addr_fault_retry"));
+    if (before.vma->freed || before.vma->serial != before.serial)
+        check::violation(Check::use_after_free,
+                         "the fault retried at " + ops::hex(addr) +
+                             " uses a VMA that was freed while mmap_lock was dropped");
+    return before.vma;
+}
+
 UserFault bad_area(Kernel& k) {
     k.counters.inc(mm::Counter::sigsegv);
     return UserFault::sigsegv;
@@ -51,21 +68,25 @@ UserFault bad_area(Kernel& k) {
 }  // namespace
 
 UserFault classic_fault(Kernel& k, uint64_t address, uint32_t error_code, uint32_t flags,
-                        vm_area_struct* spf_vma) {
+                        vm_area_struct* spf_vma, RetryVma retried) {
     mm::mm_struct& mm = k.current_mm();
+    const bool stale = k.mutant(MutantId::fault_retry_stale_vma);
     for (;;) {  // retry:
-        vm_area_struct* vma = lock_mm_and_find_vma(k, mm, address, spf_vma);
+        vm_area_struct* vma = stale && retried.vma ? relock_retry_vma(mm, retried, address)
+                                                   : lock_mm_and_find_vma(k, mm, address, spf_vma);
         spf_vma = nullptr;
         if (!vma) return bad_area(k);  // bad_area_nosemaphore
         if (access_error(error_code, *vma)) {
             mm::mmap_read_unlock(mm, MMR_SITE("bad_area_access_error"));
             return bad_area(k);
         }
+        const RetryVma tried{vma, vma->serial};  // before the lock may drop
         vm_fault_t fault = handle_mm_fault(k, vma, address, flags);
         if (fault & VM_FAULT_COMPLETED) return UserFault::handled;
         if (fault & VM_FAULT_RETRY) {
             // mmap_lock was dropped: vma may be gone.  Look it up again (seed 001).
             k.counters.inc(mm::Counter::fault_retry);
+            retried = tried;
             flags |= FAULT_FLAG_TRIED;
             continue;
         }

@@ -17,6 +17,7 @@ UserFault do_user_addr_fault(Kernel& k, uint64_t address, uint32_t error_code) {
     if (error_code & X86_PF_USER) flags |= FAULT_FLAG_USER;
     if (error_code & X86_PF_WRITE) flags |= FAULT_FLAG_WRITE;
     vm_area_struct* spf_vma = nullptr;
+    RetryVma retried;
     switch (k.config.strategy) {
         case Strategy::classic:
             break;
@@ -24,10 +25,10 @@ UserFault do_user_addr_fault(Kernel& k, uint64_t address, uint32_t error_code) {
             if (auto done = spf_fault(k, address, error_code, flags, &spf_vma)) return *done;
             break;
         case Strategy::pervma:
-            if (auto done = pervma_fault(k, address, error_code, &flags)) return *done;
+            if (auto done = pervma_fault(k, address, error_code, &flags, &retried)) return *done;
             break;
     }
-    return classic_fault(k, address, error_code, flags, spf_vma);  // lock_mmap:
+    return classic_fault(k, address, error_code, flags, spf_vma, retried);  // lock_mmap:
 }
 
 UserFault mm_fault_result(Kernel& k, vm_fault_t fault) {

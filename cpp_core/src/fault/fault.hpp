@@ -82,11 +82,19 @@ enum class UserFault : uint8_t { handled, sigsegv, sigbus, oom };
 // strategy; every strategy falls back to the classic path.
 UserFault do_user_addr_fault(Kernel& k, uint64_t address, uint32_t error_code);
 
+// The VMA a try of the fault used before VM_FAULT_RETRY dropped its lock, with the
+// allocation it was: only the fault_retry_stale_vma mutant looks at it again.
+struct RetryVma {
+    vm_area_struct* vma = nullptr;
+    uint64_t serial = 0;
+};
+
 // The classic mmap_lock fault, from lock_mmap: in do_user_addr_fault to its end.
 // No locks on entry or return.
 // spf_vma: a VMA the speculative path found and holds a reference on, or null.
+// retried: the VMA of a per-VMA-lock try that returned VM_FAULT_RETRY, or none.
 UserFault classic_fault(Kernel& k, uint64_t address, uint32_t error_code, uint32_t flags,
-                        vm_area_struct* spf_vma = nullptr);
+                        vm_area_struct* spf_vma = nullptr, RetryVma retried = {});
 
 // handle_mm_fault (mm/memory.c).  Called with mmap_lock held for read, or with
 // FAULT_FLAG_VMA_LOCK with vma's read lock.  Returns with it held, except with
@@ -111,9 +119,10 @@ UserFault mm_fault_result(Kernel& k, vm_fault_t fault);
 
 // The per-VMA-lock fault of do_user_addr_fault (fault/pervma.cpp): handled (or a
 // signal) under one VMA's lock, or nullopt to fall back to mmap_lock.  May add
-// FAULT_FLAG_TRIED to *flags for the fallback.  No locks on entry or return.
+// FAULT_FLAG_TRIED to *flags for the fallback, and sets *retried to the VMA it used
+// when that VMA's fault returned VM_FAULT_RETRY.  No locks on entry or return.
 std::optional<UserFault> pervma_fault(Kernel& k, uint64_t address, uint32_t error_code,
-                                      uint32_t* flags);
+                                      uint32_t* flags, RetryVma* retried);
 
 // The speculative fault (fault/spf.cpp): handled or a signal, or nullopt to fall back,
 // with *vma set to a referenced VMA the classic path may reuse (can_reuse_spf_vma).

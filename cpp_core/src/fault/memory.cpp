@@ -191,6 +191,16 @@ bool wp_can_reuse_large_anon_folio(Kernel& k, Pfn folio) {
 bool wp_can_reuse_anon_folio(Kernel& k, Pfn p, uint64_t anon_vma) {
     if (folio_test_large(k.folios, p)) return wp_can_reuse_large_anon_folio(k, p);
     Folio& f = k.folios[p];
+    // CVE-2020-29374: before 09854ba94c6a ("mm: do_wp_page() simplification") do_wp_page
+    // asked reuse_swap_page, which counted mappings and swap references, not page
+    // references: a page the child's read-only GUP still holds, once the child unmapped
+    // it, was the parent's to write in place.
+    if (k.mutant(MutantId::cow_reuse_after_ro_gup) && f.mapcount == 1 &&
+        !(f.flags & PG_swapcache) && folio_trylock(k, p)) {
+        folio_move_anon_rmap(k, p, anon_vma);
+        folio_unlock(k, p);
+        return true;
+    }
     if (f.refcount > 1 + ((f.flags & PG_swapcache) ? 1 : 0)) return false;
     if (!folio_trylock(k, p)) return false;
     if (f.flags & PG_swapcache) folio_free_swap(k, p);

@@ -54,7 +54,7 @@ vm_area_struct* lock_vma_under_rcu(Kernel& k, mm::mm_struct& mm, uint64_t addres
 // do_user_addr_fault's per-VMA part (arch/x86/mm/fault.c, 6.5+): VM_FAULT_RETRY and
 // VM_FAULT_COMPLETED come back with the VMA lock already dropped.
 std::optional<UserFault> pervma_fault(Kernel& k, uint64_t address, uint32_t error_code,
-                                      uint32_t* flags) {
+                                      uint32_t* flags, RetryVma* retried) {
     if (!(*flags & FAULT_FLAG_USER)) return std::nullopt;
     vm_area_struct* vma = lock_vma_under_rcu(k, k.current_mm(), address);
     if (!vma) return std::nullopt;
@@ -62,6 +62,7 @@ std::optional<UserFault> pervma_fault(Kernel& k, uint64_t address, uint32_t erro
         vma_end_read(vma);
         return std::nullopt;
     }
+    const RetryVma tried{vma, vma->serial};  // before the VMA lock may drop
     vm_fault_t fault = handle_mm_fault(k, vma, address, *flags | FAULT_FLAG_VMA_LOCK);
     if (!(fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))) vma_end_read(vma);
     if (!(fault & VM_FAULT_RETRY)) {
@@ -69,6 +70,7 @@ std::optional<UserFault> pervma_fault(Kernel& k, uint64_t address, uint32_t erro
         return mm_fault_result(k, fault);
     }
     k.counters.inc(mm::Counter::vma_lock_retry);
+    *retried = tried;  // the VMA lock is gone: only a stale pointer is left
     if (fault & VM_FAULT_MAJOR) *flags |= FAULT_FLAG_TRIED;
     return std::nullopt;
 }

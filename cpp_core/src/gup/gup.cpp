@@ -50,6 +50,9 @@ void sanity_check_pinned_page(const Kernel& k, Pfn p) {
     if (p == kZeroPfn) return;
     Pfn head = page_folio(k.folios, p);
     if (!(k.folios[head].flags & PG_anon)) return;
+    // The kernel of CVE-2020-29374 (5.7) had no PageAnonExclusive to assert on: a
+    // read-only pin of a page shared after fork was legal there.
+    if (k.mutant(MutantId::cow_reuse_after_ro_gup)) return;
     // Anonymous pages are pinned only while exclusive, and stay so until freed.  A
     // PMD-mapped THP says so on its head page, a PTE-mapped one on each page.
     if (!PageAnonExclusive(k.folios, head) && !PageAnonExclusive(k.folios, p))
@@ -94,6 +97,10 @@ bool gup_must_unshare(const Kernel& k, const vm_area_struct* vma, uint32_t flags
         if (!vma) return true;
         return vma->is_cow_mapping();
     }
+    // CVE-2020-29374: before 17839856fd58 a read-only GUP took the anonymous page the PTE
+    // mapped, even one shared with the parent after fork ("COW can break either way").
+    // (The zero page and file pages keep today's rule: not this CVE's race.)
+    if (k.mutant(MutantId::cow_reuse_after_ro_gup)) return false;
     return !PageAnonExclusive(k.folios, p);
 }
 
