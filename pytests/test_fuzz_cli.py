@@ -193,3 +193,25 @@ def test_the_source_hash_follows_content_not_mtimes(tmp_path):
     (tmp_path / "fuzz" / "a.cpp").write_text("int a;\n")
     (tmp_path / "fuzz" / "b.cpp").write_text("")
     assert fuzz_build.source_hash(tmp_path) != first
+
+
+def test_a_build_directory_configured_from_another_install_is_reconfigured(tmp_path):
+    """Two virtualenvs share $XDG_CACHE_HOME/mmrace/fuzz: CMake refuses a build directory
+    made for another source directory, so the second install's build drops that cache."""
+    cmake = fuzz_build._build_tool("cmake")
+    srcs = [tmp_path / "venv-a" / "_src", tmp_path / "venv-b" / "_src"]
+    for s in srcs:
+        s.mkdir(parents=True)
+        (s / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.15)\nproject(p NONE)\n")
+    bdir = tmp_path / "cache"
+
+    def configure(src):
+        return subprocess.run([cmake, "-S", str(src), "-B", str(bdir)], capture_output=True, text=True)
+
+    assert configure(srcs[0]).returncode == 0
+    assert not fuzz_build.forget_other_source(bdir, srcs[0])  # its own: kept
+    refused = configure(srcs[1])
+    assert refused.returncode != 0 and "does not match the source" in refused.stderr
+    assert fuzz_build.forget_other_source(bdir, srcs[1])
+    assert configure(srcs[1]).returncode == 0
+    assert not fuzz_build.forget_other_source(bdir, srcs[1])

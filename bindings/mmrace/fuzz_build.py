@@ -200,6 +200,22 @@ def _run_logged(cmd: list[str], log: Path, env: dict[str, str]) -> None:
                          + "\n".join("  " + line for line in tail))
 
 
+def forget_other_source(bdir: Path, src: Path) -> bool:
+    """Drop the CMake cache of bdir if another installation's sources configured it (a
+    second virtualenv, a reinstall elsewhere): CMake refuses a build directory made for
+    another source directory.  True if it was dropped."""
+    cache = bdir / "CMakeCache.txt"
+    if not cache.is_file():
+        return False
+    m = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$",
+                  cache.read_text(encoding="utf-8", errors="replace"), re.M)
+    if m and Path(m.group(1)).resolve() == src.resolve():
+        return False
+    cache.unlink()
+    shutil.rmtree(bdir / "CMakeFiles", ignore_errors=True)
+    return True
+
+
 def build(engine: str, target: str, sanitize: bool = False, notify=None) -> Harness:
     """The harness fuzz_<target> for `engine`, built if missing or stale.  `notify` gets
     one line before a build starts (it takes minutes the first time)."""
@@ -220,6 +236,7 @@ def build(engine: str, target: str, sanitize: bool = False, notify=None) -> Harn
             env = dict(os.environ)
             log = bdir / "build.log"
             log.write_text("")
+            forget_other_source(bdir, src)
             _run_logged(_configure_args(src, bdir, tc, sanitize), log, env)
             _run_logged([_build_tool("cmake"), "--build", str(bdir), "--target",
                          f"fuzz_{target}"], log, env)
