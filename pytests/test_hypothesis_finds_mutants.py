@@ -41,6 +41,10 @@ MISSED = {
                                      "one through a stale TLB entry while the other COWs "
                                      "it on the per-VMA path: none in 500 examples "
                                      "(mmrace hunt aimed at fork,counters finds it)",
+    "cow_reuse_after_ro_gup": "needs a read-only pin of a page shared by fork, then a write "
+                              "that COWs or reuses it, in that order on one page: none in "
+                              "500 examples (mmrace hunt aimed at fork,gup finds it in "
+                              "2-16 s)",
 }
 
 # What a developer aiming the property test at one subsystem passes to workloads(): the
