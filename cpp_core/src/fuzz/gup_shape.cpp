@@ -66,7 +66,6 @@ public:
     }
 
 private:
-
     uint64_t page_addr(uint64_t i) const {
         return i < kAnonPages ? kBase + i * kPageSize : i == kAnonPages ? kPrivateFile : kSharedFile;
     }

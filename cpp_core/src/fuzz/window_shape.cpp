@@ -74,7 +74,6 @@ private:
         }
     }
 
-
     // T0: the window, its prefaulted pages, then the changes.
     void changer(Thread& t) {
         fixed_op(c_, p_, t.ops, 0, make_mmap(kWindow, kPages, PROT_READ_ | PROT_WRITE_, kAnonFixed), t.name);
